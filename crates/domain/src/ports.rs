@@ -1,0 +1,321 @@
+//! The ports: traits the domain needs from the outside world. Each method's doc is the
+//! contract every adapter must meet; the adapter contract suites check exactly these
+//! sentences.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::{
+    CancelError, CatalogError, HoldError, PaymentError, QueueError, StoreError, WalletError,
+};
+use crate::model::{
+    Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
+    PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, User,
+    UserId,
+};
+use crate::queue::{Entered, QueuePolicy, QueueStats, QueueToken, TickReport, Ticket};
+
+/// Tells the time. Injected so tests can move it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Users and their (initially empty) wallets.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync + 'static {
+    /// Creates a user named `name` with a wallet of balance 0, atomically.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached; nothing is written then.
+    async fn create(&self, name: &str, now: DateTime<Utc>) -> Result<User, StoreError>;
+
+    /// The user with this id, `None` when there is none.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
+}
+
+/// Concerts, schedules and seat maps.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CatalogRepository: Send + Sync + 'static {
+    /// Creates the concert, its schedules and every seat (labels `A-1`, `A-2`, … row by
+    /// row; rows past `Z` are `AA`, `AB`, …), all or nothing.
+    ///
+    /// # Errors
+    /// `CatalogError::Unavailable` when the database cannot be reached; nothing is
+    /// written then. The caller validates sizes before calling.
+    async fn create_concert(&self, new: NewConcert) -> Result<ConcertDetail, CatalogError>;
+
+    /// All concerts, oldest first.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn list_concerts(&self) -> Result<Vec<Concert>, StoreError>;
+
+    /// One concert with its schedules (earliest first) and their seat availability as of
+    /// `now`, `None` when unknown.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn get_concert(
+        &self,
+        id: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConcertDetail>, StoreError>;
+
+    /// One schedule, `None` when unknown.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn get_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, StoreError>;
+
+    /// The seats of a schedule ordered by row then number, with their status as of `now`
+    /// (an expired hold reads `Available`). `None` when the schedule is unknown.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn list_seats(
+        &self,
+        schedule: ScheduleId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<Seat>>, StoreError>;
+
+    /// Summaries of a concert's schedules, `None` when the concert is unknown.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn list_schedules(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<ScheduleSummary>>, StoreError>;
+}
+
+/// Seats and the reservations that hold them, under optimistic locking.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SeatRepository: Send + Sync + 'static {
+    /// Holds the seat for the user until `req.expires_at`, creating a `HELD` reservation.
+    ///
+    /// The seat changes hands only through a conditional update on its version: of any
+    /// number of concurrent holds on one free seat exactly one succeeds. A seat whose hold
+    /// has expired is free: holding it marks the old reservation `EXPIRED`. No table
+    /// locks and no `SELECT … FOR UPDATE`.
+    ///
+    /// # Errors
+    /// - `SeatNotFound` when the seat does not exist or is not in `req.schedule_id`.
+    /// - `SeatTaken` when the seat is sold, held (unexpired, by anyone, including this
+    ///   user), or a concurrent hold won the race. Returned at once, never after waiting
+    ///   for the other hold to end.
+    /// - `LimitReached` when the user already holds `req.max_held_per_user` unexpired
+    ///   seats in this schedule.
+    /// - `Unavailable` when the database cannot be reached; nothing is written then.
+    async fn hold(&self, req: HoldRequest) -> Result<Reservation, HoldError>;
+
+    /// The reservation with this id, whoever owns it; `None` when unknown.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError>;
+
+    /// Releases a `HELD` reservation of `user`: it becomes `CANCELLED` and the seat free.
+    ///
+    /// # Errors
+    /// - `NotFound` when unknown or owned by another user.
+    /// - `NotHeld` when it is confirmed, cancelled or expired (an unswept expired hold
+    ///   counts as expired).
+    /// - `Unavailable` when the database cannot be reached.
+    async fn cancel(
+        &self,
+        user: UserId,
+        id: ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, CancelError>;
+
+    /// How many unexpired `HELD` reservations `user` has across the concert's schedules.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn held_count_for_concert(
+        &self,
+        user: UserId,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Frees up to `limit` seats whose hold expired at or before `now`: each such
+    /// reservation becomes `EXPIRED` and its seat `AVAILABLE`, each seat under the same
+    /// optimistic lock as `hold`. Returns how many were freed.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn release_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError>;
+}
+
+/// Wallet balances and their ledger.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait WalletRepository: Send + Sync + 'static {
+    /// The user's balance.
+    ///
+    /// # Errors
+    /// - `UserNotFound` when the user has no wallet.
+    /// - `Unavailable` when the database cannot be reached.
+    async fn balance(&self, user: UserId) -> Result<Money, WalletError>;
+
+    /// Adds `amount` (> 0, validated by the caller) to the balance and writes one ledger
+    /// entry, atomically. Returns the new balance.
+    ///
+    /// # Errors
+    /// - `UserNotFound` when the user has no wallet.
+    /// - `BalanceLimit` when the new balance would exceed `i64::MAX / 2`.
+    /// - `Unavailable` when the database cannot be reached; nothing is written then.
+    async fn charge(
+        &self,
+        user: UserId,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<Money, WalletError>;
+}
+
+/// Paying a held reservation from the wallet, exactly once per idempotency key.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PaymentRepository: Send + Sync + 'static {
+    /// Pays reservation `req.reservation_id` of `req.user_id` in one database
+    /// transaction: the balance is debited by the price (never below zero) with a ledger
+    /// entry, the seat becomes `SOLD`, the reservation `CONFIRMED`, and the receipt is
+    /// stored under `(user, idempotency_key)`.
+    ///
+    /// A call whose key was already used by this user for this reservation returns the
+    /// stored receipt with `replayed = true` and changes nothing, also when the calls run
+    /// concurrently: there is exactly one debit per key.
+    ///
+    /// # Errors
+    /// - `ReservationNotFound` when unknown or owned by another user.
+    /// - `KeyReused` when this user used the key for another reservation.
+    /// - `HoldExpired` when the hold expired (at or before `req.now`) or was swept.
+    /// - `Cancelled` when the reservation was cancelled.
+    /// - `AlreadyPaid` when it was paid under another key.
+    /// - `InsufficientBalance` when the balance is below the price; nothing changes.
+    /// - `Unavailable` when the database cannot be reached; nothing is written then.
+    async fn pay(&self, req: PaymentRequest) -> Result<PaymentReceipt, PaymentError>;
+}
+
+/// The waiting rooms: one line per concert, admission into a bounded active set.
+///
+/// Every implementation is safe to call from many tasks and (for shared backends) from
+/// many processes at once: no step is a read-modify-write across round trips.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Puts `user` in line for `concert`.
+    ///
+    /// If the user already has a `Waiting` or `Active` token for this concert, returns it
+    /// unchanged with `created = false` (nobody moves; a waiting token counts as polled).
+    /// Otherwise (first time, or the old token expired) issues a new token at the back of
+    /// the line with `created = true`. Positions are gap-free and 1-based; concurrent
+    /// entries of one user yield one token.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Entered, QueueError>;
+
+    /// The token's standing as of `now`. Polling a waiting token is its heartbeat.
+    ///
+    /// `Waiting` has `position` and (unless paused) `eta_seconds`; `Active` has
+    /// `active_until` (an active token past it reads `Expired`); `Expired` has neither.
+    ///
+    /// # Errors
+    /// - `UnknownToken` when the token was never issued (forged, or another concert's id).
+    /// - `Unavailable` when the backend cannot answer.
+    async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError>;
+
+    /// Leaves the line, or gives up the active slot; the token reads `Expired` after.
+    /// Leaving with an already expired token is a no-op.
+    ///
+    /// # Errors
+    /// - `UnknownToken` when the token was never issued.
+    /// - `Unavailable` when the backend cannot answer.
+    async fn leave(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<(), QueueError>;
+
+    /// One admission step for `concert` as of `now`, atomic as a whole:
+    /// 1. active tokens past their `active_until` expire;
+    /// 2. waiting tokens not polled for the idle timeout leave the line (at most the
+    ///    adapter's per-tick bound);
+    /// 3. unless paused, admits from the head of the line while active < `max_active`,
+    ///    at most as many as the token bucket (`admit_per_second`, one second of burst)
+    ///    allows, in line order.
+    ///
+    /// Concurrent ticks (several app instances) never admit more in total than one
+    /// ticker would.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer; nothing changes then.
+    async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError>;
+
+    /// The concert's policy: the one set by `set_policy`, else the adapter's default.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError>;
+
+    /// Replaces the concert's policy (validated by the caller). Takes effect at the next
+    /// tick; lowering `max_active` never evicts anyone already active.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError>;
+
+    /// Live figures of the concert's waiting room (zeros when nobody ever entered).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn stats(&self, concert: ConcertId, now: DateTime<Utc>)
+    -> Result<QueueStats, QueueError>;
+
+    /// Every concert that has a waiting room (someone entered or a policy was set).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn concerts(&self) -> Result<Vec<ConcertId>, QueueError>;
+
+    /// Checks the backend answers (readiness).
+    ///
+    /// # Errors
+    /// `Unavailable` when it does not.
+    async fn ping(&self) -> Result<(), QueueError>;
+}
+
+/// Shared handles to every port, as the use cases and the app hold them.
+#[derive(Clone)]
+pub struct Ports {
+    pub clock: Arc<dyn Clock>,
+    pub users: Arc<dyn UserRepository>,
+    pub catalog: Arc<dyn CatalogRepository>,
+    pub seats: Arc<dyn SeatRepository>,
+    pub wallets: Arc<dyn WalletRepository>,
+    pub payments: Arc<dyn PaymentRepository>,
+    pub queue: Arc<dyn Queue>,
+}

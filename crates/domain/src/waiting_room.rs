@@ -1,0 +1,344 @@
+//! Use cases of the waiting room: entering, polling, leaving, operating a queue, and the
+//! admission gate that booking calls go through.
+
+use std::sync::Arc;
+
+use crate::error::{QueueError, StoreError};
+use crate::model::{ConcertId, UserId};
+use crate::ports::{CatalogRepository, Clock, Queue};
+use crate::queue::{
+    Entered, QueuePolicy, QueueStats, QueueToken, TickReport, Ticket, TicketStatus,
+};
+
+/// Errors of the waiting-room use cases.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitingRoomError {
+    #[error("concert not found")]
+    ConcertNotFound,
+    /// Malformed, forged or never issued token.
+    #[error("unknown queue token")]
+    UnknownToken,
+    #[error("invalid queue policy: {0}")]
+    InvalidPolicy(String),
+    #[error("queue unavailable")]
+    QueueUnavailable(#[source] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<QueueError> for WaitingRoomError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::UnknownToken => WaitingRoomError::UnknownToken,
+            other => WaitingRoomError::QueueUnavailable(other),
+        }
+    }
+}
+
+/// Why the admission gate turned a booking call away.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// No `X-Queue-Token` was sent (401).
+    #[error("a queue token is required: enter the concert's waiting room first")]
+    Missing,
+    /// Malformed, forged or never issued (401).
+    #[error("unknown queue token")]
+    Invalid,
+    /// The token is still waiting in line (403).
+    #[error("not admitted yet: still waiting in line")]
+    Waiting,
+    /// The admission ran out, or the token left or finished (403).
+    #[error("the queue token has expired")]
+    Expired,
+    /// The token belongs to another user (403).
+    #[error("the queue token belongs to another user")]
+    OtherUser,
+    /// The token is for another concert (403).
+    #[error("the queue token is for another concert")]
+    OtherConcert,
+    /// The queue backend cannot answer (503).
+    #[error("queue unavailable")]
+    Unavailable(#[source] QueueError),
+}
+
+/// The waiting room, over the `Queue` port.
+#[derive(Clone)]
+pub struct WaitingRoom {
+    queue: Arc<dyn Queue>,
+    catalog: Arc<dyn CatalogRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl WaitingRoom {
+    pub fn new(
+        queue: Arc<dyn Queue>,
+        catalog: Arc<dyn CatalogRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        WaitingRoom {
+            queue,
+            catalog,
+            clock,
+        }
+    }
+
+    /// Puts the user in the concert's line (or returns their existing place).
+    #[tracing::instrument(skip_all, fields(concert = %concert, user = %user), err)]
+    pub async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+    ) -> Result<Entered, WaitingRoomError> {
+        let now = self.clock.now();
+        if self.catalog.get_concert(concert, now).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self.queue.enter(concert, user, now).await?)
+    }
+
+    /// The token's standing; also its heartbeat.
+    pub async fn status(&self, raw_token: &str) -> Result<Ticket, WaitingRoomError> {
+        let token = QueueToken::parse(raw_token).ok_or(WaitingRoomError::UnknownToken)?;
+        Ok(self.queue.status(&token, self.clock.now()).await?)
+    }
+
+    /// Leaves the line or frees the active slot.
+    pub async fn leave(&self, raw_token: &str) -> Result<(), WaitingRoomError> {
+        let token = QueueToken::parse(raw_token).ok_or(WaitingRoomError::UnknownToken)?;
+        Ok(self.queue.leave(&token, self.clock.now()).await?)
+    }
+
+    /// Checks that `raw_token` is an `Active` token of `user` for `concert`.
+    pub async fn authorize(
+        &self,
+        raw_token: Option<&str>,
+        user: UserId,
+        concert: ConcertId,
+    ) -> Result<Ticket, GateError> {
+        let raw = raw_token.ok_or(GateError::Missing)?;
+        let token = QueueToken::parse(raw).ok_or(GateError::Invalid)?;
+        let ticket = match self.queue.status(&token, self.clock.now()).await {
+            Ok(t) => t,
+            Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
+            Err(e) => return Err(GateError::Unavailable(e)),
+        };
+        if ticket.user_id != user {
+            return Err(GateError::OtherUser);
+        }
+        if ticket.concert_id != concert {
+            return Err(GateError::OtherConcert);
+        }
+        match ticket.status {
+            TicketStatus::Active => Ok(ticket),
+            TicketStatus::Waiting => Err(GateError::Waiting),
+            TicketStatus::Expired => Err(GateError::Expired),
+        }
+    }
+
+    /// Frees the user's active slot (after a payment that left them no held seat).
+    pub async fn complete(&self, token: &QueueToken) -> Result<(), QueueError> {
+        self.queue.leave(token, self.clock.now()).await
+    }
+
+    /// Sets a concert's policy after validating it.
+    pub async fn set_policy(
+        &self,
+        concert: ConcertId,
+        policy: QueuePolicy,
+    ) -> Result<QueuePolicy, WaitingRoomError> {
+        policy.validate().map_err(WaitingRoomError::InvalidPolicy)?;
+        if self
+            .catalog
+            .get_concert(concert, self.clock.now())
+            .await?
+            .is_none()
+        {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        self.queue.set_policy(concert, policy).await?;
+        Ok(policy)
+    }
+
+    /// A concert's policy.
+    pub async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, WaitingRoomError> {
+        Ok(self.queue.policy(concert).await?)
+    }
+
+    /// A concert's live figures.
+    pub async fn stats(&self, concert: ConcertId) -> Result<QueueStats, WaitingRoomError> {
+        let now = self.clock.now();
+        if self.catalog.get_concert(concert, now).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self.queue.stats(concert, now).await?)
+    }
+
+    /// One admission tick over every concert with a waiting room. Returns the report per
+    /// concert; a concert whose tick fails is skipped (and logged) so the others go on.
+    pub async fn tick_all(&self) -> Result<Vec<(ConcertId, TickReport)>, QueueError> {
+        let concerts = self.queue.concerts().await?;
+        let mut reports = Vec::with_capacity(concerts.len());
+        for concert in concerts {
+            match self.queue.tick(concert, self.clock.now()).await {
+                Ok(report) => reports.push((concert, report)),
+                Err(e) => tracing::warn!(concert = %concert, error = %e, "admission tick failed"),
+            }
+        }
+        Ok(reports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::model::{Concert, ConcertDetail};
+    use crate::ports::{MockCatalogRepository, MockClock, MockQueue};
+
+    fn clock() -> Arc<dyn Clock> {
+        let mut c = MockClock::new();
+        c.expect_now()
+            .returning(|| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        Arc::new(c)
+    }
+
+    fn catalog_with(concert: Option<i64>) -> Arc<dyn CatalogRepository> {
+        let mut c = MockCatalogRepository::new();
+        c.expect_get_concert().returning(move |id, _| {
+            Ok((Some(id.0) == concert).then(|| ConcertDetail {
+                concert: Concert {
+                    id,
+                    title: "t".into(),
+                    venue: "v".into(),
+                },
+                schedules: vec![],
+            }))
+        });
+        Arc::new(c)
+    }
+
+    fn ticket(user: i64, concert: i64, status: TicketStatus) -> Ticket {
+        Ticket {
+            token: QueueToken::generate(ConcertId(concert)),
+            concert_id: ConcertId(concert),
+            user_id: UserId(user),
+            status,
+            position: None,
+            eta_seconds: None,
+            active_until: None,
+        }
+    }
+
+    fn room_with_status(t: Result<Ticket, ()>, unavailable: bool) -> WaitingRoom {
+        let mut q = MockQueue::new();
+        q.expect_status().returning(move |_, _| {
+            if unavailable {
+                return Err(QueueError::unavailable("down"));
+            }
+            t.clone().map_err(|_| QueueError::UnknownToken)
+        });
+        WaitingRoom::new(Arc::new(q), catalog_with(Some(1)), clock())
+    }
+
+    const TOKEN: &str = "1.0123456789abcdef0123456789abcdef";
+
+    #[tokio::test]
+    async fn gate_maps_every_ticket_state() {
+        let ok = room_with_status(Ok(ticket(7, 1, TicketStatus::Active)), false);
+        assert!(
+            ok.authorize(Some(TOKEN), UserId(7), ConcertId(1))
+                .await
+                .is_ok()
+        );
+        assert!(matches!(
+            ok.authorize(None, UserId(7), ConcertId(1)).await,
+            Err(GateError::Missing)
+        ));
+        assert!(matches!(
+            ok.authorize(Some("nope"), UserId(7), ConcertId(1)).await,
+            Err(GateError::Invalid)
+        ));
+        assert!(matches!(
+            ok.authorize(Some(TOKEN), UserId(8), ConcertId(1)).await,
+            Err(GateError::OtherUser)
+        ));
+        assert!(matches!(
+            ok.authorize(Some(TOKEN), UserId(7), ConcertId(2)).await,
+            Err(GateError::OtherConcert)
+        ));
+        let waiting = room_with_status(Ok(ticket(7, 1, TicketStatus::Waiting)), false);
+        assert!(matches!(
+            waiting
+                .authorize(Some(TOKEN), UserId(7), ConcertId(1))
+                .await,
+            Err(GateError::Waiting)
+        ));
+        let expired = room_with_status(Ok(ticket(7, 1, TicketStatus::Expired)), false);
+        assert!(matches!(
+            expired
+                .authorize(Some(TOKEN), UserId(7), ConcertId(1))
+                .await,
+            Err(GateError::Expired)
+        ));
+        let unknown = room_with_status(Err(()), false);
+        assert!(matches!(
+            unknown
+                .authorize(Some(TOKEN), UserId(7), ConcertId(1))
+                .await,
+            Err(GateError::Invalid)
+        ));
+        let down = room_with_status(Err(()), true);
+        assert!(matches!(
+            down.authorize(Some(TOKEN), UserId(7), ConcertId(1)).await,
+            Err(GateError::Unavailable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn entering_an_unknown_concert_is_refused_before_touching_the_queue() {
+        let q = MockQueue::new(); // any call would panic: no expectations
+        let room = WaitingRoom::new(Arc::new(q), catalog_with(None), clock());
+        assert!(matches!(
+            room.enter(ConcertId(5), UserId(1)).await,
+            Err(WaitingRoomError::ConcertNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn status_of_a_malformed_token_is_unknown_without_a_queue_call() {
+        let room = WaitingRoom::new(Arc::new(MockQueue::new()), catalog_with(Some(1)), clock());
+        assert!(matches!(
+            room.status("garbage").await,
+            Err(WaitingRoomError::UnknownToken)
+        ));
+        assert!(matches!(
+            room.leave("1.xyz").await,
+            Err(WaitingRoomError::UnknownToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn invalid_policy_is_refused_and_queue_outage_maps_to_unavailable() {
+        let mut q = MockQueue::new();
+        q.expect_set_policy()
+            .returning(|_, _| Err(QueueError::unavailable("down")));
+        let room = WaitingRoom::new(Arc::new(q), catalog_with(Some(1)), clock());
+        let bad = QueuePolicy {
+            admit_per_second: 0,
+            ..QueuePolicy::default()
+        };
+        assert!(matches!(
+            room.set_policy(ConcertId(1), bad).await,
+            Err(WaitingRoomError::InvalidPolicy(_))
+        ));
+        assert!(matches!(
+            room.set_policy(ConcertId(1), QueuePolicy::default()).await,
+            Err(WaitingRoomError::QueueUnavailable(_))
+        ));
+        assert!(matches!(
+            room.set_policy(ConcertId(9), QueuePolicy::default()).await,
+            Err(WaitingRoomError::ConcertNotFound)
+        ));
+    }
+}
