@@ -1,8 +1,6 @@
 //! Use cases of the booking flow: hold a seat, pay for it, cancel it, read it — each
 //! gated by the waiting room — plus the catalog and wallet use cases around them.
 
-use std::sync::Arc;
-
 use chrono::Duration;
 
 use crate::error::{CancelError, CatalogError, HoldError, PaymentError, StoreError, WalletError};
@@ -393,6 +391,8 @@ pub fn seat_label(row: u32, number: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Throwaway Redis, MariaDB and PostgreSQL servers for tests and load tests.
+# Source it, then call `services_up [redis] [mariadb] [postgres]`; it exports
+#   FRONTROW_TEST_REDIS_URL, FRONTROW_TEST_MYSQL_URL, FRONTROW_TEST_POSTGRES_URL
+# (admin URLs: tests create a fresh database of their own on them) and registers
+# `services_down` to run on exit. Every server lives in its own temp dir on a free port;
+# nothing touches a system instance. Installs missing Debian packages first.
+set -euo pipefail
+
+SERVICES_DIR=""
+REDIS_PORT=""; MYSQL_PORT=""; PG_PORT=""; PG_BIN=""
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+ensure_packages() {
+  local missing=()
+  for want in "$@"; do
+    case "$want" in
+      redis) command -v redis-server >/dev/null || missing+=(redis-server) ;;
+      mariadb) command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server) ;;
+      postgres) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql) ;;
+    esac
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "services: installing ${missing[*]}" >&2
+    if [ "$(id -u)" != 0 ]; then echo "services: need root to apt-get install ${missing[*]}" >&2; return 1; fi
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  fi
+}
+
+wait_for() { # description, command...
+  local what=$1; shift
+  for _ in $(seq 1 200); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.05
+  done
+  echo "services: $what did not come up" >&2
+  return 1
+}
+
+start_redis() {
+  REDIS_PORT=$(free_port)
+  mkdir -p "$SERVICES_DIR/redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+    --dir "$SERVICES_DIR/redis" --pidfile "$SERVICES_DIR/redis/pid" --logfile "$SERVICES_DIR/redis/log" >/dev/null
+  wait_for "redis-server on $REDIS_PORT" redis-cli -p "$REDIS_PORT" ping
+  export FRONTROW_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  export FRONTROW_TEST_REDIS_PORT="$REDIS_PORT"
+  echo "services: redis on $REDIS_PORT" >&2
+}
+
+start_mariadb() {
+  MYSQL_PORT=$(free_port)
+  local d="$SERVICES_DIR/mariadb"
+  mkdir -p "$d"; chmod 755 "$SERVICES_DIR" "$d"; chown -R mysql:mysql "$d"
+  mariadb-install-db --no-defaults --datadir="$d/data" --user=mysql --skip-test-db \
+    --auth-root-authentication-method=normal >"$d/install.log" 2>&1
+  mariadbd --no-defaults --datadir="$d/data" --socket="$d/sock" --port="$MYSQL_PORT" \
+    --bind-address=127.0.0.1 --user=mysql --pid-file="$d/pid" --log-error="$d/err" \
+    --max-connections=2000 --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 \
+    --skip-log-bin >/dev/null 2>&1 &
+  wait_for "mariadbd on $MYSQL_PORT" mariadb --no-defaults -S "$d/sock" -uroot -e 'select 1'
+  mariadb --no-defaults -S "$d/sock" -uroot -e "CREATE USER 'frontrow'@'127.0.0.1' IDENTIFIED BY 'frontrow'; \
+    GRANT ALL ON *.* TO 'frontrow'@'127.0.0.1' WITH GRANT OPTION;"
+  export FRONTROW_TEST_MYSQL_URL="mysql://frontrow:frontrow@127.0.0.1:$MYSQL_PORT"
+  echo "services: mariadb on $MYSQL_PORT" >&2
+}
+
+start_postgres() {
+  PG_PORT=$(free_port)
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  local d="$SERVICES_DIR/postgres"
+  mkdir -p "$d"; chmod 755 "$SERVICES_DIR"; chown -R postgres "$d"
+  su postgres -c "$PG_BIN/initdb -D $d/data -A trust -U postgres" >"$d/initdb.log" 2>&1
+  su postgres -c "$PG_BIN/pg_ctl -D $d/data -l $d/log -w -o '-p $PG_PORT -k $d -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=off -c synchronous_commit=off' start" >/dev/null
+  export FRONTROW_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT"
+  echo "services: postgres on $PG_PORT" >&2
+}
+
+services_down() {
+  [ -n "$SERVICES_DIR" ] || return 0
+  if [ -n "$REDIS_PORT" ]; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
+  if [ -f "$SERVICES_DIR/mariadb/pid" ]; then kill "$(cat "$SERVICES_DIR/mariadb/pid")" 2>/dev/null || true; fi
+  if [ -n "$PG_BIN" ] && [ -d "$SERVICES_DIR/postgres/data" ]; then
+    su postgres -c "$PG_BIN/pg_ctl -D $SERVICES_DIR/postgres/data -m fast stop" >/dev/null 2>&1 || true
+  fi
+  for _ in $(seq 1 100); do
+    [ -f "$SERVICES_DIR/mariadb/pid" ] && kill -0 "$(cat "$SERVICES_DIR/mariadb/pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  rm -rf "$SERVICES_DIR"
+  SERVICES_DIR=""
+  echo "services: stopped" >&2
+}
+
+services_up() {
+  ensure_packages "$@"
+  SERVICES_DIR=$(mktemp -d /tmp/frontrow-services.XXXXXX)
+  trap services_down EXIT
+  for s in "$@"; do
+    case "$s" in
+      redis) start_redis ;;
+      mariadb) start_mariadb ;;
+      postgres) start_postgres ;;
+      *) echo "services: unknown service $s" >&2; return 1 ;;
+    esac
+  done
+}

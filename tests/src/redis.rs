@@ -1,0 +1,1 @@
+//! Redis connection and per-test key prefixes.
