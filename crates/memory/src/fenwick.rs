@@ -1,0 +1,71 @@
+//! A growable Fenwick (binary indexed) tree of counts: O(log n) prefix sums, point
+//! updates and appends. Indexes are 1-based.
+
+#[derive(Debug, Default)]
+pub(crate) struct Fenwick {
+    /// `tree[i - 1]` covers the indexes `(i - lowbit(i), i]`.
+    tree: Vec<u32>,
+}
+
+fn lowbit(i: usize) -> usize {
+    i & i.wrapping_neg()
+}
+
+impl Fenwick {
+    pub(crate) fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Appends index `len() + 1` holding `value`.
+    pub(crate) fn push(&mut self, value: u32) {
+        let i = self.tree.len() + 1;
+        let covered = self.prefix(i - 1) - self.prefix(i - lowbit(i));
+        self.tree.push(value + covered as u32);
+    }
+
+    /// Adds `delta` at index `i` (1-based, `i <= len()`).
+    pub(crate) fn add(&mut self, mut i: usize, delta: i32) {
+        while i > 0 && i <= self.tree.len() {
+            self.tree[i - 1] = self.tree[i - 1].wrapping_add_signed(delta);
+            i += lowbit(i);
+        }
+    }
+
+    /// The sum of indexes `1..=i`.
+    pub(crate) fn prefix(&self, mut i: usize) -> u64 {
+        let mut sum = 0u64;
+        i = i.min(self.tree.len());
+        while i > 0 {
+            sum += u64::from(self.tree[i - 1]);
+            i -= lowbit(i);
+        }
+        sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_sums_match_a_plain_vector() {
+        let mut f = Fenwick::default();
+        let mut plain = Vec::new();
+        for i in 0..1000u32 {
+            let v = i % 3;
+            f.push(v);
+            plain.push(v as i64);
+            if i % 7 == 0 {
+                let at = (i as usize * 13) % plain.len();
+                if plain[at] > 0 {
+                    plain[at] -= 1;
+                    f.add(at + 1, -1);
+                }
+            }
+            let expect: i64 = plain.iter().sum();
+            assert_eq!(f.prefix(plain.len()) as i64, expect);
+            let half = plain.len() / 2;
+            assert_eq!(f.prefix(half) as i64, plain[..half].iter().sum::<i64>());
+        }
+    }
+}
