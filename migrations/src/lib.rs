@@ -1,1 +1,34 @@
+//! frontrow's database schema as sea-orm-migration steps. Instants are BIGINT epoch
+//! milliseconds and money BIGINT minor units, so one schema serves SQLite, MySQL and
+//! PostgreSQL alike.
+
+pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
+
+mod m20250101_000001_create_users;
+mod m20250101_000002_create_wallets;
+mod m20250101_000003_create_concerts;
+mod m20250101_000004_create_schedules;
+mod m20250101_000005_create_seats;
+mod m20250101_000006_create_reservations;
+mod m20250101_000007_create_ledger_entries;
+mod m20250101_000008_create_payments;
+
+/// Every migration of frontrow, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20250101_000001_create_users::Migration),
+            Box::new(m20250101_000002_create_wallets::Migration),
+            Box::new(m20250101_000003_create_concerts::Migration),
+            Box::new(m20250101_000004_create_schedules::Migration),
+            Box::new(m20250101_000005_create_seats::Migration),
+            Box::new(m20250101_000006_create_reservations::Migration),
+            Box::new(m20250101_000007_create_ledger_entries::Migration),
+            Box::new(m20250101_000008_create_payments::Migration),
+        ]
+    }
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! frontrow's SQL storage: SeaORM adapters of the domain's repository ports, one code
+//! path for SQLite, MySQL/MariaDB and PostgreSQL (the URL picks the backend).
+//!
+//! Every seat, reservation and wallet change is a conditional `UPDATE … WHERE version = ?`
+//! (or `balance >= ?`) inside a short transaction whose first statement is that write:
+//! no table locks, no `SELECT … FOR UPDATE`, and on SQLite no read-to-write lock upgrade.
+
+mod catalog;
+pub mod entity;
+mod errors;
+mod payments;
+mod seats;
+mod store;
+mod users;
+mod wallets;
+
+pub use store::{DbOptions, PoolStats, SeaOrmStore, StorePorts};

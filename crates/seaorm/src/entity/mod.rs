@@ -1,0 +1,11 @@
+//! SeaORM entities, one per table of `frontrow-migration`. Instants are epoch
+//! milliseconds; statuses are the domain's upper-case names.
+
+pub mod concert;
+pub mod ledger_entry;
+pub mod payment;
+pub mod reservation;
+pub mod schedule;
+pub mod seat;
+pub mod user;
+pub mod wallet;

@@ -1,0 +1,204 @@
+//! `PaymentRepository`: pay a hold from the wallet in one transaction, exactly once per
+//! `(user, idempotency key)`. A caller that loses the race (the reservation's version
+//! moved, or the key's unique index fired) rolls back and replays the stored receipt.
+
+use async_trait::async_trait;
+use frontrow_domain::error::PaymentError;
+use frontrow_domain::model::{
+    ConcertId, PaymentReceipt, PaymentRequest, ReservationId, ReservationStatus, SeatStatus,
+};
+use frontrow_domain::ports::PaymentRepository;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
+
+use crate::entity::{ledger_entry, payment, reservation, seat, wallet};
+use crate::errors::{Fail, at, is_unique_violation, ms, retrying};
+use crate::seats::res_status;
+use crate::store::SeaOrmStore;
+use crate::wallets::read_balance;
+
+/// How many times a payment that lost a race re-reads the state before giving up.
+const MAX_ROUNDS: u32 = 5;
+
+enum Step {
+    Done(PaymentReceipt),
+    /// Lost a race: read the state again and answer from it.
+    Again,
+}
+
+impl SeaOrmStore {
+    /// The stored receipt for the request's key, if any, or `KeyReused`.
+    async fn replay(
+        &self,
+        req: &PaymentRequest,
+    ) -> Result<Option<PaymentReceipt>, Fail<PaymentError>> {
+        let Some(p) = payment::Entity::find()
+            .filter(payment::Column::UserId.eq(req.user_id.0))
+            .filter(payment::Column::IdempotencyKey.eq(req.idempotency_key.as_str()))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if p.reservation_id != req.reservation_id.0 {
+            return Err(Fail::Domain(PaymentError::KeyReused));
+        }
+        let concert = reservation::Entity::find_by_id(p.reservation_id)
+            .one(&self.db)
+            .await?
+            .map(|r| r.concert_id)
+            .unwrap_or_default();
+        Ok(Some(PaymentReceipt {
+            reservation_id: ReservationId(p.reservation_id),
+            concert_id: ConcertId(concert),
+            amount: p.amount,
+            balance: p.balance_after,
+            paid_at: at(p.paid_at),
+            replayed: true,
+        }))
+    }
+
+    async fn try_pay(&self, req: &PaymentRequest) -> Result<PaymentReceipt, Fail<PaymentError>> {
+        for _ in 0..MAX_ROUNDS {
+            if let Some(receipt) = self.replay(req).await? {
+                return Ok(receipt);
+            }
+            match self.pay_once(req).await? {
+                Step::Done(receipt) => return Ok(receipt),
+                Step::Again => {}
+            }
+        }
+        Err(Fail::Db(DbErr::Custom(
+            "payment kept losing races; giving up".into(),
+        )))
+    }
+
+    async fn pay_once(&self, req: &PaymentRequest) -> Result<Step, Fail<PaymentError>> {
+        let now = ms(req.now);
+        let found = reservation::Entity::find_by_id(req.reservation_id.0)
+            .one(&self.db)
+            .await?;
+        let Some(r) = found.filter(|r| r.user_id == req.user_id.0) else {
+            return Err(Fail::Domain(PaymentError::ReservationNotFound));
+        };
+        match res_status(&r.status) {
+            ReservationStatus::Confirmed => return Err(Fail::Domain(PaymentError::AlreadyPaid)),
+            ReservationStatus::Cancelled => return Err(Fail::Domain(PaymentError::Cancelled)),
+            ReservationStatus::Expired => return Err(Fail::Domain(PaymentError::HoldExpired)),
+            ReservationStatus::Held if r.expires_at <= now => {
+                return Err(Fail::Domain(PaymentError::HoldExpired));
+            }
+            ReservationStatus::Held => {}
+        }
+
+        let txn = self.begin_write().await?;
+        let confirmed = reservation::Entity::update_many()
+            .col_expr(
+                reservation::Column::Status,
+                Expr::value(ReservationStatus::Confirmed.as_str()),
+            )
+            .col_expr(
+                reservation::Column::Version,
+                Expr::col(reservation::Column::Version).add(1),
+            )
+            .col_expr(reservation::Column::PaidAt, Expr::value(Some(now)))
+            .filter(reservation::Column::Id.eq(r.id))
+            .filter(reservation::Column::Version.eq(r.version))
+            .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
+            .filter(reservation::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if confirmed == 0 {
+            txn.rollback().await?;
+            return Ok(Step::Again);
+        }
+        let debited = wallet::Entity::update_many()
+            .col_expr(
+                wallet::Column::Balance,
+                Expr::col(wallet::Column::Balance).sub(r.price),
+            )
+            .col_expr(
+                wallet::Column::Version,
+                Expr::col(wallet::Column::Version).add(1),
+            )
+            .filter(wallet::Column::UserId.eq(r.user_id))
+            .filter(wallet::Column::Balance.gte(r.price))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if debited == 0 {
+            let balance = read_balance(&txn, r.user_id).await?.unwrap_or(0);
+            txn.rollback().await?;
+            return Err(Fail::Domain(PaymentError::InsufficientBalance {
+                balance,
+                amount: r.price,
+            }));
+        }
+        let balance = read_balance(&txn, r.user_id).await?.unwrap_or(0);
+        let sold = seat::Entity::update_many()
+            .col_expr(seat::Column::Status, Expr::value(SeatStatus::Sold.as_str()))
+            .col_expr(
+                seat::Column::Version,
+                Expr::col(seat::Column::Version).add(1),
+            )
+            .filter(seat::Column::Id.eq(r.seat_id))
+            .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
+            .filter(seat::Column::HeldBy.eq(r.user_id))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if sold == 0 {
+            // The seat no longer carries this hold: it ran out and was taken or swept.
+            txn.rollback().await?;
+            return Err(Fail::Domain(PaymentError::HoldExpired));
+        }
+        ledger_entry::Entity::insert(ledger_entry::ActiveModel {
+            user_id: Set(r.user_id),
+            delta: Set(-r.price),
+            balance_after: Set(balance),
+            kind: Set("PAYMENT".to_owned()),
+            reservation_id: Set(Some(r.id)),
+            created_at: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?;
+        let stored = payment::Entity::insert(payment::ActiveModel {
+            user_id: Set(r.user_id),
+            reservation_id: Set(r.id),
+            idempotency_key: Set(req.idempotency_key.clone()),
+            amount: Set(r.price),
+            balance_after: Set(balance),
+            paid_at: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await;
+        match stored {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                txn.rollback().await?;
+                return Ok(Step::Again);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        txn.commit().await?;
+        Ok(Step::Done(PaymentReceipt {
+            reservation_id: ReservationId(r.id),
+            concert_id: ConcertId(r.concert_id),
+            amount: r.price,
+            balance,
+            paid_at: at(now),
+            replayed: false,
+        }))
+    }
+}
+
+#[async_trait]
+impl PaymentRepository for SeaOrmStore {
+    #[tracing::instrument(skip_all, fields(user = req.user_id.0, reservation = req.reservation_id.0))]
+    async fn pay(&self, req: PaymentRequest) -> Result<PaymentReceipt, PaymentError> {
+        retrying!(self.try_pay(&req).await)
+    }
+}

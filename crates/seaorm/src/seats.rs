@@ -1,0 +1,341 @@
+//! `SeatRepository`: holds, cancellations and the sweeper, all under the seat's
+//! optimistic lock (`UPDATE seats … WHERE id = ? AND version = ?`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use frontrow_domain::error::{CancelError, HoldError, StoreError};
+use frontrow_domain::model::{
+    ConcertId, HoldRequest, Reservation, ReservationId, ReservationStatus, ScheduleId, SeatId,
+    SeatStatus, UserId,
+};
+use frontrow_domain::ports::SeatRepository;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::entity::{reservation, schedule, seat};
+use crate::errors::{Fail, at, ms, retrying, store_err};
+use crate::store::SeaOrmStore;
+
+const HELD: &str = "HELD";
+
+pub(crate) fn res_status(s: &str) -> ReservationStatus {
+    ReservationStatus::parse(s).unwrap_or(ReservationStatus::Expired)
+}
+
+pub(crate) fn to_reservation(r: reservation::Model, seat_label: String) -> Reservation {
+    Reservation {
+        id: ReservationId(r.id),
+        user_id: UserId(r.user_id),
+        concert_id: ConcertId(r.concert_id),
+        schedule_id: ScheduleId(r.schedule_id),
+        seat_id: SeatId(r.seat_id),
+        seat_label,
+        price: r.price,
+        status: res_status(&r.status),
+        created_at: at(r.created_at),
+        expires_at: at(r.expires_at),
+        paid_at: r.paid_at.map(at),
+    }
+}
+
+pub(crate) async fn seat_label_of(conn: &impl ConnectionTrait, seat: i64) -> Result<String, DbErr> {
+    Ok(seat::Entity::find_by_id(seat)
+        .one(conn)
+        .await?
+        .map(|s| s.label)
+        .unwrap_or_default())
+}
+
+/// Frees the seat `id` if it is still at `version`; true when this call freed it.
+async fn free_seat(conn: &impl ConnectionTrait, id: i64, version: i64) -> Result<bool, DbErr> {
+    let n = seat::Entity::update_many()
+        .col_expr(
+            seat::Column::Status,
+            Expr::value(SeatStatus::Available.as_str()),
+        )
+        .col_expr(
+            seat::Column::Version,
+            Expr::col(seat::Column::Version).add(1),
+        )
+        .col_expr(seat::Column::HeldBy, Expr::value(Option::<i64>::None))
+        .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
+        .filter(seat::Column::Id.eq(id))
+        .filter(seat::Column::Version.eq(version))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    Ok(n == 1)
+}
+
+impl SeaOrmStore {
+    async fn try_hold(&self, req: &HoldRequest) -> Result<Reservation, Fail<HoldError>> {
+        let now = ms(req.now);
+        let expires = ms(req.expires_at);
+        let found = seat::Entity::find_by_id(req.seat_id.0)
+            .one(&self.db)
+            .await?;
+        let Some(s) = found.filter(|s| s.schedule_id == req.schedule_id.0) else {
+            return Err(Fail::Domain(HoldError::SeatNotFound));
+        };
+        let prev = SeatStatus::parse(&s.status);
+        let free = match prev {
+            Some(SeatStatus::Sold) => false,
+            Some(SeatStatus::Held) => s.held_until.is_none_or(|u| u <= now),
+            _ => true,
+        };
+        if !free {
+            return Err(Fail::Domain(HoldError::SeatTaken));
+        }
+        let held = reservation::Entity::find()
+            .filter(reservation::Column::UserId.eq(req.user_id.0))
+            .filter(reservation::Column::ScheduleId.eq(req.schedule_id.0))
+            .filter(reservation::Column::Status.eq(HELD))
+            .filter(reservation::Column::ExpiresAt.gt(now))
+            .count(&self.db)
+            .await?;
+        if held >= u64::from(req.max_held_per_user) {
+            return Err(Fail::Domain(HoldError::LimitReached {
+                limit: req.max_held_per_user,
+            }));
+        }
+        let Some(sched) = schedule::Entity::find_by_id(s.schedule_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Err(Fail::Domain(HoldError::SeatNotFound));
+        };
+
+        let txn = self.begin_write().await?;
+        // The optimistic lock: first statement of the transaction, and the only one that
+        // decides who gets the seat.
+        let won = seat::Entity::update_many()
+            .col_expr(seat::Column::Status, Expr::value(HELD))
+            .col_expr(
+                seat::Column::Version,
+                Expr::col(seat::Column::Version).add(1),
+            )
+            .col_expr(seat::Column::HeldBy, Expr::value(Some(req.user_id.0)))
+            .col_expr(seat::Column::HeldUntil, Expr::value(Some(expires)))
+            .filter(seat::Column::Id.eq(s.id))
+            .filter(seat::Column::Version.eq(s.version))
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        if !won {
+            txn.rollback().await?;
+            return Err(Fail::Domain(HoldError::SeatTaken));
+        }
+        if prev == Some(SeatStatus::Held) {
+            reservation::Entity::update_many()
+                .col_expr(
+                    reservation::Column::Status,
+                    Expr::value(ReservationStatus::Expired.as_str()),
+                )
+                .col_expr(
+                    reservation::Column::Version,
+                    Expr::col(reservation::Column::Version).add(1),
+                )
+                .filter(reservation::Column::SeatId.eq(s.id))
+                .filter(reservation::Column::Status.eq(HELD))
+                .exec(&txn)
+                .await?;
+        }
+        let model = reservation::ActiveModel {
+            user_id: Set(req.user_id.0),
+            concert_id: Set(sched.concert_id),
+            schedule_id: Set(s.schedule_id),
+            seat_id: Set(s.id),
+            price: Set(s.price),
+            status: Set(HELD.to_owned()),
+            version: Set(0),
+            created_at: Set(now),
+            expires_at: Set(expires),
+            paid_at: Set(None),
+            ..Default::default()
+        };
+        let id = reservation::Entity::insert(model)
+            .exec(&txn)
+            .await?
+            .last_insert_id;
+        txn.commit().await?;
+        Ok(Reservation {
+            id: ReservationId(id),
+            user_id: req.user_id,
+            concert_id: ConcertId(sched.concert_id),
+            schedule_id: req.schedule_id,
+            seat_id: req.seat_id,
+            seat_label: s.label,
+            price: s.price,
+            status: ReservationStatus::Held,
+            created_at: at(now),
+            expires_at: at(expires),
+            paid_at: None,
+        })
+    }
+
+    async fn try_cancel(
+        &self,
+        user: UserId,
+        id: ReservationId,
+        now: i64,
+    ) -> Result<Reservation, Fail<CancelError>> {
+        let found = reservation::Entity::find_by_id(id.0).one(&self.db).await?;
+        let Some(r) = found.filter(|r| r.user_id == user.0) else {
+            return Err(Fail::Domain(CancelError::NotFound));
+        };
+        let status = res_status(&r.status);
+        if status != ReservationStatus::Held || r.expires_at <= now {
+            let status = if status == ReservationStatus::Held {
+                ReservationStatus::Expired
+            } else {
+                status
+            };
+            return Err(Fail::Domain(CancelError::NotHeld {
+                status: status.as_str(),
+            }));
+        }
+        let txn = self.begin_write().await?;
+        let n = reservation::Entity::update_many()
+            .col_expr(
+                reservation::Column::Status,
+                Expr::value(ReservationStatus::Cancelled.as_str()),
+            )
+            .col_expr(
+                reservation::Column::Version,
+                Expr::col(reservation::Column::Version).add(1),
+            )
+            .filter(reservation::Column::Id.eq(r.id))
+            .filter(reservation::Column::Version.eq(r.version))
+            .filter(reservation::Column::Status.eq(HELD))
+            .filter(reservation::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if n == 0 {
+            // Changed under us (paid, swept, cancelled): answer from its new state.
+            txn.rollback().await?;
+            return Box::pin(self.try_cancel(user, id, now)).await;
+        }
+        let seat_now = seat::Entity::find_by_id(r.seat_id).one(&txn).await?;
+        if let Some(s) = seat_now.filter(|s| s.status == HELD && s.held_by == Some(user.0))
+            && !free_seat(&txn, s.id, s.version).await?
+        {
+            txn.rollback().await?;
+            return Err(Fail::Db(DbErr::Custom("seat changed during cancel".into())));
+        }
+        let label = seat_label_of(&txn, r.seat_id).await?;
+        txn.commit().await?;
+        let mut out = to_reservation(r, label);
+        out.status = ReservationStatus::Cancelled;
+        Ok(out)
+    }
+
+    async fn try_release_one(
+        &self,
+        seat_id: i64,
+        version: i64,
+        now: i64,
+    ) -> Result<bool, Fail<StoreError>> {
+        let txn = self.begin_write().await?;
+        if !free_seat(&txn, seat_id, version).await? {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        reservation::Entity::update_many()
+            .col_expr(
+                reservation::Column::Status,
+                Expr::value(ReservationStatus::Expired.as_str()),
+            )
+            .col_expr(
+                reservation::Column::Version,
+                Expr::col(reservation::Column::Version).add(1),
+            )
+            .filter(reservation::Column::SeatId.eq(seat_id))
+            .filter(reservation::Column::Status.eq(HELD))
+            .filter(reservation::Column::ExpiresAt.lte(now))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl SeatRepository for SeaOrmStore {
+    #[tracing::instrument(skip_all, fields(user = req.user_id.0, seat = req.seat_id.0))]
+    async fn hold(&self, req: HoldRequest) -> Result<Reservation, HoldError> {
+        retrying!(self.try_hold(&req).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(reservation = id.0), err)]
+    async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError> {
+        let Some(r) = reservation::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+        else {
+            return Ok(None);
+        };
+        let label = seat_label_of(&self.db, r.seat_id)
+            .await
+            .map_err(store_err)?;
+        Ok(Some(to_reservation(r, label)))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = user.0, reservation = id.0))]
+    async fn cancel(
+        &self,
+        user: UserId,
+        id: ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, CancelError> {
+        let now = ms(now);
+        retrying!(self.try_cancel(user, id, now).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(user = user.0, concert = concert.0), err)]
+    async fn held_count_for_concert(
+        &self,
+        user: UserId,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        reservation::Entity::find()
+            .filter(reservation::Column::UserId.eq(user.0))
+            .filter(reservation::Column::ConcertId.eq(concert.0))
+            .filter(reservation::Column::Status.eq(HELD))
+            .filter(reservation::Column::ExpiresAt.gt(ms(now)))
+            .count(&self.db)
+            .await
+            .map_err(store_err)
+    }
+
+    #[tracing::instrument(skip_all, fields(limit), err)]
+    async fn release_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
+        let now = ms(now);
+        let candidates: Vec<(i64, i64)> = seat::Entity::find()
+            .select_only()
+            .column(seat::Column::Id)
+            .column(seat::Column::Version)
+            .filter(seat::Column::Status.eq(HELD))
+            .filter(seat::Column::HeldUntil.lte(now))
+            .order_by_asc(seat::Column::HeldUntil)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        let mut freed = 0;
+        for (id, version) in candidates {
+            let done: bool = retrying!(self.try_release_one(id, version, now).await)?;
+            if done {
+                freed += 1;
+            }
+        }
+        Ok(freed)
+    }
+}

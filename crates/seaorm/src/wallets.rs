@@ -1,0 +1,97 @@
+//! `WalletRepository`: balances and the ledger, changed by conditional updates only.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use frontrow_domain::error::WalletError;
+use frontrow_domain::model::{Money, UserId};
+use frontrow_domain::ports::WalletRepository;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+use crate::entity::{ledger_entry, wallet};
+use crate::errors::{Fail, ms, retrying, store_err};
+use crate::store::SeaOrmStore;
+
+/// The most a wallet may hold.
+pub(crate) const BALANCE_LIMIT: Money = i64::MAX / 2;
+
+pub(crate) async fn read_balance(
+    conn: &impl ConnectionTrait,
+    user: i64,
+) -> Result<Option<Money>, DbErr> {
+    Ok(wallet::Entity::find_by_id(user)
+        .one(conn)
+        .await?
+        .map(|w| w.balance))
+}
+
+impl SeaOrmStore {
+    async fn try_charge(
+        &self,
+        user: i64,
+        amount: Money,
+        now: i64,
+    ) -> Result<Money, Fail<WalletError>> {
+        let txn = self.begin_write().await?;
+        let headroom = BALANCE_LIMIT.saturating_sub(amount);
+        let updated = wallet::Entity::update_many()
+            .col_expr(
+                wallet::Column::Balance,
+                Expr::col(wallet::Column::Balance).add(amount),
+            )
+            .col_expr(
+                wallet::Column::Version,
+                Expr::col(wallet::Column::Version).add(1),
+            )
+            .filter(wallet::Column::UserId.eq(user))
+            .filter(wallet::Column::Balance.lte(headroom))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if updated == 0 {
+            let exists = read_balance(&txn, user).await?.is_some();
+            txn.rollback().await?;
+            return Err(Fail::Domain(if exists {
+                WalletError::BalanceLimit
+            } else {
+                WalletError::UserNotFound
+            }));
+        }
+        let balance = read_balance(&txn, user).await?.unwrap_or_default();
+        ledger_entry::Entity::insert(ledger_entry::ActiveModel {
+            user_id: Set(user),
+            delta: Set(amount),
+            balance_after: Set(balance),
+            kind: Set("CHARGE".to_owned()),
+            reservation_id: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(balance)
+    }
+}
+
+#[async_trait]
+impl WalletRepository for SeaOrmStore {
+    #[tracing::instrument(skip_all, fields(user = user.0), err)]
+    async fn balance(&self, user: UserId) -> Result<Money, WalletError> {
+        read_balance(&self.db, user.0)
+            .await
+            .map_err(store_err)?
+            .ok_or(WalletError::UserNotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(user = user.0, amount), err)]
+    async fn charge(
+        &self,
+        user: UserId,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<Money, WalletError> {
+        let now = ms(now);
+        retrying!(self.try_charge(user.0, amount, now).await)
+    }
+}
