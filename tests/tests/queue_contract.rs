@@ -1,0 +1,762 @@
+//! The `Queue` contract (the docs of `frontrow_domain::ports::Queue`), one generic suite
+//! run unchanged against `MemoryQueue` and `RedisQueue` (on the Redis of
+//! `scripts/test.sh`, one key prefix per test). Time is driven through `now`.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use frontrow_domain::error::QueueError;
+use frontrow_domain::model::{ConcertId, UserId};
+use frontrow_domain::ports::Queue;
+use frontrow_domain::queue::{QueuePolicy, QueueSettings, QueueToken, TicketStatus, eta_seconds};
+use frontrow_memory::MemoryQueue;
+use frontrow_redis::RedisQueue;
+use frontrow_tests::redis::TestRedis;
+use futures::{StreamExt, stream};
+
+const CONCERT: ConcertId = ConcertId(7);
+const OTHER: ConcertId = ConcertId(8);
+const T0: i64 = 1_900_000_000_000;
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(T0 + ms)
+        .single()
+        .expect("valid time")
+}
+
+fn settings() -> QueueSettings {
+    QueueSettings {
+        default_policy: QueuePolicy {
+            max_active: 1_000,
+            admit_per_second: 100,
+            active_ttl_seconds: 600,
+            paused: false,
+        },
+        idle_timeout_seconds: 60,
+        max_expire_per_tick: 3,
+    }
+}
+
+fn policy(max_active: u64, admit_per_second: u64, active_ttl_seconds: u64) -> QueuePolicy {
+    QueuePolicy {
+        max_active,
+        admit_per_second,
+        active_ttl_seconds,
+        paused: false,
+    }
+}
+
+/// Two handles on one waiting room (two instances on one Redis; one `MemoryQueue`
+/// shared), plus the Redis keys to clean up.
+struct Harness {
+    first: Arc<dyn Queue>,
+    second: Arc<dyn Queue>,
+    _redis: Option<TestRedis>,
+}
+
+fn memory() -> Harness {
+    let q: Arc<dyn Queue> = Arc::new(MemoryQueue::new(settings()));
+    Harness {
+        first: q.clone(),
+        second: q,
+        _redis: None,
+    }
+}
+
+fn redis() -> Harness {
+    let test = TestRedis::new();
+    let make = || -> Arc<dyn Queue> {
+        Arc::new(
+            RedisQueue::connect(&test.url, &test.prefix, settings(), Duration::from_secs(5))
+                .expect("valid redis url"),
+        )
+    };
+    Harness {
+        first: make(),
+        second: make(),
+        _redis: Some(test),
+    }
+}
+
+async fn enter(q: &dyn Queue, user: i64, now: DateTime<Utc>) -> QueueToken {
+    q.enter(CONCERT, UserId(user), now)
+        .await
+        .expect("enter")
+        .ticket
+        .token
+}
+
+async fn position(q: &dyn Queue, token: &QueueToken, now: DateTime<Utc>) -> Option<u64> {
+    q.status(token, now).await.expect("status").position
+}
+
+async fn status(q: &dyn Queue, token: &QueueToken, now: DateTime<Utc>) -> TicketStatus {
+    q.status(token, now).await.expect("status").status
+}
+
+async fn assert_entering_twice_keeps_the_place(q: &dyn Queue) {
+    let first = q.enter(CONCERT, UserId(1), at(0)).await.expect("enter");
+    assert!(first.created);
+    assert_eq!(first.ticket.status, TicketStatus::Waiting);
+    assert_eq!(first.ticket.position, Some(1));
+    assert_eq!(first.ticket.user_id, UserId(1));
+    assert_eq!(first.ticket.concert_id, CONCERT);
+    assert_eq!(first.ticket.token.concert(), CONCERT);
+    assert!(first.ticket.eta_seconds.is_some());
+    assert!(first.ticket.active_until.is_none());
+
+    let second = q.enter(CONCERT, UserId(2), at(1)).await.expect("enter");
+    assert!(second.created);
+    assert_eq!(second.ticket.position, Some(2));
+
+    let again = q.enter(CONCERT, UserId(1), at(2)).await.expect("enter");
+    assert!(!again.created, "re-entering while waiting creates nothing");
+    assert_eq!(again.ticket.token, first.ticket.token);
+    assert_eq!(again.ticket.position, Some(1));
+    assert_eq!(position(q, &second.ticket.token, at(3)).await, Some(2));
+
+    // Still the same token once admitted.
+    q.tick(CONCERT, at(10)).await.expect("tick");
+    let active = q.enter(CONCERT, UserId(1), at(11)).await.expect("enter");
+    assert!(!active.created);
+    assert_eq!(active.ticket.token, first.ticket.token);
+    assert_eq!(active.ticket.status, TicketStatus::Active);
+    assert_eq!(
+        active.ticket.active_until,
+        Some(at(10 + 600_000)),
+        "admitted at the tick for the policy's TTL"
+    );
+}
+
+async fn assert_ten_thousand_entries_are_numbered_without_gaps(q: &dyn Queue) {
+    const N: i64 = 10_000;
+    let mut tokens = Vec::new();
+    for user in 0..N {
+        let entered = q.enter(CONCERT, UserId(user), at(0)).await.expect("enter");
+        assert_eq!(entered.ticket.position, Some(user as u64 + 1));
+        tokens.push(entered.ticket.token);
+    }
+    let distinct: HashSet<&QueueToken> = tokens.iter().collect();
+    assert_eq!(distinct.len(), N as usize, "no duplicate token");
+
+    let positions: Vec<u64> = stream::iter(&tokens)
+        .map(|t| async move { position(q, t, at(1)).await.expect("waiting") })
+        .buffered(64)
+        .collect()
+        .await;
+    let expected: Vec<u64> = (1..=N as u64).collect();
+    assert_eq!(positions, expected, "positions 1..=10000 in entry order");
+
+    // Leaving closes the gap behind.
+    for t in tokens.iter().step_by(2) {
+        q.leave(t, at(2)).await.expect("leave");
+    }
+    for (i, t) in tokens.iter().skip(1).step_by(2).take(200).enumerate() {
+        assert_eq!(position(q, t, at(3)).await, Some(i as u64 + 1));
+    }
+    assert_eq!(
+        q.stats(CONCERT, at(3)).await.expect("stats").waiting,
+        N as u64 / 2
+    );
+}
+
+async fn assert_concurrent_double_entries_yield_one_token_per_user(q: &dyn Queue) {
+    const USERS: i64 = 1_000;
+    let calls = (0..USERS).flat_map(|u| [u, u]);
+    let results: Vec<(i64, QueueToken, bool)> = stream::iter(calls)
+        .map(|u| async move {
+            let e = q.enter(CONCERT, UserId(u), at(0)).await.expect("enter");
+            (u, e.ticket.token, e.created)
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    let mut per_user: HashMap<i64, (HashSet<QueueToken>, u32)> = HashMap::new();
+    for (u, token, created) in results {
+        let entry = per_user.entry(u).or_default();
+        entry.0.insert(token);
+        entry.1 += u32::from(created);
+    }
+    assert_eq!(per_user.len(), USERS as usize);
+    for (u, (tokens, created)) in &per_user {
+        assert_eq!(tokens.len(), 1, "user {u} got {} tokens", tokens.len());
+        assert_eq!(*created, 1, "user {u}: exactly one call creates the place");
+    }
+    let all: HashSet<&QueueToken> = per_user.values().flat_map(|(t, _)| t).collect();
+    assert_eq!(all.len(), USERS as usize);
+    assert_eq!(
+        q.stats(CONCERT, at(1)).await.expect("stats").waiting,
+        USERS as u64
+    );
+    let positions: BTreeSet<u64> = stream::iter(all)
+        .map(|t| async move { position(q, t, at(1)).await.expect("waiting") })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert_eq!(positions, (1..=USERS as u64).collect());
+}
+
+async fn assert_unknown_tokens_are_rejected(q: &dyn Queue) {
+    let real = enter(q, 1, at(0)).await;
+    q.enter(OTHER, UserId(1), at(0)).await.expect("enter");
+    let forged = QueueToken::generate(CONCERT);
+    let elsewhere = QueueToken::parse(&real.as_str().replacen("7.", "8.", 1)).expect("format");
+    let nowhere = QueueToken::parse(&real.as_str().replacen("7.", "999.", 1)).expect("format");
+    for token in [&forged, &elsewhere, &nowhere] {
+        assert!(
+            matches!(q.status(token, at(1)).await, Err(QueueError::UnknownToken)),
+            "status of {token}"
+        );
+        assert!(
+            matches!(q.leave(token, at(1)).await, Err(QueueError::UnknownToken)),
+            "leave of {token}"
+        );
+    }
+    assert_eq!(status(q, &real, at(1)).await, TicketStatus::Waiting);
+}
+
+async fn assert_leaving_expires_the_token(q: &dyn Queue) {
+    q.set_policy(CONCERT, policy(10, 1, 600))
+        .await
+        .expect("set policy");
+    let a = enter(q, 1, at(0)).await;
+    let b = enter(q, 2, at(0)).await;
+    let c = enter(q, 3, at(0)).await;
+    assert_eq!(q.tick(CONCERT, at(0)).await.expect("tick").admitted, 1);
+    assert_eq!(status(q, &a, at(1)).await, TicketStatus::Active);
+
+    q.leave(&b, at(1)).await.expect("leave waiting");
+    let left = q.status(&b, at(2)).await.expect("status");
+    assert_eq!(left.status, TicketStatus::Expired);
+    assert_eq!(
+        (left.position, left.eta_seconds, left.active_until),
+        (None, None, None)
+    );
+    assert_eq!(position(q, &c, at(2)).await, Some(1));
+    q.leave(&b, at(3)).await.expect("leaving twice is a no-op");
+
+    q.leave(&a, at(3)).await.expect("leave active");
+    assert_eq!(status(q, &a, at(4)).await, TicketStatus::Expired);
+    let stats = q.stats(CONCERT, at(4)).await.expect("stats");
+    assert_eq!((stats.waiting, stats.active), (1, 0));
+
+    let back = q.enter(CONCERT, UserId(2), at(5)).await.expect("enter");
+    assert!(back.created, "after leaving, entering issues a new token");
+    assert_ne!(back.ticket.token, b);
+    assert_eq!(back.ticket.position, Some(2));
+}
+
+async fn assert_tick_admits_in_order_within_the_limits(q: &dyn Queue) {
+    q.set_policy(CONCERT, policy(5, 3, 60)).await.expect("set");
+    let mut tokens = Vec::new();
+    for user in 0..10 {
+        tokens.push(enter(q, user, at(0)).await);
+    }
+    let admitted = |ms| async move { q.tick(CONCERT, at(ms)).await.expect("tick").admitted };
+    assert_eq!(admitted(0).await, 3, "a full bucket: one second of burst");
+    assert_eq!(admitted(0).await, 0, "the bucket is empty");
+    assert_eq!(admitted(500).await, 1, "half a second refills 1.5");
+    assert_eq!(admitted(1_000).await, 1, "max_active caps the bucket's 2");
+    assert_eq!(admitted(5_000).await, 0, "max_active reached");
+
+    for (i, token) in tokens.iter().enumerate() {
+        let ticket = q.status(token, at(5_000)).await.expect("status");
+        if i < 5 {
+            assert_eq!(ticket.status, TicketStatus::Active, "token {i}");
+            assert!(ticket.position.is_none());
+        } else {
+            assert_eq!(ticket.status, TicketStatus::Waiting, "token {i}");
+            assert_eq!(ticket.position, Some(i as u64 - 4));
+        }
+    }
+    assert_eq!(
+        q.status(&tokens[0], at(5_000))
+            .await
+            .expect("status")
+            .active_until,
+        Some(at(60_000))
+    );
+
+    // However long the pause, the burst is one second's worth.
+    q.set_policy(CONCERT, policy(100, 3, 60))
+        .await
+        .expect("set");
+    for user in 10..20 {
+        enter(q, user, at(5_000)).await;
+    }
+    assert_eq!(admitted(50_000).await, 3);
+    let stats = q.stats(CONCERT, at(50_000)).await.expect("stats");
+    assert_eq!(
+        (stats.active, stats.waiting, stats.admitted_total),
+        (8, 12, 8)
+    );
+}
+
+async fn assert_concurrent_ticks_admit_no_more_than_one_ticker(a: &dyn Queue, b: &dyn Queue) {
+    a.set_policy(CONCERT, policy(50, 20, 3_600))
+        .await
+        .expect("set");
+    for user in 0..200 {
+        enter(a, user, at(0)).await;
+    }
+    let mut total = 0;
+    for step in 0..12 {
+        let now = at(step * 250);
+        let ticks = (0..10).map(|i| {
+            let q = if i % 2 == 0 { a } else { b };
+            q.tick(CONCERT, now)
+        });
+        for report in futures::future::join_all(ticks).await {
+            total += report.expect("tick").admitted;
+        }
+        let one_ticker = (20 + 5 * step as u64).min(50);
+        assert_eq!(total, one_ticker, "step {step}");
+        let stats = b.stats(CONCERT, now).await.expect("stats");
+        assert!(stats.active <= 50);
+        assert_eq!(stats.admitted_total, total);
+    }
+}
+
+async fn assert_idle_waiters_leave_the_line(q: &dyn Queue) {
+    let mut paused = policy(10, 10, 60);
+    paused.paused = true;
+    q.set_policy(CONCERT, paused).await.expect("set");
+    let mut tokens = Vec::new();
+    for user in 0..6 {
+        tokens.push(enter(q, user, at(0)).await);
+    }
+    // Polling (status, or entering again) is the heartbeat.
+    q.status(&tokens[4], at(30_000)).await.expect("status");
+    q.enter(CONCERT, UserId(5), at(30_000))
+        .await
+        .expect("enter");
+
+    let report = q.tick(CONCERT, at(59_999)).await.expect("tick");
+    assert_eq!(report.expired_waiting, 0);
+    let report = q.tick(CONCERT, at(60_000)).await.expect("tick");
+    assert_eq!(report.expired_waiting, 3, "bounded by max_expire_per_tick");
+    let report = q.tick(CONCERT, at(60_000)).await.expect("tick");
+    assert_eq!(report.expired_waiting, 1);
+    assert_eq!(report.admitted, 0);
+
+    assert_eq!(
+        status(q, &tokens[0], at(60_001)).await,
+        TicketStatus::Expired
+    );
+    assert_eq!(position(q, &tokens[4], at(60_001)).await, Some(1));
+    assert_eq!(position(q, &tokens[5], at(60_001)).await, Some(2));
+    let stats = q.stats(CONCERT, at(60_001)).await.expect("stats");
+    assert_eq!((stats.waiting, stats.expired_total), (2, 4));
+
+    let back = q
+        .enter(CONCERT, UserId(0), at(60_002))
+        .await
+        .expect("enter");
+    assert!(back.created);
+    assert_ne!(back.ticket.token, tokens[0]);
+    assert_eq!(back.ticket.position, Some(3));
+}
+
+async fn assert_active_ttl_expiry_frees_capacity(q: &dyn Queue) {
+    q.set_policy(CONCERT, policy(2, 100, 10))
+        .await
+        .expect("set");
+    let mut tokens = Vec::new();
+    for user in 0..4 {
+        tokens.push(enter(q, user, at(0)).await);
+    }
+    assert_eq!(q.tick(CONCERT, at(0)).await.expect("tick").admitted, 2);
+    assert_eq!(q.tick(CONCERT, at(5_000)).await.expect("tick").admitted, 0);
+
+    let before = q.status(&tokens[0], at(9_999)).await.expect("status");
+    assert_eq!(before.status, TicketStatus::Active);
+    assert_eq!(before.active_until, Some(at(10_000)));
+    let after = q.status(&tokens[0], at(10_000)).await.expect("status");
+    assert_eq!(
+        after.status,
+        TicketStatus::Expired,
+        "past active_until reads Expired"
+    );
+    assert_eq!(after.active_until, None);
+    assert_eq!(q.stats(CONCERT, at(10_000)).await.expect("stats").active, 0);
+
+    let report = q.tick(CONCERT, at(10_000)).await.expect("tick");
+    assert_eq!((report.expired_active, report.admitted), (2, 2));
+    assert_eq!(
+        status(q, &tokens[2], at(10_001)).await,
+        TicketStatus::Active
+    );
+    let stats = q.stats(CONCERT, at(10_001)).await.expect("stats");
+    assert_eq!(
+        (stats.active, stats.expired_total, stats.admitted_total),
+        (2, 2, 4)
+    );
+
+    // An expired user enters again at the back.
+    let back = q
+        .enter(CONCERT, UserId(0), at(10_002))
+        .await
+        .expect("enter");
+    assert!(back.created);
+    assert_eq!(back.ticket.position, Some(1));
+}
+
+async fn assert_pause_stops_admission_and_resume_restarts_it(q: &dyn Queue) {
+    let mut p = policy(10, 10, 60);
+    p.paused = true;
+    q.set_policy(CONCERT, p).await.expect("set");
+    let token = enter(q, 1, at(0)).await;
+    enter(q, 2, at(0)).await;
+    assert_eq!(q.tick(CONCERT, at(0)).await.expect("tick").admitted, 0);
+    assert_eq!(q.tick(CONCERT, at(5_000)).await.expect("tick").admitted, 0);
+    let waiting = q.status(&token, at(5_000)).await.expect("status");
+    assert_eq!(waiting.position, Some(1));
+    assert_eq!(waiting.eta_seconds, None, "no ETA while paused");
+
+    p.paused = false;
+    q.set_policy(CONCERT, p).await.expect("set");
+    assert!(
+        q.status(&token, at(5_001))
+            .await
+            .expect("status")
+            .eta_seconds
+            .is_some()
+    );
+    assert_eq!(q.tick(CONCERT, at(6_000)).await.expect("tick").admitted, 2);
+    assert_eq!(status(q, &token, at(6_001)).await, TicketStatus::Active);
+}
+
+async fn assert_stats_count_the_room(q: &dyn Queue) {
+    let zero = q.stats(CONCERT, at(0)).await.expect("stats");
+    assert_eq!(zero, Default::default(), "zeros when nobody ever entered");
+    q.set_policy(CONCERT, policy(3, 100, 10))
+        .await
+        .expect("set");
+    for user in 0..5 {
+        enter(q, user, at(0)).await;
+    }
+    q.tick(CONCERT, at(0)).await.expect("tick");
+    let stats = q.stats(CONCERT, at(1)).await.expect("stats");
+    assert_eq!(
+        (
+            stats.waiting,
+            stats.active,
+            stats.admitted_total,
+            stats.expired_total
+        ),
+        (2, 3, 3, 0)
+    );
+    q.tick(CONCERT, at(10_000)).await.expect("tick");
+    let stats = q.stats(CONCERT, at(10_000)).await.expect("stats");
+    assert_eq!(
+        (
+            stats.waiting,
+            stats.active,
+            stats.admitted_total,
+            stats.expired_total
+        ),
+        (0, 2, 5, 3)
+    );
+}
+
+async fn assert_eta_follows_the_measured_rate(q: &dyn Queue) {
+    // Configured for 10/s, but max_active 5 with a 1 s TTL lets only 5/s through.
+    let p = policy(5, 10, 1);
+    q.set_policy(CONCERT, p).await.expect("set");
+    let mut tokens = Vec::new();
+    for user in 0..400 {
+        tokens.push(enter(q, user, at(0)).await);
+    }
+    let last = tokens.last().expect("tokens").clone();
+    for second in 0..40 {
+        q.tick(CONCERT, at(second * 1_000)).await.expect("tick");
+        q.status(&last, at(second * 1_000))
+            .await
+            .expect("heartbeat");
+    }
+    let now = at(40_000);
+    let rate = q.stats(CONCERT, now).await.expect("stats").admit_rate;
+    assert!(rate > 4.5 && rate <= 5.0 + 1e-9, "measured rate {rate}");
+    let ticket = q.status(&last, now).await.expect("status");
+    let pos = ticket.position.expect("waiting");
+    assert_eq!(ticket.eta_seconds, eta_seconds(pos, rate, &p));
+    assert!(
+        ticket.eta_seconds > eta_seconds(pos, 0.0, &p),
+        "slower than configured"
+    );
+
+    // The rate only moves while fans wait: an empty line keeps it.
+    for t in &tokens {
+        q.leave(t, now).await.expect("leave");
+    }
+    q.tick(CONCERT, at(41_000)).await.expect("tick");
+    q.tick(CONCERT, at(60_000)).await.expect("tick");
+    let kept = q
+        .stats(CONCERT, at(60_000))
+        .await
+        .expect("stats")
+        .admit_rate;
+    assert!((kept - rate).abs() < 1e-9, "{kept} != {rate}");
+}
+
+async fn assert_policy_is_the_default_until_set(q: &dyn Queue) {
+    assert_eq!(
+        q.policy(CONCERT).await.expect("policy"),
+        settings().default_policy
+    );
+    assert!(q.concerts().await.expect("concerts").is_empty());
+    let p = QueuePolicy {
+        max_active: 7,
+        admit_per_second: 3,
+        active_ttl_seconds: 42,
+        paused: true,
+    };
+    q.set_policy(OTHER, p).await.expect("set");
+    assert_eq!(q.policy(OTHER).await.expect("policy"), p);
+    assert_eq!(
+        q.policy(CONCERT).await.expect("policy"),
+        settings().default_policy
+    );
+    enter(q, 1, at(0)).await;
+    assert_eq!(q.concerts().await.expect("concerts"), vec![CONCERT, OTHER]);
+    q.ping().await.expect("ping");
+}
+
+macro_rules! queue_contract {
+    ($adapter:ident) => {
+        mod $adapter {
+            use super::*;
+
+            macro_rules! case {
+                ($name:ident, $assert:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let h = super::$adapter();
+                        $assert(h.first.as_ref()).await;
+                    }
+                };
+            }
+
+            case!(
+                entering_twice_keeps_the_place,
+                assert_entering_twice_keeps_the_place
+            );
+            case!(
+                ten_thousand_entries_are_numbered_without_gaps,
+                assert_ten_thousand_entries_are_numbered_without_gaps
+            );
+            case!(
+                concurrent_double_entries_yield_one_token_per_user,
+                assert_concurrent_double_entries_yield_one_token_per_user
+            );
+            case!(
+                unknown_tokens_are_rejected,
+                assert_unknown_tokens_are_rejected
+            );
+            case!(leaving_expires_the_token, assert_leaving_expires_the_token);
+            case!(
+                tick_admits_in_order_within_the_limits,
+                assert_tick_admits_in_order_within_the_limits
+            );
+            case!(
+                idle_waiters_leave_the_line,
+                assert_idle_waiters_leave_the_line
+            );
+            case!(
+                active_ttl_expiry_frees_capacity,
+                assert_active_ttl_expiry_frees_capacity
+            );
+            case!(
+                pause_stops_admission_and_resume_restarts_it,
+                assert_pause_stops_admission_and_resume_restarts_it
+            );
+            case!(stats_count_the_room, assert_stats_count_the_room);
+            case!(
+                eta_follows_the_measured_rate,
+                assert_eta_follows_the_measured_rate
+            );
+            case!(
+                policy_is_the_default_until_set,
+                assert_policy_is_the_default_until_set
+            );
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_ticks_admit_no_more_than_one_ticker() {
+                let h = super::$adapter();
+                assert_concurrent_ticks_admit_no_more_than_one_ticker(
+                    h.first.as_ref(),
+                    h.second.as_ref(),
+                )
+                .await;
+            }
+        }
+    };
+}
+
+queue_contract!(memory);
+queue_contract!(redis);
+
+async fn assert_unavailable_fast(q: &RedisQueue) {
+    let started = Instant::now();
+    let result = q.ping().await;
+    assert!(
+        matches!(result, Err(QueueError::Unavailable(_))),
+        "{result:?}"
+    );
+    let result = q.enter(CONCERT, UserId(1), at(0)).await;
+    assert!(
+        matches!(result, Err(QueueError::Unavailable(_))),
+        "{result:?}"
+    );
+    let result = q.tick(CONCERT, at(0)).await;
+    assert!(
+        matches!(result, Err(QueueError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "three calls took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn redis_queue_on_a_dead_port_is_unavailable_within_a_second() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let q = RedisQueue::connect(
+        &format!("redis://127.0.0.1:{port}"),
+        "dead:",
+        settings(),
+        Duration::from_millis(300),
+    )
+    .expect("connect does not need the server");
+    assert_unavailable_fast(&q).await;
+}
+
+/// A TCP relay to `upstream` (or a server that never answers when `upstream` is
+/// `None`) that the test can cut: plain threads, so no runtime features are needed.
+struct Relay {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(port: u16, upstream: Option<String>) -> Relay {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (flag, held) = (stop.clone(), streams.clone());
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                let mut held = held.lock().expect("lock");
+                if let Some(up) = &upstream
+                    && let Ok(server) = TcpStream::connect(up)
+                {
+                    for (from, to) in [(&client, &server), (&server, &client)] {
+                        if let (Ok(mut r), Ok(mut w)) = (from.try_clone(), to.try_clone()) {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut r, &mut w);
+                                let _ = w.shutdown(Shutdown::Both);
+                            });
+                        }
+                    }
+                    held.push(server);
+                }
+                held.push(client);
+            }
+        });
+        Relay {
+            port,
+            stop,
+            streams,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Closes the listener and every relayed connection.
+    fn cut(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for s in self.streams.lock().expect("lock").drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+#[tokio::test]
+async fn redis_queue_on_a_silent_server_is_unavailable_within_a_second() {
+    let silent = Relay::start(0, None);
+    let q = RedisQueue::connect(
+        &silent.url(),
+        "silent:",
+        settings(),
+        Duration::from_millis(300),
+    )
+    .expect("connect");
+    assert_unavailable_fast(&q).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_queue_recovers_when_redis_comes_back() {
+    let test = TestRedis::new();
+    let upstream = test
+        .url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let relay = Relay::start(0, Some(upstream.clone()));
+    let q = RedisQueue::connect(
+        &relay.url(),
+        &test.prefix,
+        settings(),
+        Duration::from_millis(300),
+    )
+    .expect("connect");
+    q.ping().await.expect("up");
+    assert_eq!(q.pool_status(), (1, 1));
+
+    relay.cut();
+    let started = Instant::now();
+    assert!(matches!(q.ping().await, Err(QueueError::Unavailable(_))));
+    assert!(matches!(q.ping().await, Err(QueueError::Unavailable(_))));
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    let back = Relay::start(relay.port, Some(upstream));
+    let mut recovered = false;
+    for _ in 0..40 {
+        if q.ping().await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "the queue reconnects by itself");
+    q.enter(CONCERT, UserId(1), at(0))
+        .await
+        .expect("enter after recovery");
+    drop(back);
+}
