@@ -226,6 +226,8 @@ impl Room {
         if let Some(rec) = self.tokens.get_mut(token)
             && let State::Waiting { seq, seen_ms } = rec.state
         {
+            // Never moves back: instances may disagree slightly about the time.
+            let now_ms = now_ms.max(seen_ms);
             rec.state = State::Waiting {
                 seq,
                 seen_ms: now_ms,
