@@ -5,6 +5,7 @@
 //! A test whose server is missing fails and names the variable and the command that
 //! provides it; nothing is skipped silently.
 
+pub mod app;
 pub mod db;
 pub mod redis;
 

@@ -1,1 +1,11 @@
-//! placeholder
+//! frontrow's application crate: settings, telemetry, HTTP layer and wiring. The binary
+//! (`frontrow`) is a thin CLI over `startup`.
+
+pub mod cli;
+pub mod http;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::{Application, ShutdownHandle};

@@ -6,8 +6,8 @@ use chrono::Duration;
 use crate::error::{CancelError, CatalogError, HoldError, PaymentError, StoreError, WalletError};
 use crate::model::{
     Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
-    PaymentRequest, Reservation, ReservationId, ScheduleId, ScheduleSummary, Seat, SeatId, User,
-    UserId,
+    PaymentRequest, Reservation, ReservationId, ReservationStatus, ScheduleId, ScheduleSummary,
+    Seat, SeatId, User, UserId,
 };
 use crate::ports::Ports;
 use crate::queue::QueueToken;
@@ -300,10 +300,18 @@ impl Booking {
             Some(r) if r.user_id == user => r,
             _ => return Err(PaymentError::ReservationNotFound.into()),
         };
-        let ticket = self
-            .room
-            .authorize(queue_token, user, reservation.concert_id)
-            .await?;
+        // A confirmed reservation can only be replayed (same key) or refused (other key):
+        // neither changes anything, so it needs no admission. This keeps replays working
+        // after the payment freed the user's active slot.
+        let ticket = if reservation.status == ReservationStatus::Confirmed {
+            None
+        } else {
+            Some(
+                self.room
+                    .authorize(queue_token, user, reservation.concert_id)
+                    .await?,
+            )
+        };
         let receipt = self
             .ports
             .payments
@@ -314,7 +322,7 @@ impl Booking {
                 now: self.ports.clock.now(),
             })
             .await?;
-        if !receipt.replayed {
+        if let (false, Some(ticket)) = (receipt.replayed, ticket) {
             self.release_slot_if_done(user, reservation.concert_id, &ticket.token)
                 .await;
         }
@@ -396,7 +404,7 @@ mod tests {
     use chrono::{DateTime, TimeZone, Utc};
 
     use super::*;
-    use crate::model::{NewSchedule, ReservationStatus, Schedule};
+    use crate::model::{NewSchedule, Schedule};
     use crate::ports::{
         MockCatalogRepository, MockClock, MockPaymentRepository, MockQueue, MockSeatRepository,
         MockUserRepository, MockWalletRepository,
@@ -605,6 +613,24 @@ mod tests {
         let r = m
             .build()
             .pay(UserId(7), Some(TOKEN), ReservationId(3), "k1")
+            .await
+            .unwrap();
+        assert!(r.replayed);
+    }
+
+    #[tokio::test]
+    async fn replaying_a_confirmed_payment_needs_no_admission() {
+        let mut m = Mocks::new(); // no queue expectations: the gate must not be asked
+        m.seats.expect_reservation().returning(|_| {
+            Ok(Some(Reservation {
+                status: ReservationStatus::Confirmed,
+                ..reservation(7)
+            }))
+        });
+        m.payments.expect_pay().returning(|_| Ok(receipt(true)));
+        let r = m
+            .build()
+            .pay(UserId(7), None, ReservationId(3), "k1")
             .await
             .unwrap();
         assert!(r.replayed);

@@ -1,0 +1,333 @@
+//! `ApiError`: every failure as an RFC 9457 `application/problem+json` answer. Use-case
+//! errors map to statuses here and nowhere else; 5xx answers log their cause chain and
+//! never leak internals.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use frontrow_domain::{
+    BookingError, CancelError, GateError, HoldError, PaymentError, WaitingRoomError, WalletError,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the problem type (`/problems/<slug>`).
+    #[schema(example = "/problems/seat-taken")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(example = "Seat already taken")]
+    pub title: String,
+    #[schema(example = 409)]
+    pub status: u16,
+    #[schema(example = "seat is already taken")]
+    pub detail: String,
+}
+
+/// An error answer of the API.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub retry_after: Option<u32>,
+    source: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
+    }
+
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-error",
+            "Invalid input",
+            detail,
+        )
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
+    }
+
+    pub fn forbidden(slug: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, slug, "Forbidden", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// A backend (database or Redis) could not answer: 503 with `Retry-After`.
+    pub fn unavailable(what: &'static str, cause: &dyn std::error::Error) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service-unavailable",
+            "Service unavailable",
+            format!("the {what} is temporarily unavailable; retry shortly"),
+        );
+        e.retry_after = Some(1);
+        e.source = Some(chain(cause));
+        e
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("/problems/{}", self.slug),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.slug, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status.is_server_error() {
+            tracing::error!(
+                status = self.status.as_u16(),
+                cause = self.source.as_deref().unwrap_or(""),
+                "{}",
+                self.detail
+            );
+        }
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        res.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<GateError> for ApiError {
+    fn from(e: GateError) -> Self {
+        let detail = e.to_string();
+        match e {
+            GateError::Missing => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "queue-token-required",
+                "Queue token required",
+                detail,
+            ),
+            GateError::Invalid => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "queue-token-invalid",
+                "Invalid queue token",
+                detail,
+            ),
+            GateError::Waiting => ApiError::forbidden("not-admitted", detail),
+            GateError::Expired => ApiError::forbidden("queue-token-expired", detail),
+            GateError::OtherUser => ApiError::forbidden("queue-token-other-user", detail),
+            GateError::OtherConcert => ApiError::forbidden("queue-token-other-concert", detail),
+            GateError::Unavailable(src) => ApiError::unavailable("waiting room", &src),
+        }
+    }
+}
+
+impl From<WaitingRoomError> for ApiError {
+    fn from(e: WaitingRoomError) -> Self {
+        let detail = e.to_string();
+        match e {
+            WaitingRoomError::ConcertNotFound => ApiError::not_found(detail),
+            WaitingRoomError::UnknownToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "queue-token-invalid",
+                "Invalid queue token",
+                detail,
+            ),
+            WaitingRoomError::InvalidPolicy(m) => ApiError::validation(m),
+            WaitingRoomError::QueueUnavailable(src) => ApiError::unavailable("waiting room", &src),
+            WaitingRoomError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        let detail = e.to_string();
+        match e {
+            BookingError::Gate(g) => g.into(),
+            BookingError::ScheduleNotFound
+            | BookingError::ConcertNotFound
+            | BookingError::UserNotFound => ApiError::not_found(detail),
+            BookingError::Hold(h) => match h {
+                HoldError::SeatNotFound => ApiError::not_found(detail),
+                HoldError::SeatTaken => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "seat-taken",
+                    "Seat already taken",
+                    detail,
+                ),
+                HoldError::LimitReached { .. } => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "hold-limit-reached",
+                    "Hold limit reached",
+                    detail,
+                ),
+                HoldError::Unavailable(src) => ApiError::unavailable("database", &src),
+            },
+            BookingError::Cancel(c) => match c {
+                CancelError::NotFound => ApiError::not_found(detail),
+                CancelError::NotHeld { .. } => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "reservation-not-held",
+                    "Reservation not held",
+                    detail,
+                ),
+                CancelError::Unavailable(src) => ApiError::unavailable("database", &src),
+            },
+            BookingError::Payment(p) => match p {
+                PaymentError::ReservationNotFound => ApiError::not_found(detail),
+                PaymentError::HoldExpired => {
+                    ApiError::new(StatusCode::GONE, "hold-expired", "Hold expired", detail)
+                }
+                PaymentError::Cancelled => ApiError::new(
+                    StatusCode::GONE,
+                    "reservation-cancelled",
+                    "Reservation cancelled",
+                    detail,
+                ),
+                PaymentError::AlreadyPaid => {
+                    ApiError::new(StatusCode::CONFLICT, "already-paid", "Already paid", detail)
+                }
+                PaymentError::InsufficientBalance { .. } => ApiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "insufficient-balance",
+                    "Insufficient balance",
+                    detail,
+                ),
+                PaymentError::KeyReused => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency-key-reused",
+                    "Idempotency key reused",
+                    detail,
+                ),
+                PaymentError::Unavailable(src) => ApiError::unavailable("database", &src),
+            },
+            BookingError::Wallet(w) => match w {
+                WalletError::UserNotFound => ApiError::not_found(detail),
+                WalletError::InvalidAmount { .. } => ApiError::validation(detail),
+                WalletError::BalanceLimit => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "balance-limit",
+                    "Balance limit",
+                    detail,
+                ),
+                WalletError::Unavailable(src) => ApiError::unavailable("database", &src),
+            },
+            BookingError::Invalid(m) => ApiError::validation(m),
+            BookingError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
+/// Turns actix's extractor failures (bad JSON, wrong types, bad path or query) into
+/// problem documents instead of actix's plain-text defaults.
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    let e = match &err {
+        J::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json",
+        ),
+        J::Overflow { .. } | J::OverflowKnownLength { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            "the JSON body is too large",
+        ),
+        J::Deserialize(d) if d.is_data() => ApiError::validation(format!("invalid JSON body: {d}")),
+        J::Deserialize(d) => ApiError::bad_request(format!("malformed JSON body: {d}")),
+        other => ApiError::bad_request(format!("unreadable JSON body: {other}")),
+    };
+    e.into()
+}
+
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::not_found(format!("no such resource ({err})")).into()
+}
+
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::bad_request(format!("invalid query string: {err}")).into()
+}
+
+/// The answer for a route that does not exist.
+pub async fn route_not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route-not-found",
+        "Not found",
+        format!("no route for {} {}", req.method(), req.path()),
+    )
+    .error_response()
+}

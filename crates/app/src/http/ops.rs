@@ -1,0 +1,71 @@
+//! Operations endpoints: liveness, readiness (each dependency named), Prometheus metrics.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+
+use super::AppState;
+use super::dto::{HealthView, ReadyView};
+
+/// The process is alive.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = HealthView)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(HealthView { status: "ok" })
+}
+
+/// The database and the waiting room answer; 503 names the failing part otherwise.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = ReadyView),
+        (status = 503, description = "A dependency fails", body = ReadyView),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let mut checks = BTreeMap::new();
+    let mut ready = true;
+    for probe in &state.probes {
+        let outcome = tokio::time::timeout(Duration::from_secs(2), probe.check()).await;
+        let text = match outcome {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => {
+                ready = false;
+                format!("unavailable: {e}")
+            }
+            Err(_) => {
+                ready = false;
+                "unavailable: no answer within 2 s".to_owned()
+            }
+        };
+        checks.insert(probe.name().to_owned(), text);
+    }
+    let view = ReadyView {
+        status: if ready { "ready" } else { "unavailable" },
+        checks,
+    };
+    if ready {
+        HttpResponse::Ok().json(view)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(view)
+    }
+}
+
+/// Prometheus metrics in text format.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    for probe in &state.probes {
+        probe.record_metrics();
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,83 @@
+//! `frontrow`: serve, migrate, load the demo concert.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use frontrow_app::cli::{Cli, Command, MigrateAction};
+use frontrow_app::startup::{connect_store, load_demo};
+use frontrow_app::{Application, Settings, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("frontrow: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing(settings.telemetry.json, &settings.telemetry.log_filter);
+    match run(
+        cli.command.unwrap_or(Command::Serve { demo: false }),
+        settings,
+    )
+    .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("frontrow: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo } => {
+            if settings.uses_dev_secrets() {
+                tracing::warn!(
+                    "using development defaults for auth.jwt_secret / auth.admin_key: set \
+                     FRONTROW__AUTH__JWT_SECRET and FRONTROW__AUTH__ADMIN_KEY in production"
+                );
+            }
+            if settings.redis_url().is_none() {
+                tracing::warn!(
+                    "redis.url is not set: using the in-memory queue (one instance only)"
+                );
+            }
+            if demo {
+                let id = load_demo(&settings).await?;
+                tracing::info!(concert_id = id, "demo concert ready");
+            }
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "frontrow listening");
+            app.run_until_stopped().await
+        }
+        Command::Demo => {
+            let id = load_demo(&settings).await?;
+            println!("demo concert id: {id}");
+            Ok(())
+        }
+        Command::Migrate { action } => {
+            let store = connect_store(&settings).await?;
+            match action {
+                MigrateAction::Up => {
+                    store.migrate_up().await?;
+                    println!("migrations applied");
+                }
+                MigrateAction::Down { steps } => {
+                    store.migrate_down(Some(steps)).await?;
+                    println!("rolled back {steps} migration(s)");
+                }
+                MigrateAction::Status => {
+                    for (name, applied) in store.migrate_status().await? {
+                        println!("{} {name}", if applied { "applied" } else { "pending" });
+                    }
+                }
+            }
+            let _ = store.close().await;
+            Ok(())
+        }
+    }
+}

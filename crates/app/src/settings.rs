@@ -1,0 +1,401 @@
+//! Settings: `config/base.toml`, then `config/<FRONTROW_ENVIRONMENT>.toml`, then
+//! environment variables `FRONTROW__SECTION__KEY`, each layer over the previous one,
+//! over built-in defaults. Nothing is global: `Settings` is passed into `Application`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Config, Environment, File};
+use frontrow_domain::{BookingPolicy, QueuePolicy, QueueSettings};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Development-only defaults; start-up warns when they are in use.
+pub const DEV_JWT_SECRET: &str = "frontrow-dev-secret-change-me";
+pub const DEV_ADMIN_KEY: &str = "frontrow-dev-admin-key";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub booking: BookingSettings,
+    pub queue: QueueSettingsToml,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
+    pub bind: String,
+    /// actix worker threads (0 = one per core).
+    pub workers: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://frontrow.db?mode=rwc`, `mysql://user:pass@host:3306/db`, `postgres://…`.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub connect_timeout_ms: u64,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `redis://127.0.0.1:6379`. Empty: the in-process `MemoryQueue` (one node only).
+    pub url: Option<SecretString>,
+    /// Prefix of every key frontrow writes.
+    pub key_prefix: String,
+    /// Upper bound of one Redis call; past it the call answers 503.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// HS256 secret of user access tokens (at least 16 bytes).
+    pub jwt_secret: SecretString,
+    /// Value of the `X-Admin-Key` header for operator endpoints (at least 16 bytes).
+    pub admin_key: SecretString,
+    /// Lifetime of an access token.
+    pub token_ttl_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BookingSettings {
+    pub hold_ttl_seconds: u64,
+    pub max_held_per_user: u32,
+    /// Largest single wallet charge, in minor units.
+    pub max_charge: i64,
+    /// How often the sweeper frees expired holds.
+    pub sweep_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSettingsToml {
+    /// Default policy of a concert no operator configured.
+    pub max_active: u64,
+    pub admit_per_second: u64,
+    pub active_ttl_seconds: u64,
+    /// A waiting fan who has not polled for this long leaves the line.
+    pub idle_timeout_seconds: u64,
+    /// Period of the admission ticker.
+    pub tick_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// One JSON object per log line instead of human-readable text.
+    pub json: bool,
+    /// Log filter when `RUST_LOG` is not set.
+    pub log_filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            http: HttpSettings::default(),
+            database: DatabaseSettings::default(),
+            redis: RedisSettings::default(),
+            auth: AuthSettings::default(),
+            booking: BookingSettings::default(),
+            queue: QueueSettingsToml::default(),
+            telemetry: TelemetrySettings::default(),
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+            shutdown_timeout_seconds: 10,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: SecretString::from("sqlite://frontrow.db?mode=rwc"),
+            max_connections: 16,
+            connect_timeout_ms: 3_000,
+            acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: None,
+            key_prefix: "frontrow:".into(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            jwt_secret: SecretString::from(DEV_JWT_SECRET),
+            admin_key: SecretString::from(DEV_ADMIN_KEY),
+            token_ttl_seconds: 24 * 3600,
+        }
+    }
+}
+
+impl Default for BookingSettings {
+    fn default() -> Self {
+        let p = BookingPolicy::default();
+        BookingSettings {
+            hold_ttl_seconds: p.hold_ttl.num_seconds() as u64,
+            max_held_per_user: p.max_held_per_user,
+            max_charge: p.max_charge,
+            sweep_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Default for QueueSettingsToml {
+    fn default() -> Self {
+        let p = QueuePolicy::default();
+        QueueSettingsToml {
+            max_active: p.max_active,
+            admit_per_second: p.admit_per_second,
+            active_ttl_seconds: p.active_ttl_seconds,
+            idle_timeout_seconds: 60,
+            tick_interval_ms: 100,
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            json: false,
+            log_filter: "info,sqlx=warn,sea_orm=warn,actix_server=warn".into(),
+        }
+    }
+}
+
+/// Every setting with its environment variable and meaning, for `--help`.
+pub const SETTINGS_HELP: &str = "\
+SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment):
+  FRONTROW__HTTP__BIND                      listen address [127.0.0.1:8080]
+  FRONTROW__HTTP__WORKERS                   worker threads, 0 = one per core [0]
+  FRONTROW__HTTP__SHUTDOWN_TIMEOUT_SECONDS  grace period for in-flight requests [10]
+  FRONTROW__DATABASE__URL                   sqlite://frontrow.db?mode=rwc | mysql://… | postgres://…
+  FRONTROW__DATABASE__MAX_CONNECTIONS       pool size [16]
+  FRONTROW__DATABASE__CONNECT_TIMEOUT_MS    [3000]
+  FRONTROW__DATABASE__ACQUIRE_TIMEOUT_MS    [5000]
+  FRONTROW__REDIS__URL                      redis://host:port; unset = in-memory queue (one node)
+  FRONTROW__REDIS__KEY_PREFIX               prefix of every Redis key [frontrow:]
+  FRONTROW__REDIS__TIMEOUT_MS               bound of one Redis call, then 503 [500]
+  FRONTROW__AUTH__JWT_SECRET                HS256 secret of access tokens (>= 16 bytes)
+  FRONTROW__AUTH__ADMIN_KEY                 X-Admin-Key of operator endpoints (>= 16 bytes)
+  FRONTROW__AUTH__TOKEN_TTL_SECONDS         access token lifetime [86400]
+  FRONTROW__BOOKING__HOLD_TTL_SECONDS       how long a hold lasts [300]
+  FRONTROW__BOOKING__MAX_HELD_PER_USER      held seats per user per schedule [4]
+  FRONTROW__BOOKING__MAX_CHARGE             largest wallet charge, minor units [100000000]
+  FRONTROW__BOOKING__SWEEP_INTERVAL_MS      expired-hold sweeper period [1000]
+  FRONTROW__QUEUE__MAX_ACTIVE               default max active fans per concert [1000]
+  FRONTROW__QUEUE__ADMIT_PER_SECOND         default admission rate [100]
+  FRONTROW__QUEUE__ACTIVE_TTL_SECONDS       how long an admission lasts [600]
+  FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS     unpolled waiters leave after [60]
+  FRONTROW__QUEUE__TICK_INTERVAL_MS         admission ticker period [100]
+  FRONTROW__TELEMETRY__JSON                 JSON log lines [false]
+  FRONTROW__TELEMETRY__LOG_FILTER           filter when RUST_LOG is unset
+  FRONTROW_ENVIRONMENT                      picks config/<name>.toml [none]";
+
+/// Error of loading settings: one line naming the key and the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting: {0}")]
+pub struct SettingsError(pub String);
+
+impl Settings {
+    /// Loads the layers from `config_dir` (files are optional) and the environment.
+    pub fn load(config_dir: &Path) -> Result<Settings, SettingsError> {
+        let mut builder =
+            Config::builder().add_source(File::from(config_dir.join("base.toml")).required(false));
+        if let Ok(env) = std::env::var("FRONTROW_ENVIRONMENT") {
+            builder = builder
+                .add_source(File::from(config_dir.join(format!("{env}.toml"))).required(false));
+        }
+        let cfg = builder
+            .add_source(
+                Environment::with_prefix("FRONTROW")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| SettingsError(e.to_string()))?;
+        let settings: Settings = cfg
+            .try_deserialize()
+            .map_err(|e| SettingsError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |key: &str, why: &str| Err(SettingsError(format!("{key}: {why}")));
+        if self.http.bind.parse::<SocketAddr>().is_err() {
+            return bad(
+                "http.bind (FRONTROW__HTTP__BIND)",
+                &format!("{:?} is not an address like 127.0.0.1:8080", self.http.bind),
+            );
+        }
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("mysql://")
+            || url.starts_with("mariadb://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return bad(
+                "database.url (FRONTROW__DATABASE__URL)",
+                "must start with sqlite:, mysql://, postgres:// or postgresql://",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1");
+        }
+        if let Some(u) = &self.redis.url {
+            let u = u.expose_secret();
+            if !u.is_empty()
+                && !(u.starts_with("redis://")
+                    || u.starts_with("rediss://")
+                    || u.starts_with("unix://"))
+            {
+                return bad(
+                    "redis.url (FRONTROW__REDIS__URL)",
+                    "must start with redis://, rediss:// or unix://",
+                );
+            }
+        }
+        if self.redis.timeout_ms == 0 {
+            return bad("redis.timeout_ms", "must be at least 1");
+        }
+        if self.auth.jwt_secret.expose_secret().len() < 16 {
+            return bad(
+                "auth.jwt_secret (FRONTROW__AUTH__JWT_SECRET)",
+                "must be at least 16 bytes",
+            );
+        }
+        if self.auth.admin_key.expose_secret().len() < 16 {
+            return bad(
+                "auth.admin_key (FRONTROW__AUTH__ADMIN_KEY)",
+                "must be at least 16 bytes",
+            );
+        }
+        if self.auth.token_ttl_seconds == 0 {
+            return bad("auth.token_ttl_seconds", "must be at least 1");
+        }
+        if self.booking.hold_ttl_seconds == 0 || self.booking.hold_ttl_seconds > 86_400 {
+            return bad("booking.hold_ttl_seconds", "must be between 1 and 86400");
+        }
+        if self.booking.max_held_per_user == 0 {
+            return bad("booking.max_held_per_user", "must be at least 1");
+        }
+        if self.booking.max_charge <= 0 {
+            return bad("booking.max_charge", "must be positive");
+        }
+        if self.booking.sweep_interval_ms == 0 {
+            return bad("booking.sweep_interval_ms", "must be at least 1");
+        }
+        if self.queue.tick_interval_ms == 0 {
+            return bad("queue.tick_interval_ms", "must be at least 1");
+        }
+        if self.queue.idle_timeout_seconds == 0 {
+            return bad("queue.idle_timeout_seconds", "must be at least 1");
+        }
+        self.queue_settings()
+            .default_policy
+            .validate()
+            .map_err(|e| SettingsError(format!("queue.{e}")))?;
+        Ok(())
+    }
+
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret())
+            .filter(|u| !u.trim().is_empty())
+    }
+
+    pub fn uses_dev_secrets(&self) -> bool {
+        self.auth.jwt_secret.expose_secret() == DEV_JWT_SECRET
+            || self.auth.admin_key.expose_secret() == DEV_ADMIN_KEY
+    }
+
+    pub fn booking_policy(&self) -> BookingPolicy {
+        BookingPolicy {
+            hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
+            max_held_per_user: self.booking.max_held_per_user,
+            max_charge: self.booking.max_charge,
+        }
+    }
+
+    pub fn queue_settings(&self) -> QueueSettings {
+        QueueSettings {
+            default_policy: QueuePolicy {
+                max_active: self.queue.max_active,
+                admit_per_second: self.queue.admit_per_second,
+                active_ttl_seconds: self.queue.active_ttl_seconds,
+                paused: false,
+            },
+            idle_timeout_seconds: self.queue.idle_timeout_seconds,
+            ..QueueSettings::default()
+        }
+    }
+
+    pub fn tick_interval(&self) -> Duration {
+        Duration::from_millis(self.queue.tick_interval_ms)
+    }
+
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.booking.sweep_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().expect("defaults valid");
+        assert!(Settings::default().uses_dev_secrets());
+    }
+
+    #[test]
+    fn a_bad_bind_names_its_key() {
+        let mut s = Settings::default();
+        s.http.bind = "nonsense".into();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("FRONTROW__HTTP__BIND"), "{e}");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let mut s = Settings::default();
+        s.auth.jwt_secret = SecretString::from("short");
+        assert!(s.validate().unwrap_err().to_string().contains("jwt_secret"));
+    }
+}

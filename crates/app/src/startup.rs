@@ -1,0 +1,374 @@
+//! Wiring: `Application::build` connects the adapters chosen by the settings, applies
+//! pending migrations, binds the listener and starts the background tasks (admission
+//! ticker, hold sweeper); `run_until_stopped` serves until SIGTERM/SIGINT (or a test's
+//! `ShutdownHandle`), then drains in-flight requests, stops the tasks and closes pools.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{HttpServer, web};
+use anyhow::Context;
+use async_trait::async_trait;
+use frontrow_domain::{
+    Booking, Clock, NewConcert, NewSchedule, Ports, Queue, QueueSettings, SystemClock, WaitingRoom,
+};
+use frontrow_memory::MemoryQueue;
+use frontrow_redis::RedisQueue;
+use frontrow_seaorm::{DbOptions, SeaOrmStore};
+use secrecy::ExposeSecret;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::auth::Auth;
+use crate::http::{AppState, Probe, build_app};
+use crate::settings::Settings;
+use crate::telemetry::{
+    self, DB_POOL, HOLDS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED, QUEUE_EXPIRED,
+    QUEUE_WAITING, REDIS_POOL,
+};
+
+/// Connects to the database named by the settings.
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<SeaOrmStore> {
+    let opts = DbOptions {
+        max_connections: settings.database.max_connections,
+        connect_timeout: Duration::from_millis(settings.database.connect_timeout_ms),
+        acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+    };
+    SeaOrmStore::connect(settings.database.url.expose_secret(), &opts)
+        .await
+        .context("cannot connect to the database (database.url)")
+}
+
+/// The queue chosen by the settings: Redis when `redis.url` is set, else in memory.
+pub async fn build_queue(settings: &Settings, qs: QueueSettings) -> anyhow::Result<QueueBackend> {
+    match settings.redis_url() {
+        Some(url) => {
+            let q = RedisQueue::connect(
+                url,
+                &settings.redis.key_prefix,
+                qs,
+                Duration::from_millis(settings.redis.timeout_ms),
+            )
+            .context("cannot set up the Redis queue (redis.url)")?;
+            Ok(QueueBackend::Redis(Arc::new(q)))
+        }
+        None => Ok(QueueBackend::Memory(Arc::new(MemoryQueue::new(qs)))),
+    }
+}
+
+/// Which queue adapter runs.
+#[derive(Clone)]
+pub enum QueueBackend {
+    Redis(Arc<RedisQueue>),
+    Memory(Arc<MemoryQueue>),
+}
+
+impl QueueBackend {
+    pub fn port(&self) -> Arc<dyn Queue> {
+        match self {
+            QueueBackend::Redis(q) => q.clone(),
+            QueueBackend::Memory(q) => q.clone(),
+        }
+    }
+}
+
+struct DatabaseProbe(SeaOrmStore);
+
+#[async_trait]
+impl Probe for DatabaseProbe {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+
+    fn record_metrics(&self) {
+        let s = self.0.pool_stats();
+        metrics::gauge!(DB_POOL, "state" => "open").set(s.size as f64);
+        metrics::gauge!(DB_POOL, "state" => "idle").set(s.idle as f64);
+        metrics::gauge!(DB_POOL, "state" => "max").set(s.max as f64);
+    }
+}
+
+struct QueueProbe(QueueBackend);
+
+#[async_trait]
+impl Probe for QueueProbe {
+    fn name(&self) -> &'static str {
+        "queue"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.port().ping().await.map_err(|e| e.to_string())
+    }
+
+    fn record_metrics(&self) {
+        if let QueueBackend::Redis(q) = &self.0 {
+            let (size, available) = q.pool_status();
+            let status = q.connection_status();
+            metrics::gauge!(REDIS_POOL, "state" => "open").set(size as f64);
+            metrics::gauge!(REDIS_POOL, "state" => "available").set(available as f64);
+            metrics::gauge!("frontrow_redis_connects_total").set(status.connects as f64);
+        }
+    }
+}
+
+/// Stops a running application from the outside (tests, embedding).
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    server: ServerHandle,
+}
+
+impl ShutdownHandle {
+    /// Graceful stop: stop accepting, drain in-flight requests (bounded), then return.
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
+}
+
+/// A built, bound, not yet running frontrow.
+pub struct Application {
+    port: u16,
+    server: Server,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    store: SeaOrmStore,
+}
+
+impl Application {
+    /// Wires everything from `settings`; the listener is bound when this returns.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store = connect_store(&settings).await?;
+        store
+            .migrate_up()
+            .await
+            .context("cannot apply database migrations")?;
+        let queue = build_queue(&settings, settings.queue_settings()).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let repos = store.ports();
+        let ports = Ports {
+            clock: clock.clone(),
+            users: repos.users,
+            catalog: repos.catalog,
+            seats: repos.seats,
+            wallets: repos.wallets,
+            payments: repos.payments,
+            queue: queue.port(),
+        };
+        let booking = Booking::new(ports.clone(), settings.booking_policy());
+        let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone());
+        let state = web::Data::new(AppState {
+            booking,
+            room: room.clone(),
+            clock: clock.clone(),
+            probes: vec![
+                Arc::new(DatabaseProbe(store.clone())),
+                Arc::new(QueueProbe(queue.clone())),
+            ],
+            metrics: telemetry::metrics_handle(),
+        });
+        let auth = web::Data::new(Auth::new(
+            &settings.auth.jwt_secret,
+            settings.auth.admin_key.clone(),
+            settings.auth.token_ttl_seconds,
+        ));
+
+        let listener = TcpListener::bind(&settings.http.bind)
+            .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || build_app(state.clone(), auth.clone()).0)
+            .disable_signals()
+            .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+            .backlog(4096)
+            .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        let server = server.run();
+
+        let cancel = CancellationToken::new();
+        let tasks = vec![
+            tokio::spawn(admission_ticker(
+                room,
+                settings.tick_interval(),
+                cancel.clone(),
+            )),
+            tokio::spawn(hold_sweeper(
+                ports,
+                settings.sweep_interval(),
+                cancel.clone(),
+            )),
+        ];
+        Ok(Application {
+            port,
+            server,
+            cancel,
+            tasks,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops this application gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            server: self.server.handle(),
+        }
+    }
+
+    /// Serves until SIGTERM/SIGINT or `ShutdownHandle::stop`, then shuts down cleanly.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal received: draining in-flight requests");
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        signals.abort();
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(e) = self.store.close().await {
+            tracing::warn!(error = %e, "closing the database pool failed");
+        }
+        tracing::info!("frontrow stopped");
+        served.context("HTTP server failed")
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Admits fans on every concert at each tick and refreshes the per-concert gauges
+/// about once a second.
+async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let gauges_every =
+        (Duration::from_secs(1).as_millis() / every.as_millis().max(1)).max(1) as u64;
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        match room.tick_all().await {
+            Ok(reports) => {
+                n += 1;
+                if n % gauges_every == 0 {
+                    for (concert, _) in reports {
+                        if let Ok(s) = room.stats(concert).await {
+                            let c = concert.to_string();
+                            metrics::gauge!(QUEUE_WAITING, "concert" => c.clone())
+                                .set(s.waiting as f64);
+                            metrics::gauge!(QUEUE_ACTIVE, "concert" => c.clone())
+                                .set(s.active as f64);
+                            metrics::gauge!(QUEUE_ADMIT_RATE, "concert" => c.clone())
+                                .set(s.admit_rate);
+                            metrics::counter!(QUEUE_ADMITTED, "concert" => c.clone())
+                                .absolute(s.admitted_total);
+                            metrics::counter!(QUEUE_EXPIRED, "concert" => c)
+                                .absolute(s.expired_total);
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "admission tick skipped: queue unavailable"),
+        }
+    }
+    tracing::debug!("admission ticker stopped");
+}
+
+/// Frees seats whose hold expired.
+async fn hold_sweeper(ports: Ports, every: Duration, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        match ports.seats.release_expired(ports.clock.now(), 1_000).await {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics::counter!(HOLDS_EXPIRED).increment(n);
+                tracing::info!(released = n, "expired holds released");
+            }
+            Err(e) => tracing::warn!(error = %e, "hold sweep skipped: database unavailable"),
+        }
+    }
+    tracing::debug!("hold sweeper stopped");
+}
+
+/// Title of the demo concert; loading it twice does nothing the second time.
+pub const DEMO_TITLE: &str = "frontrow Live: Demo Night";
+
+/// Creates the demo concert unless it exists. Returns its id.
+pub async fn load_demo(settings: &Settings) -> anyhow::Result<i64> {
+    let store = connect_store(settings).await?;
+    store.migrate_up().await?;
+    let repos = store.ports();
+    if let Some(c) = repos
+        .catalog
+        .list_concerts()
+        .await?
+        .into_iter()
+        .find(|c| c.title == DEMO_TITLE)
+    {
+        let _ = store.close().await;
+        return Ok(c.id.0);
+    }
+    let starts = chrono::Utc::now() + chrono::Duration::days(30);
+    let detail = repos
+        .catalog
+        .create_concert(NewConcert {
+            title: DEMO_TITLE.into(),
+            venue: "Hall 1".into(),
+            schedules: vec![
+                NewSchedule {
+                    starts_at: starts,
+                    rows: 10,
+                    seats_per_row: 20,
+                    price: 50_00,
+                },
+                NewSchedule {
+                    starts_at: starts + chrono::Duration::days(1),
+                    rows: 10,
+                    seats_per_row: 20,
+                    price: 45_00,
+                },
+            ],
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the demo concert: {e}"))?;
+    let _ = store.close().await;
+    Ok(detail.concert.id.0)
+}

@@ -1,0 +1,360 @@
+//! Black-box tests of the waiting room over HTTP, on the in-memory queue and on Redis:
+//! enter/status/leave, admission, gating of booking (every 401/403), and Redis outages
+//! (503 with Retry-After, then recovery without a restart).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use frontrow_tests::app::{AppOptions, TestApp, assert_problem, spawn_app_with};
+use frontrow_tests::required_env;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn redis_url() -> String {
+    required_env("FRONTROW_TEST_REDIS_URL", "a Redis server")
+}
+
+async fn app_on(
+    redis: bool,
+    tweak: impl FnOnce(&mut frontrow_app::Settings) + Send + 'static,
+) -> TestApp {
+    spawn_app_with(AppOptions {
+        redis: redis.then(redis_url),
+        tweak: Box::new(tweak),
+        ..AppOptions::default()
+    })
+    .await
+}
+
+async fn enter_and_gate_flow(redis: bool) {
+    // Admission paused at first: everyone waits.
+    let app = app_on(redis, |_| {}).await;
+    let concert = app.create_concert(1, 4, 100).await;
+    let other = app.create_concert(1, 1, 100).await;
+    let paused =
+        json!({"max_active": 1, "admit_per_second": 100, "active_ttl_seconds": 60, "paused": true});
+    assert_eq!(app.set_policy(concert.id, &paused).await.status(), 200);
+
+    let a = app.create_user("a").await;
+    let b = app.create_user("b").await;
+    let res = app.enter_queue(&a, concert.id).await;
+    assert_eq!(res.status(), 201);
+    let ta: Value = res.json().await.unwrap();
+    assert_eq!(ta["status"], "WAITING");
+    assert_eq!(ta["position"], 1);
+    assert_eq!(ta["ahead"], 0);
+    assert!(ta["active_until"].is_null());
+    let qa = ta["token"].as_str().unwrap().to_owned();
+    assert!(qa.len() >= 32, "token too short: {qa}");
+
+    let res = app.enter_queue(&a, concert.id).await;
+    assert_eq!(res.status(), 200, "re-entering answers 200");
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(again["token"], ta["token"]);
+    assert_eq!(again["position"], 1);
+
+    let tb: Value = app.enter_queue(&b, concert.id).await.json().await.unwrap();
+    assert_eq!(tb["position"], 2);
+    assert_eq!(tb["ahead"], 1);
+    let qb = tb["token"].as_str().unwrap().to_owned();
+    assert_ne!(qa, qb);
+
+    let st: Value = app.queue_status(&qb).await.json().await.unwrap();
+    assert_eq!(st["status"], "WAITING");
+    assert_eq!(st["position"], 2);
+
+    // gating while waiting: 403; without token 401; forged 401
+    let seat = concert.seats[0].0;
+    let p = assert_problem(
+        app.hold(&a, Some(&qa), concert.schedule_id, seat).await,
+        403,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/not-admitted");
+    assert_problem(app.hold(&a, None, concert.schedule_id, seat).await, 401).await;
+    let forged = format!("{}.{}", concert.id, "0".repeat(32));
+    assert_problem(
+        app.hold(&a, Some(&forged), concert.schedule_id, seat).await,
+        401,
+    )
+    .await;
+    assert_problem(
+        app.hold(&a, Some("garbage"), concert.schedule_id, seat)
+            .await,
+        401,
+    )
+    .await;
+    assert_problem(app.queue_status(&forged).await, 401).await;
+    assert_problem(app.queue_status("garbage").await, 401).await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/queue/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401).await;
+
+    // resume with room for one: a (head of line) is admitted, b still waits
+    let open = json!({"max_active": 1, "admit_per_second": 100, "active_ttl_seconds": 60, "paused": false});
+    assert_eq!(app.set_policy(concert.id, &open).await.status(), 200);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let st: Value = app.queue_status(&qa).await.json().await.unwrap();
+        if st["status"] == "ACTIVE" {
+            assert!(st["position"].is_null());
+            assert!(st["active_until"].is_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "a never admitted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let st: Value = app.queue_status(&qb).await.json().await.unwrap();
+    assert_eq!(st["status"], "WAITING", "max_active = 1 keeps b waiting");
+    assert_eq!(st["position"], 1);
+
+    // another user's token: 403; another concert's: 403
+    let p = assert_problem(
+        app.hold(&b, Some(&qa), concert.schedule_id, seat).await,
+        403,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/queue-token-other-user");
+    let p = assert_problem(
+        app.hold(&a, Some(&qa), other.schedule_id, other.seats[0].0)
+            .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/queue-token-other-concert");
+
+    // admitted: hold and pay; paying the last hold frees the slot, so b gets in
+    let res = app.hold(&a, Some(&qa), concert.schedule_id, seat).await;
+    assert_eq!(res.status(), 201);
+    let rid = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    app.charge(&a, 500).await;
+    assert_eq!(
+        app.pay(&a, Some(&qa), rid, Some("pay-1")).await.status(),
+        200
+    );
+    let st: Value = app.queue_status(&qa).await.json().await.unwrap();
+    assert_eq!(
+        st["status"], "EXPIRED",
+        "payment with no hold left frees the slot"
+    );
+    let p = assert_problem(
+        app.hold(&a, Some(&qa), concert.schedule_id, concert.seats[1].0)
+            .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/queue-token-expired");
+    let qb_active = app.admitted(&b, concert.id, WAIT).await;
+    assert_eq!(qb_active, qb, "b keeps its token");
+
+    // leaving frees the slot too
+    assert_eq!(app.leave_queue(&qb).await.status(), 204);
+    let st: Value = app.queue_status(&qb).await.json().await.unwrap();
+    assert_eq!(st["status"], "EXPIRED");
+    assert_problem(app.leave_queue(&forged).await, 401).await;
+    // entering after expiry gives a new place
+    let res = app.enter_queue(&b, concert.id).await;
+    assert_eq!(res.status(), 201);
+    assert_ne!(res.json::<Value>().await.unwrap()["token"], json!(qb));
+
+    let stats = app.queue_stats(concert.id).await;
+    assert!(stats["admitted_total"].as_u64().unwrap() >= 2, "{stats}");
+    for k in ["waiting", "active", "expired_total", "admit_rate"] {
+        assert!(stats.get(k).is_some(), "stats lack {k}");
+    }
+    assert_problem(app.enter_queue(&a, 999_999).await, 404).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn queue_and_gate_over_http_on_memory() {
+    enter_and_gate_flow(false).await;
+}
+
+#[tokio::test]
+async fn queue_and_gate_over_http_on_redis() {
+    enter_and_gate_flow(true).await;
+}
+
+#[tokio::test]
+async fn admin_policy_rejects_bad_values_and_bad_keys() {
+    let app = app_on(false, |_| {}).await;
+    let concert = app.create_concert(1, 1, 100).await;
+    for bad in [
+        json!({"max_active": 0, "admit_per_second": 1, "active_ttl_seconds": 1}),
+        json!({"max_active": 1, "admit_per_second": 0, "active_ttl_seconds": 1}),
+        json!({"max_active": 1, "admit_per_second": 1, "active_ttl_seconds": 0}),
+        json!({"max_active": -1, "admit_per_second": 1, "active_ttl_seconds": 1}),
+        json!({"max_active": "many", "admit_per_second": 1, "active_ttl_seconds": 1}),
+    ] {
+        assert_problem(app.set_policy(concert.id, &bad).await, 422).await;
+    }
+    let good =
+        json!({"max_active": 5, "admit_per_second": 2, "active_ttl_seconds": 30, "paused": false});
+    assert_problem(app.set_policy(999_999, &good).await, 404).await;
+    let res = app
+        .client
+        .put(app.url(&format!(
+            "/api/v1/admin/concerts/{}/queue-policy",
+            concert.id
+        )))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401).await;
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/admin/concerts/{}/queue-stats",
+            concert.id
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401).await;
+    let v: Value = app
+        .set_policy(concert.id, &good)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, good);
+    app.stop().await;
+}
+
+/// A Redis server of this test's own, so it can be stopped and started again.
+struct OwnRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start(port: u16, dir: std::path::PathBuf) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server is not installed or cannot start ({e}); scripts/test.sh installs it"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis {
+            port,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        let mut again = OwnRedis::start(self.port, self.dir.clone());
+        self.child = again.child.take();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[tokio::test]
+async fn redis_outage_answers_503_with_retry_after_and_recovers_by_itself() {
+    let dir =
+        std::env::temp_dir().join(format!("frontrow-redis-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut redis = OwnRedis::start(free_port(), dir.clone());
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let app = spawn_app_with(AppOptions {
+        redis: Some(url),
+        ..AppOptions::default()
+    })
+    .await;
+    let concert = app.create_concert(1, 2, 100).await;
+    let a = app.create_user("a").await;
+    let qa = app.admitted(&a, concert.id, WAIT).await;
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+
+    redis.stop();
+    let started = Instant::now();
+    let res = app.queue_status(&qa).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "status hung for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        res.headers().get("retry-after").is_some(),
+        "503 needs Retry-After"
+    );
+    assert_problem(res, 503).await;
+    let res = app.enter_queue(&a, concert.id).await;
+    assert_problem(res, 503).await;
+    let res = app
+        .hold(&a, Some(&qa), concert.schedule_id, concert.seats[0].0)
+        .await;
+    assert!(res.headers().get("retry-after").is_some());
+    assert_problem(res, 503).await;
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert!(
+        body["checks"]["queue"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable"),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["database"], "ok");
+
+    // Redis comes back (empty: the line is gone, the database still holds the truth).
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if app.get("/readyz", None).await.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready again after Redis returned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let q2 = app.admitted(&a, concert.id, WAIT).await;
+    assert_eq!(
+        app.hold(&a, Some(&q2), concert.schedule_id, concert.seats[0].0)
+            .await
+            .status(),
+        201
+    );
+    app.stop().await;
+    drop(redis);
+    let _ = std::fs::remove_dir_all(dir);
+}
