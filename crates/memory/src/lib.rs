@@ -497,6 +497,7 @@ impl Queue for MemoryQueue {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -23,8 +23,8 @@ use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
-    Entered, QueuePolicy, QueueSettings, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS,
-    TickReport, Ticket, TicketStatus, eta_seconds,
+    Entered, QueuePolicy, QueueSettings, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport,
+    Ticket, TicketStatus, eta_seconds,
 };
 
 /// The Redis waiting room.
@@ -265,7 +265,9 @@ impl RedisQueue {
     /// Turns a ticket script's reply into a `Ticket` (and its `created` flag).
     fn ticket(&self, concert: ConcertId, reply: &[String]) -> Result<(Ticket, bool), QueueError> {
         let [state, token, user, n, created, rate, aps, paused] = reply else {
-            return Err(unavailable(format!("unexpected reply {reply:?} from redis")));
+            return Err(unavailable(format!(
+                "unexpected reply {reply:?} from redis"
+            )));
         };
         let token = QueueToken::parse(token)
             .ok_or_else(|| unavailable(format!("malformed token {token:?} in redis")))?;
@@ -385,9 +387,7 @@ impl Queue for RedisQueue {
             fresh.as_str().to_owned(),
             now.timestamp_millis().to_string(),
         ];
-        let reply = self
-            .run_script(&self.scripts.enter, concert, &args)
-            .await?;
+        let reply = self.run_script(&self.scripts.enter, concert, &args).await?;
         let (ticket, created) = self.ticket(concert, &reply)?;
         Ok(Entered { ticket, created })
     }
@@ -521,9 +521,7 @@ impl Queue for RedisQueue {
         now: DateTime<Utc>,
     ) -> Result<QueueStats, QueueError> {
         let args = [now.timestamp_millis().to_string()];
-        let reply = self
-            .run_script(&self.scripts.stats, concert, &args)
-            .await?;
+        let reply = self.run_script(&self.scripts.stats, concert, &args).await?;
         let [waiting, active, admitted, expired, rate] = &reply[..] else {
             return Err(unavailable(format!("unexpected stats reply {reply:?}")));
         };
