@@ -306,11 +306,22 @@ impl Booking {
         let ticket = if reservation.status == ReservationStatus::Confirmed {
             None
         } else {
-            Some(
-                self.room
-                    .authorize(queue_token, user, reservation.concert_id)
-                    .await?,
-            )
+            match self
+                .room
+                .authorize(queue_token, user, reservation.concert_id)
+                .await
+            {
+                Ok(ticket) => Some(ticket),
+                // A concurrent retry of this payment may have just confirmed it and freed
+                // the slot: then this call is a replay (or a refusal), not a new payment.
+                Err(gate @ (GateError::Expired | GateError::Waiting)) => {
+                    match self.ports.seats.reservation(id).await? {
+                        Some(r) if r.status == ReservationStatus::Confirmed => None,
+                        _ => return Err(gate.into()),
+                    }
+                }
+                Err(gate) => return Err(gate.into()),
+            }
         };
         let receipt = self
             .ports
