@@ -85,16 +85,17 @@ local CHUNK = 1000
 -- 1. active tokens past their end
 local expired_active = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 
--- 2. idle waiters, bounded per tick; unpack in chunks (Lua's stack is small)
+-- 2. idle waiters, bounded per tick; unpack in chunks (Lua's stack is small).
+-- Admission leaves its tokens in `seen` (cheaper for big ticks): such stale entries
+-- are dropped here without counting.
 local expired_waiting = 0
 local limit = tonumber(ARGV[3])
 if limit > 0 then
   local idle = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]),
                           'LIMIT', 0, limit)
-  expired_waiting = #idle
   for i = 1, #idle, CHUNK do
     local j = math.min(i + CHUNK - 1, #idle)
-    redis.call('ZREM', KEYS[1], unpack(idle, i, j))
+    expired_waiting = expired_waiting + redis.call('ZREM', KEYS[1], unpack(idle, i, j))
     redis.call('ZREM', KEYS[2], unpack(idle, i, j))
   end
 end
@@ -131,20 +132,14 @@ if not paused then
   if admitted > 0 then
     local popped = redis.call('ZPOPMIN', KEYS[1], admitted)
     local ends = now + ttl * 1000
-    local pairs_, names = {}, {}
-    for i = 1, #popped, 2 do
-      pairs_[#pairs_ + 1] = ends
-      pairs_[#pairs_ + 1] = popped[i]
-      names[#names + 1] = popped[i]
-      if #names == CHUNK then
-        redis.call('ZADD', KEYS[3], unpack(pairs_))
-        redis.call('ZREM', KEYS[2], unpack(names))
-        pairs_, names = {}, {}
-      end
+    -- ZPOPMIN's reply alternates member, score: overwrite each score with the end
+    -- time and ZADD the pairs back-to-front (score first) in chunks.
+    for i = 2, #popped, 2 do
+      popped[i] = popped[i - 1]
+      popped[i - 1] = ends
     end
-    if #names > 0 then
-      redis.call('ZADD', KEYS[3], unpack(pairs_))
-      redis.call('ZREM', KEYS[2], unpack(names))
+    for i = 1, #popped, 2 * CHUNK do
+      redis.call('ZADD', KEYS[3], unpack(popped, i, math.min(i + 2 * CHUNK - 1, #popped)))
     end
     bucket = bucket - admitted * 1000
     redis.call('HINCRBY', KEYS[6], 'admitted_total', admitted)
