@@ -1,0 +1,204 @@
+// Sell-out: FANS (20,000) fans for a concert of SEATS (5,000) seats; fans are iterations
+// over at most VUS (1,000) VUs. Each fan creates a user, enters the waiting room, polls until
+// ACTIVE, checks the schedule still has seats, loads the seat map, holds a random AVAILABLE
+// seat (on 409 tries another, reloading the map now and then), charges the wallet with the
+// price and pays with an Idempotency-Key. A fan finding no seat left leaves the line and ends.
+// Invariants (thresholds): no failed request (409 on a hold is expected), no payment
+// failure, SEATS seats bought when FANS >= SEATS. loadtest/run.sh checks the database after.
+import http from 'k6/http';
+import { check, sleep } from 'k6';
+import { Counter, Trend } from 'k6/metrics';
+import {
+  API, JSON_HEADERS, bearer, concertFromEnv, env, envInt, setPolicy,
+} from './lib.js';
+import { TREND_STATS } from './profile.js';
+
+const FANS = envInt('FANS', 20000);
+const SEATS = envInt('SEATS', 5000);
+const VUS = Math.min(envInt('VUS', 1000), FANS);
+const PRICE = envInt('PRICE', 5000);
+const POLL_S = parseFloat(env('POLL_S', '0.5'));
+const WAIT_LIMIT_S = envInt('WAIT_LIMIT_S', 300);
+const MAX_ACTIVE = envInt('MAX_ACTIVE', 1000);
+const ADMIT_PER_SECOND = envInt('ADMIT_PER_SECOND', 500);
+
+const bought = new Counter('fans_bought');
+const noSeat = new Counter('fans_no_seat');
+const gaveUp = new Counter('fans_gave_up'); // expired / waited too long / too many conflicts
+const holdConflicts = new Counter('hold_409');
+const payFailed = new Counter('payments_failed');
+const paidAt = new Trend('sellout_paid_at_s'); // seconds since the test start: max = sell-out
+const waited = new Trend('fan_wait_active_s'); // enter -> ACTIVE
+const journey = new Trend('fan_journey_s', true); // ACTIVE -> paid, ms
+
+const thresholds = {
+  http_req_failed: ['rate==0'],
+  payments_failed: ['count==0'],
+  fans_gave_up: ['count==0'],
+  checks: ['rate==1'],
+};
+if (FANS >= SEATS) thresholds.fans_bought = [`count==${SEATS}`];
+
+export const options = {
+  scenarios: {
+    sellout: {
+      executor: 'shared-iterations',
+      vus: VUS,
+      iterations: FANS,
+      maxDuration: env('MAX_DURATION', '15m'),
+    },
+  },
+  setupTimeout: '60s',
+  summaryTrendStats: TREND_STATS,
+  thresholds,
+};
+
+export function setup() {
+  const perRow = SEATS >= 100 && SEATS % 100 === 0 ? 100 : SEATS;
+  const c = concertFromEnv('sell-out', SEATS / perRow, perRow, PRICE);
+  if (env('SET_POLICY', '1') === '1') setPolicy(c.concertId, MAX_ACTIVE, ADMIT_PER_SECOND, 600);
+  return Object.assign(c, { t0: Date.now() });
+}
+
+function leave(qtoken) {
+  http.del(`${API}/queue`, null, {
+    headers: { 'X-Queue-Token': qtoken },
+    tags: { name: 'leave' },
+  });
+}
+
+function availableSeats(data) {
+  const r = http.get(`${API}/concerts/${data.concertId}/schedules`, { tags: { name: 'schedules' } });
+  check(r, { 'schedules 200': (x) => x.status === 200 });
+  const s = (r.json() || []).find((x) => x.id === data.scheduleId);
+  return s ? s.available_seats : 0;
+}
+
+function seatMap(data) {
+  const r = http.get(`${API}/schedules/${data.scheduleId}/seats`, { tags: { name: 'seats' } });
+  check(r, { 'seats 200': (x) => x.status === 200 });
+  return (r.json() || []).filter((s) => s.status === 'AVAILABLE');
+}
+
+function takeRandom(list) {
+  const i = Math.floor(Math.random() * list.length);
+  const s = list[i];
+  list[i] = list[list.length - 1];
+  list.pop();
+  return s;
+}
+
+export default function (data) {
+  // Zero samples keep every threshold's metric present even when nothing happened.
+  [bought, noSeat, gaveUp, holdConflicts, payFailed].forEach((m) => m.add(0));
+  const fan = `${__VU}-${__ITER}`;
+  const u = http.post(`${API}/users`, JSON.stringify({ name: `fan-${fan}` }), {
+    headers: JSON_HEADERS,
+    tags: { name: 'create_user' },
+  });
+  if (!check(u, { 'user 201': (r) => r.status === 201 })) return;
+  const token = u.json('access_token');
+  const userId = u.json('id');
+
+  const e = http.post(`${API}/concerts/${data.concertId}/queue`, null, {
+    headers: bearer(token),
+    tags: { name: 'enter' },
+  });
+  if (!check(e, { 'enter 201/200': (r) => r.status === 201 || r.status === 200 })) return;
+  const qtoken = e.json('token');
+  const entered = Date.now();
+  let status = e.json('status');
+  while (status === 'WAITING') {
+    if (Date.now() - entered > WAIT_LIMIT_S * 1000) {
+      gaveUp.add(1);
+      leave(qtoken);
+      return;
+    }
+    sleep(POLL_S);
+    const s = http.get(`${API}/queue/status`, {
+      headers: { 'X-Queue-Token': qtoken },
+      tags: { name: 'status' },
+    });
+    if (!check(s, { 'status 200': (r) => r.status === 200 })) return;
+    status = s.json('status');
+  }
+  if (status !== 'ACTIVE') {
+    console.warn(`fan ${fan}: token ${status} before admission`);
+    gaveUp.add(1);
+    return;
+  }
+  const admitted = Date.now();
+  waited.add((admitted - entered) / 1000);
+
+  // Cheap check first: the sold-out tail must not load the whole seat map.
+  if (availableSeats(data) === 0) {
+    noSeat.add(1);
+    leave(qtoken);
+    return;
+  }
+  const auth = bearer(token, { 'X-Queue-Token': qtoken });
+  let seats = seatMap(data);
+  let reservation = null;
+  let conflictsInARow = 0;
+  for (let attempt = 0; attempt < 60 && reservation === null; attempt++) {
+    if (seats.length === 0 || conflictsInARow >= 4) {
+      if (availableSeats(data) === 0) break;
+      seats = seatMap(data);
+      conflictsInARow = 0;
+      if (seats.length === 0) break;
+    }
+    const seat = takeRandom(seats);
+    const h = http.post(
+      `${API}/reservations`,
+      JSON.stringify({ schedule_id: data.scheduleId, seat_id: seat.id }),
+      { headers: auth, tags: { name: 'hold' }, responseCallback: http.expectedStatuses(201, 409) },
+    );
+    if (h.status === 201) {
+      reservation = h.json();
+    } else if (h.status === 409) {
+      holdConflicts.add(1);
+      conflictsInARow++;
+    } else {
+      check(h, { 'hold 201/409': () => false });
+      console.error(`fan ${fan}: hold ${h.status}: ${String(h.body).slice(0, 200)}`);
+      gaveUp.add(1);
+      leave(qtoken);
+      return;
+    }
+  }
+  if (reservation === null) {
+    noSeat.add(1);
+    leave(qtoken);
+    return;
+  }
+
+  const price = reservation.price !== undefined ? reservation.price : PRICE;
+  const c = http.post(`${API}/wallet/charge`, JSON.stringify({ amount: price }), {
+    headers: bearer(token),
+    tags: { name: 'charge' },
+  });
+  check(c, { 'charge 200': (r) => r.status === 200 });
+
+  const key = `sellout-${userId}-${reservation.id}`;
+  let p = null;
+  for (let tries = 0; tries < 3; tries++) {
+    p = http.post(`${API}/reservations/${reservation.id}/payment`, null, {
+      headers: Object.assign({ 'Idempotency-Key': key }, auth),
+      tags: { name: 'pay' },
+    });
+    if (p.status === 200 || (p.status >= 400 && p.status < 500)) break; // retry only 5xx/network
+    sleep(0.2);
+  }
+  const ok = check(p, {
+    'pay 200 CONFIRMED': (r) => r.status === 200 && r.json('status') === 'CONFIRMED',
+  });
+  if (ok) {
+    bought.add(1);
+    paidAt.add((Date.now() - data.t0) / 1000);
+    journey.add(Date.now() - admitted);
+  } else {
+    payFailed.add(1);
+    console.error(`fan ${fan}: pay ${p.status}: ${String(p.body).slice(0, 200)}`);
+    leave(qtoken);
+  }
+}
