@@ -948,3 +948,147 @@ fn dockerignore_keeps_the_workspace_in_the_context() {
         );
     }
 }
+
+// ---------------------------------------------------------------- live checks
+
+/// `frontrow serve` with the docker settings, on SQLite and the in-memory queue.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+fn start_server() -> Server {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "docker-files-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("server dir");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_frontrow"))
+        .env_clear()
+        .envs(frontrow_vars())
+        .env("FRONTROW__HTTP__BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "FRONTROW__DATABASE__URL",
+            format!("sqlite://{}?mode=rwc", dir.join("s.db").display()),
+        )
+        .env_remove("FRONTROW__REDIS__URL")
+        .env("RUST_LOG", "warn")
+        .arg("--config-dir")
+        .arg(dir.join("no-config"))
+        .arg("serve")
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start frontrow");
+    let mut server = Server { child, port, dir };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(answer) = http_get(port, "/healthz")
+            && answer.starts_with("HTTP/1.1 200")
+        {
+            return server;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("frontrow serve exited with {status} under the docker settings");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "frontrow never answered /healthz"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The Dockerfile's HEALTHCHECK command, run here with the image's bind on `port`.
+fn run_healthcheck(port: u16) -> bool {
+    let stages = stages();
+    let runtime = stages.last().expect("a runtime stage");
+    let args = runtime
+        .iter()
+        .rev()
+        .find(|(op, _)| op == "HEALTHCHECK")
+        .map(|(_, a)| a.clone())
+        .expect("a HEALTHCHECK");
+    let (_, cmd) = args
+        .split_once("CMD ")
+        .unwrap_or_else(|| panic!("HEALTHCHECK without CMD: {args}"));
+    let argv = exec_form(cmd.trim());
+    // Docker runs it in the container's environment, where the bind is 0.0.0.0:<port>.
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FRONTROW__HTTP__BIND", format!("0.0.0.0:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_image_healthcheck_and_the_scraped_metrics_path_answer() {
+    let server = start_server();
+
+    // The HEALTHCHECK passes against a live server and fails where nothing listens.
+    assert!(
+        run_healthcheck(server.port),
+        "the Dockerfile HEALTHCHECK fails against a healthy server"
+    );
+    assert!(
+        !run_healthcheck(free_port()),
+        "the Dockerfile HEALTHCHECK passes with no server"
+    );
+
+    // What Prometheus scrapes: its metrics_path, with the HTTP series the dashboard uses.
+    let prom = yaml("prometheus/prometheus.yml");
+    let path = prom["scrape_configs"][0]
+        .get("metrics_path")
+        .map(str_of)
+        .unwrap_or_else(|| "/metrics".into());
+    let answer = http_get(server.port, &path).expect("GET metrics");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    for name in [
+        telemetry::HTTP_REQUESTS.to_owned(),
+        format!("{}_bucket", telemetry::HTTP_DURATION),
+    ] {
+        assert!(
+            answer
+                .lines()
+                .any(|l| l.starts_with(&name) && l.contains("route=\"/healthz\"")),
+            "{path} lacks {name} for /healthz:\n{answer}"
+        );
+    }
+}
