@@ -82,7 +82,15 @@ impl SeaOrmStore {
             return Err(Fail::Domain(PaymentError::ReservationNotFound));
         };
         match res_status(&r.status) {
-            ReservationStatus::Confirmed => return Err(Fail::Domain(PaymentError::AlreadyPaid)),
+            ReservationStatus::Confirmed => {
+                // Paid, maybe under this very key by a call that committed after our
+                // first look: the receipt and the confirmation commit together, so a
+                // second look is definitive.
+                return match self.replay(req).await? {
+                    Some(receipt) => Ok(Step::Done(receipt)),
+                    None => Err(Fail::Domain(PaymentError::AlreadyPaid)),
+                };
+            }
             ReservationStatus::Cancelled => return Err(Fail::Domain(PaymentError::Cancelled)),
             ReservationStatus::Expired => return Err(Fail::Domain(PaymentError::HoldExpired)),
             ReservationStatus::Held if r.expires_at <= now => {
