@@ -393,6 +393,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_base_toml_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        assert!(dir.join("base.toml").exists());
+        let s = Settings::load(&dir).expect("config/base.toml is valid");
+        assert_eq!(s.queue.tick_interval_ms, 100);
+    }
+
+    #[test]
     fn a_short_secret_is_refused() {
         let mut s = Settings::default();
         s.auth.jwt_secret = SecretString::from("short");

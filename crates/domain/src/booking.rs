@@ -29,7 +29,7 @@ impl Default for BookingPolicy {
         BookingPolicy {
             hold_ttl: Duration::minutes(5),
             max_held_per_user: 4,
-            max_charge: 1_000_000_00,
+            max_charge: 100_000_000,
         }
     }
 }
