@@ -5,6 +5,9 @@
 //! A test whose server is missing fails and names the variable and the command that
 //! provides it; nothing is skipped silently.
 
+// Test support: failing loudly (unwrap/expect) is how a test reports a broken premise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod app;
 pub mod db;
 pub mod redis;

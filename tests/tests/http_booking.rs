@@ -1,6 +1,8 @@
 //! Black-box tests of the booking flow over HTTP (SQLite + in-memory queue): the happy
 //! path, every error answer, and that nothing a client sends yields a 5xx.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use frontrow_tests::app::{AppOptions, TestApp, assert_problem, spawn_app, spawn_app_with};

@@ -6,6 +6,8 @@
 //!
 //! Wall times are printed with a `CONTENTION` tag (run with `--nocapture` to see them).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use frontrow_tests::app::{AppOptions, Db, TestApp, TestUser, spawn_app_with};

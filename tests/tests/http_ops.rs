@@ -2,6 +2,8 @@
 //! served offline, `/metrics` exposes the series the dashboard reads after a booking
 //! flow, request ids are echoed, health and readiness answer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 

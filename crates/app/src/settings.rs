@@ -15,7 +15,7 @@ use serde::Deserialize;
 pub const DEV_JWT_SECRET: &str = "frontrow-dev-secret-change-me";
 pub const DEV_ADMIN_KEY: &str = "frontrow-dev-admin-key";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub http: HttpSettings,
@@ -101,20 +101,6 @@ pub struct TelemetrySettings {
     pub json: bool,
     /// Log filter when `RUST_LOG` is not set.
     pub log_filter: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            http: HttpSettings::default(),
-            database: DatabaseSettings::default(),
-            redis: RedisSettings::default(),
-            auth: AuthSettings::default(),
-            booking: BookingSettings::default(),
-            queue: QueueSettingsToml::default(),
-            telemetry: TelemetrySettings::default(),
-        }
-    }
 }
 
 impl Default for HttpSettings {
@@ -277,11 +263,8 @@ impl Settings {
         }
         if let Some(u) = &self.redis.url {
             let u = u.expose_secret();
-            if !u.is_empty()
-                && !(u.starts_with("redis://")
-                    || u.starts_with("rediss://")
-                    || u.starts_with("unix://"))
-            {
+            let known = ["redis://", "rediss://", "unix://"];
+            if !u.is_empty() && !known.iter().any(|p| u.starts_with(p)) {
                 return bad(
                     "redis.url (FRONTROW__REDIS__URL)",
                     "must start with redis://, rediss:// or unix://",

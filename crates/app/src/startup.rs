@@ -283,7 +283,7 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
         match room.tick_all().await {
             Ok(reports) => {
                 n += 1;
-                if n % gauges_every == 0 {
+                if n.is_multiple_of(gauges_every) {
                     for (concert, _) in reports {
                         if let Ok(s) = room.stats(concert).await {
                             let c = concert.to_string();

@@ -1,6 +1,8 @@
 //! The `frontrow` binary's command line: help documents every setting, a wrong setting
 //! stops start-up with one clear line and a non-zero exit, migrate and demo work.
 
+#![allow(clippy::expect_used)]
+
 use std::process::{Command, Output};
 
 fn frontrow(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> Output {
@@ -32,15 +34,35 @@ fn help_documents_every_setting() {
         assert!(help.contains(cmd), "help lacks {cmd}");
     }
     for key in [
-        "HTTP__BIND", "HTTP__WORKERS", "HTTP__SHUTDOWN_TIMEOUT_SECONDS", "DATABASE__URL",
-        "DATABASE__MAX_CONNECTIONS", "DATABASE__CONNECT_TIMEOUT_MS", "DATABASE__ACQUIRE_TIMEOUT_MS",
-        "REDIS__URL", "REDIS__KEY_PREFIX", "REDIS__TIMEOUT_MS", "AUTH__JWT_SECRET", "AUTH__ADMIN_KEY",
-        "AUTH__TOKEN_TTL_SECONDS", "BOOKING__HOLD_TTL_SECONDS", "BOOKING__MAX_HELD_PER_USER",
-        "BOOKING__MAX_CHARGE", "BOOKING__SWEEP_INTERVAL_MS", "QUEUE__MAX_ACTIVE",
-        "QUEUE__ADMIT_PER_SECOND", "QUEUE__ACTIVE_TTL_SECONDS", "QUEUE__IDLE_TIMEOUT_SECONDS",
-        "QUEUE__TICK_INTERVAL_MS", "TELEMETRY__JSON", "TELEMETRY__LOG_FILTER",
+        "HTTP__BIND",
+        "HTTP__WORKERS",
+        "HTTP__SHUTDOWN_TIMEOUT_SECONDS",
+        "DATABASE__URL",
+        "DATABASE__MAX_CONNECTIONS",
+        "DATABASE__CONNECT_TIMEOUT_MS",
+        "DATABASE__ACQUIRE_TIMEOUT_MS",
+        "REDIS__URL",
+        "REDIS__KEY_PREFIX",
+        "REDIS__TIMEOUT_MS",
+        "AUTH__JWT_SECRET",
+        "AUTH__ADMIN_KEY",
+        "AUTH__TOKEN_TTL_SECONDS",
+        "BOOKING__HOLD_TTL_SECONDS",
+        "BOOKING__MAX_HELD_PER_USER",
+        "BOOKING__MAX_CHARGE",
+        "BOOKING__SWEEP_INTERVAL_MS",
+        "QUEUE__MAX_ACTIVE",
+        "QUEUE__ADMIT_PER_SECOND",
+        "QUEUE__ACTIVE_TTL_SECONDS",
+        "QUEUE__IDLE_TIMEOUT_SECONDS",
+        "QUEUE__TICK_INTERVAL_MS",
+        "TELEMETRY__JSON",
+        "TELEMETRY__LOG_FILTER",
     ] {
-        assert!(help.contains(&format!("FRONTROW__{key}")), "help lacks FRONTROW__{key}");
+        assert!(
+            help.contains(&format!("FRONTROW__{key}")),
+            "help lacks FRONTROW__{key}"
+        );
     }
 }
 
@@ -48,10 +70,18 @@ fn help_documents_every_setting() {
 fn a_wrong_setting_stops_start_up_with_one_line_naming_the_key() {
     let dir = temp_dir();
     for (key, value, needle) in [
-        ("FRONTROW__HTTP__BIND", "not-an-address", "FRONTROW__HTTP__BIND"),
+        (
+            "FRONTROW__HTTP__BIND",
+            "not-an-address",
+            "FRONTROW__HTTP__BIND",
+        ),
         ("FRONTROW__QUEUE__MAX_ACTIVE", "lots", "max_active"),
         ("FRONTROW__HTTP__BOGUS", "1", "bogus"),
-        ("FRONTROW__DATABASE__URL", "oracle://x", "FRONTROW__DATABASE__URL"),
+        (
+            "FRONTROW__DATABASE__URL",
+            "oracle://x",
+            "FRONTROW__DATABASE__URL",
+        ),
         ("FRONTROW__AUTH__JWT_SECRET", "short", "jwt_secret"),
     ] {
         let out = frontrow(&["serve"], &[(key, value)], &dir);
@@ -60,7 +90,10 @@ fn a_wrong_setting_stops_start_up_with_one_line_naming_the_key() {
         let err = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{key}: one line expected, got {err}");
-        assert!(lines[0].to_lowercase().contains(&needle.to_lowercase()), "{key}: {err}");
+        assert!(
+            lines[0].to_lowercase().contains(&needle.to_lowercase()),
+            "{key}: {err}"
+        );
     }
 }
 
@@ -70,24 +103,57 @@ fn migrate_and_demo_work_on_a_fresh_sqlite_file() {
     let db = format!("sqlite://{}?mode=rwc", dir.join("cli.db").display());
     let env = [("FRONTROW__DATABASE__URL", db.as_str())];
     let out = frontrow(&["migrate", "status"], &env, &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let status = String::from_utf8_lossy(&out.stdout);
-    assert!(status.lines().count() >= 5 && status.lines().all(|l| l.starts_with("pending")), "{status}");
+    assert!(
+        status.lines().count() >= 5 && status.lines().all(|l| l.starts_with("pending")),
+        "{status}"
+    );
 
     let out = frontrow(&["migrate", "up"], &env, &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = frontrow(&["migrate", "status"], &env, &dir);
-    assert!(String::from_utf8_lossy(&out.stdout).lines().all(|l| l.starts_with("applied")));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .all(|l| l.starts_with("applied"))
+    );
 
     let out = frontrow(&["demo"], &env, &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let first = String::from_utf8_lossy(&out.stdout).to_string();
     let again = frontrow(&["demo"], &env, &dir);
-    assert_eq!(String::from_utf8_lossy(&again.stdout), first, "demo is idempotent");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        first,
+        "demo is idempotent"
+    );
 
     let out = frontrow(&["migrate", "down", "--steps", "1"], &env, &dir);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = frontrow(&["migrate", "status"], &env, &dir);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("pending")).count(), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("pending"))
+            .count(),
+        1
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

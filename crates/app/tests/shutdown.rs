@@ -1,6 +1,8 @@
 //! Graceful shutdown of the real binary: SIGTERM while a request is in flight, and that
 //! request is still answered; then the process exits cleanly.
 
+#![allow(clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -22,7 +24,10 @@ fn sigterm_lets_the_in_flight_request_finish() {
         .arg("serve")
         .current_dir(&dir)
         .env("FRONTROW__HTTP__BIND", format!("127.0.0.1:{port}"))
-        .env("FRONTROW__DATABASE__URL", format!("sqlite://{}?mode=rwc", dir.join("s.db").display()))
+        .env(
+            "FRONTROW__DATABASE__URL",
+            format!("sqlite://{}?mode=rwc", dir.join("s.db").display()),
+        )
         .env_remove("FRONTROW__REDIS__URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -47,17 +52,28 @@ fn sigterm_lets_the_in_flight_request_finish() {
     stream.write_all(&body[..8]).expect("half body");
     std::thread::sleep(Duration::from_millis(300));
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     std::thread::sleep(Duration::from_millis(300));
     // New connections are refused once the listener is closed.
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "still accepting after SIGTERM");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still accepting after SIGTERM"
+    );
 
     stream.write_all(&body[8..]).expect("rest of body");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("answer");
-    assert!(answer.starts_with("HTTP/1.1 201"), "in-flight request not answered: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "in-flight request not answered: {answer}"
+    );
     assert!(answer.contains("in-flight fan"));
 
     let deadline = Instant::now() + Duration::from_secs(15);
