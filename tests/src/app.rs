@@ -36,6 +36,8 @@ pub struct AppOptions {
     pub db: Db,
     /// Use the Redis from `FRONTROW_TEST_REDIS_URL` (or this URL) instead of the memory queue.
     pub redis: Option<String>,
+    /// Share an existing database (another app's) instead of a fresh one.
+    pub database_url: Option<String>,
     /// Last word on the settings.
     pub tweak: Box<dyn FnOnce(&mut Settings) + Send>,
 }
@@ -45,6 +47,7 @@ impl Default for AppOptions {
         AppOptions {
             db: Db::Sqlite,
             redis: None,
+            database_url: None,
             tweak: Box::new(|_| {}),
         }
     }
@@ -121,7 +124,10 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
-    let url = fresh_database_url(opts.db).await;
+    let url = match opts.database_url {
+        Some(u) => u,
+        None => fresh_database_url(opts.db).await,
+    };
     let mut settings = test_settings(url, opts.redis);
     (opts.tweak)(&mut settings);
     let app = Application::build(settings.clone())

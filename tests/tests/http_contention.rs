@@ -31,6 +31,7 @@ async fn contention(db: Db) {
     let owned = spawn_app_with(AppOptions {
         db,
         redis: Some(required_env("FRONTROW_TEST_REDIS_URL", "a Redis server")),
+        database_url: None,
         tweak: Box::new(|s| {
             s.http.workers = 2;
             s.database.max_connections = 64;

@@ -360,3 +360,75 @@ async fn redis_outage_answers_503_with_retry_after_and_recovers_by_itself() {
     drop(redis);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn two_instances_on_one_redis_never_admit_past_the_policy() {
+    let redis = redis_url();
+    let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
+    let db = frontrow_tests::app::fresh_database_url(frontrow_tests::app::Db::Sqlite).await;
+    let spawn = |prefix: String| {
+        spawn_app_with(AppOptions {
+            redis: Some(redis.clone()),
+            database_url: Some(db.clone()),
+            tweak: Box::new(move |s| {
+                s.redis.key_prefix = prefix;
+                s.queue.tick_interval_ms = 10;
+            }),
+            ..AppOptions::default()
+        })
+    };
+    let a = spawn(prefix.clone()).await;
+    let b = spawn(prefix).await;
+    let concert = a.create_concert(1, 10, 100).await;
+    let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
+    assert_eq!(a.set_policy(concert.id, &phase1).await.status(), 200);
+
+    let mut tokens = Vec::new();
+    for i in 0..80 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let u = app.create_user(&format!("fan{i}")).await;
+        let v: Value = app.enter_queue(&u, concert.id).await.json().await.unwrap();
+        tokens.push(v["token"].as_str().unwrap().to_owned());
+    }
+    // Phase 1: both tickers race; the active set fills to exactly max_active, never more.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        for app in [&a, &b] {
+            let s = app.queue_stats(concert.id).await;
+            assert!(
+                s["active"].as_u64().unwrap() <= 10,
+                "active past max_active: {s}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = b.queue_stats(concert.id).await;
+    assert_eq!(s["active"], 10, "{s}");
+    assert_eq!(s["admitted_total"], 10, "{s}");
+
+    // Phase 2: room for everyone but 10 admissions per second: both tickers together
+    // stay within the bucket (10/s, one second of burst).
+    let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false});
+    assert_eq!(b.set_policy(concert.id, &phase2).await.status(), 200);
+    let start = Instant::now();
+    let mut last = 10;
+    while start.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s = a.queue_stats(concert.id).await;
+        let admitted = s["admitted_total"].as_u64().unwrap() - 10;
+        let allowed = 10.0 * start.elapsed().as_secs_f64() + 10.0 + 1.0;
+        assert!(
+            (admitted as f64) <= allowed,
+            "{admitted} admitted in {:?}: rate exceeded",
+            start.elapsed()
+        );
+        last = admitted;
+    }
+    assert!(last >= 20, "admission stalled: {last} in 3 s at 10/s");
+    // keep the waiters' heartbeats honest: every token still reads
+    for t in &tokens {
+        assert_eq!(a.queue_status(t).await.status(), 200);
+    }
+    a.stop().await;
+    b.stop().await;
+}
