@@ -27,6 +27,8 @@ export const options = {
     hotseat: { executor: 'per-vu-iterations', vus: VUS, iterations: 1, maxDuration: '60s' },
   },
   setupTimeout: '180s',
+  batch: 100,
+  batchPerHost: 100,
   summaryTrendStats: TREND_STATS,
   thresholds: {
     hotseat_201: ['count==1'],
@@ -34,6 +36,7 @@ export const options = {
     hotseat_other: ['count==0'],
     hotseat_answered_after_ms: [`max<${ANSWER_WITHIN_MS}`],
     checks: ['rate==1'],
+    'http_req_duration{name:hold}': ['max>=0'], // keeps the hold latency in the summary
   },
 };
 

@@ -174,7 +174,7 @@ jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.arg
 new_concert() { # title rows seats_per_row price -> "concert_id schedule_id"
   local starts; starts=$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)
   api POST /admin/concerts "{\"title\":\"$1\",\"venue\":\"Loadtest Arena\",\"schedules\":[{\"starts_at\":\"$starts\",\"rows\":$2,\"seats_per_row\":$3,\"price\":$4}]}" \
-    | jget 'f"{d[\"id\"]} {d[\"schedules\"][0][\"id\"]}"'
+    | jget 'str(d["id"]) + " " + str(d["schedules"][0]["id"])'
 }
 
 cat >"$RAW/meta.json" <<EOF
@@ -308,7 +308,7 @@ if [ "$BENCHES" = 1 ]; then
 fi
 
 # ---- report -----------------------------------------------------------------------------
-grep -iE "panic|error" "$WORK/server.log" | head -50 >"$RAW/server_errors.txt" || true
+grep -iE "panic|error" "$WORK/server.log" >"$RAW/server_errors.txt" || true
 printf '%s\n' "${FAILED[@]+"${FAILED[@]}"}" >"$RAW/failed.txt"
 TS=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$HERE/results"; mkdir -p "$OUT"
