@@ -101,6 +101,8 @@ pub fn test_settings(database_url: String, redis_url: Option<String>) -> Setting
     s.database.acquire_timeout_ms = 30_000;
     s.redis.url = redis_url.map(SecretString::from);
     s.redis.key_prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
+    // Debug builds on two shared cores: bursts of a thousand calls queue up.
+    s.redis.timeout_ms = 3_000;
     s.auth.admin_key = SecretString::from(ADMIN_KEY);
     s.auth.jwt_secret = SecretString::from("test-jwt-secret-0123456789");
     s.queue.tick_interval_ms = 20;
@@ -124,6 +126,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
+    // Errors (5xx causes) reach the test output; RUST_LOG overrides.
+    frontrow_app::telemetry::init_tracing(false, "error");
     let url = match opts.database_url {
         Some(u) => u,
         None => fresh_database_url(opts.db).await,

@@ -2,6 +2,8 @@
 //! run unchanged against `MemoryQueue` and `RedisQueue` (on the Redis of
 //! `scripts/test.sh`, one key prefix per test). Time is driven through `now`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

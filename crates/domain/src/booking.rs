@@ -226,7 +226,7 @@ impl Booking {
     // ---- booking ------------------------------------------------------------------
 
     /// Holds a seat for an admitted user.
-    #[tracing::instrument(skip_all, fields(user = %user, schedule = %schedule, seat = %seat), err)]
+    #[tracing::instrument(skip_all, fields(user = %user, schedule = %schedule, seat = %seat), err(level = "debug"))]
     pub async fn hold(
         &self,
         user: UserId,
@@ -282,7 +282,7 @@ impl Booking {
 
     /// Pays a held reservation with an admitted token. When the user then holds no more
     /// seats for the concert, their active slot is freed for the next fan.
-    #[tracing::instrument(skip_all, fields(user = %user, reservation = %id), err)]
+    #[tracing::instrument(skip_all, fields(user = %user, reservation = %id), err(level = "debug"))]
     pub async fn pay(
         &self,
         user: UserId,

@@ -83,7 +83,7 @@ impl WaitingRoom {
     }
 
     /// Puts the user in the concert's line (or returns their existing place).
-    #[tracing::instrument(skip_all, fields(concert = %concert, user = %user), err)]
+    #[tracing::instrument(skip_all, fields(concert = %concert, user = %user), err(level = "debug"))]
     pub async fn enter(
         &self,
         concert: ConcertId,

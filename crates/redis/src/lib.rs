@@ -177,6 +177,11 @@ impl RedisQueue {
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
         self.connects.fetch_add(1, Ordering::Relaxed);
+        // A new connection may face a restarted, empty Redis: register concerts again.
+        self.registered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
         Ok(conn)
     }
@@ -378,7 +383,7 @@ impl RedisQueue {
 
 #[async_trait]
 impl Queue for RedisQueue {
-    #[tracing::instrument(skip_all, fields(concert = concert.0, user = user.0), err)]
+    #[tracing::instrument(skip_all, fields(concert = concert.0, user = user.0), err(level = "debug"))]
     async fn enter(
         &self,
         concert: ConcertId,
@@ -397,7 +402,7 @@ impl Queue for RedisQueue {
         Ok(Entered { ticket, created })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
         let concert = token.concert();
         let args = [
@@ -413,7 +418,7 @@ impl Queue for RedisQueue {
         Ok(self.ticket(concert, &reply)?.0)
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn leave(&self, token: &QueueToken, _now: DateTime<Utc>) -> Result<(), QueueError> {
         let keys = self.keys(token.concert());
         let script = &self.scripts.leave;
@@ -435,7 +440,7 @@ impl Queue for RedisQueue {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(concert = concert.0), err)]
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError> {
         let d = self.settings.default_policy;
         let args = [
@@ -472,7 +477,7 @@ impl Queue for RedisQueue {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(concert = concert.0), err)]
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError> {
         let key = self.key(concert, KEY_NAMES[POLICY]);
         let raw: Vec<Option<String>> = self
@@ -498,7 +503,7 @@ impl Queue for RedisQueue {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(concert = concert.0), err)]
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError> {
         let key = self.key(concert, KEY_NAMES[POLICY]);
         self.run(|mut conn| async move {
@@ -519,7 +524,7 @@ impl Queue for RedisQueue {
         self.register(concert).await
     }
 
-    #[tracing::instrument(skip_all, fields(concert = concert.0), err)]
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn stats(
         &self,
         concert: ConcertId,
@@ -539,7 +544,7 @@ impl Queue for RedisQueue {
         })
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn concerts(&self) -> Result<Vec<ConcertId>, QueueError> {
         let key = self.concerts_key();
         let ids: Vec<i64> = self

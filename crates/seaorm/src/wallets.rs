@@ -76,7 +76,7 @@ impl SeaOrmStore {
 
 #[async_trait]
 impl WalletRepository for SeaOrmStore {
-    #[tracing::instrument(skip_all, fields(user = user.0), err)]
+    #[tracing::instrument(skip_all, fields(user = user.0), err(level = "debug"))]
     async fn balance(&self, user: UserId) -> Result<Money, WalletError> {
         read_balance(&self.db, user.0)
             .await
@@ -84,7 +84,7 @@ impl WalletRepository for SeaOrmStore {
             .ok_or(WalletError::UserNotFound)
     }
 
-    #[tracing::instrument(skip_all, fields(user = user.0, amount), err)]
+    #[tracing::instrument(skip_all, fields(user = user.0, amount), err(level = "debug"))]
     async fn charge(
         &self,
         user: UserId,
