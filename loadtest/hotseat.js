@@ -13,7 +13,7 @@ import {
 import { TREND_STATS } from './profile.js';
 
 const VUS = envInt('VUS', 1000);
-const START_DELAY_MS = envInt('START_DELAY_MS', 3000);
+const START_DELAY_MS = envInt('START_DELAY_MS', 10000); // room for 1,000 VUs to connect
 const ANSWER_WITHIN_MS = envInt('ANSWER_WITHIN_MS', 1000);
 
 const held = new Counter('hotseat_201');

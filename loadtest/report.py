@@ -238,6 +238,12 @@ for name in ("bench_redis", "bench_memory"):
     if t:
         bench[name] = re.findall(r"^(\S+)\s*\n?\s*time:\s+\[([^\]]+)\]", t, re.M)
 res["benches"] = bench
+k6_errors = {}
+for n in ("ceiling", "queue", "hotseat", "sellout"):
+    t = load(n + ".errors")
+    if t and t.strip():
+        k6_errors[n] = [l.strip() for l in t.splitlines()]
+res["k6_errors"] = k6_errors
 failed = [l for l in (load("failed.txt") or "").splitlines() if l.strip()]
 res["failed"] = failed
 ansi = re.compile(r"\x1b\[[0-9;]*m")
@@ -337,6 +343,13 @@ if bench:
     for n, items in bench.items():
         for name, t in items:
             L.append(f"- {n}: `{name}` {t}")
+if k6_errors:
+    L.append("")
+    L.append("## k6 error/warning lines (count, numbers blanked)")
+    L.append("```")
+    for n, ls in k6_errors.items():
+        L.extend(f"{n}: {l}" for l in ls)
+    L.append("```")
 if res["server_log_seat_taken_errors"]:
     L.append("")
     L.append(f"Server log: {res['server_log_seat_taken_errors']} ERROR lines 'seat is already taken' "

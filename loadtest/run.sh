@@ -38,12 +38,12 @@ log() { echo "[run.sh $(date +%T)] $*" >&2; }
 if [ "$SMOKE" = 1 ]; then
   MODE=smoke
   Q_VUS=20; RAMP_UP=1s; STEADY=3s; RAMP_DOWN=1s
-  HOT_VUS=20; FANS=60; SEATS=20; SELL_VUS=20; ADMIT=50
+  HOT_VUS=20; HOT_DELAY_MS=2000; FANS=60; SEATS=20; SELL_VUS=20; ADMIT=50
   WRK_T=1; WRK_C=16; WRK_D=2s
 else
   MODE=full
   Q_VUS=1000; RAMP_UP=10s; STEADY=30s; RAMP_DOWN=5s
-  HOT_VUS=1000; FANS=20000; SEATS=5000; SELL_VUS=1000; ADMIT=500
+  HOT_VUS=1000; HOT_DELAY_MS=10000; FANS=20000; SEATS=5000; SELL_VUS=1000; ADMIT=500
   WRK_T=2; WRK_C=256; WRK_D=10s
 fi
 
@@ -151,6 +151,10 @@ k6_run() { # name script [k6 args...]
     >"$RAW/$name.out" 2>&1 || rc=$?
   echo "$rc" >"$RAW/$name.rc"
   tail -n 60 "$RAW/$name.out" >&2
+  # k6 error/warning lines, numbers blanked, counted: what failed and how often
+  grep -E 'level=(error|warning|warn)' "$RAW/$name.out" | sed -E 's/time="[^"]*" //; s/[0-9]+/N/g' \
+    | sort | uniq -c | sort -rn | head -20 >"$RAW/$name.errors" || true
+  cat "$RAW/$name.errors" >&2
   [ "$rc" = 0 ] || { FAILED+=("$name (k6 exit $rc)"); log "$name FAILED (k6 exit $rc)"; }
   sleep 2
 }
@@ -232,7 +236,7 @@ if wants wrk || wants queue; then
 fi
 
 if wants hotseat; then
-  k6_run hotseat hotseat.js -e VUS="$HOT_VUS"
+  k6_run hotseat hotseat.js -e VUS="$HOT_VUS" -e START_DELAY_MS="$HOT_DELAY_MS"
 fi
 
 if wants sellout; then

@@ -73,14 +73,20 @@ function leave(qtoken) {
 
 function availableSeats(data) {
   const r = http.get(`${API}/concerts/${data.concertId}/schedules`, { tags: { name: 'schedules' } });
-  check(r, { 'schedules 200': (x) => x.status === 200 });
+  if (!check(r, { 'schedules 200': (x) => x.status === 200 })) {
+    console.error(`schedules: ${r.status} ${r.error || ''} ${String(r.body).slice(0, 200)}`);
+    return 0;
+  }
   const s = (r.json() || []).find((x) => x.id === data.scheduleId);
   return s ? s.available_seats : 0;
 }
 
 function seatMap(data) {
   const r = http.get(`${API}/schedules/${data.scheduleId}/seats`, { tags: { name: 'seats' } });
-  check(r, { 'seats 200': (x) => x.status === 200 });
+  if (!check(r, { 'seats 200': (x) => x.status === 200 })) {
+    console.error(`seats: ${r.status} ${r.error || ''} ${String(r.body).slice(0, 200)}`);
+    return [];
+  }
   return (r.json() || []).filter((s) => s.status === 'AVAILABLE');
 }
 
@@ -100,7 +106,10 @@ export default function (data) {
     headers: JSON_HEADERS,
     tags: { name: 'create_user' },
   });
-  if (!check(u, { 'user 201': (r) => r.status === 201 })) return;
+  if (!check(u, { 'user 201': (r) => r.status === 201 })) {
+    console.error(`create user: ${u.status} ${u.error || ''} ${String(u.body).slice(0, 200)}`);
+    return;
+  }
   const token = u.json('access_token');
   const userId = u.json('id');
 
@@ -108,7 +117,10 @@ export default function (data) {
     headers: bearer(token),
     tags: { name: 'enter' },
   });
-  if (!check(e, { 'enter 201/200': (r) => r.status === 201 || r.status === 200 })) return;
+  if (!check(e, { 'enter 201/200': (r) => r.status === 201 || r.status === 200 })) {
+    console.error(`enter: ${e.status} ${e.error || ''} ${String(e.body).slice(0, 200)}`);
+    return;
+  }
   const qtoken = e.json('token');
   const entered = Date.now();
   let status = e.json('status');
@@ -164,7 +176,7 @@ export default function (data) {
       conflictsInARow++;
     } else {
       check(h, { 'hold 201/409': () => false });
-      console.error(`fan ${fan}: hold ${h.status}: ${String(h.body).slice(0, 200)}`);
+      console.error(`hold: ${h.status} ${h.error || ''} ${String(h.body).slice(0, 200)}`);
       gaveUp.add(1);
       leave(qtoken);
       return;
@@ -202,7 +214,7 @@ export default function (data) {
     journey.add(Date.now() - admitted);
   } else {
     payFailed.add(1);
-    console.error(`fan ${fan}: pay ${p.status}: ${String(p.body).slice(0, 200)}`);
+    console.error(`pay: ${p.status} ${p.error || ''} ${String(p.body).slice(0, 200)}`);
     leave(qtoken);
   }
 }
