@@ -29,6 +29,14 @@ services_down
 passed=${passed:-0}; nfailed=${nfailed:-0}
 if [ "$failed" = 1 ] && [ "$nfailed" = 0 ]; then nfailed=1; fi
 
+# A fan's journey in a real browser (headless Chromium).
+if scripts/browser-test.sh; then
+  passed=$((passed + 1))
+else
+  failed=1; nfailed=$((nfailed + 1))
+  echo "browser test: FAILED" >&2
+fi
+
 # The load-test scripts must not rot: a few seconds of each scenario, with its invariants.
 smoke=0
 if [ -z "${SKIP_LOADTEST_SMOKE:-}" ]; then

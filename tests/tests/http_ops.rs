@@ -12,6 +12,7 @@ use serde_json::Value;
 
 /// Every route frontrow serves (method, OpenAPI path).
 const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

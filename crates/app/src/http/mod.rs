@@ -128,6 +128,7 @@ pub fn build_app(
         )
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .service(ops::index)
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)

@@ -69,3 +69,17 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
 }
+
+/// The fans' page: sign in, wait in line, pick a seat, pay (a single static page over
+/// this API).
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The fans' web page", body = String, content_type = "text/html"))
+)]
+#[get("/")]
+pub async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(include_str!("../../static/index.html"))
+}
