@@ -786,6 +786,45 @@ async fn assert_many_users_many_seats(c: &Ctx) {
     assert_eq!(summary[0].available_seats, 0);
 }
 
+async fn assert_hold_limit_under_contention(c: &Ctx) {
+    // One user fires 20 holds of 20 different seats at once: exactly LIMIT win.
+    let d = concert(c, 2, 10, 1).await;
+    let s = d.schedules[0].id;
+    let seats = seat_ids(c, s).await;
+    let u = user(c, 0).await;
+    let tasks: Vec<_> = seats
+        .iter()
+        .map(|seat| {
+            let p = c.p.clone();
+            let req = hold_req(u, s, *seat, t0());
+            tokio::spawn(async move { p.seats.hold(req).await })
+        })
+        .collect();
+    let (mut ok, mut limited) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(HoldError::LimitReached { limit }) => {
+                assert_eq!(limit, LIMIT);
+                limited += 1
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    println!(
+        "CONTENTION {} hold-limit 20 -> {ok} ok {limited} limited",
+        c.backend
+    );
+    assert_eq!((ok, limited), (LIMIT as usize, 20 - LIMIT as usize));
+    let held = reservation::Entity::find()
+        .filter(reservation::Column::UserId.eq(u.0))
+        .filter(reservation::Column::Status.eq("HELD"))
+        .count(c.store.connection())
+        .await
+        .unwrap();
+    assert_eq!(held, u64::from(LIMIT));
+}
+
 // --- one test per assertion per backend ----------------------------------------------
 
 async fn run<F, Fut>(backend: Backend, f: F)
@@ -835,4 +874,5 @@ contract!(
     assert_pay_one_key_under_contention,
     assert_no_double_charge_with_different_keys,
     assert_many_users_many_seats,
+    assert_hold_limit_under_contention,
 );

@@ -15,7 +15,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::entity::{reservation, schedule, seat};
+use crate::entity::{reservation, schedule, seat, wallet};
 use crate::errors::{Fail, at, ms, retrying, store_err};
 use crate::store::SeaOrmStore;
 
@@ -128,6 +128,31 @@ impl SeaOrmStore {
         if !won {
             txn.rollback().await?;
             return Err(Fail::Domain(HoldError::SeatTaken));
+        }
+        // The per-user limit, race-free: bumping the user's wallet row (a row write, no
+        // table lock) makes a concurrent hold of another seat by the same user wait here
+        // until this transaction ends; its count below then includes this hold.
+        wallet::Entity::update_many()
+            .col_expr(
+                wallet::Column::Version,
+                Expr::col(wallet::Column::Version).add(1),
+            )
+            .filter(wallet::Column::UserId.eq(req.user_id.0))
+            .exec(&txn)
+            .await?;
+        let held_now = reservation::Entity::find()
+            .filter(reservation::Column::UserId.eq(req.user_id.0))
+            .filter(reservation::Column::ScheduleId.eq(req.schedule_id.0))
+            .filter(reservation::Column::Status.eq(HELD))
+            .filter(reservation::Column::ExpiresAt.gt(now))
+            .filter(reservation::Column::SeatId.ne(s.id))
+            .count(&txn)
+            .await?;
+        if held_now >= u64::from(req.max_held_per_user) {
+            txn.rollback().await?;
+            return Err(Fail::Domain(HoldError::LimitReached {
+                limit: req.max_held_per_user,
+            }));
         }
         if prev == Some(SeatStatus::Held) {
             reservation::Entity::update_many()
