@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Profiles the server under wrk on GET /api/v1/queue/status (the main figure): perf samples
+# of the frontrow process, plus each process's CPU share. Needs a built release binary
+# (loadtest/run.sh builds it). Usage: loadtest/profile_status.sh [seconds]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECS=${1:-8}
+BIN=${CARGO_TARGET_DIR:-/work/target}/release/frontrow
+source "$ROOT/scripts/services.sh"
+services_up redis
+set -euo pipefail
+W=$(mktemp -d); PORT=$(free_port); KEY=profile-admin-key-0123456789
+RUST_LOG=warn FRONTROW__HTTP__BIND=127.0.0.1:$PORT FRONTROW__DATABASE__URL="sqlite://$W/db?mode=rwc" \
+  FRONTROW__REDIS__URL=$FRONTROW_TEST_REDIS_URL FRONTROW__AUTH__ADMIN_KEY=$KEY \
+  FRONTROW__AUTH__JWT_SECRET=profile-jwt-secret-0123456789 "$BIN" serve >"$W/log" 2>&1 &
+SP=$!
+trap 'kill $SP 2>/dev/null; wait $SP 2>/dev/null; services_down; rm -rf "$W"' EXIT
+for _ in $(seq 100); do curl -fs 127.0.0.1:$PORT/readyz >/dev/null && break; sleep 0.1; done
+B=http://127.0.0.1:$PORT/api/v1
+C=$(curl -fsS -H "X-Admin-Key: $KEY" -H 'Content-Type: application/json' \
+  -d '{"title":"p","venue":"v","schedules":[{"starts_at":"2030-01-01T00:00:00Z","rows":1,"seats_per_row":1,"price":1}]}' \
+  $B/admin/concerts | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
+T=$(curl -fsS -H 'Content-Type: application/json' -d '{"name":"p"}' $B/users | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])')
+Q=$(curl -fsS -X POST -H "Authorization: Bearer $T" $B/concerts/$C/queue | python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')
+wrk -t2 -c256 -d$((SECS + 3))s --latency -H "X-Queue-Token: $Q" $B/queue/status >"$W/wrk" &
+WP=$!
+sleep 1
+RP=$(cat "$SERVICES_DIR/redis/pid")
+top -b -d $SECS -n 2 -p "$SP,$RP,$WP" | tail -5 >"$W/top" &
+perf record -q -F 499 -g -p "$SP" -o "$W/perf.data" -- sleep "$SECS" 2>/dev/null
+wait $WP
+echo "== wrk"; grep -E "Requests/sec|50%|99%|Non-2xx" "$W/wrk"
+echo "== CPU % over ${SECS}s (frontrow, redis-server, wrk)"; cat "$W/top"
+echo "== perf: top symbols of frontrow (self)"
+perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | sed -E "s/ {2,}/ /g" | cut -c1-150 | head -30
+echo "== perf: by shared object"
+perf report -i "$W/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E "^ +[0-9]" | sed -E "s/ {2,}/ /g" | cut -c1-150 | head -8
