@@ -189,7 +189,7 @@ if sell:
         "journey_p50_ms": metric(sell, "fan_journey_s", "p(50)"),
         "journey_p95_ms": metric(sell, "fan_journey_s", "p(95)"),
         "iterations": metric(sell, "iterations", "count"),
-        "duration_s": (metric(sell, "iteration_duration", "max") or 0) / 1000,
+        "longest_fan_iteration_s": (metric(sell, "iteration_duration", "max") or 0) / 1000,
         "rps": metric(sell, "http_reqs", "rate"),
         "failed_rate": metric(sell, "http_req_failed", "value"),
         "per_endpoint_p95_ms": {
