@@ -7,6 +7,11 @@ use frontrow_app::cli::{Cli, Command, MigrateAction};
 use frontrow_app::startup::{connect_store, load_demo};
 use frontrow_app::{Application, Settings, telemetry};
 
+/// mimalloc instead of glibc malloc: measured under wrk on the status endpoint, glibc's
+/// malloc/free took about 15 % of the server's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

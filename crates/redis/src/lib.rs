@@ -26,6 +26,7 @@ use frontrow_domain::queue::{
     Entered, QueuePolicy, QueueSettings, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport,
     Ticket, TicketStatus, eta_seconds,
 };
+use thread_local::ThreadLocal;
 
 /// The Redis waiting room.
 ///
@@ -33,8 +34,11 @@ use frontrow_domain::queue::{
 /// queue -- connection`, local redis-server 7.0.15, 2 busy cores, criterion means of two
 /// runs): one `PING` round trip through a deadpool-redis checkout took 172–184 µs,
 /// through a clone of one shared `MultiplexedConnection` 68–69 µs (about 2.6x faster).
-/// So every call uses one shared multiplexed connection (concurrent calls are
-/// pipelined on one socket).
+/// So calls are pipelined on multiplexed connections, one per calling thread: under
+/// wrk on `GET /queue/status` (release build, 2 actix workers), a single connection
+/// shared by both workers gave 36k req/s, one per worker thread 50k, because a
+/// connection's driver task lives on the runtime that opened it and a shared one made
+/// every request of the other worker hop threads twice.
 ///
 /// Same machine, `benches/queue.rs`: `status` p50 ≈ 97 µs with 1,000 waiting and
 /// ≈ 61 µs with 1,000,000 (ZRANK is O(log n)); `enter` ≈ 125 µs either way; one tick
@@ -49,12 +53,34 @@ pub struct RedisQueue {
     timeout: Duration,
     prefix: String,
     settings: QueueSettings,
-    current: Mutex<Option<MultiplexedConnection>>,
-    connecting: tokio::sync::Mutex<()>,
+    /// One multiplexed connection per thread that calls (each actix worker is a thread
+    /// with its own runtime): the connection's driver task then lives on the caller's
+    /// own runtime, so no request hops to another worker's thread and back.
+    slots: ThreadLocal<Slot>,
     connects: AtomicU64,
     /// Concerts this process already added to the global set.
     registered: Mutex<HashSet<ConcertId>>,
     scripts: Scripts,
+}
+
+/// A thread's connection, opened lazily; one caller connects while the others wait.
+#[derive(Default)]
+struct Slot {
+    conn: Mutex<Option<MultiplexedConnection>>,
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn cached(&self) -> Option<MultiplexedConnection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, conn: Option<MultiplexedConnection>) {
+        *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = conn;
+    }
 }
 
 struct Scripts {
@@ -116,8 +142,7 @@ impl RedisQueue {
             timeout,
             prefix: key_prefix.to_owned(),
             settings,
-            current: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            slots: ThreadLocal::new(),
             connects: AtomicU64::new(0),
             registered: Mutex::new(HashSet::new()),
             scripts: Scripts {
@@ -130,18 +155,23 @@ impl RedisQueue {
         })
     }
 
-    /// The shared connection's state.
+    /// The connections' state: connected when at least one is open.
     pub fn connection_status(&self) -> ConnectionStatus {
         ConnectionStatus {
-            connected: self.cached().is_some(),
+            connected: self.pool_status().1 > 0,
             connects: self.connects.load(Ordering::Relaxed),
         }
     }
 
-    /// `(size, available)` in the shape of a pool's status: one shared multiplexed
-    /// connection, available when it is open.
+    /// `(size, available)` in the shape of a pool's status: one multiplexed connection
+    /// slot per calling thread, available when its connection is open.
     pub fn pool_status(&self) -> (usize, usize) {
-        (1, usize::from(self.cached().is_some()))
+        let (mut size, mut open) = (0, 0);
+        for slot in self.slots.iter() {
+            size += 1;
+            open += usize::from(slot.cached().is_some());
+        }
+        (size, open)
     }
 
     fn key(&self, concert: ConcertId, name: &str) -> String {
@@ -156,20 +186,13 @@ impl RedisQueue {
         format!("{}concerts", self.prefix)
     }
 
-    fn cached(&self) -> Option<MultiplexedConnection> {
-        self.current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        if let Some(conn) = self.cached() {
+    async fn connection(&self, slot: &Slot) -> RedisResult<MultiplexedConnection> {
+        if let Some(conn) = slot.cached() {
             return Ok(conn);
         }
         // One caller connects; the others wait for it instead of opening their own.
-        let _guard = self.connecting.lock().await;
-        if let Some(conn) = self.cached() {
+        let _guard = slot.connecting.lock().await;
+        if let Some(conn) = slot.cached() {
             return Ok(conn);
         }
         let conn = self
@@ -182,12 +205,8 @@ impl RedisQueue {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
+        slot.set(Some(conn.clone()));
         Ok(conn)
-    }
-
-    fn drop_connection(&self) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// Runs one step on the shared connection within the timeout; a broken or silent
@@ -197,8 +216,9 @@ impl RedisQueue {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        let slot = self.slots.get_or(Slot::default);
         let call = async {
-            let conn = self.connection().await?;
+            let conn = self.connection(slot).await?;
             step(conn).await
         };
         match tokio::time::timeout(self.timeout, call).await {
@@ -209,13 +229,13 @@ impl RedisQueue {
                     || e.is_timeout()
                     || e.is_unrecoverable_error()
                 {
-                    self.drop_connection();
+                    slot.set(None);
                 }
                 tracing::warn!(error = %e, "redis queue call failed");
                 Err(unavailable(e))
             }
             Err(_) => {
-                self.drop_connection();
+                slot.set(None);
                 tracing::warn!(timeout = ?self.timeout, "redis queue call timed out");
                 Err(unavailable(format!(
                     "redis did not answer within {:?}",

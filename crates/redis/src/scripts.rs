@@ -10,6 +10,10 @@
 /// The tail every ticket-returning script appends: what the caller needs for the ETA.
 const TICKET: &str = r"
 local function ticket(state, tok, usr, n, created)
+  if state ~= 'W' then
+    -- only a waiting ticket has an ETA: skip the rate and policy reads
+    return {state, tok, usr, tostring(n), created, '0', '', ''}
+  end
   local p = redis.call('HMGET', KEYS[7], 'admit_per_second', 'paused')
   return {state, tok, usr, tostring(n), created,
           redis.call('HGET', KEYS[6], 'rate') or '0', p[1] or '', p[2] or ''}
