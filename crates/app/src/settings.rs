@@ -36,6 +36,9 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_seconds: u64,
+    /// How long an idle keep-alive connection stays open. Longer than clients' pauses
+    /// between polls, so a reused connection is not closed under a request in flight.
+    pub keep_alive_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +112,7 @@ impl Default for HttpSettings {
             bind: "127.0.0.1:8080".into(),
             workers: 0,
             shutdown_timeout_seconds: 10,
+            keep_alive_seconds: 75,
         }
     }
 }
@@ -184,6 +188,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__HTTP__BIND                      listen address [127.0.0.1:8080]
   FRONTROW__HTTP__WORKERS                   worker threads, 0 = one per core [0]
   FRONTROW__HTTP__SHUTDOWN_TIMEOUT_SECONDS  grace period for in-flight requests [10]
+  FRONTROW__HTTP__KEEP_ALIVE_SECONDS        idle keep-alive connection lifetime [75]
   FRONTROW__DATABASE__URL                   sqlite://frontrow.db?mode=rwc | mysql://… | postgres://…
   FRONTROW__DATABASE__MAX_CONNECTIONS       pool size [16]
   FRONTROW__DATABASE__CONNECT_TIMEOUT_MS    [3000]

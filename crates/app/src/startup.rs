@@ -183,6 +183,7 @@ impl Application {
         let mut server = HttpServer::new(move || build_app(state.clone(), auth.clone()).0)
             .disable_signals()
             .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+            .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
             .backlog(4096)
             .listen(listener)?;
         if settings.http.workers > 0 {

@@ -37,6 +37,7 @@ fn help_documents_every_setting() {
         "HTTP__BIND",
         "HTTP__WORKERS",
         "HTTP__SHUTDOWN_TIMEOUT_SECONDS",
+        "HTTP__KEEP_ALIVE_SECONDS",
         "DATABASE__URL",
         "DATABASE__MAX_CONNECTIONS",
         "DATABASE__CONNECT_TIMEOUT_MS",
