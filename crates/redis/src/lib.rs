@@ -9,10 +9,10 @@
 
 mod scripts;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,6 +57,7 @@ pub struct RedisQueue {
     /// with its own runtime): the connection's driver task then lives on the caller's
     /// own runtime, so no request hops to another worker's thread and back.
     slots: ThreadLocal<Slot>,
+    key_cache: RwLock<HashMap<ConcertId, Arc<[String; 8]>>>,
     connects: AtomicU64,
     /// Concerts this process already added to the global set.
     registered: Mutex<HashSet<ConcertId>>,
@@ -143,6 +144,7 @@ impl RedisQueue {
             prefix: key_prefix.to_owned(),
             settings,
             slots: ThreadLocal::new(),
+            key_cache: RwLock::new(HashMap::new()),
             connects: AtomicU64::new(0),
             registered: Mutex::new(HashSet::new()),
             scripts: Scripts {
@@ -178,8 +180,22 @@ impl RedisQueue {
         format!("{}{{concert:{}}}:{name}", self.prefix, concert.0)
     }
 
-    fn keys(&self, concert: ConcertId) -> [String; 8] {
-        KEY_NAMES.map(|name| self.key(concert, name))
+    /// The concert's keys, built once per concert (the status path is hot).
+    fn keys(&self, concert: ConcertId) -> Arc<[String; 8]> {
+        if let Some(keys) = self
+            .key_cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&concert)
+        {
+            return keys.clone();
+        }
+        let keys = Arc::new(KEY_NAMES.map(|name| self.key(concert, name)));
+        self.key_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(concert, keys.clone());
+        keys
     }
 
     fn concerts_key(&self) -> String {
@@ -254,7 +270,7 @@ impl RedisQueue {
         let keys = self.keys(concert);
         self.run(|mut conn| async move {
             let mut call = script.prepare_invoke();
-            for key in &keys {
+            for key in keys.iter() {
                 call.key(key);
             }
             for arg in args {
@@ -445,7 +461,7 @@ impl Queue for RedisQueue {
         let known: i64 = self
             .run(|mut conn| async move {
                 let mut call = script.prepare_invoke();
-                for key in &keys {
+                for key in keys.iter() {
                     call.key(key);
                 }
                 call.arg(token.as_str())
@@ -478,7 +494,7 @@ impl Queue for RedisQueue {
         let reply: Vec<u64> = self
             .run(|mut conn| async move {
                 let mut call = script.prepare_invoke();
-                for key in &keys {
+                for key in keys.iter() {
                     call.key(key);
                 }
                 for arg in &args {
