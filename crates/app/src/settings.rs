@@ -82,6 +82,9 @@ pub struct BookingSettings {
     pub max_charge: i64,
     /// How often the sweeper frees expired holds.
     pub sweep_interval_ms: u64,
+    /// Longest life of a cached seat map / availability answer (0 = no cache). Every
+    /// booking write through an instance refreshes its cache at once.
+    pub seat_map_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +159,7 @@ impl Default for BookingSettings {
             max_held_per_user: p.max_held_per_user,
             max_charge: p.max_charge,
             sweep_interval_ms: 1_000,
+            seat_map_cache_ms: 250,
         }
     }
 }
@@ -203,6 +207,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__BOOKING__MAX_HELD_PER_USER      held seats per user per schedule [4]
   FRONTROW__BOOKING__MAX_CHARGE             largest wallet charge, minor units [100000000]
   FRONTROW__BOOKING__SWEEP_INTERVAL_MS      expired-hold sweeper period [1000]
+  FRONTROW__BOOKING__SEAT_MAP_CACHE_MS      life of a cached seat map, 0 = off [250]
   FRONTROW__QUEUE__MAX_ACTIVE               default max active fans per concert [1000]
   FRONTROW__QUEUE__ADMIT_PER_SECOND         default admission rate [100]
   FRONTROW__QUEUE__ACTIVE_TTL_SECONDS       how long an admission lasts [600]

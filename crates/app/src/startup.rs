@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::auth::Auth;
+use crate::http::read_cache::ReadCache;
 use crate::http::{AppState, Probe, build_app};
 use crate::settings::Settings;
 use crate::telemetry::{
@@ -161,6 +162,9 @@ impl Application {
         };
         let booking = Booking::new(ports.clone(), settings.booking_policy());
         let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone());
+        let reads = Arc::new(ReadCache::new(Duration::from_millis(
+            settings.booking.seat_map_cache_ms,
+        )));
         let state = web::Data::new(AppState {
             booking,
             room: room.clone(),
@@ -170,6 +174,7 @@ impl Application {
                 Arc::new(QueueProbe(queue.clone())),
             ],
             metrics: telemetry::metrics_handle(),
+            reads: reads.clone(),
         });
         let auth = web::Data::new(Auth::new(
             &settings.auth.jwt_secret,
@@ -200,6 +205,7 @@ impl Application {
             )),
             tokio::spawn(hold_sweeper(
                 ports,
+                reads,
                 settings.sweep_interval(),
                 cancel.clone(),
             )),
@@ -309,7 +315,12 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
 }
 
 /// Frees seats whose hold expired.
-async fn hold_sweeper(ports: Ports, every: Duration, cancel: CancellationToken) {
+async fn hold_sweeper(
+    ports: Ports,
+    reads: Arc<ReadCache>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -320,6 +331,7 @@ async fn hold_sweeper(ports: Ports, every: Duration, cancel: CancellationToken) 
         match ports.seats.release_expired(ports.clock.now(), 1_000).await {
             Ok(0) => {}
             Ok(n) => {
+                reads.invalidate_all();
                 metrics::counter!(HOLDS_EXPIRED).increment(n);
                 tracing::info!(released = n, "expired holds released");
             }

@@ -89,6 +89,9 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
         clock,
         probes: vec![Arc::new(FailingProbe)],
         metrics: frontrow_app::telemetry::metrics_handle(),
+        reads: Arc::new(frontrow_app::http::read_cache::ReadCache::new(
+            std::time::Duration::ZERO,
+        )),
     };
     (web::Data::new(state), web::Data::new(auth), bearer)
 }

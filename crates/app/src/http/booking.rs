@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::{Admin, Auth, AuthUser, QueueTokenHeader};
 use super::dto::*;
 use super::error::{ApiError, Problem};
+use super::read_cache::ReadKey;
 use crate::telemetry::{HOLD_CONFLICTS, HOLDS, PAYMENT_REPLAYS, PAYMENTS};
 
 /// Registers a fan (with an empty wallet) and returns their access token.
@@ -74,8 +75,34 @@ pub async fn get_concert(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = state.booking.concert(ConcertId(path.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(ConcertDetailView::from(detail)))
+    let id = path.into_inner();
+    let body = state
+        .reads
+        .get_or_load(ReadKey::Concert(id), || async {
+            let detail = state.booking.concert(ConcertId(id)).await?;
+            json_bytes(&ConcertDetailView::from(detail))
+        })
+        .await?;
+    Ok(json_response(body))
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> Result<web::Bytes, ApiError> {
+    serde_json::to_vec(value)
+        .map(web::Bytes::from)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                format!("cannot encode JSON: {e}"),
+            )
+        })
+}
+
+fn json_response(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
 }
 
 /// A concert's schedules with their available seats.
@@ -93,14 +120,21 @@ pub async fn list_schedules(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let list: Vec<ScheduleView> = state
-        .booking
-        .schedules(ConcertId(path.into_inner()))
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(list))
+    let id = path.into_inner();
+    let body = state
+        .reads
+        .get_or_load(ReadKey::Schedules(id), || async {
+            let list: Vec<ScheduleView> = state
+                .booking
+                .schedules(ConcertId(id))
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            json_bytes(&list)
+        })
+        .await?;
+    Ok(json_response(body))
 }
 
 /// The seat map of a schedule.
@@ -118,14 +152,21 @@ pub async fn list_seats(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let list: Vec<SeatView> = state
-        .booking
-        .seats(ScheduleId(path.into_inner()))
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(HttpResponse::Ok().json(list))
+    let id = path.into_inner();
+    let body = state
+        .reads
+        .get_or_load(ReadKey::Seats(id), || async {
+            let list: Vec<SeatView> = state
+                .booking
+                .seats(ScheduleId(id))
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            json_bytes(&list)
+        })
+        .await?;
+    Ok(json_response(body))
 }
 
 /// Holds a seat (needs an `ACTIVE` queue token of the schedule's concert).
@@ -162,11 +203,14 @@ pub async fn hold_seat(
         .await;
     match result {
         Ok(r) => {
+            state.reads.invalidate_all();
             metrics::counter!(HOLDS).increment(1);
             Ok(HttpResponse::Created().json(ReservationView::at(r, state.now())))
         }
         Err(e) => {
             if matches!(e, BookingError::Hold(HoldError::SeatTaken)) {
+                // The client saw the seat free: make the next seat map fresh.
+                state.reads.invalidate_all();
                 metrics::counter!(HOLD_CONFLICTS).increment(1);
             }
             Err(e.into())
@@ -222,6 +266,7 @@ pub async fn cancel_reservation(
         .booking
         .cancel(user.0, ReservationId(path.into_inner()))
         .await?;
+    state.reads.invalidate_all();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -274,6 +319,7 @@ pub async fn pay_reservation(
     if receipt.replayed {
         metrics::counter!(PAYMENT_REPLAYS).increment(1);
     } else {
+        state.reads.invalidate_all();
         metrics::counter!(PAYMENTS).increment(1);
     }
     Ok(HttpResponse::Ok().json(PaymentView::from(receipt)))

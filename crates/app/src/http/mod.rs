@@ -8,6 +8,7 @@ pub mod error;
 pub mod middleware;
 pub mod ops;
 pub mod queue;
+pub mod read_cache;
 
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub probes: Vec<Arc<dyn Probe>>,
     pub metrics: PrometheusHandle,
+    /// Hot catalog reads as ready JSON; every booking write invalidates it.
+    pub reads: Arc<read_cache::ReadCache>,
 }
 
 impl AppState {
