@@ -74,10 +74,11 @@ impl ReadCache {
         // Read the generation after taking the slot: a write that lands while this load
         // runs bumps it again, so the stored entry is already stale for the next reader.
         let generation = self.generation.load(Ordering::Acquire);
-        if let Some(e) = entry.as_ref() {
-            if e.generation == generation && e.at.elapsed() < self.ttl {
-                return Ok(e.body.clone());
-            }
+        if let Some(e) = entry.as_ref()
+            && e.generation == generation
+            && e.at.elapsed() < self.ttl
+        {
+            return Ok(e.body.clone());
         }
         let body = load().await?;
         *entry = Some(Entry {
