@@ -372,6 +372,15 @@ impl TestApp {
         .await
     }
 
+    /// The seat map of a schedule, as JSON.
+    pub async fn seats(&self, schedule: i64) -> Value {
+        self.get(&format!("/api/v1/schedules/{schedule}/seats"), None)
+            .await
+            .json()
+            .await
+            .expect("seats json")
+    }
+
     pub async fn balance(&self, user: &TestUser) -> i64 {
         let v: Value = self
             .get("/api/v1/wallet", Some(&user.token))

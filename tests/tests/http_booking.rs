@@ -53,15 +53,7 @@ async fn a_fan_holds_pays_and_owns_a_seat() {
         .await
         .unwrap();
     assert_eq!(scheds[0]["id"], concert.schedule_id);
-    let seats: Value = app
-        .get(
-            &format!("/api/v1/schedules/{}/seats", concert.schedule_id),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seats = app.seats(concert.schedule_id).await;
     assert_eq!(seats[0]["label"], "A-1");
     assert_eq!(seats[5]["label"], "B-1");
     assert_eq!(seats[0]["status"], "AVAILABLE");
@@ -77,15 +69,7 @@ async fn a_fan_holds_pays_and_owns_a_seat() {
     assert!(r["expires_at"].is_string());
     let rid = r["id"].as_i64().unwrap();
 
-    let seats: Value = app
-        .get(
-            &format!("/api/v1/schedules/{}/seats", concert.schedule_id),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seats = app.seats(concert.schedule_id).await;
     assert_eq!(seats[3]["status"], "HELD");
 
     // not enough money yet
@@ -116,15 +100,7 @@ async fn a_fan_holds_pays_and_owns_a_seat() {
         .await
         .unwrap();
     assert_eq!(r["status"], "CONFIRMED");
-    let seats: Value = app
-        .get(
-            &format!("/api/v1/schedules/{}/seats", concert.schedule_id),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seats = app.seats(concert.schedule_id).await;
     assert_eq!(seats[3]["status"], "SOLD");
     // a sold reservation cannot be cancelled
     let res = app
@@ -241,15 +217,7 @@ async fn an_expired_hold_answers_410_and_frees_the_seat() {
         .await
         .unwrap();
     assert_eq!(r["status"], "EXPIRED");
-    let seats: Value = app
-        .get(
-            &format!("/api/v1/schedules/{}/seats", concert.schedule_id),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seats = app.seats(concert.schedule_id).await;
     assert_eq!(seats[0]["status"], "AVAILABLE");
     assert_eq!(
         app.hold(&b, Some(&qb), concert.schedule_id, seat)

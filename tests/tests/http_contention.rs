@@ -65,15 +65,7 @@ async fn contention(db: Db) {
         db.name()
     );
     assert_eq!((won, lost), (1, FANS - 1), "statuses: {statuses:?}");
-    let seats: Value = app
-        .get(
-            &format!("/api/v1/schedules/{}/seats", concert.schedule_id),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seats = app.seats(concert.schedule_id).await;
     assert_eq!(seats[0]["status"], "HELD");
     let held = seats
         .as_array()

@@ -76,33 +76,44 @@ pub async fn get_concert(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    cached_json(&state, ReadKey::Concert(id), || async {
+        Ok(ConcertDetailView::from(
+            state.booking.concert(ConcertId(id)).await?,
+        ))
+    })
+    .await
+}
+
+/// A 200 JSON answer from the read cache, or from `load` (then cached).
+async fn cached_json<T, F, Fut>(
+    state: &AppState,
+    key: ReadKey,
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BookingError>>,
+{
     let body = state
         .reads
-        .get_or_load(ReadKey::Concert(id), || async {
-            let detail = state.booking.concert(ConcertId(id)).await?;
-            json_bytes(&ConcertDetailView::from(detail))
+        .get_or_load(key, || async {
+            let value = load().await?;
+            serde_json::to_vec(&value)
+                .map(web::Bytes::from)
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "Internal error",
+                        format!("cannot encode JSON: {e}"),
+                    )
+                })
         })
         .await?;
-    Ok(json_response(body))
-}
-
-fn json_bytes<T: serde::Serialize>(value: &T) -> Result<web::Bytes, ApiError> {
-    serde_json::to_vec(value)
-        .map(web::Bytes::from)
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                format!("cannot encode JSON: {e}"),
-            )
-        })
-}
-
-fn json_response(body: web::Bytes) -> HttpResponse {
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(body)
+        .body(body))
 }
 
 /// A concert's schedules with their available seats.
@@ -121,20 +132,11 @@ pub async fn list_schedules(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let body = state
-        .reads
-        .get_or_load(ReadKey::Schedules(id), || async {
-            let list: Vec<ScheduleView> = state
-                .booking
-                .schedules(ConcertId(id))
-                .await?
-                .into_iter()
-                .map(Into::into)
-                .collect();
-            json_bytes(&list)
-        })
-        .await?;
-    Ok(json_response(body))
+    cached_json(&state, ReadKey::Schedules(id), || async {
+        let list = state.booking.schedules(ConcertId(id)).await?;
+        Ok(list.into_iter().map(ScheduleView::from).collect::<Vec<_>>())
+    })
+    .await
 }
 
 /// The seat map of a schedule.
@@ -153,20 +155,11 @@ pub async fn list_seats(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let body = state
-        .reads
-        .get_or_load(ReadKey::Seats(id), || async {
-            let list: Vec<SeatView> = state
-                .booking
-                .seats(ScheduleId(id))
-                .await?
-                .into_iter()
-                .map(Into::into)
-                .collect();
-            json_bytes(&list)
-        })
-        .await?;
-    Ok(json_response(body))
+    cached_json(&state, ReadKey::Seats(id), || async {
+        let list = state.booking.seats(ScheduleId(id)).await?;
+        Ok(list.into_iter().map(SeatView::from).collect::<Vec<_>>())
+    })
+    .await
 }
 
 /// Holds a seat (needs an `ACTIVE` queue token of the schedule's concert).
