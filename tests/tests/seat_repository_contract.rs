@@ -220,6 +220,11 @@ async fn assert_catalog(c: &Ctx) {
     let concerts = c.p.catalog.list_concerts().await.unwrap();
     assert_eq!(concerts, vec![d.concert.clone()]);
     assert_eq!(
+        c.p.catalog.concert(d.concert.id).await.unwrap(),
+        Some(d.concert.clone())
+    );
+    assert_eq!(c.p.catalog.concert(ConcertId(999_999)).await.unwrap(), None);
+    assert_eq!(
         c.p.catalog.get_concert(d.concert.id, t0()).await.unwrap(),
         Some(d.clone())
     );

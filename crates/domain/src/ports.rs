@@ -68,6 +68,12 @@ pub trait CatalogRepository: Send + Sync + 'static {
     /// `StoreError` when the database cannot be reached.
     async fn list_concerts(&self) -> Result<Vec<Concert>, StoreError>;
 
+    /// One concert without its schedules, `None` when unknown (a cheap existence check).
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn concert(&self, id: ConcertId) -> Result<Option<Concert>, StoreError>;
+
     /// One concert with its schedules (earliest first) and their seat availability as of
     /// `now`, `None` when unknown.
     ///

@@ -90,7 +90,7 @@ impl WaitingRoom {
         user: UserId,
     ) -> Result<Entered, WaitingRoomError> {
         let now = self.clock.now();
-        if self.catalog.get_concert(concert, now).await?.is_none() {
+        if self.catalog.concert(concert).await?.is_none() {
             return Err(WaitingRoomError::ConcertNotFound);
         }
         Ok(self.queue.enter(concert, user, now).await?)
@@ -147,12 +147,7 @@ impl WaitingRoom {
         policy: QueuePolicy,
     ) -> Result<QueuePolicy, WaitingRoomError> {
         policy.validate().map_err(WaitingRoomError::InvalidPolicy)?;
-        if self
-            .catalog
-            .get_concert(concert, self.clock.now())
-            .await?
-            .is_none()
-        {
+        if self.catalog.concert(concert).await?.is_none() {
             return Err(WaitingRoomError::ConcertNotFound);
         }
         self.queue.set_policy(concert, policy).await?;
@@ -167,7 +162,7 @@ impl WaitingRoom {
     /// A concert's live figures.
     pub async fn stats(&self, concert: ConcertId) -> Result<QueueStats, WaitingRoomError> {
         let now = self.clock.now();
-        if self.catalog.get_concert(concert, now).await?.is_none() {
+        if self.catalog.concert(concert).await?.is_none() {
             return Err(WaitingRoomError::ConcertNotFound);
         }
         Ok(self.queue.stats(concert, now).await?)
@@ -193,7 +188,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::model::{Concert, ConcertDetail};
+    use crate::model::Concert;
     use crate::ports::{MockCatalogRepository, MockClock, MockQueue};
 
     fn clock() -> Arc<dyn Clock> {
@@ -205,14 +200,11 @@ mod tests {
 
     fn catalog_with(concert: Option<i64>) -> Arc<dyn CatalogRepository> {
         let mut c = MockCatalogRepository::new();
-        c.expect_get_concert().returning(move |id, _| {
-            Ok((Some(id.0) == concert).then(|| ConcertDetail {
-                concert: Concert {
-                    id,
-                    title: "t".into(),
-                    venue: "v".into(),
-                },
-                schedules: vec![],
+        c.expect_concert().returning(move |id| {
+            Ok((Some(id.0) == concert).then(|| Concert {
+                id,
+                title: "t".into(),
+                venue: "v".into(),
             }))
         });
         Arc::new(c)

@@ -190,6 +190,14 @@ impl CatalogRepository for SeaOrmStore {
     }
 
     #[tracing::instrument(skip_all, fields(concert = id.0), err)]
+    async fn concert(&self, id: ConcertId) -> Result<Option<Concert>, StoreError> {
+        Ok(concert::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+            .map(to_concert))
+    }
+
     async fn get_concert(
         &self,
         id: ConcertId,
