@@ -14,7 +14,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
-use frontrow_domain::queue::{QueuePolicy, QueueSettings, QueueToken, TicketStatus, eta_seconds};
+use frontrow_domain::queue::{
+    QueuePolicy, QueueSettings, QueueToken, TicketStatus, TokenKey, eta_seconds,
+};
 use frontrow_memory::MemoryQueue;
 use frontrow_redis::RedisQueue;
 use frontrow_tests::redis::TestRedis;
@@ -40,6 +42,7 @@ fn settings() -> QueueSettings {
         },
         idle_timeout_seconds: 60,
         max_expire_per_tick: 3,
+        token_key: TokenKey::derive(b"contract suite"),
     }
 }
 
@@ -205,10 +208,15 @@ async fn assert_concurrent_double_entries_yield_one_token_per_user(q: &dyn Queue
 async fn assert_unknown_tokens_are_rejected(q: &dyn Queue) {
     let real = enter(q, 1, at(0)).await;
     q.enter(OTHER, UserId(1), at(0)).await.expect("enter");
-    let forged = QueueToken::generate(CONCERT);
-    let elsewhere = QueueToken::parse(&real.as_str().replacen("7.", "8.", 1)).expect("format");
-    let nowhere = QueueToken::parse(&real.as_str().replacen("7.", "999.", 1)).expect("format");
-    for token in [&forged, &elsewhere, &nowhere] {
+    // Signed with another key; moved to another concert or place (the MAC no longer
+    // matches); correctly signed but for a place never issued.
+    let forged = QueueToken::issue(&TokenKey::derive(b"not ours"), CONCERT, 1, UserId(1));
+    let elsewhere =
+        QueueToken::parse_unchecked(&real.as_str().replacen("7.", "8.", 1)).expect("format");
+    let nowhere =
+        QueueToken::parse_unchecked(&real.as_str().replacen("7.", "999.", 1)).expect("format");
+    let never = QueueToken::issue(&settings().token_key, CONCERT, 1_000_000, UserId(1));
+    for token in [&forged, &elsewhere, &nowhere, &never] {
         assert!(
             matches!(q.status(token, at(1)).await, Err(QueueError::UnknownToken)),
             "status of {token}"

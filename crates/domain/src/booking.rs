@@ -422,7 +422,7 @@ mod tests {
     };
     use crate::queue::{Ticket, TicketStatus};
 
-    const TOKEN: &str = "1.0123456789abcdef0123456789abcdef";
+    const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
@@ -458,7 +458,7 @@ mod tests {
                     starts_at: now(),
                 }))
             });
-            self.queue.expect_status().returning(|t, _| {
+            self.queue.expect_admission().returning(|t, _| {
                 Ok(Ticket {
                     token: t.clone(),
                     concert_id: ConcertId(1),

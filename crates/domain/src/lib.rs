@@ -4,6 +4,7 @@
 
 pub mod booking;
 pub mod error;
+pub mod fenwick;
 pub mod model;
 pub mod ports;
 pub mod queue;

@@ -250,13 +250,32 @@ pub trait Queue: Send + Sync + 'static {
 
     /// The token's standing as of `now`. Polling a waiting token is its heartbeat.
     ///
+    /// An adapter shared by many instances may answer from a local view of the line that
+    /// trails the shared state by a bounded time (documented by the adapter); past that
+    /// bound it answers `Unavailable` rather than a stale standing. Positions told to
+    /// one fan by one instance never go up.
+    ///
     /// `Waiting` has `position` and (unless paused) `eta_seconds`; `Active` has
     /// `active_until` (an active token past it reads `Expired`); `Expired` has neither.
     ///
     /// # Errors
-    /// - `UnknownToken` when the token was never issued (forged, or another concert's id).
+    /// - `UnknownToken` when the token was never issued (forged, badly signed, or
+    ///   another concert's id).
     /// - `Unavailable` when the backend cannot answer.
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError>;
+
+    /// The token's standing as of `now` read from the shared state itself, never from a
+    /// view that may lag it: the admission gate of the booking flow uses it, so a fan
+    /// admitted a moment ago through another instance can book at once, and one whose
+    /// admission ended cannot. Same answers as `status`, but it is not a heartbeat.
+    ///
+    /// # Errors
+    /// As `status`.
+    async fn admission(
+        &self,
+        token: &QueueToken,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, QueueError>;
 
     /// Leaves the line, or gives up the active slot; the token reads `Expired` after.
     /// Leaving with an already expired token is a no-op.

@@ -7,46 +7,133 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{ConcertId, UserId};
 
-/// An opaque, unguessable queue token: `<concert id>.<32 hex digits = 128 random bits>`.
-///
-/// The concert id prefix lets an adapter find the concert's keys without a lookup; it is
-/// not a secret. The random part is what makes a token impossible to guess or forge.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct QueueToken(String);
+/// The key that signs queue tokens. Every app instance of one deployment must share it
+/// (it is derived from the access-token secret by default), so any instance can check
+/// any token without a lookup.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenKey([u8; 32]);
 
-impl QueueToken {
-    /// Makes a fresh token for `concert` from 128 bits of OS-seeded randomness.
-    pub fn generate(concert: ConcertId) -> Self {
-        let random: u128 = rand::random();
-        QueueToken(format!("{}.{:032x}", concert.0, random))
+impl TokenKey {
+    /// A key derived from a secret (any length) with HMAC-SHA256 under a fixed label, so
+    /// the same secret can serve other purposes without the keys being related.
+    pub fn derive(secret: &[u8]) -> Self {
+        TokenKey(hmac_sha256(secret, b"frontrow queue token key v1"))
     }
 
-    /// Parses a client-supplied token. Returns `None` when it is not of the token format
-    /// (which callers answer like an unknown token).
-    pub fn parse(raw: &str) -> Option<Self> {
-        let (concert, random) = raw.split_once('.')?;
-        let concert_ok = !concert.is_empty()
-            && concert.len() <= 19
-            && concert.bytes().all(|b| b.is_ascii_digit())
-            && concert.parse::<i64>().is_ok();
-        let random_ok = random.len() == 32 && random.bytes().all(|b| b.is_ascii_hexdigit());
-        (concert_ok && random_ok).then(|| QueueToken(raw.to_ascii_lowercase()))
+    fn mac(&self, body: &str) -> String {
+        hex::encode(&hmac_sha256(&self.0, body.as_bytes())[..16])
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC accepts keys of any length: `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// A self-describing, signed queue token: `<concert>.<seq>.<user>.<mac>`.
+///
+/// `seq` is the fan's place in the order of entry (1, 2, … per concert; a new entry
+/// after an expiry gets a new number), `mac` the first 128 bits of HMAC-SHA256 over the
+/// rest under the deployment's [`TokenKey`], in hex. Any instance can check a token and
+/// read the concert, the place and the user from it without a lookup; nobody without
+/// the key can make one. It is not secret from its holder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueToken {
+    raw: String,
+    concert: ConcertId,
+    seq: u64,
+    user: UserId,
+}
+
+impl QueueToken {
+    /// Signs the token of entry number `seq` of `user` in `concert`'s line.
+    pub fn issue(key: &TokenKey, concert: ConcertId, seq: u64, user: UserId) -> Self {
+        let body = format!("{}.{}.{}", concert.0, seq, user.0);
+        let raw = format!("{body}.{}", key.mac(&body));
+        QueueToken {
+            raw,
+            concert,
+            seq,
+            user,
+        }
+    }
+
+    /// Parses a client-supplied token and checks its signature. Returns `None` when it
+    /// is not of the token format or was not signed with `key` (which callers answer like
+    /// an unknown token).
+    pub fn verify(key: &TokenKey, raw: &str) -> Option<Self> {
+        let token = Self::parse_unchecked(raw)?;
+        let (body, mac) = raw.rsplit_once('.')?;
+        // Constant-time comparison: no early exit on the first differing byte.
+        let want = key.mac(body);
+        let same = want.len() == mac.len()
+            && want
+                .bytes()
+                .zip(mac.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b.to_ascii_lowercase()))
+                == 0;
+        same.then_some(token)
+    }
+
+    /// Reads the fields without checking the signature (for adapters re-reading tokens
+    /// they stored themselves).
+    pub fn parse_unchecked(raw: &str) -> Option<Self> {
+        let mut parts = raw.split('.');
+        let (concert, seq, user, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || mac.len() != 32 || !mac.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return None;
+        }
+        let number = |s: &str| -> Option<i64> {
+            if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse().ok()
+        };
+        let concert = ConcertId(number(concert)?);
+        let seq = u64::try_from(number(seq)?).ok().filter(|s| *s > 0)?;
+        let user = UserId(number(user)?);
+        Some(QueueToken {
+            raw: raw.to_ascii_lowercase(),
+            concert,
+            seq,
+            user,
+        })
     }
 
     /// The concert this token belongs to.
     pub fn concert(&self) -> ConcertId {
-        let digits = self.0.split_once('.').map(|(c, _)| c).unwrap_or("0");
-        ConcertId(digits.parse().unwrap_or(0))
+        self.concert
+    }
+
+    /// The fan's entry number in the concert's line.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The fan the token was issued to.
+    pub fn user(&self) -> UserId {
+        self.user
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.raw
     }
 }
 
 impl fmt::Display for QueueToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.raw)
     }
 }
 
@@ -193,6 +280,26 @@ pub fn eta_seconds(position: u64, measured_rate: f64, policy: &QueuePolicy) -> O
     Some((position as f64 / rate).ceil() as u64)
 }
 
+/// Shortest and longest advised pause between two status polls.
+pub const MIN_POLL_MS: u64 = 500;
+pub const MAX_POLL_MS: u64 = 20_000;
+
+/// How long a fan should wait before polling again: short near the front (the fan must
+/// see its admission quickly), long far back (a million fans far back then cost
+/// little), and never more than a quarter of the idle timeout (a live fan is never
+/// dropped for idleness).
+pub fn poll_after_ms(ticket: &Ticket, idle_timeout_seconds: u64) -> u64 {
+    let ceiling = (idle_timeout_seconds.saturating_mul(1000) / 4).clamp(MIN_POLL_MS, MAX_POLL_MS);
+    match (ticket.status, ticket.eta_seconds) {
+        // A quarter of the time left, so the fan checks about four times on the way.
+        (TicketStatus::Waiting, Some(eta)) => (eta.saturating_mul(250)).clamp(MIN_POLL_MS, ceiling),
+        // Paused: the line does not move; check back at a relaxed pace.
+        (TicketStatus::Waiting, None) => ceiling.min(5_000),
+        // Active or expired: nothing will change by itself soon.
+        _ => ceiling,
+    }
+}
+
 /// The waiting-room defaults every adapter starts from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueSettings {
@@ -202,6 +309,8 @@ pub struct QueueSettings {
     pub idle_timeout_seconds: u64,
     /// Upper bound of idle waiters dropped in one tick (keeps one tick short).
     pub max_expire_per_tick: u64,
+    /// Signs and checks queue tokens; shared by every instance of a deployment.
+    pub token_key: TokenKey,
 }
 
 impl Default for QueueSettings {
@@ -210,6 +319,7 @@ impl Default for QueueSettings {
             default_policy: QueuePolicy::default(),
             idle_timeout_seconds: 60,
             max_expire_per_tick: 10_000,
+            token_key: TokenKey::derive(b"frontrow-dev-secret-change-me"),
         }
     }
 }
@@ -218,29 +328,63 @@ impl Default for QueueSettings {
 mod tests {
     use super::*;
 
-    #[test]
-    fn generated_tokens_parse_back_and_name_their_concert() {
-        let token = QueueToken::generate(ConcertId(42));
-        let parsed = QueueToken::parse(token.as_str()).expect("parses");
-        assert_eq!(parsed, token);
-        assert_eq!(parsed.concert(), ConcertId(42));
-        assert_ne!(QueueToken::generate(ConcertId(42)), token);
+    fn key() -> TokenKey {
+        TokenKey::derive(b"test secret")
     }
 
     #[test]
-    fn malformed_tokens_do_not_parse() {
+    fn issued_tokens_verify_and_describe_themselves() {
+        let token = QueueToken::issue(&key(), ConcertId(42), 7, UserId(9));
+        let parsed = QueueToken::verify(&key(), token.as_str()).expect("verifies");
+        assert_eq!(parsed, token);
+        assert_eq!(
+            (parsed.concert(), parsed.seq(), parsed.user()),
+            (ConcertId(42), 7, UserId(9))
+        );
+        assert_ne!(QueueToken::issue(&key(), ConcertId(42), 8, UserId(9)), token);
+    }
+
+    #[test]
+    fn forged_or_malformed_tokens_do_not_verify() {
+        let real = QueueToken::issue(&key(), ConcertId(42), 7, UserId(9));
+        let other_key = TokenKey::derive(b"another secret");
+        assert!(QueueToken::verify(&other_key, real.as_str()).is_none());
+        let moved = real.as_str().replacen("42.7.", "42.1.", 1);
+        assert!(QueueToken::parse_unchecked(&moved).is_some());
+        assert!(QueueToken::verify(&key(), &moved).is_none(), "a changed seq keeps no MAC");
         for bad in [
             "",
             "42",
-            "42.",
-            ".0123456789abcdef0123456789abcdef",
-            "x.0123456789abcdef0123456789abcdef",
-            "42.0123456789abcdef0123456789abcde",
-            "42.0123456789abcdef0123456789abcdeg",
-            "99999999999999999999.0123456789abcdef0123456789abcdef",
+            "42.1.9",
+            "42.1.9.",
+            "42.0.9.0123456789abcdef0123456789abcdef",
+            "x.1.9.0123456789abcdef0123456789abcdef",
+            "42.1.9.0123456789abcdef0123456789abcde",
+            "42.1.9.0123456789abcdef0123456789abcdeg",
+            "42.1.9.0123456789abcdef0123456789abcdef.1",
+            "99999999999999999999.1.9.0123456789abcdef0123456789abcdef",
         ] {
-            assert!(QueueToken::parse(bad).is_none(), "{bad:?} parsed");
+            assert!(QueueToken::verify(&key(), bad).is_none(), "{bad:?} verified");
         }
+    }
+
+    #[test]
+    fn poll_cadence_is_short_at_the_front_and_long_far_back() {
+        let mut t = Ticket {
+            token: QueueToken::issue(&key(), ConcertId(1), 1, UserId(1)),
+            concert_id: ConcertId(1),
+            user_id: UserId(1),
+            status: TicketStatus::Waiting,
+            position: Some(1),
+            eta_seconds: Some(1),
+            active_until: None,
+        };
+        assert_eq!(poll_after_ms(&t, 60), MIN_POLL_MS);
+        t.eta_seconds = Some(10_000);
+        assert_eq!(poll_after_ms(&t, 60), 15_000, "a quarter of the idle timeout");
+        assert_eq!(poll_after_ms(&t, 600), MAX_POLL_MS);
+        t.eta_seconds = Some(8);
+        assert_eq!(poll_after_ms(&t, 60), 2_000);
     }
 
     #[test]

@@ -98,13 +98,13 @@ impl WaitingRoom {
 
     /// The token's standing; also its heartbeat.
     pub async fn status(&self, raw_token: &str) -> Result<Ticket, WaitingRoomError> {
-        let token = QueueToken::parse(raw_token).ok_or(WaitingRoomError::UnknownToken)?;
+        let token = QueueToken::parse_unchecked(raw_token).ok_or(WaitingRoomError::UnknownToken)?;
         Ok(self.queue.status(&token, self.clock.now()).await?)
     }
 
     /// Leaves the line or frees the active slot.
     pub async fn leave(&self, raw_token: &str) -> Result<(), WaitingRoomError> {
-        let token = QueueToken::parse(raw_token).ok_or(WaitingRoomError::UnknownToken)?;
+        let token = QueueToken::parse_unchecked(raw_token).ok_or(WaitingRoomError::UnknownToken)?;
         Ok(self.queue.leave(&token, self.clock.now()).await?)
     }
 
@@ -116,8 +116,8 @@ impl WaitingRoom {
         concert: ConcertId,
     ) -> Result<Ticket, GateError> {
         let raw = raw_token.ok_or(GateError::Missing)?;
-        let token = QueueToken::parse(raw).ok_or(GateError::Invalid)?;
-        let ticket = match self.queue.status(&token, self.clock.now()).await {
+        let token = QueueToken::parse_unchecked(raw).ok_or(GateError::Invalid)?;
+        let ticket = match self.queue.admission(&token, self.clock.now()).await {
             Ok(t) => t,
             Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
             Err(e) => return Err(GateError::Unavailable(e)),
@@ -212,7 +212,12 @@ mod tests {
 
     fn ticket(user: i64, concert: i64, status: TicketStatus) -> Ticket {
         Ticket {
-            token: QueueToken::generate(ConcertId(concert)),
+            token: QueueToken::issue(
+                &crate::queue::TokenKey::derive(b"test"),
+                ConcertId(concert),
+                1,
+                UserId(user),
+            ),
             concert_id: ConcertId(concert),
             user_id: UserId(user),
             status,
@@ -224,7 +229,7 @@ mod tests {
 
     fn room_with_status(t: Result<Ticket, ()>, unavailable: bool) -> WaitingRoom {
         let mut q = MockQueue::new();
-        q.expect_status().returning(move |_, _| {
+        q.expect_admission().returning(move |_, _| {
             if unavailable {
                 return Err(QueueError::unavailable("down"));
             }
@@ -233,7 +238,7 @@ mod tests {
         WaitingRoom::new(Arc::new(q), catalog_with(Some(1)), clock())
     }
 
-    const TOKEN: &str = "1.0123456789abcdef0123456789abcdef";
+    const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
 
     #[tokio::test]
     async fn gate_maps_every_ticket_state() {

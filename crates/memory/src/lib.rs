@@ -6,8 +6,6 @@
 //! Positions come from a Fenwick tree over entry sequence numbers, so a lookup is
 //! O(log n) however long the line is.
 
-mod fenwick;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
@@ -21,7 +19,7 @@ use frontrow_domain::queue::{
     eta_seconds, update_rate_ema,
 };
 
-use fenwick::Fenwick;
+use frontrow_domain::fenwick::Fenwick;
 
 /// The in-process waiting rooms of every concert.
 pub struct MemoryQueue {
@@ -35,6 +33,13 @@ impl MemoryQueue {
             settings,
             concerts: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Only tokens signed with this deployment's key are looked up.
+    fn verify(&self, token: &QueueToken) -> Result<(), QueueError> {
+        QueueToken::verify(&self.settings.token_key, token.as_str())
+            .map(|_| ())
+            .ok_or(QueueError::UnknownToken)
     }
 
     fn existing(&self, concert: ConcertId) -> Option<Arc<Mutex<Room>>> {
@@ -266,7 +271,7 @@ impl Room {
                 Some(State::Done) | None => {}
             }
         }
-        let token = QueueToken::generate(self.concert);
+        let token = QueueToken::issue(&settings.token_key, self.concert, self.next_seq + 1, user);
         let seq = self.push_line(token.clone(), now_ms);
         self.tokens.insert(
             token.clone(),
@@ -432,6 +437,7 @@ impl Queue for MemoryQueue {
     }
 
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
+        self.verify(token)?;
         let room = self
             .existing(token.concert())
             .ok_or(QueueError::UnknownToken)?;
@@ -442,7 +448,22 @@ impl Queue for MemoryQueue {
             .ok_or(QueueError::UnknownToken)
     }
 
+    async fn admission(
+        &self,
+        token: &QueueToken,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, QueueError> {
+        self.verify(token)?;
+        let room = self
+            .existing(token.concert())
+            .ok_or(QueueError::UnknownToken)?;
+        let room = lock(&room);
+        room.ticket(token, &self.settings, millis(now))
+            .ok_or(QueueError::UnknownToken)
+    }
+
     async fn leave(&self, token: &QueueToken, _now: DateTime<Utc>) -> Result<(), QueueError> {
+        self.verify(token)?;
         let room = self
             .existing(token.concert())
             .ok_or(QueueError::UnknownToken)?;

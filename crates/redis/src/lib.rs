@@ -1,24 +1,44 @@
 //! `RedisQueue`: the waiting room kept in Redis, shared by every app instance.
 //!
-//! Per concert, keys `<prefix>{concert:ID}:<name>` (one hash tag, so one Cluster slot):
-//! `line` (zset token → entry sequence, the fair order), `seen` (zset token → last poll
-//! ms), `active` (zset token → end ms), `users` (hash user → token), `tokens` (hash
-//! token → user), `stats` (hash: totals, token bucket, measured rate), `policy` (hash)
-//! and `seq` (the entry counter). Every multi-key step is one Lua script
-//! (see `scripts`); the global set `<prefix>concerts` is written by a separate command.
+//! The line is a sequence: entering takes the next place number, and the queue token is
+//! signed and names its concert, place and user, so no token → fan lookup is stored.
+//! Admission moves a head past the next N live places (gone places are holes) and
+//! records one batch with one end time, O(log n) whatever N. Redis (one Lua script per
+//! step, see `scripts`) thus does O(1)/O(log n) work per fan *lifetime*: enter, admit,
+//! leave, drop.
+//!
+//! Status polls, the heartbeat every waiting fan sends, never reach Redis. Each instance
+//! keeps a [`view`] of each concert's line, fed by the concert's event stream (gone
+//! places and admission batches), and answers a status from it with the exact position
+//! as of its last read. Heartbeats are gathered in memory and flushed once a second in
+//! one batched script call (the last heartbeat of each place is a u32 in a bitfield,
+//! 4 bytes a fan); a tick checks the places an instance believes idle against them.
+//!
+//! Two ways to keep the view current, chosen at construction:
+//! - **inline** (the default, what the contract suite runs): every status reads the new
+//!   events first, one small script call; answers are as fresh as Redis itself.
+//! - **background** ([`RedisQueue::with_background_sync`], what the app runs): a task
+//!   reads new events every `interval`; a status is answered from memory, and an
+//!   instance whose last complete read is older than `max_lag` answers `Unavailable`
+//!   (503 + Retry-After) rather than a stale position.
+//!
+//! Keys per concert: `<prefix>{concert:ID}:<name>` (one hash tag, so one Cluster slot);
+//! the users hash is split in `USER_BUCKETS` small hashes (`users:<n>`) that Redis
+//! stores compactly. The global set `<prefix>concerts` lists concerts with a line.
 
 mod scripts;
+mod view;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, RedisResult, Script};
+use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue, RedisResult, Script};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
@@ -27,41 +47,74 @@ use frontrow_domain::queue::{
     Ticket, TicketStatus, eta_seconds,
 };
 use thread_local::ThreadLocal;
+use tokio::task::JoinHandle;
+
+use scripts::Scripts;
+use view::{Event, Standing, View, parse_event};
+
+/// How many small hashes hold a concert's user → place map. Below Redis's
+/// `hash-max-listpack-entries` (128) per hash up to ~4 million fans, a listpack entry
+/// costs ~10 bytes where a hashtable entry costs ~75.
+pub const USER_BUCKETS: i64 = 32_768;
+
+/// Events read per script call while catching up.
+const SYNC_BATCH: usize = 10_000;
+/// Heartbeats per flush call.
+const BEAT_BATCH: usize = 1_000;
+/// Places read per GETRANGE while looking for idle fans (4 bytes each).
+const SCAN_BATCH: u64 = 1 << 20;
 
 /// The Redis waiting room.
 ///
 /// Connection strategy, chosen by measurement (`cargo bench -p frontrow-redis --bench
-/// queue -- connection`, local redis-server 7.0.15, 2 busy cores, criterion means of two
-/// runs): one `PING` round trip through a deadpool-redis checkout took 172–184 µs,
-/// through a clone of one shared `MultiplexedConnection` 68–69 µs (about 2.6x faster).
-/// So calls are pipelined on multiplexed connections, one per calling thread: under
-/// wrk on `GET /queue/status` (release build, 2 actix workers), a single connection
-/// shared by both workers gave 36k req/s, one per worker thread 50k, because a
-/// connection's driver task lives on the runtime that opened it and a shared one made
-/// every request of the other worker hop threads twice.
-///
-/// Same machine, `benches/queue.rs`: `status` p50 ≈ 97 µs with 1,000 waiting and
-/// ≈ 61 µs with 1,000,000 (ZRANK is O(log n)); `enter` ≈ 125 µs either way; one tick
-/// admitting 10,000 ≈ 20 ms. It is opened lazily and
-/// replaced after an I/O error or a timeout, so the queue starts while Redis is down and
-/// recovers by itself when it returns. Every call (connecting included) is bounded by
-/// the `timeout` given to [`RedisQueue::connect`] and fails with
-/// `QueueError::Unavailable` past it.
+/// queue -- connection`): calls are pipelined on multiplexed connections, one per
+/// calling thread (each actix worker is a thread with its own runtime), so a
+/// connection's driver task lives on its caller's runtime and no request hops threads.
+/// Connections open lazily and are replaced after an I/O error or a timeout, so the
+/// queue starts while Redis is down and recovers by itself when it returns. Every call
+/// (connecting included) is bounded by the `timeout` given to [`RedisQueue::connect`]
+/// and fails with `QueueError::Unavailable` past it.
 pub struct RedisQueue {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Inner {
     client: redis::Client,
     config: AsyncConnectionConfig,
     timeout: Duration,
     prefix: String,
     settings: QueueSettings,
-    /// One multiplexed connection per thread that calls (each actix worker is a thread
-    /// with its own runtime): the connection's driver task then lives on the caller's
-    /// own runtime, so no request hops to another worker's thread and back.
+    /// One multiplexed connection per thread that calls.
     slots: ThreadLocal<Slot>,
-    key_cache: RwLock<HashMap<ConcertId, Arc<[String; 8]>>>,
     connects: AtomicU64,
     /// Concerts this process already added to the global set.
     registered: Mutex<HashSet<ConcertId>>,
     scripts: Scripts,
+    concerts: RwLock<HashMap<ConcertId, Arc<Line>>>,
+    /// `None`: inline sync; else the largest lag a status may be answered with.
+    max_lag: Option<Duration>,
+}
+
+/// One concert as this instance knows it.
+struct Line {
+    /// The concert's keys in the scripts' KEYS order (the user bucket comes last).
+    keys: [String; 10],
+    users_prefix: String,
+    view: RwLock<View>,
+    /// Heartbeats not yet flushed: place → latest ms.
+    beats: Mutex<HashMap<u64, i64>>,
+    /// Places found quiet by the last scan of the heartbeats, and when it ran.
+    idle: Mutex<IdleScan>,
+    /// One stream read at a time.
+    syncing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct IdleScan {
+    scanned_at_ms: Option<i64>,
+    /// (place, heartbeat ms mod 2^32) in place order.
+    candidates: Vec<(u64, u32)>,
 }
 
 /// A thread's connection, opened lazily; one caller connects while the others wait.
@@ -84,32 +137,20 @@ impl Slot {
     }
 }
 
-struct Scripts {
-    enter: Script,
-    status: Script,
-    leave: Script,
-    tick: Script,
-    stats: Script,
-}
-
-/// How the shared connection stands, for metrics.
+/// How the connections stand, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionStatus {
-    /// A connection is open (it may still turn out dead at the next call).
-    pub connected: bool,
     /// Connections opened since start (1 + reconnects, once connected).
     pub connects: u64,
 }
 
-const KEY_NAMES: [&str; 8] = [
-    "line", "seen", "active", "users", "tokens", "stats", "policy", "seq",
+const KEY_NAMES: [&str; 10] = [
+    "seq", "head", "gone", "batches", "ends", "left", "seen", "stats", "policy", "events",
 ];
-const LINE: usize = 0;
-const SEEN: usize = 1;
-const USERS: usize = 3;
-const TOKENS: usize = 4;
-const POLICY: usize = 6;
-const SEQ: usize = 7;
+const SEQ: usize = 0;
+const SEEN: usize = 6;
+const STATS: usize = 7;
+const POLICY: usize = 8;
 
 fn unavailable(e: impl std::fmt::Display) -> QueueError {
     QueueError::unavailable(e.to_string())
@@ -120,10 +161,22 @@ fn parse<T: std::str::FromStr>(raw: &str) -> Result<T, QueueError> {
         .map_err(|_| unavailable(format!("unexpected value {raw:?} from redis")))
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read(v: &RwLock<View>) -> std::sync::RwLockReadGuard<'_, View> {
+    v.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(v: &RwLock<View>) -> std::sync::RwLockWriteGuard<'_, View> {
+    v.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl RedisQueue {
     /// Prepares the queue on `url` (e.g. `redis://127.0.0.1:6379`) with keys under
-    /// `key_prefix`. Does not connect: the first call does, so this succeeds while Redis
-    /// is down. Every later call is bounded by `timeout`.
+    /// `key_prefix`, in inline mode. Does not connect: the first call does, so this
+    /// succeeds while Redis is down. Every later call is bounded by `timeout`.
     ///
     /// # Errors
     /// When `url` is not a valid Redis URL.
@@ -138,30 +191,42 @@ impl RedisQueue {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
         Ok(RedisQueue {
-            client,
-            config,
-            timeout,
-            prefix: key_prefix.to_owned(),
-            settings,
-            slots: ThreadLocal::new(),
-            key_cache: RwLock::new(HashMap::new()),
-            connects: AtomicU64::new(0),
-            registered: Mutex::new(HashSet::new()),
-            scripts: Scripts {
-                enter: Script::new(&scripts::with_ticket(scripts::ENTER)),
-                status: Script::new(&scripts::with_ticket(scripts::STATUS)),
-                leave: Script::new(scripts::LEAVE),
-                tick: Script::new(scripts::TICK),
-                stats: Script::new(scripts::STATS),
-            },
+            inner: Arc::new(Inner {
+                client,
+                config,
+                timeout,
+                prefix: key_prefix.to_owned(),
+                settings,
+                slots: ThreadLocal::new(),
+                connects: AtomicU64::new(0),
+                registered: Mutex::new(HashSet::new()),
+                scripts: Scripts::new(),
+                concerts: RwLock::new(HashMap::new()),
+                max_lag: None,
+            }),
+            tasks: Vec::new(),
         })
     }
 
-    /// The connections' state: connected when at least one is open.
+    /// Switches to background mode: a task reads every concert's new events each
+    /// `interval` and flushes heartbeats each second; statuses are answered from memory,
+    /// or `Unavailable` when the last complete read is older than `max_lag`. Must be
+    /// called inside a Tokio runtime, before the queue is shared.
+    #[must_use]
+    pub fn with_background_sync(mut self, interval: Duration, max_lag: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.max_lag = Some(max_lag);
+        }
+        let weak = Arc::downgrade(&self.inner);
+        self.tasks.push(tokio::spawn(sync_loop(weak.clone(), interval)));
+        self.tasks.push(tokio::spawn(flush_loop(weak)));
+        self
+    }
+
+    /// The connections' state.
     pub fn connection_status(&self) -> ConnectionStatus {
         ConnectionStatus {
-            connected: self.pool_status().1 > 0,
-            connects: self.connects.load(Ordering::Relaxed),
+            connects: self.inner.connects.load(Ordering::Relaxed),
         }
     }
 
@@ -169,37 +234,172 @@ impl RedisQueue {
     /// slot per calling thread, available when its connection is open.
     pub fn pool_status(&self) -> (usize, usize) {
         let (mut size, mut open) = (0, 0);
-        for slot in self.slots.iter() {
+        for slot in self.inner.slots.iter() {
             size += 1;
             open += usize::from(slot.cached().is_some());
         }
         (size, open)
     }
 
+    /// Sends this instance's pending heartbeats now (the background task does it every
+    /// second).
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis does not answer; the heartbeats are kept for the next try.
+    pub async fn flush_heartbeats(&self) -> Result<(), QueueError> {
+        self.inner.flush_all().await
+    }
+
+    /// Puts `count` synthetic fans (users `first_user..`) at the back of `concert`'s line
+    /// with pipelined batches, much faster than `enter`. For benchmarks and load tests
+    /// only: it bypasses the one-place-per-user check.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis does not answer.
+    #[doc(hidden)]
+    pub async fn bulk_fill(
+        &self,
+        concert: ConcertId,
+        first_user: i64,
+        count: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), QueueError> {
+        const BATCH: u64 = 10_000;
+        let inner = &self.inner;
+        inner.register(concert).await?;
+        let line = inner.line(concert);
+        let now_ms = now.timestamp_millis() as u32;
+        let seq_key = line.keys[SEQ].clone();
+        let last: u64 = inner
+            .run(|mut conn| async move {
+                redis::cmd("INCRBY")
+                    .arg(seq_key)
+                    .arg(count)
+                    .query_async::<u64>(&mut conn)
+                    .await
+            })
+            .await?;
+        let first_seq = last + 1 - count;
+        let mut done = 0u64;
+        while done < count {
+            let n = BATCH.min(count - done);
+            let mut pipe = redis::pipe();
+            let mut users: HashMap<i64, redis::Cmd> = HashMap::new();
+            let mut seen = redis::cmd("BITFIELD");
+            seen.arg(&line.keys[SEEN]);
+            for i in done..done + n {
+                let user = first_user + i as i64;
+                let bucket = user.rem_euclid(USER_BUCKETS);
+                users
+                    .entry(bucket)
+                    .or_insert_with(|| {
+                        let mut c = redis::cmd("HSET");
+                        c.arg(format!("{}{bucket}", line.users_prefix));
+                        c
+                    })
+                    .arg(user)
+                    .arg(first_seq + i);
+                seen.arg("SET")
+                    .arg("u32")
+                    .arg(format!("#{}", first_seq + i))
+                    .arg(now_ms);
+            }
+            for (_, cmd) in users {
+                pipe.add_command(cmd).ignore();
+            }
+            pipe.add_command(seen).ignore();
+            pipe.cmd("HINCRBY")
+                .arg(&line.keys[STATS])
+                .arg("waiting")
+                .arg(n)
+                .ignore();
+            inner
+                .run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+                .await?;
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedisQueue {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+async fn sync_loop(inner: Weak<Inner>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let lines: Vec<Arc<Line>> = inner
+            .concerts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let prune_before = Utc::now().timestamp_millis() - 600_000;
+        for line in lines {
+            if let Err(e) = inner.sync(&line).await {
+                tracing::debug!(error = %e, "could not read the line's events");
+            }
+            write(&line.view).prune(prune_before);
+        }
+    }
+}
+
+async fn flush_loop(inner: Weak<Inner>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = inner.flush_all().await {
+            tracing::debug!(error = %e, "could not flush heartbeats");
+        }
+    }
+}
+
+impl Inner {
     fn key(&self, concert: ConcertId, name: &str) -> String {
         format!("{}{{concert:{}}}:{name}", self.prefix, concert.0)
     }
 
-    /// The concert's keys, built once per concert (the status path is hot).
-    fn keys(&self, concert: ConcertId) -> Arc<[String; 8]> {
-        if let Some(keys) = self
-            .key_cache
+    fn concerts_key(&self) -> String {
+        format!("{}concerts", self.prefix)
+    }
+
+    /// The concert's line as this instance knows it, made on first use.
+    fn line(&self, concert: ConcertId) -> Arc<Line> {
+        if let Some(line) = self
+            .concerts
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&concert)
         {
-            return keys.clone();
+            return line.clone();
         }
-        let keys = Arc::new(KEY_NAMES.map(|name| self.key(concert, name)));
-        self.key_cache
+        let mut map = self
+            .concerts
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(concert, keys.clone());
-        keys
-    }
-
-    fn concerts_key(&self) -> String {
-        format!("{}concerts", self.prefix)
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(concert)
+            .or_insert_with(|| {
+                Arc::new(Line {
+                    keys: KEY_NAMES.map(|name| self.key(concert, name)),
+                    users_prefix: self.key(concert, "users:"),
+                    view: RwLock::new(View::default()),
+                    beats: Mutex::new(HashMap::new()),
+                    idle: Mutex::new(IdleScan::default()),
+                    syncing: tokio::sync::Mutex::new(()),
+                })
+            })
+            .clone()
     }
 
     async fn connection(&self, slot: &Slot) -> RedisResult<MultiplexedConnection> {
@@ -217,15 +417,12 @@ impl RedisQueue {
             .await?;
         self.connects.fetch_add(1, Ordering::Relaxed);
         // A new connection may face a restarted, empty Redis: register concerts again.
-        self.registered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        lock(&self.registered).clear();
         slot.set(Some(conn.clone()));
         Ok(conn)
     }
 
-    /// Runs one step on the shared connection within the timeout; a broken or silent
+    /// Runs one step on this thread's connection within the timeout; a broken or silent
     /// connection is dropped so the next call opens a fresh one.
     async fn run<T, F, Fut>(&self, step: F) -> Result<T, QueueError>
     where
@@ -261,22 +458,27 @@ impl RedisQueue {
         }
     }
 
-    async fn run_script(
+    /// The one way a script is called: the concert's keys (and a user's bucket of the
+    /// users hash, or bucket 0), then `args`.
+    async fn invoke<T: FromRedisValue>(
         &self,
         script: &Script,
-        concert: ConcertId,
+        line: &Line,
+        user: Option<UserId>,
         args: &[String],
-    ) -> Result<Vec<String>, QueueError> {
-        let keys = self.keys(concert);
+    ) -> Result<T, QueueError> {
+        let bucket = user.map_or(0, |u| u.0.rem_euclid(USER_BUCKETS));
+        let users_key = format!("{}{bucket}", line.users_prefix);
         self.run(|mut conn| async move {
             let mut call = script.prepare_invoke();
-            for key in keys.iter() {
+            for key in &line.keys {
                 call.key(key);
             }
+            call.key(users_key);
             for arg in args {
                 call.arg(arg);
             }
-            call.invoke_async::<Vec<String>>(&mut conn).await
+            call.invoke_async::<T>(&mut conn).await
         })
         .await
     }
@@ -284,12 +486,7 @@ impl RedisQueue {
     /// Adds the concert to the global set once per process (a separate command: the set
     /// lives outside the concert's slot).
     async fn register(&self, concert: ConcertId) -> Result<(), QueueError> {
-        let known = self
-            .registered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&concert);
-        if known {
+        if lock(&self.registered).contains(&concert) {
             return Ok(());
         }
         let key = self.concerts_key();
@@ -301,119 +498,290 @@ impl RedisQueue {
                 .await
         })
         .await?;
-        self.registered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(concert);
+        lock(&self.registered).insert(concert);
         Ok(())
     }
 
-    /// Turns a ticket script's reply into a `Ticket` (and its `created` flag).
-    fn ticket(&self, concert: ConcertId, reply: &[String]) -> Result<(Ticket, bool), QueueError> {
-        let [state, token, user, n, created, rate, aps, paused] = reply else {
-            return Err(unavailable(format!(
-                "unexpected reply {reply:?} from redis"
-            )));
+    /// Brings the view up to the stream's end (or reloads it from a snapshot when it is
+    /// new or fell behind what the stream keeps).
+    async fn sync(&self, line: &Line) -> Result<(), QueueError> {
+        let _one = line.syncing.lock().await;
+        let started = Instant::now();
+        let fresh = read(&line.view).synced.is_none();
+        if fresh {
+            self.snapshot(line).await?;
+        }
+        loop {
+            let from = format!("({}", read(&line.view).last_id);
+            let args = [from, SYNC_BATCH.to_string()];
+            let reply: Vec<String> = self.invoke(&self.scripts.sync, line, None, &args).await?;
+            let [seq, head, _evn, rate, aps, paused, events @ ..] = &reply[..] else {
+                return Err(unavailable(format!("unexpected sync reply {reply:?}")));
+            };
+            let (seq, head): (u64, u64) = (parse(seq)?, parse(head)?);
+            let mut parsed = Vec::with_capacity(events.len() / 2);
+            for pair in events.chunks(2) {
+                let [id, raw] = pair else {
+                    return Err(unavailable("odd event list from redis"));
+                };
+                let (n, event) = parse_event(raw)
+                    .ok_or_else(|| unavailable(format!("malformed event {raw:?}")))?;
+                parsed.push((id, n, event));
+            }
+            let gap = {
+                let mut v = write(&line.view);
+                v.rate = parse(rate)?;
+                v.admit_per_second = if aps.is_empty() {
+                    None
+                } else {
+                    Some(parse(aps)?)
+                };
+                v.paused = paused == "1";
+                let mut gap = false;
+                for (id, n, event) in &parsed {
+                    if *n <= v.evn {
+                        continue;
+                    }
+                    if *n != v.evn + 1 {
+                        gap = true;
+                        break;
+                    }
+                    v.apply(*event);
+                    v.evn = *n;
+                    v.last_id.clone_from(id);
+                }
+                if !gap {
+                    v.extend(seq);
+                    if head > v.head() && parsed.len() < SYNC_BATCH {
+                        // The head moved without an event we kept: reload.
+                        gap = true;
+                    }
+                }
+                gap
+            };
+            if gap {
+                self.snapshot(line).await?;
+                break;
+            }
+            if parsed.len() < SYNC_BATCH {
+                break;
+            }
+        }
+        write(&line.view).synced = Some(started);
+        Ok(())
+    }
+
+    /// Rebuilds the view from the concert's state.
+    async fn snapshot(&self, line: &Line) -> Result<(), QueueError> {
+        let reply: Vec<String> = self
+            .invoke(&self.scripts.snapshot, line, None, &[])
+            .await?;
+        let [seq, head, evn, last_id, batches, rest @ ..] = &reply[..] else {
+            return Err(unavailable(format!("unexpected snapshot reply {reply:?}")));
         };
-        let token = QueueToken::parse(token)
-            .ok_or_else(|| unavailable(format!("malformed token {token:?} in redis")))?;
+        let batches: usize = parse(batches)?;
+        if rest.len() < batches * 3 {
+            return Err(unavailable("short snapshot reply"));
+        }
+        let (batch_part, gone_part) = rest.split_at(batches * 3);
+        let mut fresh = View::default();
+        fresh.extend(parse(seq)?);
+        for b in batch_part.chunks(3) {
+            if let [first, last, until] = b {
+                fresh.apply(Event::Admitted {
+                    first: parse(first)?,
+                    last: parse(last)?,
+                    until_ms: parse::<f64>(until)? as i64,
+                });
+            }
+        }
+        let head: u64 = parse(head)?;
+        // The head also covers batches that ended and were trimmed.
+        if head > fresh.head() {
+            fresh.apply(Event::Admitted {
+                first: head,
+                last: head,
+                until_ms: i64::MIN,
+            });
+        }
+        for place in gone_part {
+            fresh.apply(Event::Gone(parse(place)?));
+        }
+        fresh.evn = parse(evn)?;
+        fresh.last_id.clone_from(last_id);
+        let mut v = write(&line.view);
+        fresh.rate = v.rate;
+        fresh.admit_per_second = v.admit_per_second;
+        fresh.paused = v.paused;
+        fresh.synced = v.synced;
+        *v = fresh;
+        Ok(())
+    }
+
+    /// Makes sure the view may answer now: inline mode reads the new events; background
+    /// mode refuses when the last read is too old.
+    async fn ready_view(&self, line: &Line) -> Result<(), QueueError> {
+        let synced = read(&line.view).synced;
+        match (self.max_lag, synced) {
+            (Some(max), Some(at)) => {
+                let lag = at.elapsed();
+                if lag > max {
+                    return Err(unavailable(format!(
+                        "this instance's view of the line is {} ms behind redis",
+                        lag.as_millis()
+                    )));
+                }
+                Ok(())
+            }
+            _ => self.sync(line).await,
+        }
+    }
+
+    /// The ticket for `token` from the view.
+    fn ticket(&self, line: &Line, token: &QueueToken, now_ms: i64) -> Ticket {
+        let v = read(&line.view);
         let mut ticket = Ticket {
-            token,
-            concert_id: concert,
-            user_id: UserId(parse(user)?),
+            token: token.clone(),
+            concert_id: token.concert(),
+            user_id: token.user(),
             status: TicketStatus::Expired,
             position: None,
             eta_seconds: None,
             active_until: None,
         };
-        match state.as_str() {
-            "W" => {
-                let position: u64 = parse(n)?;
+        match v.standing(token.seq(), now_ms) {
+            Standing::Waiting { position } => {
                 let mut policy = self.settings.default_policy;
-                if !aps.is_empty() {
-                    policy.admit_per_second = parse(aps)?;
-                    policy.paused = paused == "1";
+                if let Some(aps) = v.admit_per_second {
+                    policy.admit_per_second = aps;
+                    policy.paused = v.paused;
                 }
                 ticket.status = TicketStatus::Waiting;
                 ticket.position = Some(position);
-                ticket.eta_seconds = eta_seconds(position, parse(rate)?, &policy);
+                ticket.eta_seconds = eta_seconds(position, v.rate, &policy);
             }
-            "A" => {
-                let until: f64 = parse(n)?;
+            Standing::Active { until_ms } => {
                 ticket.status = TicketStatus::Active;
-                ticket.active_until = Utc.timestamp_millis_opt(until as i64).single();
+                ticket.active_until = Utc.timestamp_millis_opt(until_ms).single();
             }
-            _ => {}
+            Standing::Expired => {}
         }
-        Ok((ticket, created == "1"))
+        ticket
     }
 
-    /// Puts `count` synthetic fans (users `first_user..`) at the back of `concert`'s line
-    /// with pipelined batches, much faster than `enter`. For benchmarks and load tests
-    /// only: it bypasses the one-place-per-user check.
-    ///
-    /// # Errors
-    /// `Unavailable` when Redis does not answer.
-    #[doc(hidden)]
-    pub async fn bulk_fill(
-        &self,
-        concert: ConcertId,
-        first_user: i64,
-        count: u64,
-        now: DateTime<Utc>,
-    ) -> Result<(), QueueError> {
-        const BATCH: u64 = 1000;
-        self.register(concert).await?;
-        let keys = self.keys(concert);
-        let now_ms = now.timestamp_millis();
-        let last: u64 = self
-            .run(|mut conn| {
-                let key = keys[SEQ].clone();
-                async move {
-                    redis::cmd("INCRBY")
-                        .arg(key)
-                        .arg(count)
-                        .query_async::<u64>(&mut conn)
-                        .await
-                }
-            })
-            .await?;
-        let first_seq = last + 1 - count;
-        let mut done = 0u64;
-        while done < count {
-            let mut pipe = redis::pipe();
-            // ~50 batches (200 commands) per round trip.
-            for _ in 0..50 {
-                if done >= count {
-                    break;
-                }
-                let n = BATCH.min(count - done);
-                let mut line = redis::cmd("ZADD");
-                let mut seen = redis::cmd("ZADD");
-                let mut users = redis::cmd("HSET");
-                let mut tokens = redis::cmd("HSET");
-                line.arg(&keys[LINE]);
-                seen.arg(&keys[SEEN]);
-                users.arg(&keys[USERS]);
-                tokens.arg(&keys[TOKENS]);
-                for i in done..done + n {
-                    let token = QueueToken::generate(concert);
-                    let user = first_user + i as i64;
-                    line.arg(first_seq + i).arg(token.as_str());
-                    seen.arg(now_ms).arg(token.as_str());
-                    users.arg(user).arg(token.as_str());
-                    tokens.arg(token.as_str()).arg(user);
-                }
-                pipe.add_command(line).ignore();
-                pipe.add_command(seen).ignore();
-                pipe.add_command(users).ignore();
-                pipe.add_command(tokens).ignore();
-                done += n;
-            }
-            self.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
-                .await?;
+    fn verify(&self, token: &QueueToken) -> Result<(), QueueError> {
+        QueueToken::verify(&self.settings.token_key, token.as_str())
+            .map(|_| ())
+            .ok_or(QueueError::UnknownToken)
+    }
+
+    async fn flush_all(&self) -> Result<(), QueueError> {
+        let lines: Vec<Arc<Line>> = self
+            .concerts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for line in lines {
+            self.flush(&line).await?;
         }
         Ok(())
+    }
+
+    /// Sends the line's pending heartbeats, in batches; on failure they are kept.
+    async fn flush(&self, line: &Line) -> Result<(), QueueError> {
+        let beats: Vec<(u64, i64)> = std::mem::take(&mut *lock(&line.beats))
+            .into_iter()
+            .collect();
+        for (i, chunk) in beats.chunks(BEAT_BATCH).enumerate() {
+            let args: Vec<String> = chunk
+                .iter()
+                .flat_map(|(place, ms)| [place.to_string(), ms.to_string()])
+                .collect();
+            let sent: Result<i64, _> = self
+                .invoke(&self.scripts.heartbeats, line, None, &args)
+                .await;
+            if let Err(e) = sent {
+                let mut pending = lock(&line.beats);
+                for &(place, ms) in &beats[i * BEAT_BATCH..] {
+                    let slot = pending.entry(place).or_insert(ms);
+                    *slot = (*slot).max(ms);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` places that may have been idle for the idle timeout at `now_ms`,
+    /// from a scan of the heartbeats that is redone every `slack / 2` (a place found
+    /// fresher than `idle - slack` cannot go idle before the next scan).
+    async fn idle_candidates(
+        &self,
+        line: &Line,
+        now_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<u64>, QueueError> {
+        let idle_ms = self.settings.idle_timeout_seconds.saturating_mul(1000);
+        let slack = (idle_ms / 2).min(10_000);
+        let due = {
+            let scan = lock(&line.idle);
+            scan.scanned_at_ms
+                .is_none_or(|at| now_ms < at || now_ms - at >= (slack / 2) as i64)
+        };
+        if due {
+            let (head, top) = {
+                let v = read(&line.view);
+                (v.head(), v.seq_max())
+            };
+            let quiet_ms = u32::try_from(idle_ms - slack).unwrap_or(u32::MAX);
+            let mut found = Vec::new();
+            let mut first = head + 1;
+            while first <= top {
+                let last = top.min(first + SCAN_BATCH - 1);
+                let key = line.keys[SEEN].clone();
+                let bytes: Vec<u8> = self
+                    .run(|mut conn| async move {
+                        redis::cmd("GETRANGE")
+                            .arg(key)
+                            .arg(first * 4)
+                            .arg(last * 4 + 3)
+                            .query_async::<Vec<u8>>(&mut conn)
+                            .await
+                    })
+                    .await?;
+                let mut seen: Vec<u32> = bytes
+                    .chunks(4)
+                    .map(|c| {
+                        let mut b = [0u8; 4];
+                        b[..c.len()].copy_from_slice(c);
+                        u32::from_be_bytes(b)
+                    })
+                    .collect();
+                // Places past the stored end never got a heartbeat written (yet).
+                seen.resize((last - first + 1) as usize, now_ms as u32);
+                found.extend(read(&line.view).quiet_places(first, &seen, now_ms, quiet_ms));
+                first = last + 1;
+            }
+            let mut scan = lock(&line.idle);
+            scan.scanned_at_ms = Some(now_ms);
+            scan.candidates = found;
+        }
+        let idle32 = u32::try_from(idle_ms).unwrap_or(u32::MAX);
+        let now32 = now_ms as u32;
+        let mut scan = lock(&line.idle);
+        let mut picked = Vec::new();
+        scan.candidates.retain(|&(place, seen)| {
+            let quiet = now32.wrapping_sub(seen);
+            if (picked.len() as u64) < limit && quiet >= idle32 && quiet < 1 << 31 {
+                picked.push(place);
+                false
+            } else {
+                true
+            }
+        });
+        Ok(picked)
     }
 }
 
@@ -426,97 +794,190 @@ impl Queue for RedisQueue {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Entered, QueueError> {
-        self.register(concert).await?;
-        let fresh = QueueToken::generate(concert);
-        let args = [
-            user.0.to_string(),
-            fresh.as_str().to_owned(),
-            now.timestamp_millis().to_string(),
-        ];
-        let reply = self.run_script(&self.scripts.enter, concert, &args).await?;
-        let (ticket, created) = self.ticket(concert, &reply)?;
-        Ok(Entered { ticket, created })
+        let inner = &self.inner;
+        inner.register(concert).await?;
+        let line = inner.line(concert);
+        let now_ms = now.timestamp_millis();
+        let args = [user.0.to_string(), now_ms.to_string()];
+        let reply: Vec<String> = inner
+            .invoke(&inner.scripts.enter, &line, Some(user), &args)
+            .await?;
+        let [state, place, until_or_head] = &reply[..] else {
+            return Err(unavailable(format!("unexpected enter reply {reply:?}")));
+        };
+        let place: u64 = parse(place)?;
+        let token = QueueToken::issue(&inner.settings.token_key, concert, place, user);
+        if state == "A" {
+            // Already admitted: the script's answer is current, the view may trail it.
+            let until = Utc.timestamp_millis_opt(parse(until_or_head)?).single();
+            return Ok(Entered {
+                ticket: Ticket {
+                    token,
+                    concert_id: concert,
+                    user_id: user,
+                    status: TicketStatus::Active,
+                    position: None,
+                    eta_seconds: None,
+                    active_until: until,
+                },
+                created: false,
+            });
+        }
+        write(&line.view).extend(place);
+        inner.ready_view(&line).await?;
+        let ticket = inner.ticket(&line, &token, now_ms);
+        Ok(Entered {
+            ticket,
+            created: state == "N",
+        })
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
-        let concert = token.concert();
-        let args = [
-            token.as_str().to_owned(),
-            now.timestamp_millis().to_string(),
-        ];
-        let reply = self
-            .run_script(&self.scripts.status, concert, &args)
-            .await?;
-        if reply.first().is_some_and(|s| s == "U") {
-            return Err(QueueError::UnknownToken);
+        let inner = &self.inner;
+        inner.verify(token)?;
+        let line = inner.line(token.concert());
+        inner.ready_view(&line).await?;
+        let place = token.seq();
+        if place > read(&line.view).seq_max() {
+            if inner.max_lag.is_none() {
+                // Read just now: no such place was ever issued.
+                return Err(QueueError::UnknownToken);
+            }
+            // Issued after this instance's last read (the signature proves it).
+            write(&line.view).extend(place);
         }
-        Ok(self.ticket(concert, &reply)?.0)
+        let now_ms = now.timestamp_millis();
+        let ticket = inner.ticket(&line, token, now_ms);
+        if ticket.status == TicketStatus::Waiting {
+            let mut beats = lock(&line.beats);
+            let beat = beats.entry(place).or_insert(now_ms);
+            *beat = (*beat).max(now_ms);
+        }
+        Ok(ticket)
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
-    async fn leave(&self, token: &QueueToken, _now: DateTime<Utc>) -> Result<(), QueueError> {
-        let keys = self.keys(token.concert());
-        let script = &self.scripts.leave;
-        let known: i64 = self
-            .run(|mut conn| async move {
-                let mut call = script.prepare_invoke();
-                for key in keys.iter() {
-                    call.key(key);
-                }
-                call.arg(token.as_str())
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-            })
+    async fn admission(
+        &self,
+        token: &QueueToken,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, QueueError> {
+        let inner = &self.inner;
+        inner.verify(token)?;
+        let line = inner.line(token.concert());
+        let args = [token.seq().to_string(), now.timestamp_millis().to_string()];
+        let reply: Vec<String> = inner
+            .invoke(&inner.scripts.admission, &line, None, &args)
             .await?;
-        if known == 1 {
-            Ok(())
-        } else {
-            Err(QueueError::UnknownToken)
+        let mut ticket = Ticket {
+            token: token.clone(),
+            concert_id: token.concert(),
+            user_id: token.user(),
+            status: TicketStatus::Expired,
+            position: None,
+            eta_seconds: None,
+            active_until: None,
+        };
+        match &reply[..] {
+            [u] if u == "U" => return Err(QueueError::UnknownToken),
+            [e] if e == "E" => {}
+            [a, until] if a == "A" => {
+                ticket.status = TicketStatus::Active;
+                ticket.active_until = Utc.timestamp_millis_opt(parse(until)?).single();
+            }
+            [w, position, rate, aps, paused] if w == "W" => {
+                let position: u64 = parse(position)?;
+                let mut policy = inner.settings.default_policy;
+                if !aps.is_empty() {
+                    policy.admit_per_second = parse(aps)?;
+                    policy.paused = paused == "1";
+                }
+                ticket.status = TicketStatus::Waiting;
+                ticket.position = Some(position);
+                ticket.eta_seconds = eta_seconds(position, parse(rate)?, &policy);
+            }
+            _ => return Err(unavailable(format!("unexpected admission reply {reply:?}"))),
+        }
+        Ok(ticket)
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn leave(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        inner.verify(token)?;
+        let line = inner.line(token.concert());
+        let args = [token.seq().to_string(), now.timestamp_millis().to_string()];
+        let reply: Vec<i64> = inner
+            .invoke(&inner.scripts.leave, &line, None, &args)
+            .await?;
+        match reply[..] {
+            [0, _] => Err(QueueError::UnknownToken),
+            [_, changed] => {
+                if changed == 1 {
+                    // This instance reads its own write at once; the event follows.
+                    write(&line.view).apply(Event::Gone(token.seq()));
+                }
+                Ok(())
+            }
+            _ => Err(unavailable(format!("unexpected leave reply {reply:?}"))),
         }
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError> {
-        let d = self.settings.default_policy;
-        let args = [
-            now.timestamp_millis().to_string(),
-            (self.settings.idle_timeout_seconds.saturating_mul(1000)).to_string(),
-            self.settings.max_expire_per_tick.to_string(),
+        let inner = &self.inner;
+        let line = inner.line(concert);
+        let now_ms = now.timestamp_millis();
+        // Own heartbeats first, so the idle check sees them; then a current view, so
+        // the idle scan covers every place.
+        inner.flush(&line).await?;
+        inner.sync(&line).await?;
+        let idle = inner
+            .idle_candidates(&line, now_ms, inner.settings.max_expire_per_tick)
+            .await?;
+        let d = inner.settings.default_policy;
+        let mut args = vec![
+            now_ms.to_string(),
+            (inner.settings.idle_timeout_seconds.saturating_mul(1000)).to_string(),
             RATE_EMA_TAU_SECONDS.to_string(),
             d.max_active.to_string(),
             d.admit_per_second.to_string(),
             d.active_ttl_seconds.to_string(),
             u8::from(d.paused).to_string(),
         ];
-        let keys = self.keys(concert);
-        let script = &self.scripts.tick;
-        let reply: Vec<u64> = self
-            .run(|mut conn| async move {
-                let mut call = script.prepare_invoke();
-                for key in keys.iter() {
-                    call.key(key);
-                }
-                for arg in &args {
-                    call.arg(arg);
-                }
-                call.invoke_async::<Vec<u64>>(&mut conn).await
-            })
-            .await?;
-        let [admitted, expired_waiting, expired_active] = reply[..] else {
+        args.extend(idle.iter().map(u64::to_string));
+        let reply: Vec<i64> = inner.invoke(&inner.scripts.tick, &line, None, &args).await?;
+        let [admitted, expired_waiting, expired_active, first, last, until, ref dropped @ ..] =
+            reply[..]
+        else {
             return Err(unavailable(format!("unexpected tick reply {reply:?}")));
         };
+        {
+            let mut v = write(&line.view);
+            if admitted > 0 {
+                v.apply(Event::Admitted {
+                    first: first as u64,
+                    last: last as u64,
+                    until_ms: until,
+                });
+            }
+            for &place in dropped {
+                v.apply(Event::Gone(place as u64));
+            }
+        }
         Ok(TickReport {
-            admitted,
-            expired_waiting,
-            expired_active,
+            admitted: admitted as u64,
+            expired_waiting: expired_waiting as u64,
+            expired_active: expired_active as u64,
         })
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError> {
-        let key = self.key(concert, KEY_NAMES[POLICY]);
-        let raw: Vec<Option<String>> = self
+        let inner = &self.inner;
+        let key = inner.key(concert, KEY_NAMES[POLICY]);
+        let raw: Vec<Option<String>> = inner
             .run(|mut conn| async move {
                 redis::cmd("HMGET")
                     .arg(key)
@@ -535,29 +996,38 @@ impl Queue for RedisQueue {
                 active_ttl_seconds: parse(ttl)?,
                 paused: paused.as_deref() == Some("1"),
             }),
-            _ => Ok(self.settings.default_policy),
+            _ => Ok(inner.settings.default_policy),
         }
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError> {
-        let key = self.key(concert, KEY_NAMES[POLICY]);
-        self.run(|mut conn| async move {
-            redis::cmd("HSET")
-                .arg(key)
-                .arg("max_active")
-                .arg(policy.max_active)
-                .arg("admit_per_second")
-                .arg(policy.admit_per_second)
-                .arg("active_ttl_seconds")
-                .arg(policy.active_ttl_seconds)
-                .arg("paused")
-                .arg(u8::from(policy.paused))
-                .query_async::<()>(&mut conn)
-                .await
-        })
-        .await?;
-        self.register(concert).await
+        let inner = &self.inner;
+        let key = inner.key(concert, KEY_NAMES[POLICY]);
+        inner
+            .run(|mut conn| async move {
+                redis::cmd("HSET")
+                    .arg(key)
+                    .arg("max_active")
+                    .arg(policy.max_active)
+                    .arg("admit_per_second")
+                    .arg(policy.admit_per_second)
+                    .arg("active_ttl_seconds")
+                    .arg(policy.active_ttl_seconds)
+                    .arg("paused")
+                    .arg(u8::from(policy.paused))
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await?;
+        {
+            // This instance's ETAs follow at once; others at their next read.
+            let line = inner.line(concert);
+            let mut v = write(&line.view);
+            v.admit_per_second = Some(policy.admit_per_second);
+            v.paused = policy.paused;
+        }
+        inner.register(concert).await
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
@@ -566,14 +1036,18 @@ impl Queue for RedisQueue {
         concert: ConcertId,
         now: DateTime<Utc>,
     ) -> Result<QueueStats, QueueError> {
+        let inner = &self.inner;
+        let line = inner.line(concert);
         let args = [now.timestamp_millis().to_string()];
-        let reply = self.run_script(&self.scripts.stats, concert, &args).await?;
+        let reply: Vec<String> = inner
+            .invoke(&inner.scripts.stats, &line, None, &args)
+            .await?;
         let [waiting, active, admitted, expired, rate] = &reply[..] else {
             return Err(unavailable(format!("unexpected stats reply {reply:?}")));
         };
         Ok(QueueStats {
             waiting: parse(waiting)?,
-            active: parse(active)?,
+            active: parse::<i64>(active)?.max(0) as u64,
             admitted_total: parse(admitted)?,
             expired_total: parse(expired)?,
             admit_rate: parse(rate)?,
@@ -582,8 +1056,9 @@ impl Queue for RedisQueue {
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn concerts(&self) -> Result<Vec<ConcertId>, QueueError> {
-        let key = self.concerts_key();
+        let key = self.inner.concerts_key();
         let ids: Vec<i64> = self
+            .inner
             .run(|mut conn| async move {
                 redis::cmd("SMEMBERS")
                     .arg(key)
@@ -597,12 +1072,13 @@ impl Queue for RedisQueue {
     }
 
     async fn ping(&self) -> Result<(), QueueError> {
-        self.run(|mut conn| async move {
-            redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .map(|_| ())
-        })
-        .await
+        self.inner
+            .run(|mut conn| async move {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .map(|_| ())
+            })
+            .await
     }
 }

@@ -1,123 +1,196 @@
-//! The Lua scripts: every multi-key step of the waiting room is one of these, so it runs
+//! The Lua scripts: every step that changes a concert's line is one of these, so it runs
 //! atomically on one Redis (or one Cluster slot: all keys of a concert share a hash tag).
+//! Each does O(1) or O(log n) work per fan *lifetime* (enter, admit, leave, drop), never
+//! per poll: polls are answered from every instance's local view (see `view`).
 //!
 //! Every script gets the same KEYS, in this order:
-//! 1 `line` (zset token → entry sequence), 2 `seen` (zset token → last poll ms),
-//! 3 `active` (zset token → end ms), 4 `users` (hash user → token),
-//! 5 `tokens` (hash token → user), 6 `stats` (hash), 7 `policy` (hash), 8 `seq` (counter).
-//! Values are plain numbers and strings. Time is the caller's `now` (ms), never `TIME`.
+//! 1 `seq` (the entry counter: fan number n holds place n), 2 `head` (every place up to
+//! it has been admitted or is gone), 3 `gone` (zset of places that left or were dropped,
+//! score = place; trimmed when their admission batch ends), 4 `batches` (zset: member
+//! first place of an admission batch, score its last place), 5 `ends` (zset: member first
+//! place of a batch, score the batch's end ms), 6 `left` (hash: first place of a batch →
+//! how many of it are still active), 7 `seen` (a bitfield of one u32 per place: last
+//! heartbeat ms mod 2^32), 8 `stats` (hash: waiting, active, admitted_total,
+//! expired_total, token bucket, measured rate, event counter `evn`), 9 `policy` (hash),
+//! 10 `events` (stream of `evn:g:place` (gone) and `evn:a:first:last:end_ms`
+//! (admitted), capped), 11 the user's bucket of the `users` hash (user → place; other
+//! scripts pass any bucket and do not touch it).
+//! Time is the caller's `now` (ms), never `TIME`.
 
-/// The tail every ticket-returning script appends: what the caller needs for the ETA.
-const TICKET: &str = r"
-local function ticket(state, tok, usr, n, created)
-  if state ~= 'W' then
-    -- only a waiting ticket has an ETA: skip the rate and policy reads
-    return {state, tok, usr, tostring(n), created, '0', '', ''}
+/// Approximate cap of the event stream: instances that fall further behind than this
+/// reload a snapshot instead.
+pub(crate) const STREAM_MAXLEN: u64 = 100_000;
+
+/// Helpers shared by every script.
+const COMMON: &str = r"
+local function emit(e)
+  local n = redis.call('HINCRBY', KEYS[8], 'evn', 1)
+  redis.call('XADD', KEYS[10], 'MAXLEN', '~', STREAM_MAXLEN, '*', 'e', n .. ':' .. e)
+end
+local function head()
+  return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+local function set_seen(s, now)
+  redis.call('BITFIELD', KEYS[7], 'SET', 'u32', '#' .. s, now % 4294967296)
+end
+-- the admission batch holding place s: its first place and end ms, or nil
+local function batch_of(s)
+  local r = redis.call('ZRANGEBYSCORE', KEYS[4], s, '+inf', 'LIMIT', 0, 1)
+  local first = r[1]
+  if first and tonumber(first) <= s then
+    return first, tonumber(redis.call('ZSCORE', KEYS[5], first))
   end
-  local p = redis.call('HMGET', KEYS[7], 'admit_per_second', 'paused')
-  return {state, tok, usr, tostring(n), created,
-          redis.call('HGET', KEYS[6], 'rate') or '0', p[1] or '', p[2] or ''}
+  return nil, nil
+end
+-- what a waiting fan needs for the ETA
+local function eta_inputs()
+  local p = redis.call('HMGET', KEYS[9], 'admit_per_second', 'paused')
+  return redis.call('HGET', KEYS[8], 'rate') or '0', p[1] or '', p[2] or ''
 end
 ";
 
-/// ARGV: user, fresh token, now ms.
-pub(crate) const ENTER: &str = r"
-local usr, now = ARGV[1], tonumber(ARGV[3])
-local old = redis.call('HGET', KEYS[4], usr)
-if old then
-  local r = redis.call('ZRANK', KEYS[1], old)
-  if r then
-    redis.call('ZADD', KEYS[2], 'XX', 'GT', now, old)
-    return ticket('W', old, usr, r + 1, '0')
+fn script(body: &str) -> String {
+    format!(
+        "{}{body}",
+        COMMON.replace("STREAM_MAXLEN", &STREAM_MAXLEN.to_string())
+    )
+}
+
+/// ARGV: user, now ms. Returns `{'W', place, head}` (already waiting; counts as a
+/// heartbeat), `{'A', place, end_ms}` (already active) or `{'N', place, head}` (new).
+const ENTER: &str = r"
+local usr, now = ARGV[1], tonumber(ARGV[2])
+local h = head()
+local old = redis.call('HGET', KEYS[11], usr)
+if old and not redis.call('ZSCORE', KEYS[3], old) then
+  local s = tonumber(old)
+  if s > h then
+    set_seen(s, now)
+    return {'W', old, tostring(h)}
   end
-  local u = redis.call('ZSCORE', KEYS[3], old)
-  if u then
-    if tonumber(u) > now then
-      return ticket('A', old, usr, u, '0')
-    end
-    -- ran out but not swept yet: it expires now, counted once
-    redis.call('ZREM', KEYS[3], old)
-    redis.call('HINCRBY', KEYS[6], 'expired_total', 1)
+  local first, ends = batch_of(s)
+  if first and ends > now then
+    return {'A', old, tostring(ends)}
   end
 end
-local tok = ARGV[2]
-local s = redis.call('INCR', KEYS[8])
-redis.call('ZADD', KEYS[1], s, tok)
-redis.call('ZADD', KEYS[2], now, tok)
-redis.call('HSET', KEYS[4], usr, tok)
-redis.call('HSET', KEYS[5], tok, usr)
-return ticket('W', tok, usr, redis.call('ZCARD', KEYS[1]), '1')
+local s = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[11], usr, s)
+set_seen(s, now)
+redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+return {'N', tostring(s), tostring(h)}
 ";
 
-/// ARGV: token, now ms. Polling a waiting token is its heartbeat.
-pub(crate) const STATUS: &str = r"
-local tok, now = ARGV[1], tonumber(ARGV[2])
-local usr = redis.call('HGET', KEYS[5], tok)
-if not usr then
+/// ARGV: place, now ms. The authoritative standing of one place (the booking gate):
+/// `{'U'}` never issued, `{'E'}` gone or expired, `{'A', end_ms}`, or
+/// `{'W', position, rate, admit_per_second, paused}`.
+const ADMISSION: &str = r"
+local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+if s > tonumber(redis.call('GET', KEYS[1]) or '0') then
   return {'U'}
 end
-local r = redis.call('ZRANK', KEYS[1], tok)
-if r then
-  redis.call('ZADD', KEYS[2], 'XX', 'GT', now, tok)
-  return ticket('W', tok, usr, r + 1, '0')
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  return {'E'}
 end
-local u = redis.call('ZSCORE', KEYS[3], tok)
-if u and tonumber(u) > now then
-  return ticket('A', tok, usr, u, '0')
+local h = head()
+if s > h then
+  local rate, aps, paused = eta_inputs()
+  local position = s - h - redis.call('ZCOUNT', KEYS[3], '(' .. h, s)
+  return {'W', tostring(position), rate, aps, paused}
 end
-return ticket('E', tok, usr, 0, '0')
+local first, ends = batch_of(s)
+if first and ends > now then
+  return {'A', tostring(ends)}
+end
+return {'E'}
 ";
 
-/// ARGV: token. Returns 0 for an unknown token.
-pub(crate) const LEAVE: &str = r"
-if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
-  return 0
+/// ARGV: place, now ms. Returns `{known, changed}`: a place never issued is unknown; one
+/// already gone or expired changes nothing.
+const LEAVE: &str = r"
+local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+if s > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  return {0, 0}
 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  return {1, 0}
+end
+if s > head() then
+  redis.call('ZADD', KEYS[3], s, ARGV[1])
+  redis.call('HINCRBY', KEYS[8], 'waiting', -1)
+  emit('g:' .. ARGV[1])
+  return {1, 1}
+end
+local first, ends = batch_of(s)
+if first and ends > now then
+  redis.call('ZADD', KEYS[3], s, ARGV[1])
+  redis.call('HINCRBY', KEYS[6], first, -1)
+  redis.call('HINCRBY', KEYS[8], 'active', -1)
+  emit('g:' .. ARGV[1])
+  return {1, 1}
+end
+return {1, 0}
 ";
 
-/// ARGV: now ms, idle timeout ms, max idle expiries, EMA tau seconds, then the default
-/// policy: max_active, admit_per_second, active_ttl_seconds, paused (0/1).
-/// Returns {admitted, expired_waiting, expired_active}.
-pub(crate) const TICK: &str = r"
-local now = tonumber(ARGV[1])
-local CHUNK = 1000
+/// ARGV: now ms, idle timeout ms, EMA tau seconds, then the default policy: max_active,
+/// admit_per_second, active_ttl_seconds, paused (0/1); then the places this instance
+/// believes idle (each re-checked here against its last heartbeat).
+/// Returns {admitted, expired_waiting, expired_active, first, last, end_ms, dropped...}.
+const TICK: &str = r"
+local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 
--- 1. active tokens past their end
-local expired_active = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+-- 1. admission batches that ended: their remaining fans expire
+local expired_active = 0
+local ended = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 1000)
+for _, first in ipairs(ended) do
+  expired_active = expired_active + tonumber(redis.call('HGET', KEYS[6], first) or '0')
+  local last = redis.call('ZSCORE', KEYS[4], first)
+  if last then
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], first, last)
+  end
+  redis.call('HDEL', KEYS[6], first)
+  redis.call('ZREM', KEYS[4], first)
+  redis.call('ZREM', KEYS[5], first)
+end
+if expired_active > 0 then
+  redis.call('HINCRBY', KEYS[8], 'active', -expired_active)
+end
 
--- 2. idle waiters, bounded per tick; unpack in chunks (Lua's stack is small).
--- Admission leaves its tokens in `seen` (cheaper for big ticks): such stale entries
--- are dropped here without counting.
-local expired_waiting = 0
-local limit = tonumber(ARGV[3])
-if limit > 0 then
-  local idle = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]),
-                          'LIMIT', 0, limit)
-  for i = 1, #idle, CHUNK do
-    local j = math.min(i + CHUNK - 1, #idle)
-    expired_waiting = expired_waiting + redis.call('ZREM', KEYS[1], unpack(idle, i, j))
-    redis.call('ZREM', KEYS[2], unpack(idle, i, j))
+-- 2. idle waiters: the candidates whose last heartbeat is still too old
+local h = head()
+local dropped = {}
+for i = 8, #ARGV do
+  local s = ARGV[i]
+  if tonumber(s) > h and not redis.call('ZSCORE', KEYS[3], s) then
+    local seen = redis.call('BITFIELD', KEYS[7], 'GET', 'u32', '#' .. s)[1]
+    local quiet = (now - seen) % 4294967296
+    -- a heartbeat 'ahead' of now (wrapped difference over half the range) is fresh
+    if quiet >= idle and quiet < 2147483648 then
+      redis.call('ZADD', KEYS[3], s, s)
+      emit('g:' .. s)
+      dropped[#dropped + 1] = s
+    end
   end
 end
+local expired_waiting = #dropped
+if expired_waiting > 0 then
+  redis.call('HINCRBY', KEYS[8], 'waiting', -expired_waiting)
+end
 if expired_active + expired_waiting > 0 then
-  redis.call('HINCRBY', KEYS[6], 'expired_total', expired_active + expired_waiting)
+  redis.call('HINCRBY', KEYS[8], 'expired_total', expired_active + expired_waiting)
 end
 
 -- 3. admission through the token bucket (thousandths of an admission: exact integers)
-local p = redis.call('HMGET', KEYS[7], 'max_active', 'admit_per_second',
+local p = redis.call('HMGET', KEYS[9], 'max_active', 'admit_per_second',
                      'active_ttl_seconds', 'paused')
 local max_active, aps, ttl, paused
 if p[1] and p[2] and p[3] then
   max_active, aps, ttl, paused = tonumber(p[1]), tonumber(p[2]), tonumber(p[3]), p[4] == '1'
 else
-  max_active, aps, ttl, paused = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
-                                 ARGV[8] == '1'
+  max_active, aps, ttl, paused = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
+                                 ARGV[7] == '1'
 end
-local st = redis.call('HMGET', KEYS[6], 'bucket', 'bucket_ms', 'rate', 'rate_ms')
+local st = redis.call('HMGET', KEYS[8], 'bucket', 'bucket_ms', 'rate', 'rate_ms',
+                      'waiting', 'active')
 local capacity = aps * 1000
 local bucket = capacity
 local bucket_ms = now
@@ -127,27 +200,33 @@ if st[1] and st[2] then
   bucket = math.min(capacity, tonumber(st[1]) + elapsed * aps)
   bucket_ms = math.max(last, now)
 end
-
-local waiting = redis.call('ZCARD', KEYS[1])
-local admitted = 0
+local waiting = tonumber(st[5] or '0')
+local active = tonumber(st[6] or '0')
+local admitted, first, last, ends = 0, 0, 0, 0
 if not paused then
-  local room = max_active - redis.call('ZCARD', KEYS[3])
-  admitted = math.max(0, math.min(math.floor(bucket / 1000), room, waiting))
-  if admitted > 0 then
-    local popped = redis.call('ZPOPMIN', KEYS[1], admitted)
-    local ends = now + ttl * 1000
-    -- ZPOPMIN's reply alternates member, score: overwrite each score with the end
-    -- time and ZADD the pairs back-to-front (score first) in chunks.
-    for i = 2, #popped, 2 do
-      popped[i] = popped[i - 1]
-      popped[i - 1] = ends
-    end
-    for i = 1, #popped, 2 * CHUNK do
-      redis.call('ZADD', KEYS[3], unpack(popped, i, math.min(i + 2 * CHUNK - 1, #popped)))
-    end
-    bucket = bucket - admitted * 1000
-    redis.call('HINCRBY', KEYS[6], 'admitted_total', admitted)
+  admitted = math.max(0, math.min(math.floor(bucket / 1000), max_active - active, waiting))
+end
+if admitted > 0 then
+  -- move the head past the next `admitted` live places: holes (gone places) are
+  -- skipped, each step O(log n) whatever the batch size
+  local top = tonumber(redis.call('GET', KEYS[1]) or '0')
+  last = h + admitted
+  while true do
+    local want = math.min(top, h + admitted + redis.call('ZCOUNT', KEYS[3], '(' .. h, last))
+    if want == last then break end
+    last = want
   end
+  first = h + 1
+  ends = now + ttl * 1000
+  redis.call('SET', KEYS[2], last)
+  redis.call('ZADD', KEYS[4], last, first)
+  redis.call('ZADD', KEYS[5], ends, first)
+  redis.call('HSET', KEYS[6], first, admitted)
+  redis.call('HINCRBY', KEYS[8], 'waiting', -admitted)
+  redis.call('HINCRBY', KEYS[8], 'active', admitted)
+  redis.call('HINCRBY', KEYS[8], 'admitted_total', admitted)
+  emit('a:' .. first .. ':' .. last .. ':' .. ends)
+  bucket = bucket - admitted * 1000
 end
 
 -- the measured rate only moves while fans wait (same formula as update_rate_ema)
@@ -158,23 +237,118 @@ if rate_ms and rate_ms >= now then
   new_rate_ms = rate_ms
 elseif rate_ms and waiting > 0 then
   local elapsed = (now - rate_ms) / 1000
-  local alpha = 1 - math.exp(-elapsed / tonumber(ARGV[4]))
+  local alpha = 1 - math.exp(-elapsed / tonumber(ARGV[3]))
   rate = rate + alpha * (admitted / elapsed - rate)
 end
-redis.call('HSET', KEYS[6], 'bucket', bucket, 'bucket_ms', bucket_ms,
+redis.call('HSET', KEYS[8], 'bucket', bucket, 'bucket_ms', bucket_ms,
            'rate', rate, 'rate_ms', new_rate_ms)
-return {admitted, expired_waiting, expired_active}
+local out = {admitted, expired_waiting, expired_active, first, last, ends}
+for _, s in ipairs(dropped) do
+  out[#out + 1] = tonumber(s)
+end
+return out
 ";
 
-/// ARGV: now ms. Returns {waiting, active, admitted_total, expired_total, rate} as strings.
-pub(crate) const STATS: &str = r"
-local s = redis.call('HMGET', KEYS[6], 'admitted_total', 'expired_total', 'rate')
-return {tostring(redis.call('ZCARD', KEYS[1])),
-        tostring(redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[1], '+inf')),
-        s[1] or '0', s[2] or '0', s[3] or '0'}
+/// ARGV: pairs of place, heartbeat ms. Keeps the later of the stored and the given
+/// heartbeat (instances flush independently). Two BITFIELD calls per batch, whatever
+/// its size.
+const HEARTBEATS: &str = r"
+local get = {'BITFIELD', KEYS[7]}
+for i = 1, #ARGV, 2 do
+  get[#get + 1] = 'GET'; get[#get + 1] = 'u32'; get[#get + 1] = '#' .. ARGV[i]
+end
+local old = redis.call(unpack(get))
+local set = {'BITFIELD', KEYS[7]}
+for i = 1, #ARGV, 2 do
+  local ms = tonumber(ARGV[i + 1]) % 4294967296
+  -- later when ahead by less than half the u32 range (the stored value wraps)
+  if (ms - old[(i + 1) / 2]) % 4294967296 < 2147483648 then
+    set[#set + 1] = 'SET'; set[#set + 1] = 'u32'; set[#set + 1] = '#' .. ARGV[i]
+    set[#set + 1] = ms
+  end
+end
+if #set > 2 then
+  redis.call(unpack(set))
+end
+return (#set - 2) / 4
 ";
 
-/// Prepends the shared helpers to a script that returns tickets.
-pub(crate) fn with_ticket(body: &str) -> String {
-    format!("{TICKET}{body}")
+/// ARGV: exclusive start id (`(<id>`, or `-` for all), count. Returns
+/// {seq, head, evn, rate, admit_per_second, paused, then id, event pairs}.
+const SYNC: &str = r"
+local st = redis.call('HMGET', KEYS[8], 'evn', 'rate')
+local p = redis.call('HMGET', KEYS[9], 'admit_per_second', 'paused')
+local out = {redis.call('GET', KEYS[1]) or '0', tostring(head()), st[1] or '0',
+             st[2] or '0', p[1] or '', p[2] or ''}
+for _, e in ipairs(redis.call('XRANGE', KEYS[10], ARGV[1], '+', 'COUNT', ARGV[2])) do
+  out[#out + 1] = e[1]
+  out[#out + 1] = e[2][2]
+end
+return out
+";
+
+/// No ARGV. A consistent picture for an instance that starts or fell behind the stream:
+/// {seq, head, evn, last stream id, batch count, (first, last, end_ms) per batch, then
+/// every gone place that still matters (inside a batch or ahead of the head)}.
+const SNAPSHOT: &str = r"
+local out = {redis.call('GET', KEYS[1]) or '0', tostring(head()),
+             redis.call('HGET', KEYS[8], 'evn') or '0'}
+local tail = redis.call('XREVRANGE', KEYS[10], '+', '-', 'COUNT', 1)
+out[#out + 1] = tail[1] and tail[1][1] or '0-0'
+local batches = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
+out[#out + 1] = tostring(#batches / 2)
+local low = head()
+for i = 1, #batches, 2 do
+  out[#out + 1] = batches[i]
+  out[#out + 1] = batches[i + 1]
+  out[#out + 1] = redis.call('ZSCORE', KEYS[5], batches[i]) or '0'
+  low = math.min(low, tonumber(batches[i]) - 1)
+end
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. low, '+inf')) do
+  out[#out + 1] = s
+end
+return out
+";
+
+/// ARGV: now ms. Returns {waiting, active, admitted_total, expired_total, rate}: active
+/// leaves out batches that ended but no tick has expired yet.
+const STATS: &str = r"
+local now = tonumber(ARGV[1])
+local s = redis.call('HMGET', KEYS[8], 'waiting', 'active', 'admitted_total',
+                     'expired_total', 'rate')
+local active = tonumber(s[2] or '0')
+for _, first in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)) do
+  active = active - tonumber(redis.call('HGET', KEYS[6], first) or '0')
+end
+return {s[1] or '0', tostring(active), s[3] or '0', s[4] or '0', s[5] or '0'}
+";
+
+/// The scripts, with the shared helpers prepended.
+use deadpool_redis::redis;
+
+pub(crate) struct Scripts {
+    pub enter: redis::Script,
+    pub admission: redis::Script,
+    pub leave: redis::Script,
+    pub tick: redis::Script,
+    pub heartbeats: redis::Script,
+    pub sync: redis::Script,
+    pub snapshot: redis::Script,
+    pub stats: redis::Script,
+}
+
+impl Scripts {
+    pub fn new() -> Self {
+        let load = |body: &str| redis::Script::new(&script(body));
+        Scripts {
+            enter: load(ENTER),
+            admission: load(ADMISSION),
+            leave: load(LEAVE),
+            tick: load(TICK),
+            heartbeats: load(HEARTBEATS),
+            sync: load(SYNC),
+            snapshot: load(SNAPSHOT),
+            stats: load(STATS),
+        }
+    }
 }

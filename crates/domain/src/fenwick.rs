@@ -2,7 +2,7 @@
 //! updates and appends. Indexes are 1-based.
 
 #[derive(Debug, Default)]
-pub(crate) struct Fenwick {
+pub struct Fenwick {
     /// `tree[i - 1]` covers the indexes `(i - lowbit(i), i]`.
     tree: Vec<u32>,
 }
@@ -12,19 +12,23 @@ fn lowbit(i: usize) -> usize {
 }
 
 impl Fenwick {
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.tree.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+
     /// Appends index `len() + 1` holding `value`.
-    pub(crate) fn push(&mut self, value: u32) {
+    pub fn push(&mut self, value: u32) {
         let i = self.tree.len() + 1;
         let covered = self.prefix(i - 1) - self.prefix(i - lowbit(i));
         self.tree.push(value + covered as u32);
     }
 
     /// Adds `delta` at index `i` (1-based, `i <= len()`).
-    pub(crate) fn add(&mut self, mut i: usize, delta: i32) {
+    pub fn add(&mut self, mut i: usize, delta: i32) {
         while i > 0 && i <= self.tree.len() {
             self.tree[i - 1] = self.tree[i - 1].wrapping_add_signed(delta);
             i += lowbit(i);
@@ -32,7 +36,7 @@ impl Fenwick {
     }
 
     /// The sum of indexes `1..=i`.
-    pub(crate) fn prefix(&self, mut i: usize) -> u64 {
+    pub fn prefix(&self, mut i: usize) -> u64 {
         let mut sum = 0u64;
         i = i.min(self.tree.len());
         while i > 0 {
