@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/concerts"),
     ("post", "/api/v1/concerts/{concert_id}/queue"),
     ("get", "/api/v1/queue/status"),
+    ("get", "/api/v1/queue/events"),
     ("delete", "/api/v1/queue"),
     ("put", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-policy"),

@@ -432,3 +432,176 @@ async fn two_instances_on_one_redis_never_admit_past_the_policy() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Reads Server-Sent Events from a streaming response: (event name, JSON data) pairs,
+/// until the stream ends or `within` passes.
+async fn read_events(res: reqwest::Response, within: Duration) -> Vec<(String, Value)> {
+    let mut res = res;
+    let mut buf = String::new();
+    let mut events = Vec::new();
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, res.chunk()).await {
+            Ok(Ok(Some(bytes))) => buf.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Ok(None)) | Err(_) => break,
+            Ok(Err(e)) => panic!("stream broke: {e}"),
+        }
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            events.push((name, serde_json::from_str(&data).unwrap()));
+        }
+    }
+    events
+}
+
+async fn events_push_the_standing_and_the_admission(redis: bool) {
+    let app = app_on(redis, |_| {}).await;
+    let concert = app.create_concert(1, 4, 100).await;
+    let paused = json!({"max_active": 10, "admit_per_second": 100, "active_ttl_seconds": 60, "paused": true});
+    assert_eq!(app.set_policy(concert.id, &paused).await.status(), 200);
+    let fan = app.create_user("sse").await;
+    let entered: Value = app
+        .enter_queue(&fan, concert.id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = entered["token"].as_str().unwrap().to_owned();
+    assert!(
+        entered["poll_after_ms"].as_u64().unwrap() >= 500,
+        "{entered}"
+    );
+
+    let bad = app
+        .get(
+            "/api/v1/queue/events?token=1.1.1.00000000000000000000000000000000",
+            None,
+        )
+        .await;
+    assert_problem(bad, 401).await;
+    let missing = app.get("/api/v1/queue/events", None).await;
+    assert_problem(missing, 400).await;
+
+    let res = app
+        .get(&format!("/api/v1/queue/events?token={token}"), None)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let opened = Instant::now();
+    let resume = json!({"max_active": 10, "admit_per_second": 100, "active_ttl_seconds": 60, "paused": false});
+    let app2 = &app;
+    let (events, _) = tokio::join!(read_events(res, WAIT), async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(app2.set_policy(concert.id, &resume).await.status(), 200);
+    });
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"standing"), "{events:?}");
+    assert_eq!(events[0].1["status"], "WAITING");
+    let (last_name, last) = events.last().unwrap();
+    assert_eq!(
+        (last_name.as_str(), &last["status"]),
+        ("standing", &json!("ACTIVE")),
+        "{events:?}"
+    );
+    assert!(
+        opened.elapsed() < Duration::from_secs(3),
+        "the stream ends once the fan is admitted"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn events_push_the_standing_and_the_admission_on_memory() {
+    events_push_the_standing_and_the_admission(false).await;
+}
+
+#[tokio::test]
+async fn events_push_the_standing_and_the_admission_on_redis() {
+    events_push_the_standing_and_the_admission(true).await;
+}
+
+/// Statuses come from each instance's local view: two instances must tell every fan the
+/// same gap-free position, and an admission must reach both within the view's lag.
+#[tokio::test]
+async fn two_instances_on_one_redis_tell_the_same_positions() {
+    let redis = redis_url();
+    let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
+    let db = frontrow_tests::app::fresh_database_url(frontrow_tests::app::Db::Sqlite).await;
+    let spawn = |prefix: String| {
+        spawn_app_with(AppOptions {
+            redis: Some(redis.clone()),
+            database_url: Some(db.clone()),
+            tweak: Box::new(move |s| {
+                s.redis.key_prefix = prefix;
+                s.queue.tick_interval_ms = 20;
+            }),
+            ..AppOptions::default()
+        })
+    };
+    let a = spawn(prefix.clone()).await;
+    let b = spawn(prefix).await;
+    let concert = a.create_concert(1, 10, 100).await;
+    let paused = json!({"max_active": 15, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": true});
+    assert_eq!(a.set_policy(concert.id, &paused).await.status(), 200);
+
+    let mut tokens = Vec::new();
+    for i in 0..60 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let u = app.create_user(&format!("fan{i}")).await;
+        let v: Value = app.enter_queue(&u, concert.id).await.json().await.unwrap();
+        tokens.push(v["token"].as_str().unwrap().to_owned());
+    }
+    // Ten fans leave, through either instance.
+    for t in tokens.iter().step_by(6) {
+        assert_eq!(b.leave_queue(t).await.status(), 204);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut expected = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        let mut seen = Vec::new();
+        for app in [&a, &b] {
+            let v: Value = app.queue_status(t).await.json().await.unwrap();
+            seen.push((v["status"].clone(), v["position"].clone()));
+        }
+        if i % 6 == 0 {
+            assert_eq!(seen[0].0, "EXPIRED", "fan {i}: {seen:?}");
+        } else {
+            expected += 1;
+            assert_eq!(seen[0], (json!("WAITING"), json!(expected)), "fan {i}");
+        }
+        assert_eq!(seen[0], seen[1], "fan {i}: the instances disagree");
+    }
+
+    let open = json!({"max_active": 15, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
+    assert_eq!(b.set_policy(concert.id, &open).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut active = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        let mut seen = Vec::new();
+        for app in [&a, &b] {
+            let v: Value = app.queue_status(t).await.json().await.unwrap();
+            seen.push(v["status"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(seen[0], seen[1], "fan {i}: the instances disagree");
+        if seen[0] == "ACTIVE" {
+            active += 1;
+            assert!(i <= 17, "fan {i} admitted ahead of the ones before it");
+        }
+    }
+    assert_eq!(active, 15);
+    a.stop().await;
+    b.stop().await;
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use config::{Config, Environment, File};
-use frontrow_domain::{BookingPolicy, QueuePolicy, QueueSettings};
+use frontrow_domain::{BookingPolicy, QueuePolicy, QueueSettings, TokenKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -60,6 +60,12 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Upper bound of one Redis call; past it the call answers 503.
     pub timeout_ms: u64,
+    /// How often each instance reads the lines' new events into its local view (the
+    /// view that answers status polls without a Redis call).
+    pub view_sync_ms: u64,
+    /// A view whose last complete read is older than this answers 503 + Retry-After
+    /// instead of a stale position.
+    pub view_max_lag_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +143,8 @@ impl Default for RedisSettings {
             url: None,
             key_prefix: "frontrow:".into(),
             timeout_ms: 500,
+            view_sync_ms: 50,
+            view_max_lag_ms: 2_000,
         }
     }
 }
@@ -200,6 +208,8 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__REDIS__URL                      redis://host:port; unset = in-memory queue (one node)
   FRONTROW__REDIS__KEY_PREFIX               prefix of every Redis key [frontrow:]
   FRONTROW__REDIS__TIMEOUT_MS               bound of one Redis call, then 503 [500]
+  FRONTROW__REDIS__VIEW_SYNC_MS             how often the local line view reads events [50]
+  FRONTROW__REDIS__VIEW_MAX_LAG_MS          older view answers 503, not stale [2000]
   FRONTROW__AUTH__JWT_SECRET                HS256 secret of access tokens (>= 16 bytes)
   FRONTROW__AUTH__ADMIN_KEY                 X-Admin-Key of operator endpoints (>= 16 bytes)
   FRONTROW__AUTH__TOKEN_TTL_SECONDS         access token lifetime [86400]
@@ -281,6 +291,12 @@ impl Settings {
                 );
             }
         }
+        if self.redis.view_sync_ms == 0 || self.redis.view_sync_ms >= self.redis.view_max_lag_ms {
+            return bad(
+                "redis.view_sync_ms",
+                "must be at least 1 and below redis.view_max_lag_ms",
+            );
+        }
         if self.redis.timeout_ms == 0 {
             return bad("redis.timeout_ms", "must be at least 1");
         }
@@ -354,6 +370,9 @@ impl Settings {
                 paused: false,
             },
             idle_timeout_seconds: self.queue.idle_timeout_seconds,
+            // Queue tokens are signed with a key derived from the access-token secret,
+            // which every instance of a deployment shares.
+            token_key: TokenKey::derive(self.auth.jwt_secret.expose_secret().as_bytes()),
             ..QueueSettings::default()
         }
     }

@@ -52,7 +52,11 @@ pub async fn build_queue(settings: &Settings, qs: QueueSettings) -> anyhow::Resu
                 qs,
                 Duration::from_millis(settings.redis.timeout_ms),
             )
-            .context("cannot set up the Redis queue (redis.url)")?;
+            .context("cannot set up the Redis queue (redis.url)")?
+            .with_background_sync(
+                Duration::from_millis(settings.redis.view_sync_ms),
+                Duration::from_millis(settings.redis.view_max_lag_ms),
+            );
             Ok(QueueBackend::Redis(Arc::new(q)))
         }
         None => Ok(QueueBackend::Memory(Arc::new(MemoryQueue::new(qs)))),
@@ -175,6 +179,7 @@ impl Application {
             ],
             metrics: telemetry::metrics_handle(),
             reads: reads.clone(),
+            queue_idle_timeout_seconds: settings.queue.idle_timeout_seconds,
         });
         let auth = web::Data::new(Auth::new(
             &settings.auth.jwt_secret,

@@ -14,7 +14,7 @@ use frontrow_domain::*;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "1.0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
 
 struct Mocks {
     catalog: MockCatalogRepository,
@@ -33,7 +33,7 @@ fn admitted() -> Mocks {
         }))
     });
     let mut queue = MockQueue::new();
-    queue.expect_status().returning(|t, _| {
+    queue.expect_admission().returning(|t, _| {
         Ok(Ticket {
             token: t.clone(),
             concert_id: ConcertId(1),
@@ -88,6 +88,7 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
         room: WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone()),
         clock,
         probes: vec![Arc::new(FailingProbe)],
+        queue_idle_timeout_seconds: 60,
         metrics: frontrow_app::telemetry::metrics_handle(),
         reads: Arc::new(frontrow_app::http::read_cache::ReadCache::new(
             std::time::Duration::ZERO,
@@ -154,7 +155,7 @@ async fn a_queue_outage_on_the_gate_is_503() {
     let mut m = admitted();
     m.queue = MockQueue::new();
     m.queue
-        .expect_status()
+        .expect_admission()
         .returning(|_, _| Err(QueueError::unavailable("redis down")));
     let (status, _, retry, body) = call(m, hold_request()).await;
     assert_eq!(status, 503, "{body}");

@@ -271,11 +271,8 @@ pub trait Queue: Send + Sync + 'static {
     ///
     /// # Errors
     /// As `status`.
-    async fn admission(
-        &self,
-        token: &QueueToken,
-        now: DateTime<Utc>,
-    ) -> Result<Ticket, QueueError>;
+    async fn admission(&self, token: &QueueToken, now: DateTime<Utc>)
+    -> Result<Ticket, QueueError>;
 
     /// Leaves the line, or gives up the active slot; the token reads `Expired` after.
     /// Leaving with an already expired token is a no-op.

@@ -89,7 +89,8 @@ impl QueueToken {
     /// they stored themselves).
     pub fn parse_unchecked(raw: &str) -> Option<Self> {
         let mut parts = raw.split('.');
-        let (concert, seq, user, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (concert, seq, user, mac) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() || mac.len() != 32 || !mac.bytes().all(|b| b.is_ascii_hexdigit())
         {
             return None;
@@ -341,7 +342,10 @@ mod tests {
             (parsed.concert(), parsed.seq(), parsed.user()),
             (ConcertId(42), 7, UserId(9))
         );
-        assert_ne!(QueueToken::issue(&key(), ConcertId(42), 8, UserId(9)), token);
+        assert_ne!(
+            QueueToken::issue(&key(), ConcertId(42), 8, UserId(9)),
+            token
+        );
     }
 
     #[test]
@@ -351,7 +355,10 @@ mod tests {
         assert!(QueueToken::verify(&other_key, real.as_str()).is_none());
         let moved = real.as_str().replacen("42.7.", "42.1.", 1);
         assert!(QueueToken::parse_unchecked(&moved).is_some());
-        assert!(QueueToken::verify(&key(), &moved).is_none(), "a changed seq keeps no MAC");
+        assert!(
+            QueueToken::verify(&key(), &moved).is_none(),
+            "a changed seq keeps no MAC"
+        );
         for bad in [
             "",
             "42",
@@ -364,7 +371,10 @@ mod tests {
             "42.1.9.0123456789abcdef0123456789abcdef.1",
             "99999999999999999999.1.9.0123456789abcdef0123456789abcdef",
         ] {
-            assert!(QueueToken::verify(&key(), bad).is_none(), "{bad:?} verified");
+            assert!(
+                QueueToken::verify(&key(), bad).is_none(),
+                "{bad:?} verified"
+            );
         }
     }
 
@@ -381,7 +391,11 @@ mod tests {
         };
         assert_eq!(poll_after_ms(&t, 60), MIN_POLL_MS);
         t.eta_seconds = Some(10_000);
-        assert_eq!(poll_after_ms(&t, 60), 15_000, "a quarter of the idle timeout");
+        assert_eq!(
+            poll_after_ms(&t, 60),
+            15_000,
+            "a quarter of the idle timeout"
+        );
         assert_eq!(poll_after_ms(&t, 600), MAX_POLL_MS);
         t.eta_seconds = Some(8);
         assert_eq!(poll_after_ms(&t, 60), 2_000);

@@ -218,7 +218,8 @@ impl RedisQueue {
             inner.max_lag = Some(max_lag);
         }
         let weak = Arc::downgrade(&self.inner);
-        self.tasks.push(tokio::spawn(sync_loop(weak.clone(), interval)));
+        self.tasks
+            .push(tokio::spawn(sync_loop(weak.clone(), interval)));
         self.tasks.push(tokio::spawn(flush_loop(weak)));
         self
     }
@@ -573,9 +574,7 @@ impl Inner {
 
     /// Rebuilds the view from the concert's state.
     async fn snapshot(&self, line: &Line) -> Result<(), QueueError> {
-        let reply: Vec<String> = self
-            .invoke(&self.scripts.snapshot, line, None, &[])
-            .await?;
+        let reply: Vec<String> = self.invoke(&self.scripts.snapshot, line, None, &[]).await?;
         let [seq, head, evn, last_id, batches, rest @ ..] = &reply[..] else {
             return Err(unavailable(format!("unexpected snapshot reply {reply:?}")));
         };
@@ -947,9 +946,18 @@ impl Queue for RedisQueue {
             u8::from(d.paused).to_string(),
         ];
         args.extend(idle.iter().map(u64::to_string));
-        let reply: Vec<i64> = inner.invoke(&inner.scripts.tick, &line, None, &args).await?;
-        let [admitted, expired_waiting, expired_active, first, last, until, ref dropped @ ..] =
-            reply[..]
+        let reply: Vec<i64> = inner
+            .invoke(&inner.scripts.tick, &line, None, &args)
+            .await?;
+        let [
+            admitted,
+            expired_waiting,
+            expired_active,
+            first,
+            last,
+            until,
+            ref dropped @ ..,
+        ] = reply[..]
         else {
             return Err(unavailable(format!("unexpected tick reply {reply:?}")));
         };

@@ -25,7 +25,11 @@ pub(crate) enum Standing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
     Gone(u64),
-    Admitted { first: u64, last: u64, until_ms: i64 },
+    Admitted {
+        first: u64,
+        last: u64,
+        until_ms: i64,
+    },
 }
 
 /// Parses `evn:g:place` or `evn:a:first:last:end_ms` into (event number, event).

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use frontrow_domain::{
     Concert, ConcertDetail, PaymentReceipt, QueuePolicy, QueueStats, Reservation, ScheduleSummary,
-    Seat, Ticket,
+    Seat, Ticket, poll_after_ms,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -213,11 +213,17 @@ pub struct TicketView {
     pub eta_seconds: Option<u64>,
     /// End of the admission, only while active.
     pub active_until: Option<DateTime<Utc>>,
+    /// When to poll again: short near the front, long far back, always well inside
+    /// the idle timeout.
+    #[schema(example = 2000)]
+    pub poll_after_ms: u64,
 }
 
-impl From<Ticket> for TicketView {
-    fn from(t: Ticket) -> Self {
+impl TicketView {
+    /// The answer for `t` in a waiting room whose idle timeout is `idle_timeout_seconds`.
+    pub fn new(t: Ticket, idle_timeout_seconds: u64) -> Self {
         TicketView {
+            poll_after_ms: poll_after_ms(&t, idle_timeout_seconds),
             ahead: t.ahead(),
             token: t.token.to_string(),
             status: t.status.as_str(),

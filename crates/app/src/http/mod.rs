@@ -44,6 +44,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub probes: Vec<Arc<dyn Probe>>,
     pub metrics: PrometheusHandle,
+    /// The waiting room's idle timeout, for the advised poll cadence.
+    pub queue_idle_timeout_seconds: u64,
     /// Hot catalog reads as ready JSON; every booking write invalidates it.
     pub reads: Arc<read_cache::ReadCache>,
 }
@@ -151,6 +153,7 @@ pub fn build_app(
                 .service(booking::create_concert)
                 .service(queue::enter_queue)
                 .service(queue::queue_status)
+                .service(queue::queue_events)
                 .service(queue::leave_queue)
                 .service(queue::put_queue_policy)
                 .service(queue::get_queue_policy)

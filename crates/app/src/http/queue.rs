@@ -2,7 +2,7 @@
 //! operator's policy and live statistics.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use frontrow_domain::{ConcertId, QueuePolicy};
+use frontrow_domain::{ConcertId, QueuePolicy, Ticket, TicketStatus, poll_after_ms};
 
 use super::AppState;
 use super::auth::{Admin, AuthUser, QueueTokenHeader};
@@ -32,7 +32,7 @@ pub async fn enter_queue(
         .room
         .enter(ConcertId(path.into_inner()), user.0)
         .await?;
-    let view = TicketView::from(entered.ticket);
+    let view = TicketView::new(entered.ticket, state.queue_idle_timeout_seconds);
     Ok(if entered.created {
         HttpResponse::Created().json(view)
     } else {
@@ -58,7 +58,147 @@ pub async fn queue_status(
     token: QueueTokenHeader,
 ) -> Result<HttpResponse, ApiError> {
     let ticket = state.room.status(token.required()?).await?;
-    Ok(HttpResponse::Ok().json(TicketView::from(ticket)))
+    Ok(HttpResponse::Ok().json(TicketView::new(ticket, state.queue_idle_timeout_seconds)))
+}
+
+/// The `token` query parameter of the event stream.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct EventsQuery {
+    /// The token from entering (`EventSource` cannot send headers).
+    pub token: String,
+}
+
+/// The token's standing pushed as Server-Sent Events: an `event: standing` with a
+/// `TicketView` at once, again whenever it changes materially (status, or the position
+/// by at least 1 %), at least every 15 s, and the moment the fan is admitted; the
+/// stream ends after an `ACTIVE` or `EXPIRED` standing. Being connected is the
+/// heartbeat. When the waiting room becomes unavailable the stream ends with an
+/// `event: unavailable` and the browser reconnects by itself (`retry`).
+#[utoipa::path(
+    tag = "queue",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "A stream of standings", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Missing token parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown or forged token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Waiting room unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/queue/events")]
+pub async fn queue_events(
+    state: web::Data<AppState>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let token = query.into_inner().token;
+    // The first standing is checked before the stream starts, so a bad token is a 401.
+    let first = state.room.status(&token).await?;
+    let stream = futures::stream::unfold(SseState::Start(first, state, token), |sse| async move {
+        sse.next().await
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}
+
+/// Where one event stream is.
+enum SseState {
+    Start(Ticket, web::Data<AppState>, String),
+    Running {
+        state: web::Data<AppState>,
+        token: String,
+        last: Ticket,
+        sent_at: std::time::Instant,
+    },
+    Done,
+}
+
+/// A standing worth pushing: another status, or a position at least 1 % closer.
+fn material(old: &Ticket, new: &Ticket) -> bool {
+    if old.status != new.status {
+        return true;
+    }
+    match (old.position, new.position) {
+        (Some(a), Some(b)) => a.abs_diff(b) >= (a / 100).max(1),
+        _ => false,
+    }
+}
+
+fn sse_event(name: &str, data: &str) -> web::Bytes {
+    web::Bytes::from(format!("event: {name}\nretry: 2000\ndata: {data}\n\n"))
+}
+
+fn standing_event(ticket: Ticket, idle: u64) -> web::Bytes {
+    let json = serde_json::to_string(&TicketView::new(ticket, idle)).unwrap_or_default();
+    sse_event("standing", &json)
+}
+
+impl SseState {
+    async fn next(self) -> Option<(Result<web::Bytes, actix_web::Error>, SseState)> {
+        match self {
+            SseState::Done => None,
+            SseState::Start(first, state, token) => {
+                let idle = state.queue_idle_timeout_seconds;
+                let ends = first.status != TicketStatus::Waiting;
+                let bytes = standing_event(first.clone(), idle);
+                let next = if ends {
+                    SseState::Done
+                } else {
+                    SseState::Running {
+                        state,
+                        token,
+                        last: first,
+                        sent_at: std::time::Instant::now(),
+                    }
+                };
+                Some((Ok(bytes), next))
+            }
+            SseState::Running {
+                state,
+                token,
+                mut last,
+                mut sent_at,
+            } => loop {
+                let idle = state.queue_idle_timeout_seconds;
+                // A quarter of the advised poll cadence: near the front that is the
+                // shortest poll (admission seen within a fraction of a second), far
+                // back a few seconds (a crowd of streams costs little).
+                let pause = (poll_after_ms(&last, idle) / 4).clamp(125, 5_000);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                let now = match state.room.status(&token).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let bytes = sse_event(
+                            "unavailable",
+                            &format!("{{\"detail\":{:?}}}", e.to_string()),
+                        );
+                        return Some((Ok(bytes), SseState::Done));
+                    }
+                };
+                let due = sent_at.elapsed() >= std::time::Duration::from_secs(15);
+                if material(&last, &now) || due {
+                    let ends = now.status != TicketStatus::Waiting;
+                    let bytes = standing_event(now.clone(), idle);
+                    if ends {
+                        return Some((Ok(bytes), SseState::Done));
+                    }
+                    last = now;
+                    sent_at = std::time::Instant::now();
+                    return Some((
+                        Ok(bytes),
+                        SseState::Running {
+                            state,
+                            token,
+                            last,
+                            sent_at,
+                        },
+                    ));
+                }
+                last.eta_seconds = now.eta_seconds;
+            },
+        }
+    }
 }
 
 /// Leaves the line, or gives up the active slot.
