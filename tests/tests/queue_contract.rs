@@ -770,3 +770,22 @@ async fn redis_queue_recovers_when_redis_comes_back() {
         .expect("enter after recovery");
     drop(back);
 }
+
+#[tokio::test]
+async fn a_redis_view_that_lags_answers_unavailable_rather_than_a_stale_position() {
+    let test = TestRedis::new();
+    // Reads the events once an hour: after the first read the view only ages.
+    let q = RedisQueue::connect(&test.url, &test.prefix, settings(), Duration::from_secs(5))
+        .expect("valid redis url")
+        .with_background_sync(Duration::from_secs(3600), Duration::from_millis(200));
+    let token = enter(&q, 1, at(0)).await;
+    assert_eq!(position(&q, &token, at(1)).await, Some(1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(
+        q.status(&token, at(2)).await,
+        Err(QueueError::Unavailable(_))
+    ));
+    // The gate reads Redis itself, so booking is not held up by a lagging view.
+    let ticket = q.admission(&token, at(2)).await.expect("admission");
+    assert_eq!(ticket.position, Some(1));
+}
