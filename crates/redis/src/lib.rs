@@ -57,6 +57,10 @@ use view::{Event, Standing, View, parse_event};
 /// costs ~10 bytes where a hashtable entry costs ~75.
 pub const USER_BUCKETS: i64 = 32_768;
 
+/// A background view read this recently answers without further ado (below the
+/// shortest advised poll, `MIN_POLL_MS` = 500 ms; see `ready_view`).
+const FRESH: Duration = Duration::from_millis(400);
+
 /// Events read per script call while catching up.
 const SYNC_BATCH: usize = 10_000;
 /// Heartbeats per flush call.
@@ -617,23 +621,48 @@ impl Inner {
         Ok(())
     }
 
-    /// Makes sure the view may answer now: inline mode reads the new events; background
-    /// mode refuses when the last read is too old.
+    /// Makes sure the view may answer now. Inline mode reads the new events. Background
+    /// mode answers from a view read within `FRESH`; an older one (the reading task fell
+    /// behind) is brought up to date first, and when that fails the view may still answer
+    /// until it is `max_lag` old, then the call is refused.
+    ///
+    /// Why `FRESH` is below the shortest advised poll: two polls of one fan at least
+    /// `MIN_POLL_MS` apart, even through two instances, are then answered from views
+    /// read in that order, so the position told never goes up.
     async fn ready_view(&self, line: &Line) -> Result<(), QueueError> {
         let synced = read(&line.view).synced;
-        match (self.max_lag, synced) {
-            (Some(max), Some(at)) => {
+        let (Some(max), Some(at)) = (self.max_lag, synced) else {
+            return self.sync(line).await;
+        };
+        if at.elapsed() <= FRESH {
+            return Ok(());
+        }
+        let asked = Instant::now();
+        match self.sync_unless_newer(line, asked).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
                 let lag = at.elapsed();
                 if lag > max {
                     return Err(unavailable(format!(
-                        "this instance's view of the line is {} ms behind redis",
+                        "this instance's view of the line is {} ms behind redis: {e}",
                         lag.as_millis()
                     )));
                 }
                 Ok(())
             }
-            _ => self.sync(line).await,
         }
+    }
+
+    /// Reads the new events unless a read that started after `asked` already finished
+    /// (many callers finding the view stale at once make one read, not one each).
+    async fn sync_unless_newer(&self, line: &Line, asked: Instant) -> Result<(), QueueError> {
+        {
+            let _wait = line.syncing.lock().await;
+            if read(&line.view).synced.is_some_and(|at| at >= asked) {
+                return Ok(());
+            }
+        }
+        self.sync(line).await
     }
 
     /// The ticket for `token` from the view.
