@@ -38,25 +38,25 @@ impl From<QueueError> for WaitingRoomError {
 /// Why the admission gate turned a booking call away.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
-    /// No `X-Queue-Token` was sent (401).
+    /// No queue token was presented.
     #[error("a queue token is required: enter the concert's waiting room first")]
     Missing,
-    /// Malformed, forged or never issued (401).
+    /// Malformed, forged or never issued.
     #[error("unknown queue token")]
     Invalid,
-    /// The token is still waiting in line (403).
+    /// The token is still waiting in line.
     #[error("not admitted yet: still waiting in line")]
     Waiting,
-    /// The admission ran out, or the token left or finished (403).
+    /// The admission ran out, or the token left or finished.
     #[error("the queue token has expired")]
     Expired,
-    /// The token belongs to another user (403).
+    /// The token belongs to another user.
     #[error("the queue token belongs to another user")]
     OtherUser,
-    /// The token is for another concert (403).
+    /// The token is for another concert.
     #[error("the queue token is for another concert")]
     OtherConcert,
-    /// The queue backend cannot answer (503).
+    /// The queue backend cannot answer.
     #[error("queue unavailable")]
     Unavailable(#[source] QueueError),
 }
