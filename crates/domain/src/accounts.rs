@@ -6,6 +6,9 @@ use crate::error::{StoreError, WalletError};
 use crate::model::{Money, User, UserId};
 use crate::ports::{Clock, UserRepository, WalletRepository};
 
+/// The largest single wallet charge unless configured otherwise.
+pub const DEFAULT_MAX_CHARGE: Money = Money::from_u32(100_000_000);
+
 /// The longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 

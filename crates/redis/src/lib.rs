@@ -95,8 +95,6 @@ struct Scripts {
 /// How the shared connection stands, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionStatus {
-    /// A connection is open (it may still turn out dead at the next call).
-    pub connected: bool,
     /// Connections opened since start (1 + reconnects, once connected).
     pub connects: u64,
 }
@@ -157,10 +155,9 @@ impl RedisQueue {
         })
     }
 
-    /// The connections' state: connected when at least one is open.
+    /// The connections' state.
     pub fn connection_status(&self) -> ConnectionStatus {
         ConnectionStatus {
-            connected: self.pool_status().1 > 0,
             connects: self.connects.load(Ordering::Relaxed),
         }
     }
