@@ -179,8 +179,14 @@ async fn assert_users_and_wallets(c: &Ctx) {
     assert_eq!(c.p.users.get(UserId(999_999)).await.unwrap(), None);
 
     assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), Money::ZERO);
-    assert_eq!(c.p.wallets.charge(u.id, money(700), t0()).await.unwrap(), money(700));
-    assert_eq!(c.p.wallets.charge(u.id, money(300), t0()).await.unwrap(), money(1_000));
+    assert_eq!(
+        c.p.wallets.charge(u.id, money(700), t0()).await.unwrap(),
+        money(700)
+    );
+    assert_eq!(
+        c.p.wallets.charge(u.id, money(300), t0()).await.unwrap(),
+        money(1_000)
+    );
     assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), money(1_000));
 
     let missing = UserId(999_999);
@@ -462,7 +468,12 @@ async fn assert_cancel(c: &Ctx) {
     let stale = hold(c, a, s, seats[2], t0()).await;
     let e = c.p.seats.cancel(a, stale.id, stale.expires_at).await;
     assert!(
-        matches!(e, Err(CancelError::NotHeld { status: ReservationStatus::Expired })),
+        matches!(
+            e,
+            Err(CancelError::NotHeld {
+                status: ReservationStatus::Expired
+            })
+        ),
         "{e:?}"
     );
     c.p.seats
@@ -471,7 +482,12 @@ async fn assert_cancel(c: &Ctx) {
         .unwrap();
     let e = c.p.seats.cancel(a, stale.id, stale.expires_at).await;
     assert!(
-        matches!(e, Err(CancelError::NotHeld { status: ReservationStatus::Expired })),
+        matches!(
+            e,
+            Err(CancelError::NotHeld {
+                status: ReservationStatus::Expired
+            })
+        ),
         "{e:?}"
     );
 }
@@ -538,7 +554,10 @@ async fn assert_payment_errors(c: &Ctx) {
     let receipt = c.p.payments.pay(pay_req(a, r.id, "k1", now)).await.unwrap();
     assert_eq!(receipt.reservation_id, r.id);
     assert_eq!(receipt.concert_id, d.concert.id);
-    assert_eq!((receipt.amount, receipt.balance), (money(PRICE), money(PRICE)));
+    assert_eq!(
+        (receipt.amount, receipt.balance),
+        (money(PRICE), money(PRICE))
+    );
     assert_eq!(receipt.paid_at, now);
     assert!(!receipt.replayed);
     let confirmed = c.p.seats.reservation(r.id).await.unwrap().unwrap();

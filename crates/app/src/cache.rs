@@ -102,9 +102,11 @@ impl ReadCache {
                 .weigher(|_, e: &Entry| e.value.weight())
                 .time_to_live(ttl)
                 .build(),
+            // Twice the entries' life: a stale entry stored just after an invalidation
+            // must not outlive the record of it.
             invalidated: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(ttl)
+                .time_to_live(ttl.saturating_mul(2))
                 .build(),
             all_invalidated: AtomicU64::new(0),
             generation: AtomicU64::new(0),
@@ -164,9 +166,12 @@ impl ReadCache {
                 Ok(e) if self.is_stale(&key, &e).await => self.entries.invalidate(&key).await,
                 Ok(e) => return Ok(Some(e.value)),
                 Err(miss) => {
-                    return match miss.as_ref() {
-                        Miss::Absent => Ok(None),
-                        Miss::Store(_) => Err(StoreError::new(miss)),
+                    return match Arc::try_unwrap(miss) {
+                        Ok(Miss::Absent) => Ok(None),
+                        Ok(Miss::Store(e)) => Err(e),
+                        // Shared with the other callers of that load.
+                        Err(shared) if matches!(*shared, Miss::Absent) => Ok(None),
+                        Err(shared) => Err(StoreError::new(shared)),
                     };
                 }
             }
@@ -297,7 +302,11 @@ impl SeatRepository for InvalidatingSeats {
         let schedule = req.schedule_id;
         let held = self.inner.hold(req).await;
         match &held {
-            Ok(r) => self.cache.invalidate(&seat_change(r.concert_id, schedule)).await,
+            Ok(r) => {
+                self.cache
+                    .invalidate(&seat_change(r.concert_id, schedule))
+                    .await
+            }
             // The client saw the seat free: make the next seat map fresh.
             Err(HoldError::SeatTaken) => self.cache.invalidate(&[ReadKey::Seats(schedule)]).await,
             Err(_) => {}
@@ -383,16 +392,13 @@ mod tests {
     }
 
     fn seats(n: usize) -> Vec<Seat> {
-        vec![
-            Seat {
-                id: SeatId(1),
-                schedule_id: ScheduleId(1),
-                label: format!("A-{n}"),
-                price: Money::from_u32(1),
-                status: SeatStatus::Available,
-            };
-            1
-        ]
+        vec![Seat {
+            id: SeatId(1),
+            schedule_id: ScheduleId(1),
+            label: format!("A-{n}"),
+            price: Money::from_u32(1),
+            status: SeatStatus::Available,
+        }]
     }
 
     /// A catalog whose schedule 1 exists (its label counts the loads), others unknown;
@@ -463,12 +469,17 @@ mod tests {
         let catalog = CachedCatalog::new(counting_catalog(loads.clone()), cache.clone());
         let mut inner = MockSeatRepository::new();
         inner.expect_cancel().returning(|_, _, _| Ok(reservation()));
-        inner.expect_hold().returning(|_| Err(HoldError::LimitReached { limit: 1 }));
+        inner
+            .expect_hold()
+            .returning(|_| Err(HoldError::LimitReached { limit: 1 }));
         let seats = InvalidatingSeats::new(Arc::new(inner), cache.clone());
 
         let first = catalog.list_seats(ScheduleId(1), now()).await.unwrap();
         assert_eq!(first.unwrap()[0].label, "A-0");
-        seats.cancel(UserId(1), ReservationId(1), now()).await.unwrap();
+        seats
+            .cancel(UserId(1), ReservationId(1), now())
+            .await
+            .unwrap();
         let second = catalog.list_seats(ScheduleId(1), now()).await.unwrap();
         assert_eq!(second.unwrap()[0].label, "A-1");
         // A refused hold changed nothing: the entry stays.
@@ -501,7 +512,9 @@ mod tests {
             tokio::spawn(async move { c.list_seats(ScheduleId(1), now()).await })
         };
         tokio::time::sleep(Duration::from_millis(5)).await;
-        cache.invalidate(&seat_change(ConcertId(1), ScheduleId(1))).await;
+        cache
+            .invalidate(&seat_change(ConcertId(1), ScheduleId(1)))
+            .await;
         slow.await.unwrap().unwrap();
         let after = catalog.list_seats(ScheduleId(1), now()).await.unwrap();
         assert_eq!(after.unwrap()[0].label, "A-1");

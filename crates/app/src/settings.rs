@@ -85,8 +85,8 @@ pub struct BookingSettings {
     pub max_charge: i64,
     /// How often the sweeper frees expired holds.
     pub sweep_interval_ms: u64,
-    /// Longest life of a cached seat map / availability answer (0 = no cache). Every
-    /// booking write through an instance refreshes its cache at once.
+    /// Longest life of a cached seat map / availability / concert answer (0 = no cache).
+    /// Every booking write through an instance drops the answers it changed at once.
     pub seat_map_cache_ms: u64,
 }
 

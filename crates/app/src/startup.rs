@@ -362,11 +362,7 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
 }
 
 /// Frees seats whose hold expired.
-async fn hold_sweeper(
-    ports: Ports,
-    every: Duration,
-    cancel: CancellationToken,
-) {
+async fn hold_sweeper(ports: Ports, every: Duration, cancel: CancellationToken) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

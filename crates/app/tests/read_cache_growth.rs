@@ -41,6 +41,7 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
     clock.expect_now().returning(Utc::now);
     let clock: Arc<dyn Clock> = Arc::new(clock);
     let room = WaitingRoom::new(Arc::new(MockQueue::new()), catalog.clone(), clock.clone());
+    let metrics = frontrow_app::telemetry::metrics_handle();
     let state = web::Data::new(AppState {
         accounts: Accounts::new(
             Arc::new(MockUserRepository::new()),
@@ -60,7 +61,7 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
         room,
         clock,
         probes: Vec::new(),
-        metrics: frontrow_app::telemetry::metrics_handle(),
+        metrics: metrics.clone(),
     });
     let auth = web::Data::new(Auth::new(
         &SecretString::from("growth-test-secret-0123456"),
@@ -74,17 +75,24 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
             .to_request()
     };
 
-    // Warm up (lazy statics, metric series, allocator arenas) before measuring.
+    // Warm up (lazy statics, metric series, allocator arenas) before measuring. The
+    // latency histogram keeps its samples until drained, as a Prometheus scrape does:
+    // drain it every 10,000 requests so only what the cache keeps is measured.
     for id in 0..5_000 {
         let res = test::call_service(&app, get(1_000_000_000 + id)).await;
         assert_eq!(res.status().as_u16(), 404);
     }
+    metrics.run_upkeep();
     let before_entries = cache.entry_count().await;
     let before_rss = rss_bytes();
     for id in 0..200_000 {
         let res = test::call_service(&app, get(id)).await;
         assert_eq!(res.status().as_u16(), 404);
+        if id % 10_000 == 0 {
+            metrics.run_upkeep();
+        }
     }
+    metrics.run_upkeep();
     let after_entries = cache.entry_count().await;
     let grown = rss_bytes().saturating_sub(before_rss);
     println!(

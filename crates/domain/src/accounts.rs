@@ -84,10 +84,7 @@ impl Accounts {
             .ok_or(AccountsError::InvalidAmount {
                 max: self.max_charge,
             })?;
-        Ok(self
-            .wallets
-            .charge(user, amount, self.clock.now())
-            .await?)
+        Ok(self.wallets.charge(user, amount, self.clock.now()).await?)
     }
 }
 

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::{
-    CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError,
-};
+use crate::error::{CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError};
 use crate::model::{
     Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
     PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, User,
@@ -315,7 +313,7 @@ pub trait Queue: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), QueueError>;
 }
 
-/// Shared handles to every port, as the use cases and the app hold them.
+/// Shared handles to every port, as `startup` wires them into the use cases.
 #[derive(Clone)]
 pub struct Ports {
     pub clock: Arc<dyn Clock>,

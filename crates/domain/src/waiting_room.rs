@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{QueueError, StoreError};
+use crate::error::{BoxError, QueueError, StoreError};
 use crate::model::{ConcertId, UserId};
 use crate::ports::{CatalogRepository, Clock, Queue};
 use crate::queue::{
@@ -21,7 +21,8 @@ pub enum WaitingRoomError {
     #[error("invalid queue policy: {0}")]
     InvalidPolicy(String),
     #[error("queue unavailable")]
-    QueueUnavailable(#[source] QueueError),
+    /// The queue backend could not answer (the cause of `QueueError::Unavailable`).
+    QueueUnavailable(#[source] BoxError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -30,7 +31,7 @@ impl From<QueueError> for WaitingRoomError {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::UnknownToken => WaitingRoomError::UnknownToken,
-            other => WaitingRoomError::QueueUnavailable(other),
+            QueueError::Unavailable(cause) => WaitingRoomError::QueueUnavailable(cause),
         }
     }
 }
@@ -58,7 +59,7 @@ pub enum GateError {
     OtherConcert,
     /// The queue backend cannot answer.
     #[error("queue unavailable")]
-    Unavailable(#[source] QueueError),
+    Unavailable(#[source] BoxError),
 }
 
 /// The waiting room, over the `Queue` port.
@@ -120,7 +121,7 @@ impl WaitingRoom {
         let ticket = match self.queue.status(&token, self.clock.now()).await {
             Ok(t) => t,
             Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
-            Err(e) => return Err(GateError::Unavailable(e)),
+            Err(QueueError::Unavailable(cause)) => return Err(GateError::Unavailable(cause)),
         };
         if ticket.user_id != user {
             return Err(GateError::OtherUser);

@@ -18,8 +18,8 @@ use sea_orm::{
     QuerySelect,
 };
 
-use crate::entity::{concert, schedule, seat};
 use crate::convert::{at, money, ms, seat_status};
+use crate::entity::{concert, schedule, seat};
 use crate::errors::{Fail, retrying, store_err};
 use crate::store::SeaOrmStore;
 

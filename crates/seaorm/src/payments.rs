@@ -12,8 +12,8 @@ use frontrow_domain::ports::PaymentRepository;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
 
-use crate::entity::{ledger_entry, payment, reservation, seat, wallet};
 use crate::convert::{at, money, ms, reservation_status};
+use crate::entity::{ledger_entry, payment, reservation, seat, wallet};
 use crate::errors::{Fail, is_unique_violation, retrying};
 use crate::store::SeaOrmStore;
 use crate::wallets::read_balance;

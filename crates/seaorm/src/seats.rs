@@ -253,7 +253,8 @@ impl SeaOrmStore {
             return Box::pin(self.try_cancel(user, id, now)).await;
         }
         let seat_now = seat::Entity::find_by_id(r.seat_id).one(&txn).await?;
-        if let Some(s) = seat_now.filter(|s| s.status == SeatStatus::Held.as_str() && s.held_by == Some(user.0))
+        if let Some(s) =
+            seat_now.filter(|s| s.status == SeatStatus::Held.as_str() && s.held_by == Some(user.0))
             && !free_seat(&txn, s.id, s.version).await?
         {
             txn.rollback().await?;

@@ -91,7 +91,10 @@ async fn an_unknown_reservation_status_is_a_store_error_not_another_status() {
             now: t0(),
         })
         .await;
-    assert!(matches!(paid, Err(PaymentError::Unavailable(_))), "{paid:?}");
+    assert!(
+        matches!(paid, Err(PaymentError::Unavailable(_))),
+        "{paid:?}"
+    );
 }
 
 #[tokio::test]

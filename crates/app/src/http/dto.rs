@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use frontrow_domain::model::{
-    Concert, ConcertDetail, Money, PaymentReceipt, Reservation, ReservationStatus,
-    ScheduleSummary, Seat,
+    Concert, ConcertDetail, Money, PaymentReceipt, Reservation, ReservationStatus, ScheduleSummary,
+    Seat,
 };
 use frontrow_domain::queue::{QueuePolicy, QueueStats, Ticket};
 use serde::{Deserialize, Serialize};

@@ -199,7 +199,7 @@ impl From<GateError> for ApiError {
             GateError::Expired => ApiError::forbidden("queue-token-expired", detail),
             GateError::OtherUser => ApiError::forbidden("queue-token-other-user", detail),
             GateError::OtherConcert => ApiError::forbidden("queue-token-other-concert", detail),
-            GateError::Unavailable(src) => ApiError::unavailable("waiting room", &src),
+            GateError::Unavailable(src) => ApiError::unavailable("waiting room", src.as_ref()),
         }
     }
 }
@@ -211,7 +211,9 @@ impl From<WaitingRoomError> for ApiError {
             WaitingRoomError::ConcertNotFound => ApiError::not_found(detail),
             WaitingRoomError::UnknownToken => ApiError::queue_token_invalid(detail),
             WaitingRoomError::InvalidPolicy(m) => ApiError::validation(m),
-            WaitingRoomError::QueueUnavailable(src) => ApiError::unavailable("waiting room", &src),
+            WaitingRoomError::QueueUnavailable(src) => {
+                ApiError::unavailable("waiting room", src.as_ref())
+            }
             WaitingRoomError::Store(src) => ApiError::unavailable("database", &src),
         }
     }

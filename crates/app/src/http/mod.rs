@@ -166,8 +166,7 @@ pub fn build_app(
                 .service(admin::get_queue_stats),
         )
         .split_for_parts();
-    app
-        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+    app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
         .route(
             "/swagger-ui",
             web::get().to(|| async {
