@@ -2,6 +2,7 @@
 //! with raw SQL) reads as a `StoreError`, never as another status or 1970.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -16,8 +17,21 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
 }
 
+/// Removes the SQLite file (and its WAL files) when the test ends.
+struct TempDb(PathBuf);
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// A fresh SQLite file with one concert, one funded fan and one held seat.
-async fn store_with_a_hold() -> (SeaOrmStore, StorePorts, Reservation) {
+async fn store_with_a_hold() -> (SeaOrmStore, StorePorts, Reservation, TempDb) {
     let path = std::env::temp_dir().join(format!(
         "frontrow-corrupt-{}-{}.db",
         std::process::id(),
@@ -66,7 +80,7 @@ async fn store_with_a_hold() -> (SeaOrmStore, StorePorts, Reservation) {
         })
         .await
         .unwrap();
-    (store, p, r)
+    (store, p, r, TempDb(path))
 }
 
 async fn sql(store: &SeaOrmStore, stmt: &str) {
@@ -75,7 +89,7 @@ async fn sql(store: &SeaOrmStore, stmt: &str) {
 
 #[tokio::test]
 async fn an_unknown_reservation_status_is_a_store_error_not_another_status() {
-    let (store, p, r) = store_with_a_hold().await;
+    let (store, p, r, _db) = store_with_a_hold().await;
     sql(&store, "UPDATE reservations SET status = 'BOGUS'").await;
     assert!(p.seats.reservation(r.id).await.is_err());
     assert!(matches!(
@@ -99,14 +113,14 @@ async fn an_unknown_reservation_status_is_a_store_error_not_another_status() {
 
 #[tokio::test]
 async fn an_unknown_seat_status_is_a_store_error_not_available() {
-    let (store, p, r) = store_with_a_hold().await;
+    let (store, p, r, _db) = store_with_a_hold().await;
     sql(&store, "UPDATE seats SET status = 'MAYBE'").await;
     assert!(p.catalog.list_seats(r.schedule_id, t0()).await.is_err());
 }
 
 #[tokio::test]
 async fn an_instant_out_of_range_is_a_store_error_not_1970() {
-    let (store, p, r) = store_with_a_hold().await;
+    let (store, p, r, _db) = store_with_a_hold().await;
     sql(
         &store,
         "UPDATE reservations SET created_at = 9223372036854775807",
@@ -117,7 +131,7 @@ async fn an_instant_out_of_range_is_a_store_error_not_1970() {
 
 #[tokio::test]
 async fn a_negative_balance_is_a_store_error_not_money() {
-    let (store, p, _) = store_with_a_hold().await;
+    let (store, p, _, _db) = store_with_a_hold().await;
     sql(&store, "UPDATE wallets SET balance = -5").await;
     assert!(p.wallets.balance(UserId(1)).await.is_err());
 }
