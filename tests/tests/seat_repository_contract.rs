@@ -19,8 +19,12 @@ use frontrow_seaorm::{SeaOrmStore, StorePorts};
 use frontrow_tests::db::{Backend, fresh_store};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
-const PRICE: Money = 5_000;
+const PRICE: i64 = 5_000;
 const LIMIT: u32 = 4;
+
+fn money(minor_units: i64) -> Money {
+    Money::new(minor_units).unwrap()
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
@@ -41,7 +45,7 @@ async fn concert(c: &Ctx, rows: u32, per_row: u32, schedules: usize) -> ConcertD
                 starts_at: t0() + Duration::days(30 + i as i64),
                 rows,
                 seats_per_row: per_row,
-                price: PRICE,
+                price: money(PRICE),
             })
             .collect(),
     };
@@ -58,22 +62,22 @@ async fn seat_ids(c: &Ctx, schedule: ScheduleId) -> Vec<SeatId> {
     seats.into_iter().map(|s| s.id).collect()
 }
 
-async fn user(c: &Ctx, funds: Money) -> UserId {
+async fn user(c: &Ctx, funds: i64) -> UserId {
     let u = c.p.users.create("fan", t0()).await.unwrap();
     if funds > 0 {
-        c.p.wallets.charge(u.id, funds, t0()).await.unwrap();
+        c.p.wallets.charge(u.id, money(funds), t0()).await.unwrap();
     }
     u.id
 }
 
-async fn users(c: &Ctx, n: usize, funds: Money) -> Vec<UserId> {
+async fn users(c: &Ctx, n: usize, funds: i64) -> Vec<UserId> {
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let p = c.p.clone();
             tokio::spawn(async move {
                 let u = p.users.create("fan", t0()).await.unwrap();
                 if funds > 0 {
-                    p.wallets.charge(u.id, funds, t0()).await.unwrap();
+                    p.wallets.charge(u.id, money(funds), t0()).await.unwrap();
                 }
                 u.id
             })
@@ -174,10 +178,16 @@ async fn assert_users_and_wallets(c: &Ctx) {
     assert_eq!(c.p.users.get(u.id).await.unwrap(), Some(u.clone()));
     assert_eq!(c.p.users.get(UserId(999_999)).await.unwrap(), None);
 
-    assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), 0);
-    assert_eq!(c.p.wallets.charge(u.id, 700, t0()).await.unwrap(), 700);
-    assert_eq!(c.p.wallets.charge(u.id, 300, t0()).await.unwrap(), 1_000);
-    assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), 1_000);
+    assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), Money::ZERO);
+    assert_eq!(
+        c.p.wallets.charge(u.id, money(700), t0()).await.unwrap(),
+        money(700)
+    );
+    assert_eq!(
+        c.p.wallets.charge(u.id, money(300), t0()).await.unwrap(),
+        money(1_000)
+    );
+    assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), money(1_000));
 
     let missing = UserId(999_999);
     assert!(matches!(
@@ -185,22 +195,22 @@ async fn assert_users_and_wallets(c: &Ctx) {
         Err(WalletError::UserNotFound)
     ));
     assert!(matches!(
-        c.p.wallets.charge(missing, 1, t0()).await,
+        c.p.wallets.charge(missing, money(1), t0()).await,
         Err(WalletError::UserNotFound)
     ));
     assert!(matches!(
-        c.p.wallets.charge(u.id, i64::MAX / 2, t0()).await,
+        c.p.wallets.charge(u.id, money(i64::MAX / 2), t0()).await,
         Err(WalletError::BalanceLimit)
     ));
-    assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), 1_000);
+    assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), money(1_000));
     // Up to the limit exactly is fine.
     let top = i64::MAX / 2 - 1_000;
     assert_eq!(
-        c.p.wallets.charge(u.id, top, t0()).await.unwrap(),
-        i64::MAX / 2
+        c.p.wallets.charge(u.id, money(top), t0()).await.unwrap(),
+        money(i64::MAX / 2)
     );
     assert!(matches!(
-        c.p.wallets.charge(u.id, 1, t0()).await,
+        c.p.wallets.charge(u.id, money(1), t0()).await,
         Err(WalletError::BalanceLimit)
     ));
     assert_ledger_matches_balances(c).await;
@@ -276,7 +286,7 @@ async fn assert_catalog(c: &Ctx) {
     assert!(
         seats
             .iter()
-            .all(|s| s.price == PRICE && s.status == SeatStatus::Available)
+            .all(|s| s.price == money(PRICE) && s.status == SeatStatus::Available)
     );
 
     // A hold lowers availability until it expires; then the seat reads Available again.
@@ -343,7 +353,7 @@ async fn assert_hold_errors(c: &Ctx) {
     assert_eq!(r.status, ReservationStatus::Held);
     assert_eq!(
         (r.seat_label.as_str(), r.price, r.concert_id),
-        ("A-1", PRICE, d.concert.id)
+        ("A-1", money(PRICE), d.concert.id)
     );
     assert_eq!(c.p.seats.reservation(r.id).await.unwrap(), Some(r.clone()));
     assert_eq!(
@@ -396,7 +406,7 @@ async fn assert_hold_errors(c: &Ctx) {
     assert_eq!(status_of(c, r2.id).await, ReservationStatus::Held);
 
     // SeatTaken: sold.
-    c.p.wallets.charge(b, PRICE, later).await.unwrap();
+    c.p.wallets.charge(b, money(PRICE), later).await.unwrap();
     c.p.payments
         .pay(pay_req(b, r2.id, "k", later))
         .await
@@ -431,7 +441,7 @@ async fn assert_cancel(c: &Ctx) {
         matches!(
             e,
             Err(CancelError::NotHeld {
-                status: "CANCELLED"
+                status: ReservationStatus::Cancelled
             })
         ),
         "{e:?}"
@@ -449,7 +459,7 @@ async fn assert_cancel(c: &Ctx) {
         matches!(
             e,
             Err(CancelError::NotHeld {
-                status: "CONFIRMED"
+                status: ReservationStatus::Confirmed
             })
         ),
         "{e:?}"
@@ -458,7 +468,12 @@ async fn assert_cancel(c: &Ctx) {
     let stale = hold(c, a, s, seats[2], t0()).await;
     let e = c.p.seats.cancel(a, stale.id, stale.expires_at).await;
     assert!(
-        matches!(e, Err(CancelError::NotHeld { status: "EXPIRED" })),
+        matches!(
+            e,
+            Err(CancelError::NotHeld {
+                status: ReservationStatus::Expired
+            })
+        ),
         "{e:?}"
     );
     c.p.seats
@@ -467,7 +482,12 @@ async fn assert_cancel(c: &Ctx) {
         .unwrap();
     let e = c.p.seats.cancel(a, stale.id, stale.expires_at).await;
     assert!(
-        matches!(e, Err(CancelError::NotHeld { status: "EXPIRED" })),
+        matches!(
+            e,
+            Err(CancelError::NotHeld {
+                status: ReservationStatus::Expired
+            })
+        ),
         "{e:?}"
     );
 }
@@ -504,7 +524,7 @@ async fn assert_release_expired(c: &Ctx) {
         assert_eq!(seat, want, "seat {i}");
     }
     // A swept hold cannot be paid, and its seat is free for a new hold.
-    c.p.wallets.charge(us[0], PRICE, cut).await.unwrap();
+    c.p.wallets.charge(us[0], money(PRICE), cut).await.unwrap();
     let e =
         c.p.payments
             .pay(pay_req(us[0], held[0].id, "late", t0()))
@@ -534,7 +554,10 @@ async fn assert_payment_errors(c: &Ctx) {
     let receipt = c.p.payments.pay(pay_req(a, r.id, "k1", now)).await.unwrap();
     assert_eq!(receipt.reservation_id, r.id);
     assert_eq!(receipt.concert_id, d.concert.id);
-    assert_eq!((receipt.amount, receipt.balance), (PRICE, PRICE));
+    assert_eq!(
+        (receipt.amount, receipt.balance),
+        (money(PRICE), money(PRICE))
+    );
     assert_eq!(receipt.paid_at, now);
     assert!(!receipt.replayed);
     let confirmed = c.p.seats.reservation(r.id).await.unwrap().unwrap();
@@ -549,7 +572,7 @@ async fn assert_payment_errors(c: &Ctx) {
             .await
             .unwrap();
     assert_eq!(again, PaymentReceipt2::replay_of(&receipt));
-    assert_eq!(c.p.wallets.balance(a).await.unwrap(), PRICE);
+    assert_eq!(c.p.wallets.balance(a).await.unwrap(), money(PRICE));
 
     // AlreadyPaid under another key; KeyReused for another reservation.
     let e = c.p.payments.pay(pay_req(a, r.id, "k2", now)).await;
@@ -581,20 +604,20 @@ async fn assert_payment_errors(c: &Ctx) {
     let rp = hold(c, poor, s, seats[4], now).await;
     let e = c.p.payments.pay(pay_req(poor, rp.id, "k5", now)).await;
     assert!(
-        matches!(e, Err(PaymentError::InsufficientBalance { balance, amount }) if balance == PRICE - 1 && amount == PRICE),
+        matches!(e, Err(PaymentError::InsufficientBalance { balance, amount }) if balance == money(PRICE - 1) && amount == money(PRICE)),
         "{e:?}"
     );
-    assert_eq!(c.p.wallets.balance(poor).await.unwrap(), PRICE - 1);
+    assert_eq!(c.p.wallets.balance(poor).await.unwrap(), money(PRICE - 1));
     assert_eq!(status_of(c, rp.id).await, ReservationStatus::Held);
     assert_eq!(seat_status(c, s, seats[4], now).await, SeatStatus::Held);
     // Topped up, the same key now pays.
-    c.p.wallets.charge(poor, 1, now).await.unwrap();
+    c.p.wallets.charge(poor, money(1), now).await.unwrap();
     let ok =
         c.p.payments
             .pay(pay_req(poor, rp.id, "k5", now))
             .await
             .unwrap();
-    assert_eq!(ok.balance, 0);
+    assert_eq!(ok.balance, Money::ZERO);
     assert_ledger_matches_balances(c).await;
 }
 
@@ -709,7 +732,7 @@ async fn assert_pay_one_key_under_contention(c: &Ctx) {
     assert_eq!(fresh, 1);
     assert_eq!(distinct.len(), 1);
     assert_eq!((ledger, payments), (1, 1));
-    assert_eq!(c.p.wallets.balance(u).await.unwrap(), PRICE * 2);
+    assert_eq!(c.p.wallets.balance(u).await.unwrap(), money(PRICE * 2));
     assert_ledger_matches_balances(c).await;
 }
 
@@ -743,7 +766,7 @@ async fn assert_no_double_charge_with_different_keys(c: &Ctx) {
     );
     assert!(other.is_empty(), "unexpected errors: {other:?}");
     assert_eq!((ok, already), (1, N - 1));
-    assert_eq!(c.p.wallets.balance(u).await.unwrap(), PRICE * 9);
+    assert_eq!(c.p.wallets.balance(u).await.unwrap(), money(PRICE * 9));
     assert_ledger_matches_balances(c).await;
 }
 

@@ -7,7 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use config::{Config, Environment, File};
-use frontrow_domain::{BookingPolicy, QueuePolicy, QueueSettings, TokenKey};
+use frontrow_domain::accounts::DEFAULT_MAX_CHARGE;
+use frontrow_domain::booking::BookingPolicy;
+use frontrow_domain::model::Money;
+use frontrow_domain::queue::{QueuePolicy, QueueSettings, TokenKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -88,8 +91,8 @@ pub struct BookingSettings {
     pub max_charge: i64,
     /// How often the sweeper frees expired holds.
     pub sweep_interval_ms: u64,
-    /// Longest life of a cached seat map / availability answer (0 = no cache). Every
-    /// booking write through an instance refreshes its cache at once.
+    /// Longest life of a cached seat map / availability / concert answer (0 = no cache).
+    /// Every booking write through an instance drops the answers it changed at once.
     pub seat_map_cache_ms: u64,
 }
 
@@ -165,7 +168,7 @@ impl Default for BookingSettings {
         BookingSettings {
             hold_ttl_seconds: p.hold_ttl.num_seconds() as u64,
             max_held_per_user: p.max_held_per_user,
-            max_charge: p.max_charge,
+            max_charge: DEFAULT_MAX_CHARGE.minor_units(),
             sweep_interval_ms: 1_000,
             seat_map_cache_ms: 250,
         }
@@ -357,8 +360,13 @@ impl Settings {
         BookingPolicy {
             hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
             max_held_per_user: self.booking.max_held_per_user,
-            max_charge: self.booking.max_charge,
         }
+    }
+
+    /// The largest single wallet charge. `validate` refuses a non-positive setting; were
+    /// it skipped, a negative one reads as zero, which refuses every charge.
+    pub fn max_charge(&self) -> Money {
+        Money::new(self.booking.max_charge).unwrap_or(Money::ZERO)
     }
 
     pub fn queue_settings(&self) -> QueueSettings {

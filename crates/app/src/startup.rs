@@ -11,9 +11,15 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{HttpServer, web};
 use anyhow::Context;
 use async_trait::async_trait;
-use frontrow_domain::{
-    Booking, Clock, NewConcert, NewSchedule, Ports, Queue, QueueSettings, SystemClock, WaitingRoom,
+use frontrow_domain::accounts::Accounts;
+use frontrow_domain::booking::Booking;
+use frontrow_domain::catalog::Catalog;
+use frontrow_domain::model::{Money, NewConcert, NewSchedule};
+use frontrow_domain::ports::{
+    CatalogRepository, Clock, PaymentRepository, Ports, Queue, SeatRepository, SystemClock,
 };
+use frontrow_domain::queue::QueueSettings;
+use frontrow_domain::waiting_room::WaitingRoom;
 use frontrow_memory::MemoryQueue;
 use frontrow_redis::RedisQueue;
 use frontrow_seaorm::{DbOptions, SeaOrmStore};
@@ -21,8 +27,8 @@ use secrecy::ExposeSecret;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::{CachedCatalog, InvalidatingPayments, InvalidatingSeats, ReadCache};
 use crate::http::auth::Auth;
-use crate::http::read_cache::ReadCache;
 use crate::http::{AppState, Probe, build_app};
 use crate::settings::Settings;
 use crate::telemetry::{
@@ -122,6 +128,32 @@ impl Probe for QueueProbe {
     }
 }
 
+/// The most the read cache may hold, by its estimate of each answer's bytes.
+const READ_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Wraps the catalog in the read cache and the seat and payment ports in its
+/// invalidation, unless `staleness` is zero (no cache).
+pub fn with_read_cache(
+    staleness: Duration,
+    catalog: Arc<dyn CatalogRepository>,
+    seats: Arc<dyn SeatRepository>,
+    payments: Arc<dyn PaymentRepository>,
+) -> (
+    Arc<dyn CatalogRepository>,
+    Arc<dyn SeatRepository>,
+    Arc<dyn PaymentRepository>,
+) {
+    if staleness.is_zero() {
+        return (catalog, seats, payments);
+    }
+    let cache = Arc::new(ReadCache::new(staleness, READ_CACHE_BYTES));
+    (
+        Arc::new(CachedCatalog::new(catalog, cache.clone())),
+        Arc::new(InvalidatingSeats::new(seats, cache.clone())),
+        Arc::new(InvalidatingPayments::new(payments, cache)),
+    )
+}
+
 /// Stops a running application from the outside (tests, embedding).
 #[derive(Clone)]
 pub struct ShutdownHandle {
@@ -155,22 +187,39 @@ impl Application {
         let queue = build_queue(&settings, settings.queue_settings()).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let repos = store.ports();
+        let (catalog, seats, payments) = with_read_cache(
+            Duration::from_millis(settings.booking.seat_map_cache_ms),
+            repos.catalog,
+            repos.seats,
+            repos.payments,
+        );
         let ports = Ports {
             clock: clock.clone(),
             users: repos.users,
-            catalog: repos.catalog,
-            seats: repos.seats,
+            catalog,
+            seats,
             wallets: repos.wallets,
-            payments: repos.payments,
+            payments,
             queue: queue.port(),
         };
-        let booking = Booking::new(ports.clone(), settings.booking_policy());
+        // The one waiting room: the queue handlers, the booking gate and the ticker.
         let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone());
-        let reads = Arc::new(ReadCache::new(Duration::from_millis(
-            settings.booking.seat_map_cache_ms,
-        )));
         let state = web::Data::new(AppState {
-            booking,
+            accounts: Accounts::new(
+                ports.users.clone(),
+                ports.wallets.clone(),
+                clock.clone(),
+                settings.max_charge(),
+            ),
+            catalog: Catalog::new(ports.catalog.clone(), clock.clone()),
+            booking: Booking::new(
+                ports.catalog.clone(),
+                ports.seats.clone(),
+                ports.payments.clone(),
+                room.clone(),
+                clock.clone(),
+                settings.booking_policy(),
+            ),
             room: room.clone(),
             clock: clock.clone(),
             probes: vec![
@@ -178,7 +227,6 @@ impl Application {
                 Arc::new(QueueProbe(queue.clone())),
             ],
             metrics: telemetry::metrics_handle(),
-            reads: reads.clone(),
             queue_idle_timeout_seconds: settings.queue.idle_timeout_seconds,
         });
         let auth = web::Data::new(Auth::new(
@@ -190,7 +238,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.http.bind)
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
-        let mut server = HttpServer::new(move || build_app(state.clone(), auth.clone()).0)
+        let mut server = HttpServer::new(move || build_app(state.clone(), auth.clone()))
             .disable_signals()
             .shutdown_timeout(settings.http.shutdown_timeout_seconds)
             .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
@@ -210,7 +258,6 @@ impl Application {
             )),
             tokio::spawn(hold_sweeper(
                 ports,
-                reads,
                 settings.sweep_interval(),
                 cancel.clone(),
             )),
@@ -320,12 +367,7 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
 }
 
 /// Frees seats whose hold expired.
-async fn hold_sweeper(
-    ports: Ports,
-    reads: Arc<ReadCache>,
-    every: Duration,
-    cancel: CancellationToken,
-) {
+async fn hold_sweeper(ports: Ports, every: Duration, cancel: CancellationToken) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -336,7 +378,6 @@ async fn hold_sweeper(
         match ports.seats.release_expired(ports.clock.now(), 1_000).await {
             Ok(0) => {}
             Ok(n) => {
-                reads.invalidate_all();
                 metrics::counter!(HOLDS_EXPIRED).increment(n);
                 tracing::info!(released = n, "expired holds released");
             }
@@ -375,13 +416,13 @@ pub async fn load_demo(settings: &Settings) -> anyhow::Result<i64> {
                     starts_at: starts,
                     rows: 10,
                     seats_per_row: 20,
-                    price: 50_00,
+                    price: Money::from_u32(50_00),
                 },
                 NewSchedule {
                     starts_at: starts + chrono::Duration::days(1),
                     rows: 10,
                     seats_per_row: 20,
-                    price: 45_00,
+                    price: Money::from_u32(45_00),
                 },
             ],
         })

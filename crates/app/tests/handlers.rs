@@ -10,7 +10,19 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use frontrow_app::http::auth::Auth;
 use frontrow_app::http::{AppState, Probe, build_app};
-use frontrow_domain::*;
+use frontrow_domain::accounts::Accounts;
+use frontrow_domain::booking::{Booking, BookingPolicy};
+use frontrow_domain::catalog::Catalog;
+use frontrow_domain::error::{HoldError, PaymentError, QueueError, StoreError};
+use frontrow_domain::model::{
+    ConcertId, Money, Reservation, ReservationStatus, Schedule, ScheduleId, SeatId, UserId,
+};
+use frontrow_domain::ports::{
+    CatalogRepository, Clock, MockCatalogRepository, MockClock, MockPaymentRepository, MockQueue,
+    MockSeatRepository, MockUserRepository, MockWalletRepository,
+};
+use frontrow_domain::queue::{Ticket, TicketStatus};
+use frontrow_domain::waiting_room::WaitingRoom;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -68,15 +80,8 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
     let mut clock = MockClock::new();
     clock.expect_now().returning(Utc::now);
     let clock: Arc<dyn Clock> = Arc::new(clock);
-    let ports = Ports {
-        clock: clock.clone(),
-        users: Arc::new(MockUserRepository::new()),
-        catalog: Arc::new(m.catalog),
-        seats: Arc::new(m.seats),
-        wallets: Arc::new(MockWalletRepository::new()),
-        payments: Arc::new(m.payments),
-        queue: Arc::new(m.queue),
-    };
+    let catalog: Arc<dyn CatalogRepository> = Arc::new(m.catalog);
+    let room = WaitingRoom::new(Arc::new(m.queue), catalog.clone(), clock.clone());
     let auth = Auth::new(
         &SecretString::from("handler-test-secret-0123"),
         SecretString::from("handler-test-admin-key"),
@@ -84,22 +89,33 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
     );
     let bearer = auth.issue(UserId(7)).unwrap();
     let state = AppState {
-        booking: Booking::new(ports.clone(), BookingPolicy::default()),
-        room: WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone()),
+        accounts: Accounts::new(
+            Arc::new(MockUserRepository::new()),
+            Arc::new(MockWalletRepository::new()),
+            clock.clone(),
+            Money::from_u32(1_000),
+        ),
+        catalog: Catalog::new(catalog.clone(), clock.clone()),
+        booking: Booking::new(
+            catalog,
+            Arc::new(m.seats),
+            Arc::new(m.payments),
+            room.clone(),
+            clock.clone(),
+            BookingPolicy::default(),
+        ),
+        room,
         clock,
         probes: vec![Arc::new(FailingProbe)],
         queue_idle_timeout_seconds: 60,
         metrics: frontrow_app::telemetry::metrics_handle(),
-        reads: Arc::new(frontrow_app::http::read_cache::ReadCache::new(
-            std::time::Duration::ZERO,
-        )),
     };
     (web::Data::new(state), web::Data::new(auth), bearer)
 }
 
 async fn call(m: Mocks, req: test::TestRequest) -> (u16, Option<String>, Option<String>, Value) {
     let (state, auth, bearer) = state(m);
-    let app = test::init_service(build_app(state, auth).0).await;
+    let app = test::init_service(build_app(state, auth)).await;
     let req = req
         .insert_header(("Authorization", format!("Bearer {bearer}")))
         .insert_header(("X-Queue-Token", TOKEN))
@@ -167,8 +183,8 @@ async fn payment_errors_map_to_their_statuses() {
     for (err, code, kind) in [
         (
             PaymentError::InsufficientBalance {
-                balance: 1,
-                amount: 5,
+                balance: Money::from_u32(1),
+                amount: Money::from_u32(5),
             },
             402,
             "insufficient-balance",
@@ -188,7 +204,7 @@ async fn payment_errors_map_to_their_statuses() {
                 schedule_id: ScheduleId(10),
                 seat_id: SeatId(5),
                 seat_label: "A-5".into(),
-                price: 5,
+                price: Money::from_u32(5),
                 status: ReservationStatus::Held,
                 created_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
                 expires_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 5, 0).unwrap(),
@@ -211,7 +227,7 @@ async fn payment_errors_map_to_their_statuses() {
 #[actix_web::test]
 async fn readiness_names_the_failing_dependency() {
     let (state, auth, _) = state(admitted());
-    let app = test::init_service(build_app(state, auth).0).await;
+    let app = test::init_service(build_app(state, auth)).await;
     let res = test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(res.status().as_u16(), 503);
     let body: Value = test::read_body_json(res).await;
@@ -222,4 +238,54 @@ async fn readiness_names_the_failing_dependency() {
             .unwrap()
             .contains("connection refused")
     );
+}
+
+#[actix_web::test]
+async fn the_spec_documents_415_on_json_bodies_and_404_on_path_ids() {
+    let (state, auth, _) = state(admitted());
+    let app = test::init_service(build_app(state, auth)).await;
+    let req = test::TestRequest::get()
+        .uri("/api-docs/openapi.json")
+        .to_request();
+    let doc: Value = test::call_and_read_body_json(&app, req).await;
+    let mut checked = (0, 0);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let documents = |code: &str| op["responses"].get(code).is_some();
+            if op.get("requestBody").is_some() {
+                checked.0 += 1;
+                for code in ["400", "415", "422"] {
+                    assert!(documents(code), "{method} {path} lacks {code}");
+                }
+            }
+            let path_params = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
+            if path_params {
+                checked.1 += 1;
+                assert!(documents("404"), "{method} {path} lacks 404");
+            }
+        }
+    }
+    // Five operations take a JSON body, ten a path id.
+    assert_eq!(checked, (5, 10));
+}
+
+#[actix_web::test]
+async fn a_body_of_another_type_is_415_and_a_path_id_that_does_not_parse_is_404() {
+    let (state, auth, _) = state(admitted());
+    let app = test::init_service(build_app(state, auth)).await;
+    let req = test::TestRequest::post()
+        .uri("/api/v1/users")
+        .insert_header(("Content-Type", "text/plain"))
+        .set_payload(r#"{"name":"Ada"}"#)
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status().as_u16(), 415);
+    let req = test::TestRequest::get()
+        .uri("/api/v1/admin/concerts/9223372036854775808/queue-policy")
+        .insert_header(("X-Admin-Key", "handler-test-admin-key"))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status().as_u16(), 404);
 }

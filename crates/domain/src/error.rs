@@ -2,7 +2,7 @@
 //! act on. Adapters translate their driver errors into these; driver types never cross
 //! into the domain.
 
-use crate::model::Money;
+use crate::model::{Money, ReservationStatus};
 
 /// The source of an `Unavailable` error: the adapter's own error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -16,15 +16,6 @@ impl StoreError {
     pub fn new(e: impl Into<BoxError>) -> Self {
         StoreError(e.into())
     }
-}
-
-/// Errors of `CatalogRepository::create_concert`.
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    #[error("invalid concert: {0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Unavailable(#[from] StoreError),
 }
 
 /// Errors of `SeatRepository::hold`.
@@ -49,20 +40,18 @@ pub enum CancelError {
     /// Unknown, or belongs to another user (the two are indistinguishable on purpose).
     #[error("reservation not found")]
     NotFound,
-    /// Only a `HELD` reservation can be cancelled; it is confirmed, cancelled or expired.
+    /// Only a held reservation can be cancelled; it is confirmed, cancelled or expired.
     #[error("reservation is {status} and cannot be cancelled")]
-    NotHeld { status: &'static str },
+    NotHeld { status: ReservationStatus },
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
 
-/// Errors of the wallet.
+/// Errors of the `WalletRepository` port.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
     #[error("user not found")]
     UserNotFound,
-    #[error("amount must be between 1 and {max}")]
-    InvalidAmount { max: Money },
     /// The balance would exceed what the wallet can hold.
     #[error("balance limit exceeded")]
     BalanceLimit,

@@ -1,18 +1,16 @@
-//! frontrow's domain: the entities of a concert sale, the use cases (waiting room and
-//! booking flow) and the ports they need. No web framework, database or Redis here:
-//! adapters in other crates implement the ports.
+//! frontrow's domain: the entities of a concert sale, the use cases (accounts, catalog,
+//! waiting room, booking) and the ports they need. No web framework, database or Redis
+//! here: adapters in other crates implement the ports.
+//!
+//! Items are imported by their module path (`frontrow_domain::model::Money`); the crate
+//! root re-exports nothing, so each item has one name.
 
+pub mod accounts;
 pub mod booking;
+pub mod catalog;
 pub mod error;
 pub mod fenwick;
 pub mod model;
 pub mod ports;
 pub mod queue;
 pub mod waiting_room;
-
-pub use booking::{Booking, BookingError, BookingPolicy};
-pub use error::*;
-pub use model::*;
-pub use ports::*;
-pub use queue::*;
-pub use waiting_room::{GateError, WaitingRoom, WaitingRoomError};

@@ -1,6 +1,6 @@
 //! Entities of the booking flow: users, the catalog (concerts, schedules, seats),
-//! reservations, wallets and payments. Money is always an integer amount in minor
-//! units (cents); time is always UTC.
+//! reservations, wallets and payments. Money is always a non-negative integer amount in
+//! minor units (cents); time is always UTC.
 
 use std::fmt;
 
@@ -41,8 +41,55 @@ id_type!(
     ReservationId
 );
 
-/// An amount of money in minor units (e.g. cents). Never negative in a balance.
-pub type Money = i64;
+/// An amount of money in minor units (e.g. cents): a price, a balance, a charge. Never
+/// negative: the only constructors that take a signed number check it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(i64);
+
+/// A negative number was given where an amount of money was expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an amount of money cannot be negative (got {0})")]
+pub struct NegativeAmount(pub i64);
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    /// The amount of `minor_units`, refused when negative.
+    ///
+    /// # Errors
+    /// `NegativeAmount` when `minor_units < 0`.
+    pub const fn new(minor_units: i64) -> Result<Money, NegativeAmount> {
+        if minor_units < 0 {
+            Err(NegativeAmount(minor_units))
+        } else {
+            Ok(Money(minor_units))
+        }
+    }
+
+    /// An amount that cannot be negative by its type (for constants and tests).
+    pub const fn from_u32(minor_units: u32) -> Money {
+        Money(minor_units as i64)
+    }
+
+    /// The amount in minor units, for storage and JSON.
+    pub const fn minor_units(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Money {
+    type Error = NegativeAmount;
+
+    fn try_from(minor_units: i64) -> Result<Self, Self::Error> {
+        Money::new(minor_units)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// A registered fan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +158,7 @@ pub enum SeatStatus {
 }
 
 impl SeatStatus {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             SeatStatus::Available => "AVAILABLE",
             SeatStatus::Held => "HELD",
@@ -119,13 +166,17 @@ impl SeatStatus {
         }
     }
 
+    /// The status named `s` (as written by `as_str`), `None` for any other text.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "AVAILABLE" => Some(SeatStatus::Available),
-            "HELD" => Some(SeatStatus::Held),
-            "SOLD" => Some(SeatStatus::Sold),
-            _ => None,
-        }
+        [SeatStatus::Available, SeatStatus::Held, SeatStatus::Sold]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for SeatStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -153,7 +204,7 @@ pub enum ReservationStatus {
 }
 
 impl ReservationStatus {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ReservationStatus::Held => "HELD",
             ReservationStatus::Confirmed => "CONFIRMED",
@@ -162,14 +213,22 @@ impl ReservationStatus {
         }
     }
 
+    /// The status named `s` (as written by `as_str`), `None` for any other text.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "HELD" => Some(ReservationStatus::Held),
-            "CONFIRMED" => Some(ReservationStatus::Confirmed),
-            "CANCELLED" => Some(ReservationStatus::Cancelled),
-            "EXPIRED" => Some(ReservationStatus::Expired),
-            _ => None,
-        }
+        [
+            ReservationStatus::Held,
+            ReservationStatus::Confirmed,
+            ReservationStatus::Cancelled,
+            ReservationStatus::Expired,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+impl fmt::Display for ReservationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -227,10 +286,42 @@ pub struct PaymentRequest {
 pub struct PaymentReceipt {
     pub reservation_id: ReservationId,
     pub concert_id: ConcertId,
+    /// The schedule of the paid seat (whose seat map the payment changed).
+    pub schedule_id: ScheduleId,
     pub amount: Money,
     /// The wallet balance right after this payment.
     pub balance: Money,
     pub paid_at: DateTime<Utc>,
     /// True when this receipt is a replay of an earlier payment with the same key.
     pub replayed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_refuses_negative_amounts() {
+        assert_eq!(Money::new(-1), Err(NegativeAmount(-1)));
+        assert_eq!(Money::new(0), Ok(Money::ZERO));
+        assert_eq!(Money::try_from(250).map(Money::minor_units), Ok(250));
+        assert_eq!(Money::from_u32(7).to_string(), "7");
+    }
+
+    #[test]
+    fn statuses_parse_what_they_print_and_nothing_else() {
+        for st in [SeatStatus::Available, SeatStatus::Held, SeatStatus::Sold] {
+            assert_eq!(SeatStatus::parse(st.as_str()), Some(st));
+        }
+        for st in [
+            ReservationStatus::Held,
+            ReservationStatus::Confirmed,
+            ReservationStatus::Cancelled,
+            ReservationStatus::Expired,
+        ] {
+            assert_eq!(ReservationStatus::parse(&st.to_string()), Some(st));
+        }
+        assert_eq!(SeatStatus::parse("held"), None);
+        assert_eq!(ReservationStatus::parse("BOGUS"), None);
+    }
 }

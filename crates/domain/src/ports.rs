@@ -7,9 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::{
-    CancelError, CatalogError, HoldError, PaymentError, QueueError, StoreError, WalletError,
-};
+use crate::error::{CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError};
 use crate::model::{
     Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
     PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, User,
@@ -58,9 +56,9 @@ pub trait CatalogRepository: Send + Sync + 'static {
     /// row; rows past `Z` are `AA`, `AB`, …), all or nothing.
     ///
     /// # Errors
-    /// `CatalogError::Unavailable` when the database cannot be reached; nothing is
-    /// written then. The caller validates sizes before calling.
-    async fn create_concert(&self, new: NewConcert) -> Result<ConcertDetail, CatalogError>;
+    /// `StoreError` when the database cannot be reached; nothing is written then. The
+    /// caller validates sizes before calling.
+    async fn create_concert(&self, new: NewConcert) -> Result<ConcertDetail, StoreError>;
 
     /// All concerts, oldest first.
     ///
@@ -137,7 +135,8 @@ pub trait SeatRepository: Send + Sync + 'static {
     /// The reservation with this id, whoever owns it; `None` when unknown.
     ///
     /// # Errors
-    /// `StoreError` when the database cannot be reached.
+    /// `StoreError` when the database cannot be reached, or the row is corrupt (a status
+    /// or instant that does not parse).
     async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError>;
 
     /// Releases a `HELD` reservation of `user`: it becomes `CANCELLED` and the seat free.
@@ -185,7 +184,7 @@ pub trait WalletRepository: Send + Sync + 'static {
     /// - `Unavailable` when the database cannot be reached.
     async fn balance(&self, user: UserId) -> Result<Money, WalletError>;
 
-    /// Adds `amount` (> 0, validated by the caller) to the balance and writes one ledger
+    /// Adds `amount` (> 0, checked by the caller) to the balance and writes one ledger
     /// entry, atomically. Returns the new balance.
     ///
     /// # Errors
@@ -330,7 +329,7 @@ pub trait Queue: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), QueueError>;
 }
 
-/// Shared handles to every port, as the use cases and the app hold them.
+/// Shared handles to every port, as `startup` wires them into the use cases.
 #[derive(Clone)]
 pub struct Ports {
     pub clock: Arc<dyn Clock>,

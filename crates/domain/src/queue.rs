@@ -20,6 +20,16 @@ impl TokenKey {
         TokenKey(hmac_sha256(secret, b"frontrow queue token key v1"))
     }
 
+    /// The key of one incarnation of one concert's line: an adapter whose line can be
+    /// lost and started over (a Redis that lost its data) signs with it, so tokens of
+    /// the lost line, whose places are numbered again from 1, no longer verify.
+    pub fn for_line(&self, concert: ConcertId, epoch: u64) -> Self {
+        TokenKey(hmac_sha256(
+            &self.0,
+            format!("line {} {epoch}", concert.0).as_bytes(),
+        ))
+    }
+
     fn mac(&self, body: &str) -> String {
         hex::encode(&hmac_sha256(&self.0, body.as_bytes())[..16])
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{QueueError, StoreError};
+use crate::error::{BoxError, QueueError, StoreError};
 use crate::model::{ConcertId, UserId};
 use crate::ports::{CatalogRepository, Clock, Queue};
 use crate::queue::{
@@ -21,7 +21,8 @@ pub enum WaitingRoomError {
     #[error("invalid queue policy: {0}")]
     InvalidPolicy(String),
     #[error("queue unavailable")]
-    QueueUnavailable(#[source] QueueError),
+    /// The queue backend could not answer (the cause of `QueueError::Unavailable`).
+    QueueUnavailable(#[source] BoxError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -30,7 +31,7 @@ impl From<QueueError> for WaitingRoomError {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::UnknownToken => WaitingRoomError::UnknownToken,
-            other => WaitingRoomError::QueueUnavailable(other),
+            QueueError::Unavailable(cause) => WaitingRoomError::QueueUnavailable(cause),
         }
     }
 }
@@ -38,27 +39,27 @@ impl From<QueueError> for WaitingRoomError {
 /// Why the admission gate turned a booking call away.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
-    /// No `X-Queue-Token` was sent (401).
+    /// No queue token was presented.
     #[error("a queue token is required: enter the concert's waiting room first")]
     Missing,
-    /// Malformed, forged or never issued (401).
+    /// Malformed, forged or never issued.
     #[error("unknown queue token")]
     Invalid,
-    /// The token is still waiting in line (403).
+    /// The token is still waiting in line.
     #[error("not admitted yet: still waiting in line")]
     Waiting,
-    /// The admission ran out, or the token left or finished (403).
+    /// The admission ran out, or the token left or finished.
     #[error("the queue token has expired")]
     Expired,
-    /// The token belongs to another user (403).
+    /// The token belongs to another user.
     #[error("the queue token belongs to another user")]
     OtherUser,
-    /// The token is for another concert (403).
+    /// The token is for another concert.
     #[error("the queue token is for another concert")]
     OtherConcert,
-    /// The queue backend cannot answer (503).
+    /// The queue backend cannot answer.
     #[error("queue unavailable")]
-    Unavailable(#[source] QueueError),
+    Unavailable(#[source] BoxError),
 }
 
 /// The waiting room, over the `Queue` port.
@@ -120,7 +121,7 @@ impl WaitingRoom {
         let ticket = match self.queue.admission(&token, self.clock.now()).await {
             Ok(t) => t,
             Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
-            Err(e) => return Err(GateError::Unavailable(e)),
+            Err(QueueError::Unavailable(cause)) => return Err(GateError::Unavailable(cause)),
         };
         if ticket.user_id != user {
             return Err(GateError::OtherUser);

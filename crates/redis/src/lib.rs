@@ -44,7 +44,7 @@ use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
     Entered, QueuePolicy, QueueSettings, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport,
-    Ticket, TicketStatus, eta_seconds,
+    Ticket, TicketStatus, TokenKey, eta_seconds,
 };
 use thread_local::ThreadLocal;
 use tokio::task::JoinHandle;
@@ -520,10 +520,11 @@ impl Inner {
             let from = format!("({}", read(&line.view).last_id);
             let args = [from, SYNC_BATCH.to_string()];
             let reply: Vec<String> = self.invoke(&self.scripts.sync, line, None, &args).await?;
-            let [seq, head, _evn, rate, aps, paused, events @ ..] = &reply[..] else {
+            let [seq, head, evn, rate, aps, paused, epoch, events @ ..] = &reply[..] else {
                 return Err(unavailable(format!("unexpected sync reply {reply:?}")));
             };
             let (seq, head): (u64, u64) = (parse(seq)?, parse(head)?);
+            let (evn, epoch): (u64, u64) = (parse(evn)?, parse(epoch)?);
             let mut parsed = Vec::with_capacity(events.len() / 2);
             for pair in events.chunks(2) {
                 let [id, raw] = pair else {
@@ -542,18 +543,22 @@ impl Inner {
                     Some(parse(aps)?)
                 };
                 v.paused = paused == "1";
-                let mut gap = false;
-                for (id, n, event) in &parsed {
-                    if *n <= v.evn {
-                        continue;
+                // Another incarnation of the line (Redis lost its data and fans entered
+                // again), or fewer events or places than this view saw: start over.
+                let mut gap = epoch != v.epoch || evn < v.evn || seq < v.seq_max();
+                if !gap {
+                    for (id, n, event) in &parsed {
+                        if *n <= v.evn {
+                            continue;
+                        }
+                        if *n != v.evn + 1 {
+                            gap = true;
+                            break;
+                        }
+                        v.apply(*event);
+                        v.evn = *n;
+                        v.last_id.clone_from(id);
                     }
-                    if *n != v.evn + 1 {
-                        gap = true;
-                        break;
-                    }
-                    v.apply(*event);
-                    v.evn = *n;
-                    v.last_id.clone_from(id);
                 }
                 if !gap {
                     v.extend(seq);
@@ -579,7 +584,7 @@ impl Inner {
     /// Rebuilds the view from the concert's state.
     async fn snapshot(&self, line: &Line) -> Result<(), QueueError> {
         let reply: Vec<String> = self.invoke(&self.scripts.snapshot, line, None, &[]).await?;
-        let [seq, head, evn, last_id, batches, rest @ ..] = &reply[..] else {
+        let [seq, head, evn, epoch, last_id, batches, rest @ ..] = &reply[..] else {
             return Err(unavailable(format!("unexpected snapshot reply {reply:?}")));
         };
         let batches: usize = parse(batches)?;
@@ -611,6 +616,7 @@ impl Inner {
             fresh.apply(Event::Gone(parse(place)?));
         }
         fresh.evn = parse(evn)?;
+        fresh.epoch = parse(epoch)?;
         fresh.last_id.clone_from(last_id);
         let mut v = write(&line.view);
         fresh.rate = v.rate;
@@ -697,9 +703,20 @@ impl Inner {
         ticket
     }
 
-    fn verify(&self, token: &QueueToken) -> Result<(), QueueError> {
-        QueueToken::verify(&self.settings.token_key, token.as_str())
-            .map(|_| ())
+    /// The key tokens of this incarnation of the line are signed with.
+    fn line_key(&self, concert: ConcertId, epoch: u64) -> TokenKey {
+        self.settings.token_key.for_line(concert, epoch)
+    }
+
+    /// Checks the token against the line as the view knows it; returns the epoch it was
+    /// signed for (the scripts check it is still the line's).
+    fn verify(&self, line: &Line, token: &QueueToken) -> Result<u64, QueueError> {
+        let epoch = read(&line.view).epoch;
+        if epoch == 0 {
+            return Err(QueueError::UnknownToken);
+        }
+        QueueToken::verify(&self.line_key(token.concert(), epoch), token.as_str())
+            .map(|_| epoch)
             .ok_or(QueueError::UnknownToken)
     }
 
@@ -826,15 +843,17 @@ impl Queue for RedisQueue {
         inner.register(concert).await?;
         let line = inner.line(concert);
         let now_ms = now.timestamp_millis();
-        let args = [user.0.to_string(), now_ms.to_string()];
+        let fresh_epoch = rand::random::<u64>() >> 12; // exact as a Lua number (< 2^53)
+        let args = [user.0.to_string(), now_ms.to_string(), fresh_epoch.max(1).to_string()];
         let reply: Vec<String> = inner
             .invoke(&inner.scripts.enter, &line, Some(user), &args)
             .await?;
-        let [state, place, until_or_head] = &reply[..] else {
+        let [state, place, until_or_head, epoch] = &reply[..] else {
             return Err(unavailable(format!("unexpected enter reply {reply:?}")));
         };
         let place: u64 = parse(place)?;
-        let token = QueueToken::issue(&inner.settings.token_key, concert, place, user);
+        let epoch: u64 = parse(epoch)?;
+        let token = QueueToken::issue(&inner.line_key(concert, epoch), concert, place, user);
         if state == "A" {
             // Already admitted: the script's answer is current, the view may trail it.
             let until = Utc.timestamp_millis_opt(parse(until_or_head)?).single();
@@ -863,9 +882,9 @@ impl Queue for RedisQueue {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
         let inner = &self.inner;
-        inner.verify(token)?;
         let line = inner.line(token.concert());
         inner.ready_view(&line).await?;
+        inner.verify(&line, token)?;
         let place = token.seq();
         if place > read(&line.view).seq_max() {
             if inner.max_lag.is_none() {
@@ -892,9 +911,14 @@ impl Queue for RedisQueue {
         now: DateTime<Utc>,
     ) -> Result<Ticket, QueueError> {
         let inner = &self.inner;
-        inner.verify(token)?;
         let line = inner.line(token.concert());
-        let args = [token.seq().to_string(), now.timestamp_millis().to_string()];
+        inner.ready_view(&line).await?;
+        let epoch = inner.verify(&line, token)?;
+        let args = [
+            token.seq().to_string(),
+            now.timestamp_millis().to_string(),
+            epoch.to_string(),
+        ];
         let reply: Vec<String> = inner
             .invoke(&inner.scripts.admission, &line, None, &args)
             .await?;
@@ -933,9 +957,14 @@ impl Queue for RedisQueue {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn leave(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<(), QueueError> {
         let inner = &self.inner;
-        inner.verify(token)?;
         let line = inner.line(token.concert());
-        let args = [token.seq().to_string(), now.timestamp_millis().to_string()];
+        inner.ready_view(&line).await?;
+        let epoch = inner.verify(&line, token)?;
+        let args = [
+            token.seq().to_string(),
+            now.timestamp_millis().to_string(),
+            epoch.to_string(),
+        ];
         let reply: Vec<i64> = inner
             .invoke(&inner.scripts.leave, &line, None, &args)
             .await?;

@@ -56,36 +56,41 @@ fn script(body: &str) -> String {
     )
 }
 
-/// ARGV: user, now ms. Returns `{'W', place, head}` (already waiting; counts as a
-/// heartbeat), `{'A', place, end_ms}` (already active) or `{'N', place, head}` (new).
+/// ARGV: user, now ms, a fresh random epoch. Returns `{'W', place, head, epoch}`
+/// (already waiting; counts as a heartbeat), `{'A', place, end_ms, epoch}` (already
+/// active) or `{'N', place, head, epoch}` (new). The epoch names this incarnation of the
+/// line (set once, by the first entry): tokens are signed with it.
 const ENTER: &str = r"
 local usr, now = ARGV[1], tonumber(ARGV[2])
+redis.call('HSETNX', KEYS[8], 'epoch', ARGV[3])
+local epoch = redis.call('HGET', KEYS[8], 'epoch')
 local h = head()
 local old = redis.call('HGET', KEYS[11], usr)
 if old and not redis.call('ZSCORE', KEYS[3], old) then
   local s = tonumber(old)
   if s > h then
     set_seen(s, now)
-    return {'W', old, tostring(h)}
+    return {'W', old, tostring(h), epoch}
   end
   local first, ends = batch_of(s)
   if first and ends > now then
-    return {'A', old, tostring(ends)}
+    return {'A', old, tostring(ends), epoch}
   end
 end
 local s = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[11], usr, s)
 set_seen(s, now)
 redis.call('HINCRBY', KEYS[8], 'waiting', 1)
-return {'N', tostring(s), tostring(h)}
+return {'N', tostring(s), tostring(h), epoch}
 ";
 
-/// ARGV: place, now ms. The authoritative standing of one place (the booking gate):
-/// `{'U'}` never issued, `{'E'}` gone or expired, `{'A', end_ms}`, or
-/// `{'W', position, rate, admit_per_second, paused}`.
+/// ARGV: place, now ms, the epoch the token was signed for. The authoritative standing
+/// of one place (the booking gate): `{'U'}` never issued in this line, `{'E'}` gone or
+/// expired, `{'A', end_ms}`, or `{'W', position, rate, admit_per_second, paused}`.
 const ADMISSION: &str = r"
 local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-if s > tonumber(redis.call('GET', KEYS[1]) or '0') then
+if s > tonumber(redis.call('GET', KEYS[1]) or '0')
+   or redis.call('HGET', KEYS[8], 'epoch') ~= ARGV[3] then
   return {'U'}
 end
 if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
@@ -104,11 +109,13 @@ end
 return {'E'}
 ";
 
-/// ARGV: place, now ms. Returns `{known, changed}`: a place never issued is unknown; one
-/// already gone or expired changes nothing.
+/// ARGV: place, now ms, the epoch the token was signed for. Returns `{known, changed}`:
+/// a place never issued in this line is unknown; one already gone or expired changes
+/// nothing.
 const LEAVE: &str = r"
 local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-if s > tonumber(redis.call('GET', KEYS[1]) or '0') then
+if s > tonumber(redis.call('GET', KEYS[1]) or '0')
+   or redis.call('HGET', KEYS[8], 'epoch') ~= ARGV[3] then
   return {0, 0}
 end
 if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
@@ -274,12 +281,12 @@ return (#set - 2) / 4
 ";
 
 /// ARGV: exclusive start id (`(<id>`, or `-` for all), count. Returns
-/// {seq, head, evn, rate, admit_per_second, paused, then id, event pairs}.
+/// {seq, head, evn, rate, admit_per_second, paused, epoch, then id, event pairs}.
 const SYNC: &str = r"
-local st = redis.call('HMGET', KEYS[8], 'evn', 'rate')
+local st = redis.call('HMGET', KEYS[8], 'evn', 'rate', 'epoch')
 local p = redis.call('HMGET', KEYS[9], 'admit_per_second', 'paused')
 local out = {redis.call('GET', KEYS[1]) or '0', tostring(head()), st[1] or '0',
-             st[2] or '0', p[1] or '', p[2] or ''}
+             st[2] or '0', p[1] or '', p[2] or '', st[3] or '0'}
 for _, e in ipairs(redis.call('XRANGE', KEYS[10], ARGV[1], '+', 'COUNT', ARGV[2])) do
   out[#out + 1] = e[1]
   out[#out + 1] = e[2][2]
@@ -288,11 +295,11 @@ return out
 ";
 
 /// No ARGV. A consistent picture for an instance that starts or fell behind the stream:
-/// {seq, head, evn, last stream id, batch count, (first, last, end_ms) per batch, then
-/// every gone place that still matters (inside a batch or ahead of the head)}.
+/// {seq, head, evn, epoch, last stream id, batch count, (first, last, end_ms) per
+/// batch, then every gone place that still matters (inside a batch or ahead of the head)}.
 const SNAPSHOT: &str = r"
-local out = {redis.call('GET', KEYS[1]) or '0', tostring(head()),
-             redis.call('HGET', KEYS[8], 'evn') or '0'}
+local st = redis.call('HMGET', KEYS[8], 'evn', 'epoch')
+local out = {redis.call('GET', KEYS[1]) or '0', tostring(head()), st[1] or '0', st[2] or '0'}
 local tail = redis.call('XREVRANGE', KEYS[10], '+', '-', 'COUNT', 1)
 out[#out + 1] = tail[1] and tail[1][1] or '0-0'
 local batches = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')

@@ -60,6 +60,8 @@ pub(crate) struct View {
     gone: Fenwick,
     /// Admission batches by last place: (first place, end ms).
     batches: BTreeMap<u64, (u64, i64)>,
+    /// The incarnation of the line (0: nobody entered yet); tokens are signed for it.
+    pub epoch: u64,
     /// The last stream event applied (events are numbered 1, 2, … per concert).
     pub evn: u64,
     /// Its stream id, where the next read starts.

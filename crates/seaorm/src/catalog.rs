@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use frontrow_domain::booking::seat_label;
-use frontrow_domain::error::{CatalogError, StoreError};
+use frontrow_domain::catalog::seat_label;
+use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{
     Concert, ConcertDetail, ConcertId, NewConcert, Schedule, ScheduleId, ScheduleSummary, Seat,
     SeatId, SeatStatus,
@@ -14,23 +14,24 @@ use frontrow_domain::model::{
 use frontrow_domain::ports::CatalogRepository;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
+use crate::convert::{at, money, ms, seat_status};
 use crate::entity::{concert, schedule, seat};
-use crate::errors::{Fail, at, ms, retrying, store_err};
+use crate::errors::{Fail, retrying, store_err};
 use crate::store::SeaOrmStore;
 
 /// Seats per multi-row `INSERT` (8 parameters each, well under every backend's limit).
 const SEAT_BATCH: usize = 500;
 
 /// The status a client sees as of `now`.
-pub(crate) fn seat_status_at(s: &seat::Model, now: i64) -> SeatStatus {
-    match SeatStatus::parse(&s.status) {
-        Some(SeatStatus::Held) if s.held_until.is_none_or(|u| u <= now) => SeatStatus::Available,
-        Some(st) => st,
-        None => SeatStatus::Available,
-    }
+fn seat_status_at(s: &seat::Model, now: i64) -> Result<SeatStatus, DbErr> {
+    Ok(match seat_status(&s.status)? {
+        SeatStatus::Held if s.held_until.is_none_or(|u| u <= now) => SeatStatus::Available,
+        st => st,
+    })
 }
 
 /// Seats that cannot be held as of `now`: sold, or held until after `now`.
@@ -48,7 +49,7 @@ impl SeaOrmStore {
     async fn try_create_concert(
         &self,
         new: &NewConcert,
-    ) -> Result<ConcertDetail, Fail<CatalogError>> {
+    ) -> Result<ConcertDetail, Fail<StoreError>> {
         let txn = self.begin_write().await?;
         let concert_id = concert::Entity::insert(concert::ActiveModel {
             title: Set(new.title.clone()),
@@ -78,7 +79,7 @@ impl SeaOrmStore {
                         row_no: Set(i32::try_from(row).unwrap_or(i32::MAX)),
                         number: Set(i32::try_from(number).unwrap_or(i32::MAX)),
                         label: Set(seat_label(row, number)),
-                        price: Set(s.price),
+                        price: Set(s.price.minor_units()),
                         status: Set(SeatStatus::Available.as_str().to_owned()),
                         version: Set(0),
                         held_by: Set(None),
@@ -100,7 +101,7 @@ impl SeaOrmStore {
             schedules.push(ScheduleSummary {
                 id: ScheduleId(schedule_id),
                 concert_id: ConcertId(concert_id),
-                starts_at: at(ms(s.starts_at)),
+                starts_at: at(ms(s.starts_at))?,
                 total_seats: total,
                 available_seats: total,
             });
@@ -145,20 +146,20 @@ impl SeaOrmStore {
             .map_err(store_err)?
             .into_iter()
             .collect();
-        Ok(schedules
+        schedules
             .into_iter()
             .map(|s| {
                 let total = u64::try_from(s.total_seats).unwrap_or(0);
                 let taken = u64::try_from(taken.get(&s.id).copied().unwrap_or(0)).unwrap_or(0);
-                ScheduleSummary {
+                Ok(ScheduleSummary {
                     id: ScheduleId(s.id),
                     concert_id: ConcertId(s.concert_id),
-                    starts_at: at(s.starts_at),
+                    starts_at: at(s.starts_at).map_err(store_err)?,
                     total_seats: total,
                     available_seats: total.saturating_sub(taken),
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -173,7 +174,7 @@ fn to_concert(c: concert::Model) -> Concert {
 #[async_trait]
 impl CatalogRepository for SeaOrmStore {
     #[tracing::instrument(skip_all, fields(schedules = new.schedules.len()), err)]
-    async fn create_concert(&self, new: NewConcert) -> Result<ConcertDetail, CatalogError> {
+    async fn create_concert(&self, new: NewConcert) -> Result<ConcertDetail, StoreError> {
         retrying!(self.try_create_concert(&new).await)
     }
 
@@ -219,15 +220,18 @@ impl CatalogRepository for SeaOrmStore {
 
     #[tracing::instrument(skip_all, fields(schedule = id.0), err)]
     async fn get_schedule(&self, id: ScheduleId) -> Result<Option<Schedule>, StoreError> {
-        Ok(schedule::Entity::find_by_id(id.0)
+        schedule::Entity::find_by_id(id.0)
             .one(&self.db)
             .await
             .map_err(store_err)?
-            .map(|s| Schedule {
-                id: ScheduleId(s.id),
-                concert_id: ConcertId(s.concert_id),
-                starts_at: at(s.starts_at),
-            }))
+            .map(|s| {
+                Ok(Schedule {
+                    id: ScheduleId(s.id),
+                    concert_id: ConcertId(s.concert_id),
+                    starts_at: at(s.starts_at).map_err(store_err)?,
+                })
+            })
+            .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(schedule = schedule.0), err)]
@@ -247,18 +251,20 @@ impl CatalogRepository for SeaOrmStore {
             .all(&self.db)
             .await
             .map_err(store_err)?;
-        Ok(Some(
-            seats
-                .into_iter()
-                .map(|s| Seat {
+        let seats = seats
+            .into_iter()
+            .map(|s| {
+                Ok(Seat {
                     id: SeatId(s.id),
                     schedule_id: ScheduleId(s.schedule_id),
-                    status: seat_status_at(&s, now),
+                    status: seat_status_at(&s, now)?,
+                    price: money(s.price)?,
                     label: s.label,
-                    price: s.price,
                 })
-                .collect(),
-        ))
+            })
+            .collect::<Result<Vec<_>, DbErr>>()
+            .map_err(store_err)?;
+        Ok(Some(seats))
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err)]

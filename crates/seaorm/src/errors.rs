@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use frontrow_domain::error::StoreError;
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
@@ -93,14 +93,4 @@ pub(crate) fn is_transient(e: &DbErr) -> bool {
 
 pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
-/// Epoch milliseconds, the storage format of every instant.
-pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-/// An instant read back from storage.
-pub(crate) fn at(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }

@@ -6,6 +6,7 @@
 //! no table locks, no `SELECT … FOR UPDATE`, and on SQLite no read-to-write lock upgrade.
 
 mod catalog;
+mod convert;
 pub mod entity;
 mod errors;
 mod payments;

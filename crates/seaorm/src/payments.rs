@@ -5,15 +5,16 @@
 use async_trait::async_trait;
 use frontrow_domain::error::PaymentError;
 use frontrow_domain::model::{
-    ConcertId, PaymentReceipt, PaymentRequest, ReservationId, ReservationStatus, SeatStatus,
+    ConcertId, PaymentReceipt, PaymentRequest, ReservationId, ReservationStatus, ScheduleId,
+    SeatStatus,
 };
 use frontrow_domain::ports::PaymentRepository;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
 
+use crate::convert::{at, money, ms, reservation_status};
 use crate::entity::{ledger_entry, payment, reservation, seat, wallet};
-use crate::errors::{Fail, at, is_unique_violation, ms, retrying};
-use crate::seats::res_status;
+use crate::errors::{Fail, is_unique_violation, retrying};
 use crate::store::SeaOrmStore;
 use crate::wallets::read_balance;
 
@@ -43,17 +44,23 @@ impl SeaOrmStore {
         if p.reservation_id != req.reservation_id.0 {
             return Err(Fail::Domain(PaymentError::KeyReused));
         }
-        let concert = reservation::Entity::find_by_id(p.reservation_id)
+        // The foreign key guarantees the reservation; its absence is a corrupt store.
+        let r = reservation::Entity::find_by_id(p.reservation_id)
             .one(&self.db)
             .await?
-            .map(|r| r.concert_id)
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                DbErr::RecordNotFound(format!(
+                    "reservation {} of a stored payment",
+                    p.reservation_id
+                ))
+            })?;
         Ok(Some(PaymentReceipt {
             reservation_id: ReservationId(p.reservation_id),
-            concert_id: ConcertId(concert),
-            amount: p.amount,
-            balance: p.balance_after,
-            paid_at: at(p.paid_at),
+            concert_id: ConcertId(r.concert_id),
+            schedule_id: ScheduleId(r.schedule_id),
+            amount: money(p.amount)?,
+            balance: money(p.balance_after)?,
+            paid_at: at(p.paid_at)?,
             replayed: true,
         }))
     }
@@ -81,7 +88,7 @@ impl SeaOrmStore {
         let Some(r) = found.filter(|r| r.user_id == req.user_id.0) else {
             return Err(Fail::Domain(PaymentError::ReservationNotFound));
         };
-        match res_status(&r.status) {
+        match reservation_status(&r.status)? {
             ReservationStatus::Confirmed => {
                 // Paid, maybe under this very key by a call that committed after our
                 // first look: the receipt and the confirmation commit together, so a
@@ -139,8 +146,8 @@ impl SeaOrmStore {
             let balance = read_balance(&txn, r.user_id).await?.unwrap_or(0);
             txn.rollback().await?;
             return Err(Fail::Domain(PaymentError::InsufficientBalance {
-                balance,
-                amount: r.price,
+                balance: money(balance)?,
+                amount: money(r.price)?,
             }));
         }
         let balance = read_balance(&txn, r.user_id).await?.unwrap_or(0);
@@ -195,9 +202,10 @@ impl SeaOrmStore {
         Ok(Step::Done(PaymentReceipt {
             reservation_id: ReservationId(r.id),
             concert_id: ConcertId(r.concert_id),
-            amount: r.price,
-            balance,
-            paid_at: at(now),
+            schedule_id: ScheduleId(r.schedule_id),
+            amount: money(r.price)?,
+            balance: money(balance)?,
+            paid_at: at(now)?,
             replayed: false,
         }))
     }

@@ -15,30 +15,28 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::convert::{at, money, ms, reservation_status, seat_status};
 use crate::entity::{reservation, schedule, seat, wallet};
-use crate::errors::{Fail, at, ms, retrying, store_err};
+use crate::errors::{Fail, retrying, store_err};
 use crate::store::SeaOrmStore;
 
-const HELD: &str = "HELD";
+/// The stored name of a held reservation.
+const HELD: &str = ReservationStatus::Held.as_str();
 
-pub(crate) fn res_status(s: &str) -> ReservationStatus {
-    ReservationStatus::parse(s).unwrap_or(ReservationStatus::Expired)
-}
-
-pub(crate) fn to_reservation(r: reservation::Model, seat_label: String) -> Reservation {
-    Reservation {
+fn to_reservation(r: reservation::Model, seat_label: String) -> Result<Reservation, DbErr> {
+    Ok(Reservation {
         id: ReservationId(r.id),
         user_id: UserId(r.user_id),
         concert_id: ConcertId(r.concert_id),
         schedule_id: ScheduleId(r.schedule_id),
         seat_id: SeatId(r.seat_id),
         seat_label,
-        price: r.price,
-        status: res_status(&r.status),
-        created_at: at(r.created_at),
-        expires_at: at(r.expires_at),
-        paid_at: r.paid_at.map(at),
-    }
+        price: money(r.price)?,
+        status: reservation_status(&r.status)?,
+        created_at: at(r.created_at)?,
+        expires_at: at(r.expires_at)?,
+        paid_at: r.paid_at.map(at).transpose()?,
+    })
 }
 
 pub(crate) async fn seat_label_of(conn: &impl ConnectionTrait, seat: i64) -> Result<String, DbErr> {
@@ -47,6 +45,29 @@ pub(crate) async fn seat_label_of(conn: &impl ConnectionTrait, seat: i64) -> Res
         .await?
         .map(|s| s.label)
         .unwrap_or_default())
+}
+
+/// Marks the seat's `HELD` reservations that expired at or before `now` as `EXPIRED`.
+async fn expire_holds_of_seat(
+    conn: &impl ConnectionTrait,
+    seat_id: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    reservation::Entity::update_many()
+        .col_expr(
+            reservation::Column::Status,
+            Expr::value(ReservationStatus::Expired.as_str()),
+        )
+        .col_expr(
+            reservation::Column::Version,
+            Expr::col(reservation::Column::Version).add(1),
+        )
+        .filter(reservation::Column::SeatId.eq(seat_id))
+        .filter(reservation::Column::Status.eq(HELD))
+        .filter(reservation::Column::ExpiresAt.lte(now))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Frees the seat `id` if it is still at `version`; true when this call freed it.
@@ -80,11 +101,11 @@ impl SeaOrmStore {
         let Some(s) = found.filter(|s| s.schedule_id == req.schedule_id.0) else {
             return Err(Fail::Domain(HoldError::SeatNotFound));
         };
-        let prev = SeatStatus::parse(&s.status);
+        let prev = seat_status(&s.status)?;
         let free = match prev {
-            Some(SeatStatus::Sold) => false,
-            Some(SeatStatus::Held) => s.held_until.is_none_or(|u| u <= now),
-            _ => true,
+            SeatStatus::Sold => false,
+            SeatStatus::Held => s.held_until.is_none_or(|u| u <= now),
+            SeatStatus::Available => true,
         };
         if !free {
             return Err(Fail::Domain(HoldError::SeatTaken));
@@ -112,7 +133,7 @@ impl SeaOrmStore {
         // The optimistic lock: first statement of the transaction, and the only one that
         // decides who gets the seat.
         let won = seat::Entity::update_many()
-            .col_expr(seat::Column::Status, Expr::value(HELD))
+            .col_expr(seat::Column::Status, Expr::value(SeatStatus::Held.as_str()))
             .col_expr(
                 seat::Column::Version,
                 Expr::col(seat::Column::Version).add(1),
@@ -154,20 +175,8 @@ impl SeaOrmStore {
                 limit: req.max_held_per_user,
             }));
         }
-        if prev == Some(SeatStatus::Held) {
-            reservation::Entity::update_many()
-                .col_expr(
-                    reservation::Column::Status,
-                    Expr::value(ReservationStatus::Expired.as_str()),
-                )
-                .col_expr(
-                    reservation::Column::Version,
-                    Expr::col(reservation::Column::Version).add(1),
-                )
-                .filter(reservation::Column::SeatId.eq(s.id))
-                .filter(reservation::Column::Status.eq(HELD))
-                .exec(&txn)
-                .await?;
+        if prev == SeatStatus::Held {
+            expire_holds_of_seat(&txn, s.id, now).await?;
         }
         let model = reservation::ActiveModel {
             user_id: Set(req.user_id.0),
@@ -194,10 +203,10 @@ impl SeaOrmStore {
             schedule_id: req.schedule_id,
             seat_id: req.seat_id,
             seat_label: s.label,
-            price: s.price,
+            price: money(s.price)?,
             status: ReservationStatus::Held,
-            created_at: at(now),
-            expires_at: at(expires),
+            created_at: at(now)?,
+            expires_at: at(expires)?,
             paid_at: None,
         })
     }
@@ -212,16 +221,14 @@ impl SeaOrmStore {
         let Some(r) = found.filter(|r| r.user_id == user.0) else {
             return Err(Fail::Domain(CancelError::NotFound));
         };
-        let status = res_status(&r.status);
+        let status = reservation_status(&r.status)?;
         if status != ReservationStatus::Held || r.expires_at <= now {
             let status = if status == ReservationStatus::Held {
                 ReservationStatus::Expired
             } else {
                 status
             };
-            return Err(Fail::Domain(CancelError::NotHeld {
-                status: status.as_str(),
-            }));
+            return Err(Fail::Domain(CancelError::NotHeld { status }));
         }
         let txn = self.begin_write().await?;
         let n = reservation::Entity::update_many()
@@ -246,7 +253,8 @@ impl SeaOrmStore {
             return Box::pin(self.try_cancel(user, id, now)).await;
         }
         let seat_now = seat::Entity::find_by_id(r.seat_id).one(&txn).await?;
-        if let Some(s) = seat_now.filter(|s| s.status == HELD && s.held_by == Some(user.0))
+        if let Some(s) =
+            seat_now.filter(|s| s.status == SeatStatus::Held.as_str() && s.held_by == Some(user.0))
             && !free_seat(&txn, s.id, s.version).await?
         {
             txn.rollback().await?;
@@ -254,7 +262,7 @@ impl SeaOrmStore {
         }
         let label = seat_label_of(&txn, r.seat_id).await?;
         txn.commit().await?;
-        let mut out = to_reservation(r, label);
+        let mut out = to_reservation(r, label)?;
         out.status = ReservationStatus::Cancelled;
         Ok(out)
     }
@@ -270,20 +278,7 @@ impl SeaOrmStore {
             txn.rollback().await?;
             return Ok(false);
         }
-        reservation::Entity::update_many()
-            .col_expr(
-                reservation::Column::Status,
-                Expr::value(ReservationStatus::Expired.as_str()),
-            )
-            .col_expr(
-                reservation::Column::Version,
-                Expr::col(reservation::Column::Version).add(1),
-            )
-            .filter(reservation::Column::SeatId.eq(seat_id))
-            .filter(reservation::Column::Status.eq(HELD))
-            .filter(reservation::Column::ExpiresAt.lte(now))
-            .exec(&txn)
-            .await?;
+        expire_holds_of_seat(&txn, seat_id, now).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -308,7 +303,7 @@ impl SeatRepository for SeaOrmStore {
         let label = seat_label_of(&self.db, r.seat_id)
             .await
             .map_err(store_err)?;
-        Ok(Some(to_reservation(r, label)))
+        to_reservation(r, label).map(Some).map_err(store_err)
     }
 
     #[tracing::instrument(skip_all, fields(user = user.0, reservation = id.0))]
@@ -346,7 +341,7 @@ impl SeatRepository for SeaOrmStore {
             .select_only()
             .column(seat::Column::Id)
             .column(seat::Column::Version)
-            .filter(seat::Column::Status.eq(HELD))
+            .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
             .filter(seat::Column::HeldUntil.lte(now))
             .order_by_asc(seat::Column::HeldUntil)
             .limit(limit)

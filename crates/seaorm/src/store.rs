@@ -17,22 +17,12 @@ use sea_orm::{
 
 use crate::errors::store_err;
 
-/// Pool settings.
+/// Pool settings (the app's `database` settings hold the defaults).
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
     pub acquire_timeout: Duration,
-}
-
-impl Default for DbOptions {
-    fn default() -> Self {
-        DbOptions {
-            max_connections: 20,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
 }
 
 /// A snapshot of the connection pool.

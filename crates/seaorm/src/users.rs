@@ -7,8 +7,9 @@ use frontrow_domain::model::{User, UserId};
 use frontrow_domain::ports::UserRepository;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 
+use crate::convert::{at, ms};
 use crate::entity::{user, wallet};
-use crate::errors::{Fail, at, ms, retrying, store_err};
+use crate::errors::{Fail, retrying, store_err};
 use crate::store::SeaOrmStore;
 
 impl SeaOrmStore {
@@ -43,7 +44,7 @@ impl UserRepository for SeaOrmStore {
         Ok(User {
             id: UserId(id),
             name: name.to_owned(),
-            created_at: at(now),
+            created_at: at(now).map_err(store_err)?,
         })
     }
 
@@ -53,10 +54,14 @@ impl UserRepository for SeaOrmStore {
             .one(&self.db)
             .await
             .map_err(store_err)?;
-        Ok(found.map(|u| User {
-            id: UserId(u.id),
-            name: u.name,
-            created_at: at(u.created_at),
-        }))
+        found
+            .map(|u| {
+                Ok(User {
+                    id: UserId(u.id),
+                    created_at: at(u.created_at).map_err(store_err)?,
+                    name: u.name,
+                })
+            })
+            .transpose()
     }
 }

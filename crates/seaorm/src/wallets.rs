@@ -8,17 +8,19 @@ use frontrow_domain::ports::WalletRepository;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
+use crate::convert::{money, ms};
 use crate::entity::{ledger_entry, wallet};
-use crate::errors::{Fail, ms, retrying, store_err};
+use crate::errors::{Fail, retrying, store_err};
 use crate::store::SeaOrmStore;
 
-/// The most a wallet may hold.
-pub(crate) const BALANCE_LIMIT: Money = i64::MAX / 2;
+/// The most a wallet may hold, in minor units.
+const BALANCE_LIMIT: i64 = i64::MAX / 2;
 
+/// The stored balance in minor units, `None` when the user has no wallet.
 pub(crate) async fn read_balance(
     conn: &impl ConnectionTrait,
     user: i64,
-) -> Result<Option<Money>, DbErr> {
+) -> Result<Option<i64>, DbErr> {
     Ok(wallet::Entity::find_by_id(user)
         .one(conn)
         .await?
@@ -33,11 +35,11 @@ impl SeaOrmStore {
         now: i64,
     ) -> Result<Money, Fail<WalletError>> {
         let txn = self.begin_write().await?;
-        let headroom = BALANCE_LIMIT.saturating_sub(amount);
+        let headroom = BALANCE_LIMIT.saturating_sub(amount.minor_units());
         let updated = wallet::Entity::update_many()
             .col_expr(
                 wallet::Column::Balance,
-                Expr::col(wallet::Column::Balance).add(amount),
+                Expr::col(wallet::Column::Balance).add(amount.minor_units()),
             )
             .col_expr(
                 wallet::Column::Version,
@@ -57,11 +59,11 @@ impl SeaOrmStore {
                 WalletError::UserNotFound
             }));
         }
-        let balance = read_balance(&txn, user).await?.unwrap_or_default();
+        let balance = money(read_balance(&txn, user).await?.unwrap_or_default())?;
         ledger_entry::Entity::insert(ledger_entry::ActiveModel {
             user_id: Set(user),
-            delta: Set(amount),
-            balance_after: Set(balance),
+            delta: Set(amount.minor_units()),
+            balance_after: Set(balance.minor_units()),
             kind: Set("CHARGE".to_owned()),
             reservation_id: Set(None),
             created_at: Set(now),
@@ -78,10 +80,11 @@ impl SeaOrmStore {
 impl WalletRepository for SeaOrmStore {
     #[tracing::instrument(skip_all, fields(user = user.0), err(level = "debug"))]
     async fn balance(&self, user: UserId) -> Result<Money, WalletError> {
-        read_balance(&self.db, user.0)
+        let balance = read_balance(&self.db, user.0)
             .await
             .map_err(store_err)?
-            .ok_or(WalletError::UserNotFound)
+            .ok_or(WalletError::UserNotFound)?;
+        Ok(money(balance).map_err(store_err)?)
     }
 
     #[tracing::instrument(skip_all, fields(user = user.0, amount), err(level = "debug"))]

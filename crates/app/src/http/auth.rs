@@ -5,7 +5,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use frontrow_domain::UserId;
+use frontrow_domain::model::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -51,14 +51,8 @@ impl Auth {
             iat: now,
             exp: now + self.ttl_seconds as i64,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
-            ApiError::new(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                format!("could not sign token: {e}"),
-            )
-        })
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(&e))
     }
 
     fn verify(&self, token: &str) -> Result<UserId, ApiError> {
@@ -166,10 +160,7 @@ impl FromRequest for QueueTokenHeader {
             None => Ok(QueueTokenHeader(None)),
             Some(Ok(t)) if t.is_empty() => Ok(QueueTokenHeader(None)),
             Some(Ok(t)) => Ok(QueueTokenHeader(Some(t))),
-            Some(Err(_)) => Err(ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "queue-token-invalid",
-                "Invalid queue token",
+            Some(Err(_)) => Err(ApiError::queue_token_invalid(
                 "X-Queue-Token is not valid text",
             )),
         })
@@ -179,13 +170,8 @@ impl FromRequest for QueueTokenHeader {
 impl QueueTokenHeader {
     /// The header's value, or 401 when it is missing.
     pub fn required(&self) -> Result<&str, ApiError> {
-        self.0.as_deref().ok_or_else(|| {
-            ApiError::new(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "queue-token-required",
-                "Queue token required",
-                "the X-Queue-Token header is required",
-            )
-        })
+        self.0
+            .as_deref()
+            .ok_or_else(|| ApiError::queue_token_required("the X-Queue-Token header is required"))
     }
 }

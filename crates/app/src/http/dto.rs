@@ -2,10 +2,11 @@
 //! Conversions from domain types live here so handlers stay one-liners.
 
 use chrono::{DateTime, Utc};
-use frontrow_domain::{
-    Concert, ConcertDetail, PaymentReceipt, QueuePolicy, QueueStats, Reservation, ScheduleSummary,
-    Seat, Ticket, poll_after_ms,
+use frontrow_domain::model::{
+    Concert, ConcertDetail, Money, PaymentReceipt, Reservation, ReservationStatus, ScheduleSummary,
+    Seat,
 };
+use frontrow_domain::queue::{QueuePolicy, QueueStats, Ticket, poll_after_ms};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -98,7 +99,7 @@ impl From<Seat> for SeatView {
         SeatView {
             id: s.id.0,
             label: s.label,
-            price: s.price,
+            price: s.price.minor_units(),
             status: s.status.as_str(),
         }
     }
@@ -156,7 +157,7 @@ impl ReservationView {
             schedule_id: r.schedule_id.0,
             seat_id: r.seat_id.0,
             seat_label: r.seat_label,
-            price: r.price,
+            price: r.price.minor_units(),
             created_at: r.created_at,
             expires_at: r.expires_at,
             paid_at: r.paid_at,
@@ -179,9 +180,9 @@ impl From<PaymentReceipt> for PaymentView {
     fn from(p: PaymentReceipt) -> Self {
         PaymentView {
             reservation_id: p.reservation_id.0,
-            status: "CONFIRMED",
-            amount: p.amount,
-            balance: p.balance,
+            status: ReservationStatus::Confirmed.as_str(),
+            amount: p.amount.minor_units(),
+            balance: p.balance.minor_units(),
             paid_at: p.paid_at,
         }
     }
@@ -189,7 +190,16 @@ impl From<PaymentReceipt> for PaymentView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BalanceView {
+    /// Minor units.
     pub balance: i64,
+}
+
+impl From<Money> for BalanceView {
+    fn from(balance: Money) -> Self {
+        BalanceView {
+            balance: balance.minor_units(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

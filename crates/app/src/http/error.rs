@@ -5,9 +5,10 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use frontrow_domain::{
-    BookingError, CancelError, GateError, HoldError, PaymentError, WaitingRoomError, WalletError,
-};
+use frontrow_domain::accounts::AccountsError;
+use frontrow_domain::booking::BookingError;
+use frontrow_domain::catalog::CatalogError;
+use frontrow_domain::waiting_room::{GateError, WaitingRoomError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -83,6 +84,36 @@ impl ApiError {
 
     pub fn forbidden(slug: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, slug, "Forbidden", detail)
+    }
+
+    pub fn queue_token_required(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "queue-token-required",
+            "Queue token required",
+            detail,
+        )
+    }
+
+    pub fn queue_token_invalid(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "queue-token-invalid",
+            "Invalid queue token",
+            detail,
+        )
+    }
+
+    /// A bug or a broken invariant on our side: 500, the cause logged, never sent.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "an internal error occurred",
+        );
+        e.source = Some(chain(cause));
+        e
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -162,23 +193,13 @@ impl From<GateError> for ApiError {
     fn from(e: GateError) -> Self {
         let detail = e.to_string();
         match e {
-            GateError::Missing => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "queue-token-required",
-                "Queue token required",
-                detail,
-            ),
-            GateError::Invalid => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "queue-token-invalid",
-                "Invalid queue token",
-                detail,
-            ),
+            GateError::Missing => ApiError::queue_token_required(detail),
+            GateError::Invalid => ApiError::queue_token_invalid(detail),
             GateError::Waiting => ApiError::forbidden("not-admitted", detail),
             GateError::Expired => ApiError::forbidden("queue-token-expired", detail),
             GateError::OtherUser => ApiError::forbidden("queue-token-other-user", detail),
             GateError::OtherConcert => ApiError::forbidden("queue-token-other-concert", detail),
-            GateError::Unavailable(src) => ApiError::unavailable("waiting room", &src),
+            GateError::Unavailable(src) => ApiError::unavailable("waiting room", src.as_ref()),
         }
     }
 }
@@ -188,15 +209,44 @@ impl From<WaitingRoomError> for ApiError {
         let detail = e.to_string();
         match e {
             WaitingRoomError::ConcertNotFound => ApiError::not_found(detail),
-            WaitingRoomError::UnknownToken => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "queue-token-invalid",
-                "Invalid queue token",
+            WaitingRoomError::UnknownToken => ApiError::queue_token_invalid(detail),
+            WaitingRoomError::InvalidPolicy(m) => ApiError::validation(m),
+            WaitingRoomError::QueueUnavailable(src) => {
+                ApiError::unavailable("waiting room", src.as_ref())
+            }
+            WaitingRoomError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AccountsError::InvalidName | AccountsError::InvalidAmount { .. } => {
+                ApiError::validation(detail)
+            }
+            AccountsError::UserNotFound => ApiError::not_found(detail),
+            AccountsError::BalanceLimit => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "balance-limit",
+                "Balance limit",
                 detail,
             ),
-            WaitingRoomError::InvalidPolicy(m) => ApiError::validation(m),
-            WaitingRoomError::QueueUnavailable(src) => ApiError::unavailable("waiting room", &src),
-            WaitingRoomError::Store(src) => ApiError::unavailable("database", &src),
+            AccountsError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CatalogError::ConcertNotFound | CatalogError::ScheduleNotFound => {
+                ApiError::not_found(detail)
+            }
+            CatalogError::Invalid(m) => ApiError::validation(m),
+            CatalogError::Store(src) => ApiError::unavailable("database", &src),
         }
     }
 }
@@ -207,74 +257,54 @@ impl From<BookingError> for ApiError {
         match e {
             BookingError::Gate(g) => g.into(),
             BookingError::ScheduleNotFound
-            | BookingError::ConcertNotFound
-            | BookingError::UserNotFound => ApiError::not_found(detail),
-            BookingError::Hold(h) => match h {
-                HoldError::SeatNotFound => ApiError::not_found(detail),
-                HoldError::SeatTaken => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "seat-taken",
-                    "Seat already taken",
-                    detail,
-                ),
-                HoldError::LimitReached { .. } => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "hold-limit-reached",
-                    "Hold limit reached",
-                    detail,
-                ),
-                HoldError::Unavailable(src) => ApiError::unavailable("database", &src),
-            },
-            BookingError::Cancel(c) => match c {
-                CancelError::NotFound => ApiError::not_found(detail),
-                CancelError::NotHeld { .. } => ApiError::new(
-                    StatusCode::CONFLICT,
-                    "reservation-not-held",
-                    "Reservation not held",
-                    detail,
-                ),
-                CancelError::Unavailable(src) => ApiError::unavailable("database", &src),
-            },
-            BookingError::Payment(p) => match p {
-                PaymentError::ReservationNotFound => ApiError::not_found(detail),
-                PaymentError::HoldExpired => {
-                    ApiError::new(StatusCode::GONE, "hold-expired", "Hold expired", detail)
-                }
-                PaymentError::Cancelled => ApiError::new(
-                    StatusCode::GONE,
-                    "reservation-cancelled",
-                    "Reservation cancelled",
-                    detail,
-                ),
-                PaymentError::AlreadyPaid => {
-                    ApiError::new(StatusCode::CONFLICT, "already-paid", "Already paid", detail)
-                }
-                PaymentError::InsufficientBalance { .. } => ApiError::new(
-                    StatusCode::PAYMENT_REQUIRED,
-                    "insufficient-balance",
-                    "Insufficient balance",
-                    detail,
-                ),
-                PaymentError::KeyReused => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency-key-reused",
-                    "Idempotency key reused",
-                    detail,
-                ),
-                PaymentError::Unavailable(src) => ApiError::unavailable("database", &src),
-            },
-            BookingError::Wallet(w) => match w {
-                WalletError::UserNotFound => ApiError::not_found(detail),
-                WalletError::InvalidAmount { .. } => ApiError::validation(detail),
-                WalletError::BalanceLimit => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "balance-limit",
-                    "Balance limit",
-                    detail,
-                ),
-                WalletError::Unavailable(src) => ApiError::unavailable("database", &src),
-            },
-            BookingError::Invalid(m) => ApiError::validation(m),
+            | BookingError::SeatNotFound
+            | BookingError::ReservationNotFound => ApiError::not_found(detail),
+            BookingError::SeatTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                "seat-taken",
+                "Seat already taken",
+                detail,
+            ),
+            BookingError::LimitReached { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-limit-reached",
+                "Hold limit reached",
+                detail,
+            ),
+            BookingError::NotHeld { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "reservation-not-held",
+                "Reservation not held",
+                detail,
+            ),
+            BookingError::HoldExpired => {
+                ApiError::new(StatusCode::GONE, "hold-expired", "Hold expired", detail)
+            }
+            BookingError::Cancelled => ApiError::new(
+                StatusCode::GONE,
+                "reservation-cancelled",
+                "Reservation cancelled",
+                detail,
+            ),
+            BookingError::AlreadyPaid => {
+                ApiError::new(StatusCode::CONFLICT, "already-paid", "Already paid", detail)
+            }
+            BookingError::InsufficientBalance { .. } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient-balance",
+                "Insufficient balance",
+                detail,
+            ),
+            BookingError::KeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                detail,
+            ),
+            // The domain speaks of an idempotency key; the client sent it as a header.
+            BookingError::InvalidIdempotencyKey { max } => {
+                ApiError::validation(format!("Idempotency-Key must be 1 to {max} characters"))
+            }
             BookingError::Store(src) => ApiError::unavailable("database", &src),
         }
     }

@@ -1,14 +1,20 @@
 //! The HTTP layer: shared state, routes (registered once, for both actix and the OpenAPI
-//! document), and the Swagger UI.
+//! document), and the Swagger UI. One handler module per OpenAPI tag, mirroring the use
+//! cases: `users` and `wallet` (accounts), `catalog`, `reservations` (booking), `queue`
+//! (waiting room), `admin`, `ops`.
 
+pub mod admin;
 pub mod auth;
-pub mod booking;
+pub mod catalog;
 pub mod dto;
 pub mod error;
 pub mod middleware;
 pub mod ops;
 pub mod queue;
-pub mod read_cache;
+pub mod reservations;
+pub mod responses;
+pub mod users;
+pub mod wallet;
 
 use std::sync::Arc;
 
@@ -17,7 +23,11 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, web};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use frontrow_domain::{Booking, Clock, WaitingRoom};
+use frontrow_domain::accounts::Accounts;
+use frontrow_domain::booking::Booking;
+use frontrow_domain::catalog::Catalog;
+use frontrow_domain::ports::Clock;
+use frontrow_domain::waiting_room::WaitingRoom;
 use metrics_exporter_prometheus::PrometheusHandle;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,17 +47,18 @@ pub trait Probe: Send + Sync + 'static {
     fn record_metrics(&self) {}
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one value per use case.
 pub struct AppState {
+    pub accounts: Accounts,
+    pub catalog: Catalog,
     pub booking: Booking,
+    /// The same waiting room `booking` checks admissions with.
     pub room: WaitingRoom,
     pub clock: Arc<dyn Clock>,
     pub probes: Vec<Arc<dyn Probe>>,
     pub metrics: PrometheusHandle,
     /// The waiting room's idle timeout, for the advised poll cadence.
     pub queue_idle_timeout_seconds: u64,
-    /// Hot catalog reads as ready JSON; every booking write invalidates it.
-    pub reads: Arc<read_cache::ReadCache>,
 }
 
 impl AppState {
@@ -104,23 +115,21 @@ impl Modify for SecuritySchemes {
 )]
 pub struct ApiDoc;
 
-/// Builds the actix `App` with every route, and the OpenAPI document generated from the
-/// same registrations (so a served route cannot be missing from the document).
+/// Builds the actix `App` with every route, serving the OpenAPI document generated from
+/// the same registrations (so a served route cannot be missing from the document) at
+/// `/api-docs/openapi.json`.
 pub fn build_app(
     state: web::Data<AppState>,
     auth: web::Data<Auth>,
-) -> (
-    App<
-        impl ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<impl MessageBody>,
-            Error = actix_web::Error,
-            InitError = (),
-        >,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
     >,
-    utoipa::openapi::OpenApi,
-) {
+> {
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
@@ -139,30 +148,28 @@ pub fn build_app(
         .service(ops::metrics)
         .service(
             scope::scope("/api/v1")
-                .service(booking::create_user)
-                .service(booking::list_concerts)
-                .service(booking::get_concert)
-                .service(booking::list_schedules)
-                .service(booking::list_seats)
-                .service(booking::hold_seat)
-                .service(booking::get_reservation)
-                .service(booking::cancel_reservation)
-                .service(booking::pay_reservation)
-                .service(booking::get_wallet)
-                .service(booking::charge_wallet)
-                .service(booking::create_concert)
+                .service(users::create_user)
+                .service(catalog::list_concerts)
+                .service(catalog::get_concert)
+                .service(catalog::list_schedules)
+                .service(catalog::list_seats)
+                .service(reservations::hold_seat)
+                .service(reservations::get_reservation)
+                .service(reservations::cancel_reservation)
+                .service(reservations::pay_reservation)
+                .service(wallet::get_wallet)
+                .service(wallet::charge_wallet)
                 .service(queue::enter_queue)
                 .service(queue::queue_status)
                 .service(queue::queue_events)
                 .service(queue::leave_queue)
-                .service(queue::put_queue_policy)
-                .service(queue::get_queue_policy)
-                .service(queue::get_queue_stats),
+                .service(admin::create_concert)
+                .service(admin::put_queue_policy)
+                .service(admin::get_queue_policy)
+                .service(admin::get_queue_stats),
         )
         .split_for_parts();
-    let doc = api.clone();
-    let app = app
-        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+    app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
         .route(
             "/swagger-ui",
             web::get().to(|| async {
@@ -172,6 +179,5 @@ pub fn build_app(
             }),
         )
         .default_service(web::to(error::route_not_found))
-        .wrap(actix_web::middleware::from_fn(middleware::observe));
-    (app, doc)
+        .wrap(actix_web::middleware::from_fn(middleware::observe))
 }

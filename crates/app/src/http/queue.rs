@@ -1,13 +1,16 @@
-//! Handlers of the waiting room: enter, status (the heartbeat), leave, and the
-//! operator's policy and live statistics.
+//! Handlers of the `queue` tag: enter the waiting room, poll the token (its heartbeat),
+//! leave. The operator's side is in `admin`.
 
-use actix_web::{HttpResponse, delete, get, post, put, web};
-use frontrow_domain::{ConcertId, QueuePolicy, Ticket, TicketStatus, poll_after_ms};
+use actix_web::{HttpResponse, delete, get, post, web};
+use frontrow_domain::model::ConcertId;
+use frontrow_domain::queue::{Ticket, TicketStatus, poll_after_ms};
 
 use super::AppState;
-use super::auth::{Admin, AuthUser, QueueTokenHeader};
-use super::dto::*;
-use super::error::{ApiError, Problem};
+use super::auth::{AuthUser, QueueTokenHeader};
+use super::dto::TicketView;
+use super::error::ApiError;
+use super::error::Problem;
+use super::responses::{NotFound, Unauthorized, Unavailable};
 
 /// Enters the concert's waiting room: 201 with a new place, 200 with the existing one.
 #[utoipa::path(
@@ -17,9 +20,9 @@ use super::error::{ApiError, Problem};
     responses(
         (status = 201, description = "New place in line", body = TicketView),
         (status = 200, description = "The place this user already has", body = TicketView),
-        (status = 401, description = "Missing/invalid access token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown concert", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Waiting room unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Unavailable,
     )
 )]
 #[post("/concerts/{concert_id}/queue")]
@@ -48,8 +51,8 @@ pub async fn enter_queue(
     security(("queue_token" = [])),
     responses(
         (status = 200, description = "The token's standing", body = TicketView),
-        (status = 401, description = "Missing, unknown or forged token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Waiting room unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     )
 )]
 #[get("/queue/status")]
@@ -79,9 +82,9 @@ pub struct EventsQuery {
     params(EventsQuery),
     responses(
         (status = 200, description = "A stream of standings", content_type = "text/event-stream", body = String),
-        (status = 400, description = "Missing token parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Unknown or forged token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Waiting room unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The token query parameter is missing", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     )
 )]
 #[get("/queue/events")]
@@ -208,8 +211,8 @@ impl SseState {
     security(("queue_token" = [])),
     responses(
         (status = 204, description = "Left"),
-        (status = 401, description = "Missing, unknown or forged token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Waiting room unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     )
 )]
 #[delete("/queue")]
@@ -219,82 +222,4 @@ pub async fn leave_queue(
 ) -> Result<HttpResponse, ApiError> {
     state.room.leave(token.required()?).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Sets a concert's admission policy (operators).
-#[utoipa::path(
-    tag = "admin",
-    params(("concert_id" = i64, Path, description = "Concert id")),
-    request_body = QueuePolicyBody,
-    security(("admin_key" = [])),
-    responses(
-        (status = 200, description = "The policy now in force", body = QueuePolicyBody),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing X-Admin-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong X-Admin-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown concert", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid policy", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Waiting room unavailable", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[put("/admin/concerts/{concert_id}/queue-policy")]
-pub async fn put_queue_policy(
-    state: web::Data<AppState>,
-    _admin: Admin,
-    path: web::Path<i64>,
-    body: web::Json<QueuePolicyBody>,
-) -> Result<HttpResponse, ApiError> {
-    let policy = state
-        .room
-        .set_policy(
-            ConcertId(path.into_inner()),
-            QueuePolicy::from(body.into_inner()),
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(QueuePolicyBody::from(policy)))
-}
-
-/// A concert's admission policy (operators).
-#[utoipa::path(
-    tag = "admin",
-    params(("concert_id" = i64, Path, description = "Concert id")),
-    security(("admin_key" = [])),
-    responses(
-        (status = 200, description = "The policy in force", body = QueuePolicyBody),
-        (status = 401, description = "Missing X-Admin-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong X-Admin-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Waiting room unavailable", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/admin/concerts/{concert_id}/queue-policy")]
-pub async fn get_queue_policy(
-    state: web::Data<AppState>,
-    _admin: Admin,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let policy = state.room.policy(ConcertId(path.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(QueuePolicyBody::from(policy)))
-}
-
-/// Live figures of a concert's waiting room (operators).
-#[utoipa::path(
-    tag = "admin",
-    params(("concert_id" = i64, Path, description = "Concert id")),
-    security(("admin_key" = [])),
-    responses(
-        (status = 200, description = "Live figures", body = QueueStatsView),
-        (status = 401, description = "Missing X-Admin-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong X-Admin-Key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown concert", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Waiting room unavailable", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/admin/concerts/{concert_id}/queue-stats")]
-pub async fn get_queue_stats(
-    state: web::Data<AppState>,
-    _admin: Admin,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let stats = state.room.stats(ConcertId(path.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(QueueStatsView::from(stats)))
 }
