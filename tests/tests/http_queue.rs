@@ -540,7 +540,7 @@ async fn events_push_the_standing_and_the_admission_on_redis() {
 /// Statuses come from each instance's local view: two instances must tell every fan the
 /// same gap-free position, and an admission must reach both within the view's lag.
 #[tokio::test]
-async fn two_instances_on_one_redis_tell_the_same_positions() {
+async fn two_instances_tell_the_same_positions_on_redis() {
     let redis = redis_url();
     let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
     let db = frontrow_tests::app::fresh_database_url(frontrow_tests::app::Db::Sqlite).await;

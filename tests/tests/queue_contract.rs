@@ -772,7 +772,7 @@ async fn redis_queue_recovers_when_redis_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_view_answers_within_its_lag_bound_and_unavailable_past_it() {
+async fn a_view_answers_within_its_lag_bound_and_unavailable_past_it_on_redis() {
     let test = TestRedis::new();
     let upstream = test
         .url
@@ -807,4 +807,28 @@ async fn a_redis_view_answers_within_its_lag_bound_and_unavailable_past_it() {
         q.status(&second, at(4)).await,
         Err(QueueError::Unavailable(_))
     ));
+}
+
+#[tokio::test]
+async fn tokens_of_a_line_redis_lost_do_not_verify_in_the_new_one_on_redis() {
+    let test = TestRedis::new();
+    let q = RedisQueue::connect(&test.url, &test.prefix, settings(), Duration::from_secs(5))
+        .expect("valid redis url");
+    let old = enter(&q, 1, at(0)).await;
+    test.cleanup(); // Redis lost the line (a restart without persistence)
+    let new = enter(&q, 2, at(1)).await;
+    assert_eq!(new.seq(), old.seq(), "places are numbered from 1 again");
+    assert!(matches!(
+        q.status(&old, at(2)).await,
+        Err(QueueError::UnknownToken)
+    ));
+    assert!(matches!(
+        q.admission(&old, at(2)).await,
+        Err(QueueError::UnknownToken)
+    ));
+    assert!(matches!(
+        q.leave(&old, at(2)).await,
+        Err(QueueError::UnknownToken)
+    ));
+    assert_eq!(position(&q, &new, at(2)).await, Some(1));
 }
