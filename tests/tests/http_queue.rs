@@ -240,7 +240,7 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start(port: u16, dir: std::path::PathBuf) -> OwnRedis {
-        frontrow_tests::assert_named_for("redis");
+        frontrow_tests::assert_named_as_server_test("a Redis server");
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
             .arg("--dir")
