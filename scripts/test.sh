@@ -31,11 +31,13 @@ static_check() { # one-line message, command...
 # The domain crate must not know the frameworks (README, "Architecture").
 layering_guard() {
   local deps offenders
-  deps=$(cargo tree -p frontrow-domain -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+  deps=$(cargo tree -p frontrow-domain -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u) ||
+    return 1
   offenders=$(grep -xE 'actix-web|sea-orm(-.*)?|sqlx(-.*)?|redis|deadpool-redis|utoipa(-.*)?' <<<"$deps" | paste -sd, - || true)
   if [ -n "$offenders" ]; then
-    echo "frontrow-domain depends on ${offenders//,/, } (see how: cargo tree -p frontrow-domain -e normal -i <crate>)" >&2
-    return 1
+    echo "static check failed: layering guard: frontrow-domain depends on ${offenders//,/, }" \
+      "(see how: cargo tree -p frontrow-domain -e normal -i <crate>)" >&2
+    exit 1
   fi
 }
 
@@ -45,8 +47,7 @@ static_check "clippy (cargo clippy --workspace --all-targets -- -D warnings)" \
   cargo clippy --quiet --workspace --all-targets -- -D warnings
 static_check "rustdoc (RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps)" \
   env RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps
-static_check "layering guard (frontrow-domain must not depend on actix-web, sea-orm, sqlx, redis, deadpool-redis or utoipa)" \
-  layering_guard
+static_check "layering guard (cargo tree -p frontrow-domain -e normal)" layering_guard
 echo "static checks: ok (fmt, clippy, rustdoc, layering)"
 
 # --- tests --------------------------------------------------------------------------------
