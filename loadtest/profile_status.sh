@@ -5,7 +5,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-8}
-BIN=${CARGO_TARGET_DIR:-/work/target}/release/frontrow
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/frontrow
 source "$ROOT/scripts/services.sh"
 services_up redis
 set -euo pipefail

@@ -68,7 +68,7 @@ fi
 [ -n "$K6" ] || { echo "run.sh: no k6 binary" >&2; exit 1; }
 
 # ---- build ------------------------------------------------------------------------------
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 log "building release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
 (cd "$ROOT" && cargo build --release -q -p frontrow-app)
 BIN="$CARGO_TARGET_DIR/release/frontrow"

@@ -1,33 +1,90 @@
 #!/usr/bin/env bash
-# The whole test suite: starts throwaway Redis, MariaDB and PostgreSQL (installing the
-# Debian packages when missing), runs every test of the workspace against them, runs the
-# k6 smoke scenarios of loadtest/, stops the servers, and ends with one summary line.
-# Usage: scripts/test.sh [extra args for cargo nextest / cargo test]
+# frontrow's test command, in two tiers (README, "Tests"):
+#   scripts/test.sh          the full suite, and CI: starts throwaway Redis, MariaDB and
+#                            PostgreSQL (installing the Debian packages when missing), runs
+#                            every test of the workspace against them, the browser test and
+#                            the k6 smoke scenarios of loadtest/, then stops the servers.
+#   scripts/test.sh --quick  the everyday loop: every test that needs no server (nextest
+#                            profile `quick`, see .config/nextest.toml for the naming rule);
+#                            starts nothing, installs nothing.
+# Both first run the static checks (fmt, clippy, rustdoc, layering guard) and stop at the
+# first that fails with one line naming it; both end with one line `tests: N passed, M failed`.
+# Usage: scripts/test.sh [--quick] [extra args for cargo nextest / cargo test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
-LOG=$(mktemp /tmp/frontrow-test.XXXXXX.log)
 
-# shellcheck source=scripts/services.sh
-source scripts/services.sh
-services_up redis mariadb postgres
+quick=0
+if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
+
+# --- static checks: cheap, and a failure here makes running the tests pointless ---------
+static_check() { # one-line message, command...
+  local what=$1; shift
+  if ! "$@"; then
+    echo "static check failed: $what" >&2
+    exit 1
+  fi
+}
+
+# The domain crate must not know the frameworks (README, "Architecture").
+layering_guard() {
+  local deps offenders
+  deps=$(cargo tree -p frontrow-domain -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u) ||
+    return 1
+  offenders=$(grep -xE 'actix-web|sea-orm(-.*)?|sqlx(-.*)?|redis|deadpool-redis|utoipa(-.*)?' <<<"$deps" | paste -sd, - || true)
+  if [ -n "$offenders" ]; then
+    echo "static check failed: layering guard: frontrow-domain depends on ${offenders//,/, }" \
+      "(see how: cargo tree -p frontrow-domain -e normal -i <crate>)" >&2
+    exit 1
+  fi
+}
+
+static_check "formatting (cargo fmt --all --check; fix: cargo fmt --all)" \
+  cargo fmt --all --check
+static_check "clippy (cargo clippy --workspace --all-targets -- -D warnings)" \
+  cargo clippy --quiet --workspace --all-targets -- -D warnings
+static_check "rustdoc (RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps)" \
+  env RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps
+static_check "layering guard (cargo tree -p frontrow-domain -e normal)" layering_guard
+echo "static checks: ok (fmt, clippy, rustdoc, layering)"
+
+# --- tests --------------------------------------------------------------------------------
+LOG=$(mktemp /tmp/frontrow-test.XXXXXX.log)
+if [ "$quick" = 1 ]; then
+  # No server: a test that asks for one fails (see tests/src/lib.rs), it is never skipped.
+  unset FRONTROW_TEST_REDIS_URL FRONTROW_TEST_MYSQL_URL FRONTROW_TEST_POSTGRES_URL
+  nextest_args=(--profile quick)
+  skip_args=(--skip on_redis --skip on_mariadb --skip on_postgres)
+else
+  # shellcheck source=scripts/services.sh
+  source scripts/services.sh
+  services_up redis mariadb postgres
+  nextest_args=()
+  skip_args=()
+fi
 
 failed=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@" 2>&1 | tee "$LOG" || failed=1
+  cargo nextest run "${nextest_args[@]}" --workspace --no-fail-fast "$@" 2>&1 | tee "$LOG" || failed=1
   summary=$(grep -E '^\s+Summary \[' "$LOG" | tail -1 || true)
   passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<"$summary")
   nfailed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$summary")
 else
-  cargo test --workspace --no-fail-fast "$@" -- --test-threads 2 2>&1 | tee "$LOG" || failed=1
+  cargo test --workspace --no-fail-fast "$@" -- --test-threads 2 "${skip_args[@]}" 2>&1 | tee "$LOG" || failed=1
   passed=$(grep -E '^test result:' "$LOG" | sed -nE 's/.* ([0-9]+) passed.*/\1/p' | paste -sd+ | bc)
   nfailed=$(grep -E '^test result:' "$LOG" | sed -nE 's/.* ([0-9]+) failed.*/\1/p' | paste -sd+ | bc)
 fi
-services_down
+rm -f "$LOG"
 passed=${passed:-0}; nfailed=${nfailed:-0}
 if [ "$failed" = 1 ] && [ "$nfailed" = 0 ]; then nfailed=1; fi
+
+if [ "$quick" = 1 ]; then
+  echo "tests: ${passed} passed, ${nfailed} failed"
+  exit "$failed"
+fi
+services_down
 
 # A fan's journey in a real browser (headless Chromium).
 if scripts/browser-test.sh; then
@@ -47,6 +104,5 @@ if [ -z "${SKIP_LOADTEST_SMOKE:-}" ]; then
     echo "loadtest smoke: FAILED" >&2
   fi
 fi
-rm -f "$LOG"
 echo "tests: ${passed} passed, ${nfailed} failed"
 [ "$failed" = 0 ] && [ "$smoke" = 0 ]

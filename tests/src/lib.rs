@@ -14,6 +14,7 @@ pub mod redis;
 
 /// Reads a variable that `scripts/test.sh` exports, or fails the test saying so.
 pub fn required_env(name: &str, what: &str) -> String {
+    assert_named_as_server_test(what);
     match std::env::var(name) {
         Ok(v) if !v.is_empty() => v,
         _ => panic!(
@@ -21,4 +22,28 @@ pub fn required_env(name: &str, what: &str) -> String {
              which starts it (or export {name} yourself)."
         ),
     }
+}
+
+/// What the name of a test that needs a server contains (`.config/nextest.toml`).
+pub const SERVER_TEST_MARKERS: [&str; 3] = ["on_redis", "on_mariadb", "on_postgres"];
+
+/// Fails a test that needs a server (`what`) but whose name has none of the
+/// [`SERVER_TEST_MARKERS`]: `scripts/test.sh --quick` leaves out exactly the tests so
+/// named, so a misnamed one would break the quick tier. Checked in the full tier too, so
+/// CI catches it.
+///
+/// libtest runs each test on a thread named after it; on other threads (a runtime's
+/// workers, threads a test spawns) there is nothing to check.
+pub fn assert_named_as_server_test(what: &str) {
+    let thread = std::thread::current();
+    let Some(test) = thread.name() else { return };
+    if test == "main" || test.starts_with("tokio-") {
+        return;
+    }
+    assert!(
+        SERVER_TEST_MARKERS.iter().any(|m| test.contains(m)),
+        "test `{test}` needs {what} but its name contains none of {SERVER_TEST_MARKERS:?}: \
+         name it (or its module) for the server it needs, so that `scripts/test.sh --quick` \
+         leaves it out"
+    );
 }

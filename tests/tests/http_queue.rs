@@ -240,6 +240,7 @@ struct OwnRedis {
 
 impl OwnRedis {
     fn start(port: u16, dir: std::path::PathBuf) -> OwnRedis {
+        frontrow_tests::assert_named_as_server_test("a Redis server");
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
             .arg("--dir")
@@ -288,7 +289,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test]
-async fn redis_outage_answers_503_with_retry_after_and_recovers_by_itself() {
+async fn a_redis_outage_answers_503_with_retry_after_and_recovers_on_redis() {
     let dir =
         std::env::temp_dir().join(format!("frontrow-redis-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -366,7 +367,7 @@ async fn redis_outage_answers_503_with_retry_after_and_recovers_by_itself() {
 }
 
 #[tokio::test]
-async fn two_instances_on_one_redis_never_admit_past_the_policy() {
+async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
     let redis = redis_url();
     let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
     let db = frontrow_tests::app::fresh_database_url(frontrow_tests::app::Db::Sqlite).await;

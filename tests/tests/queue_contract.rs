@@ -63,7 +63,7 @@ struct Harness {
     _redis: Option<TestRedis>,
 }
 
-fn memory() -> Harness {
+fn on_memory() -> Harness {
     let q: Arc<dyn Queue> = Arc::new(MemoryQueue::new(settings()));
     Harness {
         first: q.clone(),
@@ -72,7 +72,7 @@ fn memory() -> Harness {
     }
 }
 
-fn redis() -> Harness {
+fn on_redis() -> Harness {
     let test = TestRedis::new();
     let make = || -> Arc<dyn Queue> {
         Arc::new(
@@ -607,8 +607,8 @@ macro_rules! queue_contract {
     };
 }
 
-queue_contract!(memory);
-queue_contract!(redis);
+queue_contract!(on_memory);
+queue_contract!(on_redis);
 
 async fn assert_unavailable_fast(q: &RedisQueue) {
     let started = Instant::now();
@@ -731,7 +731,7 @@ async fn redis_queue_on_a_silent_server_is_unavailable_within_a_second() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_queue_recovers_when_redis_comes_back() {
+async fn redis_queue_recovers_when_the_server_comes_back_on_redis() {
     let test = TestRedis::new();
     let upstream = test
         .url

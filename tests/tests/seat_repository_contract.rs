@@ -872,9 +872,9 @@ where
 
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
-        contract!(@backend sqlite, Backend::Sqlite, $($name),*);
-        contract!(@backend mysql, Backend::MySql, $($name),*);
-        contract!(@backend postgres, Backend::Postgres, $($name),*);
+        contract!(@backend on_sqlite, Backend::Sqlite, $($name),*);
+        contract!(@backend on_mariadb, Backend::MySql, $($name),*);
+        contract!(@backend on_postgres, Backend::Postgres, $($name),*);
     };
     (@backend $module:ident, $backend:expr, $($name:ident),*) => {
         mod $module {

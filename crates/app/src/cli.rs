@@ -14,7 +14,7 @@ use crate::settings::SETTINGS_HELP;
     after_help = SETTINGS_HELP
 )]
 pub struct Cli {
-    /// Directory holding `base.toml` and `<environment>.toml` (both optional).
+    /// Directory holding base.toml and $FRONTROW_ENVIRONMENT.toml (both optional).
     #[arg(
         long,
         global = true,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use config::{Config, Environment, File};
+use config::{Config, Environment, File, Map};
 use frontrow_domain::accounts::DEFAULT_MAX_CHARGE;
 use frontrow_domain::booking::BookingPolicy;
 use frontrow_domain::model::Money;
@@ -238,6 +238,15 @@ pub struct SettingsError(pub String);
 impl Settings {
     /// Loads the layers from `config_dir` (files are optional) and the environment.
     pub fn load(config_dir: &Path) -> Result<Settings, SettingsError> {
+        Self::load_with_env(config_dir, None)
+    }
+
+    /// As [`Settings::load`], with `vars` in place of the process environment when given
+    /// (to check the variables a deployment file sets).
+    pub fn load_with_env(
+        config_dir: &Path,
+        vars: Option<Map<String, String>>,
+    ) -> Result<Settings, SettingsError> {
         let mut builder =
             Config::builder().add_source(File::from(config_dir.join("base.toml")).required(false));
         if let Ok(env) = std::env::var("FRONTROW_ENVIRONMENT") {
@@ -249,7 +258,8 @@ impl Settings {
                 Environment::with_prefix("FRONTROW")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .source(vars),
             )
             .build()
             .map_err(|e| SettingsError(e.to_string()))?;

@@ -33,7 +33,7 @@ use crate::http::{AppState, Probe, build_app};
 use crate::settings::Settings;
 use crate::telemetry::{
     self, DB_POOL, HOLDS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED, QUEUE_EXPIRED,
-    QUEUE_WAITING, REDIS_POOL,
+    QUEUE_WAITING, REDIS_CONNECTS, REDIS_POOL,
 };
 
 /// Connects to the database named by the settings.
@@ -123,7 +123,7 @@ impl Probe for QueueProbe {
             let status = q.connection_status();
             metrics::gauge!(REDIS_POOL, "state" => "open").set(size as f64);
             metrics::gauge!(REDIS_POOL, "state" => "available").set(available as f64);
-            metrics::gauge!("frontrow_redis_connects_total").set(status.connects as f64);
+            metrics::gauge!(REDIS_CONNECTS).set(status.connects as f64);
         }
     }
 }

@@ -22,6 +22,26 @@ pub const PAYMENT_REPLAYS: &str = "frontrow_payment_replays_total";
 pub const HOLDS_EXPIRED: &str = "frontrow_holds_expired_total";
 pub const DB_POOL: &str = "frontrow_db_pool_connections";
 pub const REDIS_POOL: &str = "frontrow_redis_pool_connections";
+pub const REDIS_CONNECTS: &str = "frontrow_redis_connects_total";
+
+/// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
+pub const METRICS: [&str; 15] = [
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    QUEUE_WAITING,
+    QUEUE_ACTIVE,
+    QUEUE_ADMITTED,
+    QUEUE_EXPIRED,
+    QUEUE_ADMIT_RATE,
+    HOLDS,
+    HOLD_CONFLICTS,
+    PAYMENTS,
+    PAYMENT_REPLAYS,
+    HOLDS_EXPIRED,
+    DB_POOL,
+    REDIS_POOL,
+    REDIS_CONNECTS,
+];
 
 /// Installs the tracing subscriber once per process (later calls are no-ops, which
 /// keeps tests that build several apps working).
