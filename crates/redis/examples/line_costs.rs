@@ -80,7 +80,7 @@ fn delta(
         })
         .filter(|(_, c, _)| *c > 0)
         .collect();
-    d.sort_by(|a, b| b.1.cmp(&a.1));
+    d.sort_by_key(|b| std::cmp::Reverse(b.1));
     d
 }
 

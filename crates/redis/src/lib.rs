@@ -8,7 +8,7 @@
 //! leave, drop.
 //!
 //! Status polls, the heartbeat every waiting fan sends, never reach Redis. Each instance
-//! keeps a [`view`] of each concert's line, fed by the concert's event stream (gone
+//! keeps a view (module `view`) of each concert's line, fed by the concert's event stream (gone
 //! places and admission batches), and answers a status from it with the exact position
 //! as of its last read. Heartbeats are gathered in memory and flushed once a second in
 //! one batched script call (the last heartbeat of each place is a u32 in a bitfield,
@@ -844,7 +844,11 @@ impl Queue for RedisQueue {
         let line = inner.line(concert);
         let now_ms = now.timestamp_millis();
         let fresh_epoch = rand::random::<u64>() >> 12; // exact as a Lua number (< 2^53)
-        let args = [user.0.to_string(), now_ms.to_string(), fresh_epoch.max(1).to_string()];
+        let args = [
+            user.0.to_string(),
+            now_ms.to_string(),
+            fresh_epoch.max(1).to_string(),
+        ];
         let reply: Vec<String> = inner
             .invoke(&inner.scripts.enter, &line, Some(user), &args)
             .await?;
