@@ -578,7 +578,9 @@ impl Sim {
                 if self.fans[i].flags & SAW_ACTIVE == 0 {
                     self.fans[i].flags |= SAW_ACTIVE;
                     self.tally.admitted_seen += 1;
-                    if let Some(until) = t.active_until_ms {
+                    // only fans still following their place notice an admission
+                    let following = matches!(self.fans[i].state, State::Waiting | State::Streaming);
+                    if let Some(until) = t.active_until_ms.filter(|_| following) {
                         let admitted_at = until - self.active_ttl_ms;
                         let delay = (recv_wall_ms - admitted_at).max(0) as u64;
                         self.tally.admission_delay.saturating_record(delay.max(1));
