@@ -823,45 +823,111 @@ impl Sim {
         }
     }
 
-    /// Each fan of the census must be answered its rank among them: 1 + the fans that
-    /// certainly entered before it, at most 1 + those that possibly did.
     fn check_positions(&mut self) {
-        let line: Vec<&Fan> = self
+        let line: Vec<Placed> = self
             .fans
             .iter()
             .filter(|f| f.flags & IN_CENSUS != 0)
+            .map(|f| Placed {
+                lo: f.lo,
+                hi: f.hi,
+                position: (f.flags & CHECKED != 0).then_some(u64::from(f.last_pos)),
+            })
             .collect();
-        let mut his: Vec<u64> = line.iter().map(|f| f.hi).collect();
-        let mut los: Vec<u64> = line.iter().map(|f| f.lo).collect();
-        his.sort_unstable();
-        los.sort_unstable();
-        let mut errors = 0;
-        let mut checked = 0;
-        for f in &line {
-            if f.flags & CHECKED == 0 {
-                // left the line while paused (counted as expired_waiting) or no answer
-                errors += 1;
-                continue;
-            }
-            checked += 1;
-            let certainly_before = his.partition_point(|h| *h < f.lo) as u64;
-            let mut possibly_before = los.partition_point(|l| *l < f.hi) as u64;
-            if f.lo < f.hi {
-                possibly_before -= 1; // itself
-            }
-            let pos = u64::from(f.last_pos);
-            if pos < 1 + certainly_before || pos > 1 + possibly_before {
-                errors += 1;
-            }
-        }
+        let (errors, checked) = position_errors(&line);
         self.tally.position_errors = errors;
         self.tally.positions_checked = checked;
     }
 }
 
+/// A fan of the quiescence census: its entry-order interval and the position the check
+/// pass answered (None: it was no longer waiting).
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    lo: u64,
+    hi: u64,
+    position: Option<u64>,
+}
+
+/// Each fan of the census must be answered its rank among them: at least 1 + the fans
+/// that certainly entered before it (`hi` below its `lo`), at most 1 + those that
+/// possibly did (`lo` below its `hi`). Returns (errors, positions checked); a fan that
+/// was no longer waiting counts as an error.
+fn position_errors(line: &[Placed]) -> (u64, u64) {
+    let mut his: Vec<u64> = line.iter().map(|f| f.hi).collect();
+    let mut los: Vec<u64> = line.iter().map(|f| f.lo).collect();
+    his.sort_unstable();
+    los.sort_unstable();
+    let (mut errors, mut checked) = (0, 0);
+    for f in line {
+        let Some(pos) = f.position else {
+            errors += 1;
+            continue;
+        };
+        checked += 1;
+        let certainly_before = his.partition_point(|h| *h < f.lo) as u64;
+        let mut possibly_before = los.partition_point(|l| *l < f.hi) as u64;
+        if f.lo < f.hi {
+            possibly_before -= 1; // itself
+        }
+        if pos < 1 + certainly_before || pos > 1 + possibly_before {
+            errors += 1;
+        }
+    }
+    (errors, checked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn exact(seq: u64, pos: u64) -> Placed {
+        Placed {
+            lo: seq,
+            hi: seq,
+            position: Some(pos),
+        }
+    }
+
+    #[test]
+    fn positions_matching_the_entry_order_are_right() {
+        let line = [exact(10, 1), exact(30, 3), exact(20, 2)];
+        assert_eq!(position_errors(&line), (0, 3));
+    }
+
+    #[test]
+    fn swapped_positions_and_a_vanished_fan_are_errors() {
+        let line = [exact(10, 2), exact(20, 1), exact(30, 3)];
+        assert_eq!(position_errors(&line), (2, 3));
+        let gone = Placed {
+            position: None,
+            ..exact(40, 4)
+        };
+        assert_eq!(position_errors(&[exact(10, 1), gone]), (1, 1));
+    }
+
+    #[test]
+    fn overlapping_enter_calls_may_be_answered_in_either_order() {
+        // a and b were in flight together; c entered after both answered
+        let a = |pos| Placed {
+            lo: 100,
+            hi: 200,
+            position: Some(pos),
+        };
+        let b = |pos| Placed {
+            lo: 150,
+            hi: 250,
+            position: Some(pos),
+        };
+        let c = |pos| Placed {
+            lo: 300,
+            hi: 400,
+            position: Some(pos),
+        };
+        assert_eq!(position_errors(&[a(1), b(2), c(3)]), (0, 3));
+        assert_eq!(position_errors(&[a(2), b(1), c(3)]), (0, 3));
+        assert_eq!(position_errors(&[a(1), b(3), c(2)]), (2, 3));
+    }
 
     #[test]
     fn a_fan_stays_small() {
