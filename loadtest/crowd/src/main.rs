@@ -159,10 +159,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let outcome = sim.run(&mut hooks).await;
     hooks.end_of_churn().await;
-    if hooks.paused || args.policy.is_some() {
-        if let Err(e) = admin.set_policy(original).await {
-            eprintln!("[crowd] could not restore the queue policy: {e:#}");
-        }
+    if (hooks.paused || args.policy.is_some())
+        && let Err(e) = admin.set_policy(original).await
+    {
+        eprintln!("[crowd] could not restore the queue policy: {e:#}");
     }
     outcome?;
 

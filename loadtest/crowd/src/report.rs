@@ -135,7 +135,7 @@ impl Report {
                     .map(|(k, v)| (k.clone(), v.saturating_sub(*cb.get(k).unwrap_or(&0))))
                     .filter(|(_, d)| *d > 0)
                     .collect();
-                delta.sort_by(|a, b| b.1.cmp(&a.1));
+                delta.sort_by_key(|d| std::cmp::Reverse(d.1));
                 let commands: u64 = delta.iter().map(|d| d.1).sum();
                 let at_peak = peak.and_then(|s| s.redis_used_memory).unwrap_or(before);
                 Some(RedisFigures {
@@ -195,7 +195,7 @@ impl Report {
             latency_ms: crate::http::ENDPOINTS
                 .iter()
                 .zip(&t.latency)
-                .filter(|(_, h)| h.len() > 0)
+                .filter(|(_, h)| !h.is_empty())
                 .map(|(n, h)| (*n, Quantiles::of(h, 1000.0)))
                 .collect(),
             admission_notice_delay_ms: Quantiles::of(&t.admission_delay, 1.0),
