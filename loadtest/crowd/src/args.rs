@@ -91,6 +91,10 @@ pub struct Args {
     /// Skip the quiescence check (pause, settle, census, position check).
     #[arg(long)]
     pub no_quiesce: bool,
+    /// Leave the fans still in line or admitted at the end (default: they leave, so
+    /// they do not hold the next run's places and active slots).
+    #[arg(long)]
+    pub no_cleanup: bool,
     /// Wait after pausing the policy and draining requests, before the census.
     #[arg(long, default_value_t = 1000)]
     pub settle_ms: u64,

@@ -66,8 +66,11 @@ impl Hooks {
 }
 
 impl Phases for Hooks {
-    async fn quiesce(&mut self) -> anyhow::Result<()> {
+    async fn churn_over(&mut self) {
         self.end_of_churn().await;
+    }
+
+    async fn quiesce(&mut self) -> anyhow::Result<()> {
         self.admin
             .set_policy(Policy {
                 paused: true,

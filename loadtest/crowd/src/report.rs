@@ -83,6 +83,7 @@ pub struct Report {
     pub position_errors: u64,
     pub positions_checked: u64,
     pub census_waiting: u64,
+    pub cleaned_up: u64,
     pub server_waiting_at_quiescence: Option<u64>,
     pub server_errors_5xx: u64,
     pub unavailable_503_429: u64,
@@ -211,6 +212,7 @@ impl Report {
             position_errors: t.position_errors,
             positions_checked: t.positions_checked,
             census_waiting: t.census_waiting,
+            cleaned_up: t.cleaned_up,
             server_waiting_at_quiescence: t.server_waiting_at_quiescence,
             server_errors_5xx: t.server_errors,
             unavailable_503_429: t.unavailable,
@@ -313,10 +315,10 @@ impl Report {
             format!("{:.0} / {:.0} ms ({} fans)", d.p50, d.p99, d.count),
         );
         row(
-            "admitted seen / released / left / idled",
+            "admitted seen / released / left / idled / left at cleanup",
             format!(
-                "{} / {} / {} / {}",
-                self.admitted_seen, self.released, self.left, self.idled
+                "{} / {} / {} / {} / {}",
+                self.admitted_seen, self.released, self.left, self.idled, self.cleaned_up
             ),
         );
         row("entry order", approx.into());

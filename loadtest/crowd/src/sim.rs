@@ -100,6 +100,8 @@ enum Phase {
     Drain,
     Census,
     Check,
+    /// Every fan still in line leaves, every admitted one gives its slot back.
+    Cleanup,
 }
 
 /// How the entry order was known.
@@ -139,6 +141,7 @@ pub struct Tally {
     pub position_errors: u64,
     pub positions_checked: u64,
     pub census_waiting: u64,
+    pub cleaned_up: u64,
     pub server_waiting_at_quiescence: Option<u64>,
     pub sse_streams: u64,
     pub sse_refused: u64,
@@ -185,6 +188,7 @@ impl Tally {
             position_errors: 0,
             positions_checked: 0,
             census_waiting: 0,
+            cleaned_up: 0,
             server_waiting_at_quiescence: None,
             sse_streams: 0,
             sse_refused: 0,
@@ -203,7 +207,9 @@ impl Tally {
 /// Hooks the driver calls at the edges of its phases (the admin calls and samplers
 /// live in `main`).
 pub trait Phases {
-    /// Churn is over and no request is in flight: pause admissions.
+    /// Churn is over and no request is in flight: the cost probes stop here.
+    async fn churn_over(&mut self);
+    /// Pause admissions for the quiescence check.
     async fn quiesce(&mut self) -> anyhow::Result<()>;
     /// Waiting fans per the server, right after the census.
     async fn server_waiting(&mut self) -> Option<u64>;
@@ -458,7 +464,10 @@ impl Sim {
             Action::Event => {}
             Action::Leave | Action::Release => {
                 if matches!(answer.code, 200..=299 | 401) {
-                    if o.action == Action::Leave {
+                    if self.phase == Phase::Cleanup {
+                        self.tally.cleaned_up += 1;
+                        self.set_state(o.fan, State::Left);
+                    } else if o.action == Action::Leave {
                         self.tally.left += 1;
                         self.set_state(o.fan, State::Left);
                     } else {
@@ -768,10 +777,6 @@ impl Sim {
         match self.phase {
             Phase::Run => {
                 self.tally.run_s = self.start.elapsed().as_secs_f64();
-                if self.args.no_quiesce {
-                    let _ = self.stop_streams.send(true);
-                    return Ok(false);
-                }
                 eprintln!("[crowd] churn over: draining");
                 self.phase = Phase::Drain;
                 self.heap.clear();
@@ -787,6 +792,10 @@ impl Sim {
                     }
                 }
                 self.heap.clear();
+                hooks.churn_over().await;
+                if self.args.no_quiesce {
+                    return Ok(self.cleanup());
+                }
                 hooks.quiesce().await?;
                 eprintln!("[crowd] paused; settling {} ms", self.args.settle_ms);
                 tokio::time::sleep(Duration::from_millis(self.args.settle_ms)).await;
@@ -818,9 +827,32 @@ impl Sim {
             Phase::Check => {
                 self.check_positions();
                 self.tally.quiescence_s = self.start.elapsed().as_secs_f64() - self.tally.run_s;
-                Ok(false)
+                Ok(self.cleanup())
+            }
+            Phase::Cleanup => Ok(false),
+        }
+    }
+
+    /// Schedules the cleanup pass: leftovers of one run would hold the next one's
+    /// active slots and places. False when there is nothing to do.
+    fn cleanup(&mut self) -> bool {
+        if self.args.no_cleanup {
+            return false;
+        }
+        self.phase = Phase::Cleanup;
+        let now = self.now_ms();
+        for fan in 0..self.args.fans {
+            match self.fans[fan as usize].state {
+                State::Waiting | State::Idle | State::Streaming => {
+                    self.set_state(fan, State::Leaving);
+                    self.schedule(now, fan, Action::Leave);
+                }
+                State::Active => self.schedule(now, fan, Action::Release),
+                _ => {}
             }
         }
+        eprintln!("[crowd] cleanup: {} fans leave", self.heap.len());
+        !self.heap.is_empty()
     }
 
     fn check_positions(&mut self) {
