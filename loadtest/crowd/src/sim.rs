@@ -445,6 +445,8 @@ impl Sim {
             self.retry(&o, after);
             return;
         }
+        // only consecutive failures give a fan up
+        self.fans[o.fan as usize].tries = 0;
         match o.action {
             Action::Enter => self.on_entered(&o, answer),
             Action::Poll | Action::Census | Action::Check => match &answer.ticket {
