@@ -7,11 +7,13 @@
 #   loadtest/run.sh                      full run on MariaDB
 #   loadtest/run.sh --smoke              a few seconds per step, small numbers (CI)
 #   loadtest/run.sh --db sqlite|mariadb|postgres
-#   loadtest/run.sh --only queue|hotseat|sellout|wrk|ceiling   (repeatable)
+#   loadtest/run.sh --only queue|hotseat|sellout|wrk|ceiling|crowd   (repeatable)
 #   loadtest/run.sh --benches            also run the criterion benches of the queue
 #
 # Exit status: non-zero when a scenario's invariant (k6 threshold, sell-out database check,
-# wrk non-2xx) fails. Missed performance targets are reported, not fatal.
+# wrk non-2xx, crowd invariant) fails. Missed performance targets are reported, not fatal.
+# The crowd step (loadtest/crowd) adds a second instance on the same Redis and writes its
+# report beside the others as <timestamp>-crowd.{json,md}.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY+=("$2"); shift ;;
     --only=*) ONLY+=("${1#--only=}") ;;
     --benches) BENCHES=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,11 +42,13 @@ if [ "$SMOKE" = 1 ]; then
   Q_VUS=20; RAMP_UP=1s; STEADY=3s; RAMP_DOWN=1s
   HOT_VUS=20; HOT_DELAY_MS=2000; FANS=60; SEATS=20; SELL_VUS=20; ADMIT=50
   WRK_T=1; WRK_C=16; WRK_D=2s
+  CROWD_FANS=2000; CROWD_RATE=200; CROWD_ADMIT=50; CROWD_POLL_MS=1000; CROWD_S=20; CROWD_CONN=64
 else
   MODE=full
   Q_VUS=1000; RAMP_UP=10s; STEADY=30s; RAMP_DOWN=5s
   HOT_VUS=1000; HOT_DELAY_MS=10000; FANS=20000; SEATS=5000; SELL_VUS=1000; ADMIT=500
   WRK_T=2; WRK_C=256; WRK_D=10s
+  CROWD_FANS=200000; CROWD_RATE=2000; CROWD_ADMIT=500; CROWD_POLL_MS=2000; CROWD_S=150; CROWD_CONN=512
 fi
 
 # ---- tools ------------------------------------------------------------------------------
@@ -70,8 +74,9 @@ fi
 # ---- build ------------------------------------------------------------------------------
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 log "building release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release -q -p frontrow-app)
+(cd "$ROOT" && cargo build --release -q -p frontrow-app -p frontrow-crowd)
 BIN="$CARGO_TARGET_DIR/release/frontrow"
+CROWD_BIN="$CARGO_TARGET_DIR/release/frontrow-crowd"
 START_EPOCH=$(date +%s)
 
 # ---- services (scripts/services.sh registers services_down on EXIT) ---------------------
@@ -81,16 +86,17 @@ if [ "$DB" = sqlite ]; then services_up redis; else services_up redis "$DB"; fi
 set -euo pipefail
 WORK=$(mktemp -d /tmp/frontrow-loadtest.XXXXXX)
 RAW="$WORK/raw"; mkdir -p "$RAW"
-SERVER_PID=""; NGINX_PID=""; POLL_PID=""
+SERVER_PID=""; SERVER2_PID=""; NGINX_PID=""; POLL_PID=""
 cleanup() {
   local rc=$?
   [ -n "$POLL_PID" ] && kill "$POLL_PID" 2>/dev/null || true
   [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in $SERVER_PID $SERVER2_PID; do
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
   services_down || true
   rm -rf "$WORK"
   exit $rc
@@ -118,26 +124,32 @@ esac
 PORT=$(free_port)
 BASE_URL="http://127.0.0.1:$PORT"
 ADMIN_KEY="loadtest-admin-key-$(date +%s)"
-log "starting frontrow on $PORT ($DB)"
-env RUST_LOG=warn \
-  FRONTROW__HTTP__BIND="127.0.0.1:$PORT" \
+JWT_SECRET="loadtest-jwt-secret-$(date +%s)-0123456789"
+start_server() { # port log -> pid in $STARTED_PID, once /readyz answers
+  local port=$1 logf=$2
+  env RUST_LOG=warn \
+  FRONTROW__HTTP__BIND="127.0.0.1:$port" \
   FRONTROW__DATABASE__URL="$DB_URL" \
   FRONTROW__DATABASE__MAX_CONNECTIONS="${LT_DB_CONNECTIONS:-32}" \
   FRONTROW__REDIS__URL="$FRONTROW_TEST_REDIS_URL" \
   FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
-  FRONTROW__AUTH__JWT_SECRET="loadtest-jwt-secret-$(date +%s)-0123456789" \
+  FRONTROW__AUTH__JWT_SECRET="$JWT_SECRET" \
   FRONTROW__QUEUE__MAX_ACTIVE=1000 \
   FRONTROW__QUEUE__ADMIT_PER_SECOND=500 \
   FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS=60 \
   FRONTROW__QUEUE__TICK_INTERVAL_MS=100 \
-  "$BIN" serve >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 300); do
-  curl -fsS "$BASE_URL/readyz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "run.sh: server died" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fsS "$BASE_URL/readyz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+  "$BIN" serve >"$logf" 2>&1 &
+  STARTED_PID=$!
+  for _ in $(seq 1 300); do
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    kill -0 "$STARTED_PID" 2>/dev/null || { cat "$logf" >&2; echo "run.sh: server died" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$logf" >&2; exit 1; }
+}
+log "starting frontrow on $PORT ($DB)"
+start_server "$PORT" "$WORK/server.log"
+SERVER_PID=$STARTED_PID
 
 # ---- helpers ----------------------------------------------------------------------------
 FAILED=()
@@ -186,7 +198,7 @@ cat >"$RAW/meta.json" <<EOF
  "nproc":$(nproc),"cpu":"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//;s/"/ /g')",
  "mem_total_kb":$(awk '/MemTotal/{print $2}' /proc/meminfo),"k6":"$("$K6" version | head -1 | cut -d' ' -f1-2)",
  "wrk":"-t$WRK_T -c$WRK_C -d$WRK_D","queue_vus":$Q_VUS,"profile":"$RAMP_UP up / $STEADY steady / $RAMP_DOWN down",
- "hot_vus":$HOT_VUS,"fans":$FANS,"seats":$SEATS,"sell_vus":$SELL_VUS,"admit_per_second":$ADMIT,"max_active":1000,
+ "hot_vus":$HOT_VUS,"fans":$FANS,"crowd_fans":$CROWD_FANS,"seats":$SEATS,"sell_vus":$SELL_VUS,"admit_per_second":$ADMIT,"max_active":1000,
  "server":"actix workers=cores, db pool ${LT_DB_CONNECTIONS:-32}, redis queue, RUST_LOG=warn"}
 EOF
 
@@ -304,6 +316,27 @@ EOF
   then FAILED+=("sellout database checks"); fi
 fi
 
+if wants crowd; then
+  # a second instance on the same Redis and database; fans spread over both
+  PORT2=$(free_port)
+  log "starting a second frontrow on $PORT2 for the crowd"
+  start_server "$PORT2" "$WORK/server2.log"
+  SERVER2_PID=$STARTED_PID
+  read -r CC _ < <(new_concert "crowd" 1 10 1000)
+  log "crowd: $CROWD_FANS fans at $CROWD_RATE/s for ${CROWD_S}s on two instances"
+  rc=0
+  "$CROWD_BIN" --fans "$CROWD_FANS" --arrival-rate "$CROWD_RATE" --concert "$CC" \
+    --targets "$BASE_URL,http://127.0.0.1:$PORT2" --connections "$CROWD_CONN" \
+    --policy "1000,$CROWD_ADMIT,600" --poll-ms "$CROWD_POLL_MS" --duration-s "$CROWD_S" \
+    --leave-share 0.05 --idle-share 0.05 --churn-window-ms 10000 \
+    --jwt-secret "$JWT_SECRET" --admin-key "$ADMIN_KEY" \
+    --redis "$FRONTROW_TEST_REDIS_URL" --server-pids "$SERVER_PID,$SERVER2_PID" \
+    --out "$RAW/crowd.json" >"$RAW/crowd.md" 2>"$RAW/crowd.err" || rc=$?
+  tail -n 8 "$RAW/crowd.err" >&2; cat "$RAW/crowd.md" >&2
+  [ "$rc" = 0 ] || { FAILED+=("crowd (exit $rc)"); log "crowd FAILED (exit $rc)"; }
+  kill "$SERVER2_PID" 2>/dev/null || true; wait "$SERVER2_PID" 2>/dev/null || true; SERVER2_PID=""
+fi
+
 # ---- criterion benches (optional; the redis one uses this run's Redis) --------------------
 if [ "$BENCHES" = 1 ]; then
   log "criterion benches"
@@ -319,6 +352,10 @@ OUT="$HERE/results"; mkdir -p "$OUT"
 [ "$SMOKE" = 1 ] && TS="smoke-$TS"
 python3 "$HERE/report.py" "$RAW" "$OUT/$TS.json" "$OUT/$TS.md"
 cat "$OUT/$TS.md"
+if [ -f "$RAW/crowd.json" ]; then
+  cp "$RAW/crowd.json" "$OUT/$TS-crowd.json"; cp "$RAW/crowd.md" "$OUT/$TS-crowd.md"
+  log "wrote $OUT/$TS-crowd.json and $OUT/$TS-crowd.md"
+fi
 log "wrote $OUT/$TS.json and $OUT/$TS.md ($(( $(date +%s) - START_EPOCH ))s after the build)"
 if [ ${#FAILED[@]} -gt 0 ]; then
   log "FAILED: ${FAILED[*]}"
