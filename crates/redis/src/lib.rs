@@ -106,8 +106,9 @@ struct Line {
     keys: [String; 10],
     users_prefix: String,
     view: RwLock<View>,
-    /// Heartbeats not yet flushed: place → latest ms.
-    beats: Mutex<HashMap<u64, i64>>,
+    /// Heartbeats not yet flushed: place → latest ms, one map per calling thread so the
+    /// workers answering polls never wait for each other (the flush drains them all).
+    beats: ThreadLocal<Mutex<HashMap<u64, i64>>>,
     /// Places found quiet by the last scan of the heartbeats, and when it ran.
     idle: Mutex<IdleScan>,
     /// One stream read at a time.
@@ -399,7 +400,7 @@ impl Inner {
                     keys: KEY_NAMES.map(|name| self.key(concert, name)),
                     users_prefix: self.key(concert, "users:"),
                     view: RwLock::new(View::default()),
-                    beats: Mutex::new(HashMap::new()),
+                    beats: ThreadLocal::new(),
                     idle: Mutex::new(IdleScan::default()),
                     syncing: tokio::sync::Mutex::new(()),
                 })
@@ -736,9 +737,14 @@ impl Inner {
 
     /// Sends the line's pending heartbeats, in batches; on failure they are kept.
     async fn flush(&self, line: &Line) -> Result<(), QueueError> {
-        let beats: Vec<(u64, i64)> = std::mem::take(&mut *lock(&line.beats))
-            .into_iter()
-            .collect();
+        let mut merged: HashMap<u64, i64> = HashMap::new();
+        for slot in line.beats.iter() {
+            for (place, ms) in std::mem::take(&mut *lock(slot)) {
+                let beat = merged.entry(place).or_insert(ms);
+                *beat = (*beat).max(ms);
+            }
+        }
+        let beats: Vec<(u64, i64)> = merged.into_iter().collect();
         for (i, chunk) in beats.chunks(BEAT_BATCH).enumerate() {
             let args: Vec<String> = chunk
                 .iter()
@@ -748,7 +754,7 @@ impl Inner {
                 .invoke(&self.scripts.heartbeats, line, None, &args)
                 .await;
             if let Err(e) = sent {
-                let mut pending = lock(&line.beats);
+                let mut pending = lock(line.beats.get_or_default());
                 for &(place, ms) in &beats[i * BEAT_BATCH..] {
                     let slot = pending.entry(place).or_insert(ms);
                     *slot = (*slot).max(ms);
@@ -883,7 +889,7 @@ impl Queue for RedisQueue {
         })
     }
 
-    #[tracing::instrument(skip_all, err(level = "debug"))]
+    // No span here: this is the hot path (every poll), answered from memory.
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
         let inner = &self.inner;
         let line = inner.line(token.concert());
@@ -901,7 +907,7 @@ impl Queue for RedisQueue {
         let now_ms = now.timestamp_millis();
         let ticket = inner.ticket(&line, token, now_ms);
         if ticket.status == TicketStatus::Waiting {
-            let mut beats = lock(&line.beats);
+            let mut beats = lock(line.beats.get_or_default());
             let beat = beats.entry(place).or_insert(now_ms);
             *beat = (*beat).max(now_ms);
         }

@@ -148,6 +148,9 @@ pub fn build_app(
         .service(ops::metrics)
         .service(
             scope::scope("/api/v1")
+                // The fans' poll first: actix tries routes in order, and the ones with
+                // path parameters cost a regex match each.
+                .service(queue::queue_status)
                 .service(users::create_user)
                 .service(catalog::list_concerts)
                 .service(catalog::get_concert)
@@ -160,7 +163,6 @@ pub fn build_app(
                 .service(wallet::get_wallet)
                 .service(wallet::charge_wallet)
                 .service(queue::enter_queue)
-                .service(queue::queue_status)
                 .service(queue::queue_events)
                 .service(queue::leave_queue)
                 .service(admin::create_concert)
