@@ -84,6 +84,15 @@ fn delta(
     d
 }
 
+/// Redis time spent in scripts (a script's usec covers the commands it ran).
+fn script_usec(before: &HashMap<String, (u64, u64)>, after: &HashMap<String, (u64, u64)>) -> u64 {
+    delta(before, after)
+        .iter()
+        .filter(|(k, _, _)| k == "evalsha" || k == "eval")
+        .map(|(_, _, u)| *u)
+        .sum()
+}
+
 fn paused() -> QueuePolicy {
     QueuePolicy {
         max_active: 1_000_000,
@@ -117,6 +126,7 @@ async fn main() {
     q.set_policy(concert, paused()).await.unwrap();
     q.enter(concert, UserId(-1), at(0)).await.unwrap();
     let before = used_memory(&mut conn).await;
+    let stats_before = commandstats(&mut conn).await;
     let started = Instant::now();
     let tokens: Vec<_> = futures::stream::iter(0..fans as i64)
         .map(|u| {
@@ -133,10 +143,16 @@ async fn main() {
         .collect()
         .await;
     let took = started.elapsed();
+    let stats_after = commandstats(&mut conn).await;
     let after = used_memory(&mut conn).await;
+    let enter_usec = script_usec(&stats_before, &stats_after);
     println!(
         "| Redis memory per waiting fan (enter script) | {:.1} B | used_memory delta over {fans} enters |",
         (after - before) as f64 / fans as f64
+    );
+    println!(
+        "| Redis time per enter | {:.1} µs | commandstats evalsha usec over {fans} enters (the enter scripts and the view reads around them) |",
+        enter_usec as f64 / fans as f64
     );
     println!(
         "| enters/s (one client process, 256 in flight) | {:.0} | {fans} in {:.1} s |",
@@ -180,6 +196,10 @@ async fn main() {
         .map(|(k, c, _)| format!("{k} {c}"))
         .collect();
     println!("| … of which | {} | |", top.join(", "));
+    println!(
+        "| Redis time per status answer | {:.4} µs | commandstats evalsha usec (heartbeat flushes, view reads) over {polls} statuses |",
+        script_usec(&before, &after) as f64 / polls as f64
+    );
 
     // 3. one tick admitting 10,000 with `fans` waiting
     let open = QueuePolicy {

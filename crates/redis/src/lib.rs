@@ -61,6 +61,9 @@ pub const USER_BUCKETS: i64 = 32_768;
 /// shortest advised poll, `MIN_POLL_MS` = 500 ms; see `ready_view`).
 const FRESH: Duration = Duration::from_millis(400);
 
+/// A token that does not verify triggers a fresh read of the line at most this often.
+const RECHECK: Duration = Duration::from_millis(50);
+
 /// Events read per script call while catching up.
 const SYNC_BATCH: usize = 10_000;
 /// Heartbeats per flush call.
@@ -721,6 +724,25 @@ impl Inner {
             .ok_or(QueueError::UnknownToken)
     }
 
+    /// `verify`, but a token that fails against a view read more than one background
+    /// interval ago gets one more try after a fresh read: the line may have started (or
+    /// started over) since. Forged tokens thus cost at most one read per interval.
+    async fn verify_current(&self, line: &Line, token: &QueueToken) -> Result<u64, QueueError> {
+        match self.verify(line, token) {
+            Ok(epoch) => Ok(epoch),
+            Err(e) => {
+                let stale = read(&line.view)
+                    .synced
+                    .is_none_or(|at| at.elapsed() >= RECHECK);
+                if !stale {
+                    return Err(e);
+                }
+                self.sync_unless_newer(line, Instant::now()).await?;
+                self.verify(line, token)
+            }
+        }
+    }
+
     async fn flush_all(&self) -> Result<(), QueueError> {
         let lines: Vec<Arc<Line>> = self
             .concerts
@@ -881,6 +903,10 @@ impl Queue for RedisQueue {
             });
         }
         write(&line.view).extend(place);
+        if read(&line.view).epoch != epoch {
+            // The first entry of this line (or of a new incarnation): learn its epoch.
+            inner.sync(&line).await?;
+        }
         inner.ready_view(&line).await?;
         let ticket = inner.ticket(&line, &token, now_ms);
         Ok(Entered {
@@ -894,7 +920,7 @@ impl Queue for RedisQueue {
         let inner = &self.inner;
         let line = inner.line(token.concert());
         inner.ready_view(&line).await?;
-        inner.verify(&line, token)?;
+        inner.verify_current(&line, token).await?;
         let place = token.seq();
         if place > read(&line.view).seq_max() {
             if inner.max_lag.is_none() {
@@ -923,7 +949,7 @@ impl Queue for RedisQueue {
         let inner = &self.inner;
         let line = inner.line(token.concert());
         inner.ready_view(&line).await?;
-        let epoch = inner.verify(&line, token)?;
+        let epoch = inner.verify_current(&line, token).await?;
         let args = [
             token.seq().to_string(),
             now.timestamp_millis().to_string(),
@@ -969,7 +995,7 @@ impl Queue for RedisQueue {
         let inner = &self.inner;
         let line = inner.line(token.concert());
         inner.ready_view(&line).await?;
-        let epoch = inner.verify(&line, token)?;
+        let epoch = inner.verify_current(&line, token).await?;
         let args = [
             token.seq().to_string(),
             now.timestamp_millis().to_string(),
