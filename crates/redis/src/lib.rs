@@ -10,9 +10,11 @@
 //! Status polls, the heartbeat every waiting fan sends, never reach Redis. Each instance
 //! keeps a view (module `view`) of each concert's line, fed by the concert's event stream (gone
 //! places and admission batches), and answers a status from it with the exact position
-//! as of its last read. Heartbeats are gathered in memory and flushed once a second in
-//! one batched script call (the last heartbeat of each place is a u32 in a bitfield,
-//! 4 bytes a fan); a tick checks the places an instance believes idle against them.
+//! as of its last read. Heartbeats are gathered in memory and flushed once a second as
+//! one plain `BITFIELD SET` per 1,000 places (the last heartbeat of each place is a u32
+//! in a bitfield, 4 bytes a fan); in background mode an instance resends a place's
+//! heartbeat at most once per half idle timeout, and the idle rule allows for that. A
+//! tick checks the places an instance believes idle against the stored heartbeats.
 //!
 //! Two ways to keep the view current, chosen at construction:
 //! - **inline** (the default, what the contract suite runs): every status reads the new
@@ -101,6 +103,8 @@ struct Inner {
     concerts: RwLock<HashMap<ConcertId, Arc<Line>>>,
     /// `None`: inline sync; else the largest lag a status may be answered with.
     max_lag: Option<Duration>,
+    /// A place's heartbeat is not resent within this many ms (0: every one is sent).
+    refresh_ms: u64,
 }
 
 /// One concert as this instance knows it.
@@ -112,6 +116,8 @@ struct Line {
     /// Heartbeats not yet flushed: place → latest ms, one map per calling thread so the
     /// workers answering polls never wait for each other (the flush drains them all).
     beats: ThreadLocal<Mutex<HashMap<u64, i64>>>,
+    /// The heartbeat this instance last sent per waiting place.
+    flushed: Mutex<HashMap<u64, i64>>,
     /// Places found quiet by the last scan of the heartbeats, and when it ran.
     idle: Mutex<IdleScan>,
     /// One stream read at a time.
@@ -211,6 +217,7 @@ impl RedisQueue {
                 scripts: Scripts::new(),
                 concerts: RwLock::new(HashMap::new()),
                 max_lag: None,
+                refresh_ms: 0,
             }),
             tasks: Vec::new(),
         })
@@ -224,6 +231,9 @@ impl RedisQueue {
     pub fn with_background_sync(mut self, interval: Duration, max_lag: Duration) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.max_lag = Some(max_lag);
+            // Half the idle timeout: a fan polling every 2 s sends one heartbeat to Redis
+            // in 15, and idle fans leave at most that much later.
+            inner.refresh_ms = inner.settings.idle_timeout_seconds.saturating_mul(500);
         }
         let weak = Arc::downgrade(&self.inner);
         self.tasks
@@ -404,6 +414,7 @@ impl Inner {
                     users_prefix: self.key(concert, "users:"),
                     view: RwLock::new(View::default()),
                     beats: ThreadLocal::new(),
+                    flushed: Mutex::new(HashMap::new()),
                     idle: Mutex::new(IdleScan::default()),
                     syncing: tokio::sync::Mutex::new(()),
                 })
@@ -766,15 +777,36 @@ impl Inner {
                 *beat = (*beat).max(ms);
             }
         }
-        let beats: Vec<(u64, i64)> = merged.into_iter().collect();
+        // A place whose heartbeat this instance sent less than `refresh_ms` ago is not
+        // sent again: the idle rule allows for it (see `drop_after_ms`).
+        let beats: Vec<(u64, i64)> = {
+            let flushed = lock(&line.flushed);
+            merged
+                .into_iter()
+                .filter(|(place, ms)| {
+                    self.refresh_ms == 0
+                        || flushed
+                            .get(place)
+                            .is_none_or(|f| ms - f >= self.refresh_ms as i64)
+                })
+                .collect()
+        };
         for (i, chunk) in beats.chunks(BEAT_BATCH).enumerate() {
-            let args: Vec<String> = chunk
-                .iter()
-                .flat_map(|(place, ms)| [place.to_string(), ms.to_string()])
-                .collect();
-            let sent: Result<i64, _> = self
-                .invoke(&self.scripts.heartbeats, line, None, &args)
+            let mut cmd = redis::cmd("BITFIELD");
+            cmd.arg(&line.keys[SEEN]);
+            for (place, ms) in chunk {
+                cmd.arg("SET")
+                    .arg("u32")
+                    .arg(format!("#{place}"))
+                    .arg(*ms as u32);
+            }
+            let sent = self
+                .run(|mut conn| async move { cmd.query_async::<Vec<i64>>(&mut conn).await })
                 .await;
+            if sent.is_ok() {
+                let mut flushed = lock(&line.flushed);
+                flushed.extend(chunk.iter().copied());
+            }
             if let Err(e) = sent {
                 let mut pending = lock(line.beats.get_or_default());
                 for &(place, ms) in &beats[i * BEAT_BATCH..] {
@@ -784,7 +816,26 @@ impl Inner {
                 return Err(e);
             }
         }
+        let mut flushed = lock(&line.flushed);
+        if flushed.len() > 4_096 {
+            let head = read(&line.view).head();
+            flushed.retain(|place, _| *place > head);
+        }
         Ok(())
+    }
+
+    /// How long a waiting place's stored heartbeat must be old before the place is
+    /// dropped: the idle timeout, plus (background mode) the window within which an
+    /// instance does not resend a place's heartbeat and a flush period. So a fan who
+    /// polls is never dropped, and one who stopped leaves between the idle timeout and
+    /// this much after its last poll.
+    fn drop_after_ms(&self) -> u64 {
+        let idle_ms = self.settings.idle_timeout_seconds.saturating_mul(1000);
+        if self.refresh_ms == 0 {
+            idle_ms
+        } else {
+            idle_ms + self.refresh_ms + 2_000
+        }
     }
 
     /// Up to `limit` places that may have been idle for the idle timeout at `now_ms`,
@@ -796,7 +847,7 @@ impl Inner {
         now_ms: i64,
         limit: u64,
     ) -> Result<Vec<u64>, QueueError> {
-        let idle_ms = self.settings.idle_timeout_seconds.saturating_mul(1000);
+        let idle_ms = self.drop_after_ms();
         let slack = (idle_ms / 2).min(10_000);
         let due = {
             let scan = lock(&line.idle);
@@ -1032,7 +1083,7 @@ impl Queue for RedisQueue {
         let d = inner.settings.default_policy;
         let mut args = vec![
             now_ms.to_string(),
-            (inner.settings.idle_timeout_seconds.saturating_mul(1000)).to_string(),
+            inner.drop_after_ms().to_string(),
             RATE_EMA_TAU_SECONDS.to_string(),
             d.max_active.to_string(),
             d.admit_per_second.to_string(),

@@ -256,30 +256,6 @@ end
 return out
 ";
 
-/// ARGV: pairs of place, heartbeat ms. Keeps the later of the stored and the given
-/// heartbeat (instances flush independently). Two BITFIELD calls per batch, whatever
-/// its size.
-const HEARTBEATS: &str = r"
-local get = {'BITFIELD', KEYS[7]}
-for i = 1, #ARGV, 2 do
-  get[#get + 1] = 'GET'; get[#get + 1] = 'u32'; get[#get + 1] = '#' .. ARGV[i]
-end
-local old = redis.call(unpack(get))
-local set = {'BITFIELD', KEYS[7]}
-for i = 1, #ARGV, 2 do
-  local ms = tonumber(ARGV[i + 1]) % 4294967296
-  -- later when ahead by less than half the u32 range (the stored value wraps)
-  if (ms - old[(i + 1) / 2]) % 4294967296 < 2147483648 then
-    set[#set + 1] = 'SET'; set[#set + 1] = 'u32'; set[#set + 1] = '#' .. ARGV[i]
-    set[#set + 1] = ms
-  end
-end
-if #set > 2 then
-  redis.call(unpack(set))
-end
-return (#set - 2) / 4
-";
-
 /// ARGV: exclusive start id (`(<id>`, or `-` for all), count. Returns
 /// {seq, head, evn, rate, admit_per_second, paused, epoch, then id, event pairs}.
 const SYNC: &str = r"
@@ -338,7 +314,6 @@ pub(crate) struct Scripts {
     pub admission: redis::Script,
     pub leave: redis::Script,
     pub tick: redis::Script,
-    pub heartbeats: redis::Script,
     pub sync: redis::Script,
     pub snapshot: redis::Script,
     pub stats: redis::Script,
@@ -352,7 +327,6 @@ impl Scripts {
             admission: load(ADMISSION),
             leave: load(LEAVE),
             tick: load(TICK),
-            heartbeats: load(HEARTBEATS),
             sync: load(SYNC),
             snapshot: load(SNAPSHOT),
             stats: load(STATS),
