@@ -735,6 +735,23 @@ impl Inner {
             .ok_or(QueueError::UnknownToken)
     }
 
+    /// A waiting fan within two seconds' worth of admissions of the head (at least 100
+    /// places), answered from a view older than `RECHECK` (background mode only).
+    fn near_the_front(&self, line: &Line, ticket: &Ticket) -> bool {
+        let Some(position) = ticket.position else {
+            return false;
+        };
+        if self.max_lag.is_none() {
+            return false;
+        }
+        let v = read(&line.view);
+        let rate = v
+            .admit_per_second
+            .unwrap_or(self.settings.default_policy.admit_per_second);
+        position <= rate.saturating_mul(2).max(100)
+            && v.synced.is_none_or(|at| at.elapsed() >= RECHECK)
+    }
+
     /// `verify`, but a token that fails against a view read more than one background
     /// interval ago gets one more try after a fresh read: the line may have started (or
     /// started over) since. Forged tokens thus cost at most one read per interval.
@@ -982,7 +999,17 @@ impl Queue for RedisQueue {
             write(&line.view).extend(place);
         }
         let now_ms = now.timestamp_millis();
-        let ticket = inner.ticket(&line, token, now_ms);
+        let mut ticket = inner.ticket(&line, token, now_ms);
+        if inner.near_the_front(&line, &ticket) {
+            // The next admissions are about these fans: answer from a view at most one
+            // background interval old, so two instances disagree about them only that
+            // long (one read per interval however many ask; on failure the view answers).
+            let asked = Instant::now();
+            let fresh_enough = asked.checked_sub(RECHECK).unwrap_or(asked);
+            if inner.sync_unless_newer(&line, fresh_enough).await.is_ok() {
+                ticket = inner.ticket(&line, token, now_ms);
+            }
+        }
         if ticket.status == TicketStatus::Waiting {
             let mut beats = lock(line.beats.get_or_default());
             let beat = beats.entry(place).or_insert(now_ms);
