@@ -366,8 +366,8 @@ async fn a_redis_outage_answers_503_with_retry_after_and_recovers_on_redis() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
+/// Two app instances sharing one Redis key prefix and one database.
+async fn two_instances_on_one_redis(tick_interval_ms: u64) -> (TestApp, TestApp) {
     let redis = redis_url();
     let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
     let db = frontrow_tests::app::fresh_database_url(frontrow_tests::app::Db::Sqlite).await;
@@ -377,13 +377,17 @@ async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
             database_url: Some(db.clone()),
             tweak: Box::new(move |s| {
                 s.redis.key_prefix = prefix;
-                s.queue.tick_interval_ms = 10;
+                s.queue.tick_interval_ms = tick_interval_ms;
             }),
             ..AppOptions::default()
         })
     };
-    let a = spawn(prefix.clone()).await;
-    let b = spawn(prefix).await;
+    (spawn(prefix.clone()).await, spawn(prefix).await)
+}
+
+#[tokio::test]
+async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
+    let (a, b) = two_instances_on_one_redis(10).await;
     let concert = a.create_concert(1, 10, 100).await;
     let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
     assert_eq!(a.set_policy(concert.id, &phase1).await.status(), 200);
@@ -542,22 +546,7 @@ async fn events_push_the_standing_and_the_admission_on_redis() {
 /// same gap-free position, and an admission must reach both within the view's lag.
 #[tokio::test]
 async fn two_instances_tell_the_same_positions_on_redis() {
-    let redis = redis_url();
-    let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
-    let db = frontrow_tests::app::fresh_database_url(frontrow_tests::app::Db::Sqlite).await;
-    let spawn = |prefix: String| {
-        spawn_app_with(AppOptions {
-            redis: Some(redis.clone()),
-            database_url: Some(db.clone()),
-            tweak: Box::new(move |s| {
-                s.redis.key_prefix = prefix;
-                s.queue.tick_interval_ms = 20;
-            }),
-            ..AppOptions::default()
-        })
-    };
-    let a = spawn(prefix.clone()).await;
-    let b = spawn(prefix).await;
+    let (a, b) = two_instances_on_one_redis(20).await;
     let concert = a.create_concert(1, 10, 100).await;
     let paused = json!({"max_active": 15, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": true});
     assert_eq!(a.set_policy(concert.id, &paused).await.status(), 200);

@@ -175,6 +175,19 @@ fn parse<T: std::str::FromStr>(raw: &str) -> Result<T, QueueError> {
         .map_err(|_| unavailable(format!("unexpected value {raw:?} from redis")))
 }
 
+/// The ticket of `token` with nothing known yet: expired, no position, no end.
+fn expired_ticket(token: &QueueToken) -> Ticket {
+    Ticket {
+        token: token.clone(),
+        concert_id: token.concert(),
+        user_id: token.user(),
+        status: TicketStatus::Expired,
+        position: None,
+        eta_seconds: None,
+        active_until: None,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -689,22 +702,10 @@ impl Inner {
     /// The ticket for `token` from the view.
     fn ticket(&self, line: &Line, token: &QueueToken, now_ms: i64) -> Ticket {
         let v = read(&line.view);
-        let mut ticket = Ticket {
-            token: token.clone(),
-            concert_id: token.concert(),
-            user_id: token.user(),
-            status: TicketStatus::Expired,
-            position: None,
-            eta_seconds: None,
-            active_until: None,
-        };
+        let mut ticket = expired_ticket(token);
         match v.standing(token.seq(), now_ms) {
             Standing::Waiting { position } => {
-                let mut policy = self.settings.default_policy;
-                if let Some(aps) = v.admit_per_second {
-                    policy.admit_per_second = aps;
-                    policy.paused = v.paused;
-                }
+                let policy = self.policy_with(v.admit_per_second.map(|aps| (aps, v.paused)));
                 ticket.status = TicketStatus::Waiting;
                 ticket.position = Some(position);
                 ticket.eta_seconds = eta_seconds(position, v.rate, &policy);
@@ -733,6 +734,36 @@ impl Inner {
         QueueToken::verify(&self.line_key(token.concert(), epoch), token.as_str())
             .map(|_| epoch)
             .ok_or(QueueError::UnknownToken)
+    }
+
+    /// Runs a script about one token's place (ARGV: place, now ms, the epoch it was
+    /// signed for), after checking the token against a current view of its line.
+    async fn token_call<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        token: &QueueToken,
+        now: DateTime<Utc>,
+    ) -> Result<(Arc<Line>, T), QueueError> {
+        let line = self.line(token.concert());
+        self.ready_view(&line).await?;
+        let epoch = self.verify_current(&line, token).await?;
+        let args = [
+            token.seq().to_string(),
+            now.timestamp_millis().to_string(),
+            epoch.to_string(),
+        ];
+        let reply = self.invoke(script, &line, None, &args).await?;
+        Ok((line, reply))
+    }
+
+    /// The default policy with the concert's rate and pause where an operator set them.
+    fn policy_with(&self, set: Option<(u64, bool)>) -> QueuePolicy {
+        let mut policy = self.settings.default_policy;
+        if let Some((admit_per_second, paused)) = set {
+            policy.admit_per_second = admit_per_second;
+            policy.paused = paused;
+        }
+        policy
     }
 
     /// A waiting fan within two seconds' worth of admissions of the head (at least 100
@@ -957,16 +988,11 @@ impl Queue for RedisQueue {
         if state == "A" {
             // Already admitted: the script's answer is current, the view may trail it.
             let until = Utc.timestamp_millis_opt(parse(until_or_head)?).single();
+            let mut ticket = expired_ticket(&token);
+            ticket.status = TicketStatus::Active;
+            ticket.active_until = until;
             return Ok(Entered {
-                ticket: Ticket {
-                    token,
-                    concert_id: concert,
-                    user_id: user,
-                    status: TicketStatus::Active,
-                    position: None,
-                    eta_seconds: None,
-                    active_until: until,
-                },
+                ticket,
                 created: false,
             });
         }
@@ -1025,26 +1051,10 @@ impl Queue for RedisQueue {
         now: DateTime<Utc>,
     ) -> Result<Ticket, QueueError> {
         let inner = &self.inner;
-        let line = inner.line(token.concert());
-        inner.ready_view(&line).await?;
-        let epoch = inner.verify_current(&line, token).await?;
-        let args = [
-            token.seq().to_string(),
-            now.timestamp_millis().to_string(),
-            epoch.to_string(),
-        ];
-        let reply: Vec<String> = inner
-            .invoke(&inner.scripts.admission, &line, None, &args)
+        let (_, reply): (_, Vec<String>) = inner
+            .token_call(&inner.scripts.admission, token, now)
             .await?;
-        let mut ticket = Ticket {
-            token: token.clone(),
-            concert_id: token.concert(),
-            user_id: token.user(),
-            status: TicketStatus::Expired,
-            position: None,
-            eta_seconds: None,
-            active_until: None,
-        };
+        let mut ticket = expired_ticket(token);
         match &reply[..] {
             [u] if u == "U" => return Err(QueueError::UnknownToken),
             [e] if e == "E" => {}
@@ -1054,11 +1064,12 @@ impl Queue for RedisQueue {
             }
             [w, position, rate, aps, paused] if w == "W" => {
                 let position: u64 = parse(position)?;
-                let mut policy = inner.settings.default_policy;
-                if !aps.is_empty() {
-                    policy.admit_per_second = parse(aps)?;
-                    policy.paused = paused == "1";
-                }
+                let set = if aps.is_empty() {
+                    None
+                } else {
+                    Some((parse(aps)?, paused == "1"))
+                };
+                let policy = inner.policy_with(set);
                 ticket.status = TicketStatus::Waiting;
                 ticket.position = Some(position);
                 ticket.eta_seconds = eta_seconds(position, parse(rate)?, &policy);
@@ -1071,17 +1082,8 @@ impl Queue for RedisQueue {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn leave(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<(), QueueError> {
         let inner = &self.inner;
-        let line = inner.line(token.concert());
-        inner.ready_view(&line).await?;
-        let epoch = inner.verify_current(&line, token).await?;
-        let args = [
-            token.seq().to_string(),
-            now.timestamp_millis().to_string(),
-            epoch.to_string(),
-        ];
-        let reply: Vec<i64> = inner
-            .invoke(&inner.scripts.leave, &line, None, &args)
-            .await?;
+        let (line, reply): (_, Vec<i64>) =
+            inner.token_call(&inner.scripts.leave, token, now).await?;
         match reply[..] {
             [0, _] => Err(QueueError::UnknownToken),
             [_, changed] => {
