@@ -35,6 +35,7 @@ set +e
   --targets "http://127.0.0.1:${PORTS[0]},http://127.0.0.1:${PORTS[1]}" \
   --jwt-secret "$SECRET" --admin-key "$KEY" --policy 1000,200,600 \
   --connections 1024 --source-addrs 4 --leave-share 0.02 --hold-active-ms 1000 \
+  --stream-front "${STREAM_FRONT:-2000}" --sse-streams 2500 --overtake-grace-ms 100 \
   --redis "$FRONTROW_TEST_REDIS_URL" --server-pids "$(IFS=,; echo "${PIDS[*]}")" \
   --duration-s $(( FANS / RATE + 60 )) --no-cleanup --allow-503 --progress-s 10 \
   --out "$OUT.json" | tee "$OUT.md"

@@ -27,11 +27,11 @@ WP=$!
 sleep 1
 RP=$(cat "$SERVICES_DIR/redis/pid")
 top -b -d $SECS -n 2 -p "$SP,$RP,$WP" | tail -5 >"$W/top" &
-perf record -q -F 499 -g -p "$SP" -o "$W/perf.data" -- sleep "$SECS" 2>/dev/null
+perf record -q -F 499 -g -p "$SP" -o "${PERF_OUT:-$W/perf.data}" -- sleep "$SECS" 2>/dev/null
 wait $WP
 echo "== wrk"; grep -E "Requests/sec|50%|99%|Non-2xx" "$W/wrk"
 echo "== CPU % over ${SECS}s (frontrow, redis-server, wrk)"; cat "$W/top"
 echo "== perf: top symbols of frontrow (self)"
-perf report -i "$W/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | sed -E "s/ {2,}/ /g" | cut -c1-150 | head -30
+perf report -i "${PERF_OUT:-$W/perf.data}" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | sed -E "s/ {2,}/ /g" | cut -c1-150 | head -30
 echo "== perf: by shared object"
-perf report -i "$W/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E "^ +[0-9]" | sed -E "s/ {2,}/ /g" | cut -c1-150 | head -8
+perf report -i "${PERF_OUT:-$W/perf.data}" --no-children --sort dso --stdio 2>/dev/null | grep -E "^ +[0-9]" | sed -E "s/ {2,}/ /g" | cut -c1-150 | head -8

@@ -35,6 +35,11 @@ pub struct Args {
     /// Most SSE streams open at once (each holds a connection).
     #[arg(long, default_value_t = 512)]
     pub sse_streams: usize,
+    /// A polling fan told a position at most this switches to the event stream, as the
+    /// fan page does (it streams throughout; the simulator cannot hold a million
+    /// streams, so it streams where the moment of admission is decided). 0 = never.
+    #[arg(long, default_value_t = 0)]
+    pub stream_front: u64,
     /// Share of fans that leave the line (`DELETE /api/v1/queue`) at a random moment.
     #[arg(long, default_value_t = 0.0)]
     pub leave_share: f64,

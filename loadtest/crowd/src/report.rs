@@ -71,6 +71,11 @@ pub struct Report {
     pub status_per_s: f64,
     pub latency_ms: BTreeMap<&'static str, Quantiles>,
     pub admission_notice_delay_ms: Quantiles,
+    /// How late polls went out after they fell due (the simulator's own backlog).
+    pub poll_lateness_ms: Quantiles,
+    /// The admission-notice delay of the fans that followed the front on the stream.
+    pub admission_notice_delay_streamed_ms: Quantiles,
+    pub front_streams: u64,
     pub admitted_seen: u64,
     pub released: u64,
     pub left: u64,
@@ -200,6 +205,9 @@ impl Report {
                 .map(|(n, h)| (*n, Quantiles::of(h, 1000.0)))
                 .collect(),
             admission_notice_delay_ms: Quantiles::of(&t.admission_delay, 1.0),
+            poll_lateness_ms: Quantiles::of(&t.poll_lateness, 1.0),
+            admission_notice_delay_streamed_ms: Quantiles::of(&t.admission_delay_streamed, 1.0),
+            front_streams: t.front_streams,
             admitted_seen: t.admitted_seen,
             released: t.released,
             left: t.left,
@@ -313,6 +321,19 @@ impl Report {
         row(
             "admission-notice delay p50 / p99",
             format!("{:.0} / {:.0} ms ({} fans)", d.p50, d.p99, d.count),
+        );
+        let d = &self.admission_notice_delay_streamed_ms;
+        row(
+            "admission-notice delay p50 / p99, fans streaming at the front",
+            format!("{:.0} / {:.0} ms ({} fans)", d.p50, d.p99, d.count),
+        );
+        let l = &self.poll_lateness_ms;
+        row(
+            "simulator poll lateness p50 / p99 / max",
+            format!(
+                "{:.0} / {:.0} / {:.0} ms ({} polls; {} fans streamed near the front)",
+                l.p50, l.p99, l.max, l.count, self.front_streams
+            ),
         );
         row(
             "admitted seen / released / left / idled / left at cleanup",

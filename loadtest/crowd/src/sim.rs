@@ -52,6 +52,8 @@ const OVERTAKEN: u8 = 1;
 const SAW_ACTIVE: u8 = 2;
 const IN_CENSUS: u8 = 4;
 const CHECKED: u8 = 8;
+/// Told a place near the front: at its next poll the fan opens the event stream instead.
+const STREAM_NEXT: u8 = 16;
 
 /// One fan, 40 bytes. Its place in the entry order is the interval `lo..=hi`: the
 /// sequence from its token (`lo == hi`), or else the µs at which its enter call was
@@ -121,6 +123,12 @@ pub struct Tally {
     pub latency: [Histogram<u64>; 4],
     /// From the admitting tick to the fan seeing ACTIVE, ms.
     pub admission_delay: Histogram<u64>,
+    /// The admission-notice delay of fans following their place on the event stream.
+    pub admission_delay_streamed: Histogram<u64>,
+    /// How late polls went out after they fell due, ms (the simulator's own backlog).
+    pub poll_lateness: Histogram<u64>,
+    /// Polling fans that switched to the event stream near the front (`--stream-front`).
+    pub front_streams: u64,
     /// `"<endpoint> <code>"` → answers.
     pub codes: BTreeMap<String, u64>,
     pub transport_errors: BTreeMap<String, u64>,
@@ -169,6 +177,9 @@ impl Tally {
                 hist(3_600_000_000)?,
             ],
             admission_delay: hist(86_400_000)?,
+            admission_delay_streamed: hist(86_400_000)?,
+            poll_lateness: hist(86_400_000)?,
+            front_streams: 0,
             codes: BTreeMap::new(),
             transport_errors: BTreeMap::new(),
             entered: 0,
@@ -263,7 +274,7 @@ impl Sim {
             stream_rx,
             stop_streams: watch::channel(false).0,
             open_streams: 0,
-            sse_available: args.sse > 0.0,
+            sse_available: args.sse > 0.0 || args.stream_front > 0,
             sightings: Vec::new(),
             active_ttl_ms: active_ttl_seconds as i64 * 1000,
             phase: Phase::Run,
@@ -380,6 +391,9 @@ impl Sim {
         let f = self.fans[d.fan as usize];
         match d.action {
             Action::Poll if f.state == State::Waiting => {
+                self.tally
+                    .poll_lateness
+                    .saturating_record(now.saturating_sub(d.at_ms).max(1));
                 if u64::from(f.churn_at_ms) <= now {
                     if f.kind == Kind::Leaver {
                         self.set_state(d.fan, State::Leaving);
@@ -388,6 +402,12 @@ impl Sim {
                         self.tally.idled += 1;
                         self.set_state(d.fan, State::Idle);
                     }
+                } else if f.flags & STREAM_NEXT != 0
+                    && self.sse_available
+                    && self.open_streams < self.args.sse_streams
+                {
+                    self.tally.front_streams += 1;
+                    self.open_stream(d.fan);
                 } else {
                     self.dispatch(d.fan, Action::Poll);
                 }
@@ -579,6 +599,14 @@ impl Sim {
                         self.open_stream(fan)
                     }
                     Action::Enter | Action::Poll => {
+                        // Near the front the fan switches to the stream at its next poll,
+                        // not at once: an immediate second request could be answered by
+                        // another instance from a view up to 50 ms older than this one.
+                        if self.sse_available
+                            && t.position.is_some_and(|p| p <= self.args.stream_front)
+                        {
+                            self.fans[i].flags |= STREAM_NEXT;
+                        }
                         let at = self.us(recv) / 1000 + self.poll_delay(t.poll_after_ms);
                         self.schedule(at, fan, Action::Poll);
                     }
@@ -595,6 +623,9 @@ impl Sim {
                         let admitted_at = until - self.active_ttl_ms;
                         let delay = (recv_wall_ms - admitted_at).max(0) as u64;
                         self.tally.admission_delay.saturating_record(delay.max(1));
+                        if self.fans[i].state == State::Streaming {
+                            self.tally.admission_delay_streamed.saturating_record(delay.max(1));
+                        }
                     }
                     let lo = self.fans[i].lo;
                     let top = self.sightings.last().map_or(0, |s| s.1);
