@@ -150,15 +150,19 @@ async fn a_slot_migrating_in_the_middle_of_a_sale_loses_nothing_on_redis_cluster
     let tickers = {
         let (a, done) = (a.clone(), done.clone());
         tokio::spawn(async move {
-            let mut ticks = 0u64;
+            let (mut admitted, mut skipped) = (0u64, 0u32);
             let mut ms = 1;
             while !done.load(Ordering::SeqCst) {
-                let r = a.tick(CONCERT, at(ms)).await.expect("tick during the move");
-                ticks += r.admitted;
+                // The app's ticker skips a tick the queue refuses, as here.
+                match a.tick(CONCERT, at(ms)).await {
+                    Ok(r) => admitted += r.admitted,
+                    Err(QueueError::Unavailable(_)) => skipped += 1,
+                    Err(e) => panic!("tick during the move: {e}"),
+                }
                 ms += 10;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            ticks
+            (admitted, skipped)
         })
     };
     let mut workers = Vec::new();
@@ -167,33 +171,47 @@ async fn a_slot_migrating_in_the_middle_of_a_sale_loses_nothing_on_redis_cluster
         let done = done.clone();
         workers.push(tokio::spawn(async move {
             let mut tokens = Vec::new();
+            let mut refused = 0u32;
             let mut user = 100 + w;
             // Keep entering until the move is over, and at least FANS / 4 each.
             while user < FANS || !done.load(Ordering::SeqCst) {
-                let entered = q
-                    .enter(CONCERT, UserId(user), at(5))
-                    .await
-                    .expect("enter during the move");
-                assert!(entered.created, "user {user} is new");
+                // A fan told "unavailable" (503 + Retry-After over HTTP) tries again: a
+                // slot can stay half moved longer than the client's retries last.
+                let entered = loop {
+                    match q.enter(CONCERT, UserId(user), at(5)).await {
+                        Ok(entered) => break entered,
+                        Err(QueueError::Unavailable(_)) if refused < 200 => refused += 1,
+                        Err(e) => panic!("enter during the move: {e}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                // A retried enter may find the fan already in line (an earlier try went
+                // through, its answer was lost): then it is the same place.
                 tokens.push((user, entered.ticket.token.clone()));
-                // Every fan reads its standing right away, through the other instance's
-                // code path (inline: a script call on the moving slot).
-                q.status(&entered.ticket.token, at(6))
-                    .await
-                    .expect("status during the move");
+                loop {
+                    match q.status(&entered.ticket.token, at(6)).await {
+                        Ok(_) => break,
+                        Err(QueueError::Unavailable(_)) if refused < 200 => refused += 1,
+                        Err(e) => panic!("status during the move: {e}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 user += 4;
             }
-            tokens
+            (tokens, refused)
         }));
     }
     let mut tokens: Vec<(i64, QueueToken)> = Vec::new();
+    let mut refused = 0;
     for w in workers {
-        tokens.extend(w.await.expect("worker"));
+        let (t, r) = w.await.expect("worker");
+        tokens.extend(t);
+        refused += r;
     }
     let (moved, took) = mover.await.expect("mover");
-    let admitted_during = tickers.await.expect("ticker");
+    let (admitted_during, skipped) = tickers.await.expect("ticker");
     println!(
-        "CLUSTER slot {slot} moved {} → {} → {} in {took:?} ({moved:?} keys) under {} entries, {admitted_during} admitted meanwhile",
+        "CLUSTER slot {slot} moved {} → {} → {} in {took:?} ({moved:?} keys) under {} entries ({refused} calls refused and retried), {admitted_during} admitted meanwhile ({skipped} ticks refused)",
         home.url,
         away.url,
         home.url,
