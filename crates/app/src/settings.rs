@@ -467,6 +467,20 @@ mod tests {
     }
 
     #[test]
+    fn several_redis_nodes_need_cluster_mode_and_cluster_mode_needs_node_urls() {
+        let mut s = Settings::default();
+        s.redis.url = Some(SecretString::from("redis://a:7000, redis://b:7001"));
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("FRONTROW__REDIS__CLUSTER=true"), "{e}");
+        s.redis.cluster = true;
+        s.validate().expect("two seeds in cluster mode");
+        assert_eq!(s.redis_seeds(), ["redis://a:7000", "redis://b:7001"]);
+        s.redis.url = Some(SecretString::from("redis://a:7000,unix:///tmp/r.sock"));
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("FRONTROW__REDIS__URL"), "{e}");
+    }
+
+    #[test]
     fn a_short_secret_is_refused() {
         let mut s = Settings::default();
         s.auth.jwt_secret = SecretString::from("short");
