@@ -82,6 +82,7 @@ start_redis_cluster() {
     mkdir -p "$SERVICES_DIR/cluster-$p"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$p" --save '' --appendonly no \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
+      --repl-diskless-sync-delay 0 \
       --dir "$SERVICES_DIR/cluster-$p" --pidfile "$SERVICES_DIR/cluster-$p/pid" \
       --logfile "$SERVICES_DIR/cluster-$p/log" >/dev/null
     ports+=("$p"); CLUSTER_PORTS+=("$p")
@@ -93,8 +94,14 @@ start_redis_cluster() {
     for p in "${ports[@]}"; do
       redis-cli -p "$p" cluster info | grep -q 'cluster_state:ok' || return 1
     done
-    # every replica attached and synced to its master
-    [ "$(redis-cli -p "${ports[0]}" cluster nodes | grep -c 'slave')" = $((masters * replicas)) ]
+    # every replica attached to its master and done with its first sync (a replica that
+    # has not synced yet refuses to take over when its master dies)
+    [ "$(redis-cli -p "${ports[0]}" cluster nodes | grep -c 'slave')" = $((masters * replicas)) ] || return 1
+    for p in "${ports[@]}"; do
+      if redis-cli -p "$p" info replication | grep -q '^role:slave'; then
+        redis-cli -p "$p" info replication | grep -q '^master_link_status:up' || return 1
+      fi
+    done
   }
   wait_for "redis cluster on ${ports[*]}" cluster_ok
   CLUSTER_URLS=$(printf 'redis://127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')
@@ -131,8 +138,14 @@ start_postgres() {
 services_down() {
   [ -n "$SERVICES_DIR" ] || return 0
   if [ -n "$REDIS_PORT" ]; then redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true; fi
-  for p in "${CLUSTER_PORTS[@]}"; do
+  for p in "${CLUSTER_PORTS[@]+"${CLUSTER_PORTS[@]}"}"; do
     if [ -f "$SERVICES_DIR/cluster-$p/pid" ]; then kill "$(cat "$SERVICES_DIR/cluster-$p/pid")" 2>/dev/null || true; fi
+  done
+  for p in "${CLUSTER_PORTS[@]+"${CLUSTER_PORTS[@]}"}"; do # gone before their dirs are removed
+    for _ in $(seq 1 50); do
+      [ -f "$SERVICES_DIR/cluster-$p/pid" ] && kill -0 "$(cat "$SERVICES_DIR/cluster-$p/pid" 2>/dev/null)" 2>/dev/null || break
+      sleep 0.1
+    done
   done
   CLUSTER_PORTS=()
   if [ -f "$SERVICES_DIR/mariadb/pid" ]; then kill "$(cat "$SERVICES_DIR/mariadb/pid")" 2>/dev/null || true; fi

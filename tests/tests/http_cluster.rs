@@ -389,6 +389,25 @@ async fn a_master_killed_mid_sale_answers_503_then_recovers_without_a_restart_on
     let load: Vec<_> = load.collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    // A replica that has not finished its first sync refuses to take over: wait for it.
+    let replica_online = || {
+        let client = deadpool_redis::redis::Client::open(victim.url.as_str()).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let info: String = deadpool_redis::redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut conn)
+            .unwrap();
+        info.lines()
+            .any(|l| l.starts_with("slave0:") && l.contains("state=online"))
+    };
+    let synced_by = Instant::now() + Duration::from_secs(20);
+    while !replica_online() {
+        assert!(
+            Instant::now() < synced_by,
+            "the victim's replica never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let pid: String = {
         let client = deadpool_redis::redis::Client::open(victim.url.as_str()).unwrap();
         let mut conn = client.get_connection().unwrap();
@@ -412,6 +431,7 @@ async fn a_master_killed_mid_sale_answers_503_then_recovers_without_a_restart_on
     // Until the line answers again after failing, at most 30 s.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut probe = Vec::new();
+    let mut said = String::new();
     let recovered = loop {
         let res = app.get("/readyz", None).await;
         probe.push((started.elapsed(), res.status().as_u16()));
@@ -419,6 +439,7 @@ async fn a_master_killed_mid_sale_answers_503_then_recovers_without_a_restart_on
         if failed_once && res.status() == 200 {
             break true;
         }
+        said = res.text().await.unwrap_or_default();
         if Instant::now() > deadline {
             break false;
         }
@@ -457,6 +478,11 @@ async fn a_master_killed_mid_sale_answers_503_then_recovers_without_a_restart_on
             .collect::<Vec<_>>()
             .first(),
     );
+    assert!(
+        recovered,
+        "readyz ready again: last said {said}; masters now {:?}",
+        cluster.masters()
+    );
     let bad: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| !((200..300).contains(&o.status) || (o.status == 503 && o.retry_after)))
@@ -467,7 +493,6 @@ async fn a_master_killed_mid_sale_answers_503_then_recovers_without_a_restart_on
         first_ok_after.is_some(),
         "the line answers again after the failover"
     );
-    assert!(recovered, "readyz ready again: {probe:?}");
     let last_503 = last_503.unwrap();
     assert!(
         outcomes
