@@ -9,6 +9,9 @@
 #   loadtest/run.sh --db sqlite|mariadb|postgres
 #   loadtest/run.sh --only queue|hotseat|sellout|wrk|ceiling|crowd   (repeatable)
 #   loadtest/run.sh --benches            also run the criterion benches of the queue
+#   loadtest/run.sh --only cluster       status/enter throughput, 1-3 instances, one Redis vs a
+#                                        3-master Redis Cluster (loadtest/cluster.sh; only when
+#                                        asked by name, never part of a plain or --smoke run)
 #
 # Exit status: non-zero when a scenario's invariant (k6 threshold, sell-out database check,
 # wrk non-2xx, crowd invariant) fails. Missed performance targets are reported, not fatal.
@@ -27,13 +30,14 @@ while [ $# -gt 0 ]; do
     --only) ONLY+=("$2"); shift ;;
     --only=*) ONLY+=("${1#--only=}") ;;
     --benches) BENCHES=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 case "$DB" in sqlite|mariadb|postgres) ;; *) echo "run.sh: --db sqlite|mariadb|postgres" >&2; exit 2 ;; esac
 wants() { [ ${#ONLY[@]} -eq 0 ] && return 0; local x; for x in "${ONLY[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
+asked() { local x; for x in "${ONLY[@]+"${ONLY[@]}"}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
 log() { echo "[run.sh $(date +%T)] $*" >&2; }
 
 # ---- sizes: full vs smoke ---------------------------------------------------------------
@@ -82,7 +86,9 @@ START_EPOCH=$(date +%s)
 # ---- services (scripts/services.sh registers services_down on EXIT) ---------------------
 # shellcheck source=../scripts/services.sh
 source "$ROOT/scripts/services.sh"
-if [ "$DB" = sqlite ]; then services_up redis; else services_up redis "$DB"; fi
+EXTRA_SERVICES=()
+if asked cluster; then EXTRA_SERVICES+=(redis_cluster); fi
+if [ "$DB" = sqlite ]; then services_up redis "${EXTRA_SERVICES[@]+"${EXTRA_SERVICES[@]}"}"; else services_up redis "$DB" "${EXTRA_SERVICES[@]+"${EXTRA_SERVICES[@]}"}"; fi
 set -euo pipefail
 WORK=$(mktemp -d /tmp/frontrow-loadtest.XXXXXX)
 RAW="$WORK/raw"; mkdir -p "$RAW"
@@ -131,7 +137,8 @@ start_server() { # port log -> pid in $STARTED_PID, once /readyz answers
   FRONTROW__HTTP__BIND="127.0.0.1:$port" \
   FRONTROW__DATABASE__URL="$DB_URL" \
   FRONTROW__DATABASE__MAX_CONNECTIONS="${LT_DB_CONNECTIONS:-32}" \
-  FRONTROW__REDIS__URL="$FRONTROW_TEST_REDIS_URL" \
+  FRONTROW__REDIS__URL="${LT_REDIS_URL:-$FRONTROW_TEST_REDIS_URL}" \
+  FRONTROW__REDIS__CLUSTER="${LT_REDIS_CLUSTER:-false}" \
   FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
   FRONTROW__AUTH__JWT_SECRET="$JWT_SECRET" \
   FRONTROW__QUEUE__MAX_ACTIVE=1000 \
@@ -340,6 +347,19 @@ if wants crowd; then
   tail -n 8 "$RAW/crowd.err" >&2; cat "$RAW/crowd.md" >&2
   [ "$rc" = 0 ] || { FAILED+=("crowd (exit $rc)"); log "crowd FAILED (exit $rc)"; }
   kill "$SERVER2_PID" 2>/dev/null || true; wait "$SERVER2_PID" 2>/dev/null || true; SERVER2_PID=""
+fi
+
+if asked cluster; then
+  # shellcheck source=loadtest/cluster.sh
+  source "$HERE/cluster.sh"
+  CL_TS=$(date -u +%Y%m%dT%H%M%SZ); OUT="$HERE/results"; mkdir -p "$OUT"
+  if [ "$SMOKE" = 1 ]; then CL_D=2s; CL_USERS=100; CL_CONN=16; CL_TS="smoke-$CL_TS"
+  else CL_D=10s; CL_USERS=1000; CL_CONN=64; fi
+  log "cluster: one Redis vs a 3-master cluster, 1-3 instances"
+  cluster_step || FAILED+=("cluster step")
+  if grep -q '"non2xx": [1-9]\|"socket_errors": [1-9]' "$OUT/$CL_TS-cluster.json" 2>/dev/null; then
+    FAILED+=("cluster step (non-2xx or socket errors)")
+  fi
 fi
 
 # ---- criterion benches (optional; the redis one uses this run's Redis) --------------------

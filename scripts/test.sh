@@ -55,12 +55,15 @@ LOG=$(mktemp /tmp/frontrow-test.XXXXXX.log)
 if [ "$quick" = 1 ]; then
   # No server: a test that asks for one fails (see tests/src/lib.rs), it is never skipped.
   unset FRONTROW_TEST_REDIS_URL FRONTROW_TEST_MYSQL_URL FRONTROW_TEST_POSTGRES_URL
+  unset FRONTROW_TEST_REDIS_CLUSTER_URLS FRONTROW_TEST_REDIS_FAILOVER_URLS
   nextest_args=(--profile quick)
   skip_args=(--skip on_redis --skip on_mariadb --skip on_postgres)
 else
   # shellcheck source=scripts/services.sh
   source scripts/services.sh
-  services_up redis mariadb postgres
+  # The Redis Clusters: 3 masters (contract suite, slot moves, three instances, sell-out)
+  # and 3 masters + 3 replicas (the failover test kills a master), ~6 s to start both.
+  services_up redis mariadb postgres redis_cluster redis_cluster_failover
   nextest_args=()
   skip_args=()
 fi

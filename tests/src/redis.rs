@@ -1,8 +1,9 @@
-//! Redis connection and per-test key prefixes.
+//! Redis connection and per-test key prefixes, on one server or on a Redis Cluster.
 //!
 //! Each test gets its own prefix (a UUID), so tests share one server without seeing each
 //! other; `TestRedis::cleanup` (also run on drop) deletes the prefix's keys with
-//! `SCAN` + `DEL`, never `FLUSHALL`.
+//! `SCAN` + `DEL` (on every node of a cluster), never `FLUSHALL`. `Cluster` reads a
+//! cluster's topology and moves slots between its masters.
 
 use deadpool_redis::redis;
 
@@ -11,24 +12,67 @@ pub fn redis_url() -> String {
     crate::required_env("FRONTROW_TEST_REDIS_URL", "a Redis server")
 }
 
-/// A key prefix of one test on the test Redis.
+/// The 3-master Redis Cluster that `scripts/test.sh` starts (its nodes' URLs).
+pub fn redis_cluster_urls() -> Vec<String> {
+    split_urls(&crate::required_env(
+        "FRONTROW_TEST_REDIS_CLUSTER_URLS",
+        "a Redis Cluster (3 masters)",
+    ))
+}
+
+/// The 6-node Redis Cluster (a replica per master) for the one test that kills a master.
+pub fn redis_failover_urls() -> Vec<String> {
+    split_urls(&crate::required_env(
+        "FRONTROW_TEST_REDIS_FAILOVER_URLS",
+        "a Redis Cluster with a replica per master",
+    ))
+}
+
+fn split_urls(list: &str) -> Vec<String> {
+    list.split(',').map(|u| u.trim().to_owned()).collect()
+}
+
+/// A key prefix of one test on the test Redis (or on every node of a cluster).
 pub struct TestRedis {
+    /// The server, or the cluster's first node.
     pub url: String,
+    /// Every node (one for a single server).
+    pub nodes: Vec<String>,
     pub prefix: String,
 }
 
 impl TestRedis {
     pub fn new() -> Self {
+        let url = redis_url();
         TestRedis {
-            url: redis_url(),
+            nodes: vec![url.clone()],
+            url,
             prefix: format!("frontrow-test:{}:", uuid::Uuid::new_v4().simple()),
         }
     }
 
-    /// Every key under this test's prefix.
+    /// A prefix on the test Redis Cluster.
+    pub fn on_cluster() -> Self {
+        let nodes = redis_cluster_urls();
+        TestRedis {
+            url: nodes[0].clone(),
+            nodes,
+            prefix: format!("frontrow-test:{}:", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// Every key under this test's prefix (on a cluster: with the node that holds it).
     pub fn keys(&self) -> Vec<String> {
-        let Ok(mut conn) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
-        else {
+        self.nodes
+            .iter()
+            .flat_map(|node| self.keys_on(node))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn keys_on(&self, node: &str) -> Vec<String> {
+        let Ok(mut conn) = redis::Client::open(node).and_then(|c| c.get_connection()) else {
             return Vec::new();
         };
         let pattern = format!("{}*", self.prefix);
@@ -54,15 +98,26 @@ impl TestRedis {
         keys
     }
 
-    /// Deletes this test's keys.
+    /// Deletes this test's keys (one at a time on a cluster: keys of several slots).
     pub fn cleanup(&self) {
-        let keys = self.keys();
-        let Ok(mut conn) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
-        else {
-            return;
-        };
-        for chunk in keys.chunks(500) {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        for node in &self.nodes {
+            let keys = self.keys_on(node);
+            let Ok(mut conn) = redis::Client::open(node.as_str()).and_then(|c| c.get_connection())
+            else {
+                continue;
+            };
+            if self.nodes.len() == 1 {
+                for chunk in keys.chunks(500) {
+                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+                }
+            } else {
+                // A replica refuses (READONLY): its master deletes the key.
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.cmd("DEL").arg(key).ignore();
+                }
+                let _: redis::RedisResult<()> = pipe.query(&mut conn);
+            }
         }
     }
 }
@@ -76,5 +131,162 @@ impl Default for TestRedis {
 impl Drop for TestRedis {
     fn drop(&mut self) {
         self.cleanup();
+    }
+}
+
+/// A master of a Redis Cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Master {
+    pub url: String,
+    pub id: String,
+    /// The slot ranges it serves.
+    pub slots: Vec<(u16, u16)>,
+}
+
+/// Topology and slot moves of a Redis Cluster, over plain connections to its nodes.
+pub struct Cluster {
+    pub nodes: Vec<String>,
+}
+
+fn conn(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
+}
+
+impl Cluster {
+    pub fn new(nodes: Vec<String>) -> Self {
+        Cluster { nodes }
+    }
+
+    /// The slot of `key` (hash tags honoured).
+    pub fn slot_of(&self, key: &str) -> u16 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.any())
+            .expect("CLUSTER KEYSLOT")
+    }
+
+    /// A connection to the first node that answers.
+    fn any(&self) -> redis::Connection {
+        for node in &self.nodes {
+            if let Ok(mut c) = redis::Client::open(node.as_str()).and_then(|c| c.get_connection())
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return c;
+            }
+        }
+        panic!("no node of {:?} answers", self.nodes)
+    }
+
+    /// The masters, as the first answering node sees them.
+    pub fn masters(&self) -> Vec<Master> {
+        let text: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut self.any())
+            .expect("CLUSTER NODES");
+        let mut masters = Vec::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 8 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let addr = fields[1].split('@').next().unwrap_or_default();
+            let slots = fields[8..]
+                .iter()
+                .filter(|r| !r.starts_with('['))
+                .map(|r| match r.split_once('-') {
+                    Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+                    None => (r.parse().unwrap(), r.parse().unwrap()),
+                })
+                .collect();
+            masters.push(Master {
+                url: format!("redis://{addr}"),
+                id: fields[0].to_owned(),
+                slots,
+            });
+        }
+        masters.sort_by(|a, b| a.slots.cmp(&b.slots));
+        masters
+    }
+
+    /// The master serving `slot`.
+    pub fn owner(&self, slot: u16) -> Master {
+        self.masters()
+            .into_iter()
+            .find(|m| m.slots.iter().any(|&(a, b)| a <= slot && slot <= b))
+            .unwrap_or_else(|| panic!("no master serves slot {slot}"))
+    }
+
+    /// Moves `slot` from its master to `to` the way `redis-cli --cluster reshard` does:
+    /// IMPORTING/MIGRATING, `MIGRATE` of its keys in batches (clients meanwhile get `ASK`
+    /// for keys already moved), then `SETSLOT NODE` on every master. Returns the number
+    /// of keys moved.
+    pub fn migrate_slot(&self, slot: u16, to: &Master) -> usize {
+        let from = self.owner(slot);
+        assert_ne!(from.id, to.id, "slot {slot} is already on {}", to.url);
+        let (mut src, mut dst) = (conn(&from.url), conn(&to.url));
+        let host_port = to.url.trim_start_matches("redis://").to_owned();
+        let (host, port) = host_port.split_once(':').unwrap();
+        let _: () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("IMPORTING")
+            .arg(&from.id)
+            .query(&mut dst)
+            .expect("SETSLOT IMPORTING");
+        let _: () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("MIGRATING")
+            .arg(&to.id)
+            .query(&mut src)
+            .expect("SETSLOT MIGRATING");
+        let mut moved = 0;
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(10)
+                .query(&mut src)
+                .expect("GETKEYSINSLOT");
+            if keys.is_empty() {
+                break;
+            }
+            let _: () = redis::cmd("MIGRATE")
+                .arg(host)
+                .arg(port)
+                .arg("")
+                .arg(0)
+                .arg(5_000)
+                .arg("KEYS")
+                .arg(&keys)
+                .query(&mut src)
+                .expect("MIGRATE");
+            moved += keys.len();
+            // Let clients run between batches, so they meet the slot half moved.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for node in [&mut dst, &mut src] {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(&to.id)
+                .query(node)
+                .expect("SETSLOT NODE");
+        }
+        for m in self.masters() {
+            if m.id != from.id && m.id != to.id {
+                let _: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(&to.id)
+                    .query(&mut conn(&m.url));
+            }
+        }
+        moved
     }
 }

@@ -1,6 +1,7 @@
 //! The `Queue` contract (the docs of `frontrow_domain::ports::Queue`), one generic suite
 //! run unchanged against `MemoryQueue` and `RedisQueue` (on the Redis of
-//! `scripts/test.sh`, one key prefix per test). Time is driven through `now`.
+//! `scripts/test.sh`, and on its Redis Cluster, one key prefix per test). Time is driven
+//! through `now`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -78,6 +79,29 @@ fn on_redis() -> Harness {
         Arc::new(
             RedisQueue::connect(&test.url, &test.prefix, settings(), Duration::from_secs(5))
                 .expect("valid redis url"),
+        )
+    };
+    Harness {
+        first: make(),
+        second: make(),
+        _redis: Some(test),
+    }
+}
+
+/// Two instances on the test Redis Cluster (3 masters): every script runs on the shard
+/// of its concert's slot; the global set of concerts lives on whichever shard its own
+/// key hashes to.
+fn on_redis_cluster() -> Harness {
+    let test = TestRedis::on_cluster();
+    let make = || -> Arc<dyn Queue> {
+        Arc::new(
+            RedisQueue::connect_cluster(
+                &test.nodes,
+                &test.prefix,
+                settings(),
+                Duration::from_secs(5),
+            )
+            .expect("valid redis urls"),
         )
     };
     Harness {
@@ -609,6 +633,7 @@ macro_rules! queue_contract {
 
 queue_contract!(on_memory);
 queue_contract!(on_redis);
+queue_contract!(on_redis_cluster);
 
 async fn assert_unavailable_fast(q: &RedisQueue) {
     let started = Instant::now();

@@ -69,6 +69,8 @@ pub struct RedisSettings {
     /// A view whose last complete read is older than this answers 503 + Retry-After
     /// instead of a stale position.
     pub view_max_lag_ms: u64,
+    /// Redis Cluster: `url` is then a comma-separated list of seed nodes.
+    pub cluster: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +150,7 @@ impl Default for RedisSettings {
             timeout_ms: 500,
             view_sync_ms: 50,
             view_max_lag_ms: 2_000,
+            cluster: false,
         }
     }
 }
@@ -213,6 +216,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__REDIS__TIMEOUT_MS               bound of one Redis call, then 503 [500]
   FRONTROW__REDIS__VIEW_SYNC_MS             how often the local line view reads events [50]
   FRONTROW__REDIS__VIEW_MAX_LAG_MS          older view answers 503, not stale [2000]
+  FRONTROW__REDIS__CLUSTER                  true: Redis Cluster, URL = comma-separated seeds [false]
   FRONTROW__AUTH__JWT_SECRET                HS256 secret of access tokens (>= 16 bytes)
   FRONTROW__AUTH__ADMIN_KEY                 X-Admin-Key of operator endpoints (>= 16 bytes)
   FRONTROW__AUTH__TOKEN_TTL_SECONDS         access token lifetime [86400]
@@ -303,6 +307,25 @@ impl Settings {
                     "must start with redis://, rediss:// or unix://",
                 );
             }
+            if !self.redis.cluster && u.contains(',') {
+                return bad(
+                    "redis.url (FRONTROW__REDIS__URL)",
+                    "lists several nodes: set FRONTROW__REDIS__CLUSTER=true for a Redis Cluster",
+                );
+            }
+            if self.redis.cluster
+                && self.redis_seeds().iter().any(|seed| {
+                    !["redis://", "rediss://"]
+                        .iter()
+                        .any(|p| seed.starts_with(p))
+                })
+            {
+                return bad(
+                    "redis.url (FRONTROW__REDIS__URL)",
+                    "with redis.cluster, must list nodes as redis://host:port (or rediss://), \
+                     comma-separated",
+                );
+            }
         }
         if self.redis.view_sync_ms == 0 || self.redis.view_sync_ms >= self.redis.view_max_lag_ms {
             return bad(
@@ -359,6 +382,19 @@ impl Settings {
             .as_ref()
             .map(|u| u.expose_secret())
             .filter(|u| !u.trim().is_empty())
+    }
+
+    /// The nodes listed in `redis.url` (one, or a Cluster's seeds), trimmed.
+    pub fn redis_seeds(&self) -> Vec<String> {
+        self.redis_url()
+            .map(|u| {
+                u.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn uses_dev_secrets(&self) -> bool {
@@ -428,6 +464,20 @@ mod tests {
         assert!(dir.join("base.toml").exists());
         let s = Settings::load(&dir).expect("config/base.toml is valid");
         assert_eq!(s.queue.tick_interval_ms, 100);
+    }
+
+    #[test]
+    fn several_redis_nodes_need_cluster_mode_and_cluster_mode_needs_node_urls() {
+        let mut s = Settings::default();
+        s.redis.url = Some(SecretString::from("redis://a:7000, redis://b:7001"));
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("FRONTROW__REDIS__CLUSTER=true"), "{e}");
+        s.redis.cluster = true;
+        s.validate().expect("two seeds in cluster mode");
+        assert_eq!(s.redis_seeds(), ["redis://a:7000", "redis://b:7001"]);
+        s.redis.url = Some(SecretString::from("redis://a:7000,unix:///tmp/r.sock"));
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("FRONTROW__REDIS__URL"), "{e}");
     }
 
     #[test]

@@ -52,14 +52,25 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<SeaOrmStore> {
 pub async fn build_queue(settings: &Settings, qs: QueueSettings) -> anyhow::Result<QueueBackend> {
     match settings.redis_url() {
         Some(url) => {
-            let q = RedisQueue::connect(
-                url,
-                &settings.redis.key_prefix,
-                qs,
-                Duration::from_millis(settings.redis.timeout_ms),
-            )
-            .context("cannot set up the Redis queue (redis.url)")?
-            .with_background_sync(
+            let timeout = Duration::from_millis(settings.redis.timeout_ms);
+            let q = if settings.redis.cluster {
+                RedisQueue::connect_cluster(
+                    &settings.redis_seeds(),
+                    &settings.redis.key_prefix,
+                    qs,
+                    timeout,
+                )
+                .context("cannot set up the Redis Cluster queue (redis.url, redis.cluster)")?
+            } else {
+                RedisQueue::connect(url, &settings.redis.key_prefix, qs, timeout)
+                    .context("cannot set up the Redis queue (redis.url)")?
+            };
+            // Said once at start-up; `/readyz` keeps saying it until the setting is fixed.
+            match q.check_mode().await {
+                Ok(()) => tracing::info!(cluster = q.is_cluster(), "redis queue ready"),
+                Err(e) => tracing::error!(error = %e, "redis queue misconfigured or down"),
+            }
+            let q = q.with_background_sync(
                 Duration::from_millis(settings.redis.view_sync_ms),
                 Duration::from_millis(settings.redis.view_max_lag_ms),
             );

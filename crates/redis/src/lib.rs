@@ -27,6 +27,12 @@
 //! Keys per concert: `<prefix>{concert:ID}:<name>` (one hash tag, so one Cluster slot);
 //! the users hash is split in `USER_BUCKETS` small hashes (`users:<n>`) that Redis
 //! stores compactly. The global set `<prefix>concerts` lists concerts with a line.
+//!
+//! On Redis Cluster ([`RedisQueue::connect_cluster`]) every script therefore runs on the
+//! one shard that owns its concert's slot; the global set lives in a slot of its own and
+//! is only read and written with single-key commands (`SADD`, `SMEMBERS`), never from a
+//! script. The cluster client follows `MOVED` and `ASK`, so a slot that migrates in the
+//! middle of a sale keeps answering, and refreshes its slot map after a failover.
 
 mod scripts;
 mod view;
@@ -39,8 +45,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue, RedisResult, Script};
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster::ClusterClient;
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::{
+    self, AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Script,
+    Value,
+};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
@@ -82,15 +93,15 @@ const SCAN_BATCH: u64 = 1 << 20;
 /// Connections open lazily and are replaced after an I/O error or a timeout, so the
 /// queue starts while Redis is down and recovers by itself when it returns. Every call
 /// (connecting included) is bounded by the `timeout` given to [`RedisQueue::connect`]
-/// and fails with `QueueError::Unavailable` past it.
+/// and fails with `QueueError::Unavailable` past it. On a Cluster each thread holds one
+/// cluster connection instead (itself one multiplexed connection per node).
 pub struct RedisQueue {
     inner: Arc<Inner>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 struct Inner {
-    client: redis::Client,
-    config: AsyncConnectionConfig,
+    client: Client,
     timeout: Duration,
     prefix: String,
     settings: QueueSettings,
@@ -131,22 +142,79 @@ struct IdleScan {
     candidates: Vec<(u64, u32)>,
 }
 
+/// How the queue reaches Redis: one server, or a Cluster through its seed nodes.
+enum Client {
+    Single {
+        client: redis::Client,
+        config: AsyncConnectionConfig,
+    },
+    Cluster {
+        client: ClusterClient,
+        /// The seed nodes, for the mode check (see `Inner::check_mode`).
+        seeds: Vec<String>,
+    },
+}
+
+/// One open connection of either kind; cheap to clone (a handle on a driver task).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// What `/readyz` says when the server's mode is not the one configured; it names the
+/// setting to change.
+const SINGLE_ON_CLUSTER: &str = "the Redis at redis.url is a Cluster node but redis.cluster \
+    is false: set FRONTROW__REDIS__CLUSTER=true and list the cluster's nodes, \
+    comma-separated, in FRONTROW__REDIS__URL";
+const CLUSTER_ON_SINGLE: &str = "redis.cluster is true but the Redis at redis.url has \
+    cluster support disabled: set FRONTROW__REDIS__CLUSTER=false (or point \
+    FRONTROW__REDIS__URL at the nodes of a Redis Cluster)";
+
 /// A thread's connection, opened lazily; one caller connects while the others wait.
 #[derive(Default)]
 struct Slot {
-    conn: Mutex<Option<MultiplexedConnection>>,
+    conn: Mutex<Option<Conn>>,
     connecting: tokio::sync::Mutex<()>,
 }
 
 impl Slot {
-    fn cached(&self) -> Option<MultiplexedConnection> {
+    fn cached(&self) -> Option<Conn> {
         self.conn
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn set(&self, conn: Option<MultiplexedConnection>) {
+    fn set(&self, conn: Option<Conn>) {
         *self.conn.lock().unwrap_or_else(PoisonError::into_inner) = conn;
     }
 }
@@ -188,6 +256,11 @@ fn expired_ticket(token: &QueueToken) -> Ticket {
     }
 }
 
+/// Whether an `INFO cluster` answer comes from a Cluster node.
+fn cluster_enabled(info: &str) -> bool {
+    info.lines().any(|l| l.trim() == "cluster_enabled:1")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -217,10 +290,56 @@ impl RedisQueue {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
-        Ok(RedisQueue {
+        Ok(Self::with_client(
+            Client::Single { client, config },
+            key_prefix,
+            settings,
+            timeout,
+        ))
+    }
+
+    /// Prepares the queue on a Redis Cluster reached through `seeds` (one or more node
+    /// URLs; the rest of the cluster is learnt from them), otherwise as
+    /// [`RedisQueue::connect`]. Every call, redirections and retries included, is bounded
+    /// by `timeout`.
+    ///
+    /// # Errors
+    /// When a seed is not a valid Redis URL, or there is none.
+    pub fn connect_cluster(
+        seeds: &[String],
+        key_prefix: &str,
+        settings: QueueSettings,
+        timeout: Duration,
+    ) -> Result<Self, anyhow::Error> {
+        anyhow::ensure!(!seeds.is_empty(), "no Redis Cluster seed node given");
+        let client = ClusterClient::builder(seeds.to_vec())
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            // Short waits between retries: a call is bounded by `timeout` anyway, and
+            // after a failover the next call should find the promoted replica quickly.
+            .min_retry_wait(10)
+            .max_retry_wait(100)
+            .build()?;
+        Ok(Self::with_client(
+            Client::Cluster {
+                client,
+                seeds: seeds.to_vec(),
+            },
+            key_prefix,
+            settings,
+            timeout,
+        ))
+    }
+
+    fn with_client(
+        client: Client,
+        key_prefix: &str,
+        settings: QueueSettings,
+        timeout: Duration,
+    ) -> Self {
+        RedisQueue {
             inner: Arc::new(Inner {
                 client,
-                config,
                 timeout,
                 prefix: key_prefix.to_owned(),
                 settings,
@@ -233,7 +352,21 @@ impl RedisQueue {
                 refresh_ms: 0,
             }),
             tasks: Vec::new(),
-        })
+        }
+    }
+
+    /// Whether this queue talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.client, Client::Cluster { .. })
+    }
+
+    /// Checks that the server's mode (one node or a Cluster) is the configured one.
+    ///
+    /// # Errors
+    /// `Unavailable` naming the setting to change when the modes differ, or when no
+    /// server answers.
+    pub async fn check_mode(&self) -> Result<(), QueueError> {
+        self.inner.check_mode().await
     }
 
     /// Switches to background mode: a task reads every concert's new events each
@@ -406,6 +539,78 @@ impl Inner {
         format!("{}concerts", self.prefix)
     }
 
+    /// A line whose keys share the hash tag `{tag}` (not registered anywhere).
+    fn new_line(&self, tag: &str) -> Line {
+        let key = |name: &str| format!("{}{{{tag}}}:{name}", self.prefix);
+        Line {
+            keys: KEY_NAMES.map(key),
+            users_prefix: key("users:"),
+            view: RwLock::new(View::default()),
+            beats: ThreadLocal::new(),
+            flushed: Mutex::new(HashMap::new()),
+            idle: Mutex::new(IdleScan::default()),
+            syncing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// See [`RedisQueue::check_mode`].
+    async fn check_mode(&self) -> Result<(), QueueError> {
+        match &self.client {
+            Client::Single { .. } => {
+                let info: String = self
+                    .run(|mut conn| async move {
+                        redis::cmd("INFO")
+                            .arg("cluster")
+                            .query_async::<String>(&mut conn)
+                            .await
+                    })
+                    .await?;
+                if cluster_enabled(&info) {
+                    return Err(unavailable(SINGLE_ON_CLUSTER));
+                }
+                Ok(())
+            }
+            Client::Cluster { seeds, .. } => {
+                // Asked of the seeds themselves: against a single node the cluster client
+                // does not even connect, and its error would not say why.
+                let mut last = unavailable("no seed node");
+                for seed in seeds {
+                    match self.seed_info(seed).await {
+                        Ok(info) if cluster_enabled(&info) => return Ok(()),
+                        Ok(_) => return Err(unavailable(CLUSTER_ON_SINGLE)),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+        }
+    }
+
+    /// `INFO cluster` of one seed node, on a connection of its own.
+    async fn seed_info(&self, seed: &str) -> Result<String, QueueError> {
+        let ask = async {
+            let client = redis::Client::open(seed)?;
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout));
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("INFO")
+                .arg("cluster")
+                .query_async::<String>(&mut conn)
+                .await
+        };
+        match tokio::time::timeout(self.timeout, ask).await {
+            Ok(Ok(info)) => Ok(info),
+            Ok(Err(e)) => Err(unavailable(format!("seed {seed}: {e}"))),
+            Err(_) => Err(unavailable(format!(
+                "seed {seed} did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
     /// The concert's line as this instance knows it, made on first use.
     fn line(&self, concert: ConcertId) -> Arc<Line> {
         if let Some(line) = self
@@ -421,21 +626,11 @@ impl Inner {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         map.entry(concert)
-            .or_insert_with(|| {
-                Arc::new(Line {
-                    keys: KEY_NAMES.map(|name| self.key(concert, name)),
-                    users_prefix: self.key(concert, "users:"),
-                    view: RwLock::new(View::default()),
-                    beats: ThreadLocal::new(),
-                    flushed: Mutex::new(HashMap::new()),
-                    idle: Mutex::new(IdleScan::default()),
-                    syncing: tokio::sync::Mutex::new(()),
-                })
-            })
+            .or_insert_with(|| Arc::new(self.new_line(&format!("concert:{}", concert.0))))
             .clone()
     }
 
-    async fn connection(&self, slot: &Slot) -> RedisResult<MultiplexedConnection> {
+    async fn connection(&self, slot: &Slot) -> RedisResult<Conn> {
         if let Some(conn) = slot.cached() {
             return Ok(conn);
         }
@@ -444,10 +639,14 @@ impl Inner {
         if let Some(conn) = slot.cached() {
             return Ok(conn);
         }
-        let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await?;
+        let conn = match &self.client {
+            Client::Single { client, config } => Conn::Single(
+                client
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await?,
+            ),
+            Client::Cluster { client, .. } => Conn::Cluster(client.get_async_connection().await?),
+        };
         self.connects.fetch_add(1, Ordering::Relaxed);
         // A new connection may face a restarted, empty Redis: register concerts again.
         lock(&self.registered).clear();
@@ -459,7 +658,7 @@ impl Inner {
     /// connection is dropped so the next call opens a fresh one.
     async fn run<T, F, Fut>(&self, step: F) -> Result<T, QueueError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let slot = self.slots.get_or(Slot::default);
@@ -1253,14 +1452,20 @@ impl Queue for RedisQueue {
         Ok(ids)
     }
 
+    /// The server's mode is the configured one, a script runs on a line's keys (a line of
+    /// its own, read only), the global set answers, and every node answers `PING` (on a
+    /// Cluster the command goes to each node).
     async fn ping(&self) -> Result<(), QueueError> {
-        self.inner
-            .run(|mut conn| async move {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .map(|_| ())
-            })
+        let inner = &self.inner;
+        inner.check_mode().await?;
+        let probe = inner.new_line("probe");
+        let args = [Utc::now().timestamp_millis().to_string()];
+        inner
+            .invoke::<Vec<String>>(&inner.scripts.stats, &probe, None, &args)
+            .await?;
+        self.concerts().await?;
+        inner
+            .run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
             .await
     }
 }
