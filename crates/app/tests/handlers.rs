@@ -54,6 +54,9 @@ fn admitted() -> Mocks {
             position: None,
             eta_seconds: None,
             active_until: None,
+            opens_at: None,
+            inventory: None,
+            eta_range: None,
         })
     });
     Mocks {

@@ -9,6 +9,7 @@ use frontrow_domain::model::{
     SeatStatus, UserId,
 };
 use frontrow_domain::ports::SeatRepository;
+use frontrow_domain::queue::SeatCounts;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
@@ -357,5 +358,59 @@ impl SeatRepository for SeaOrmStore {
             }
         }
         Ok(freed)
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err)]
+    async fn seat_counts(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<SeatCounts, StoreError> {
+        let now = ms(now);
+        let schedules: Vec<(i64, i64)> = schedule::Entity::find()
+            .select_only()
+            .column(schedule::Column::Id)
+            .column(schedule::Column::TotalSeats)
+            .filter(schedule::Column::ConcertId.eq(concert.0))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        if schedules.is_empty() {
+            return Ok(SeatCounts::default());
+        }
+        let total: i64 = schedules.iter().map(|(_, n)| *n).sum();
+        let ids = || schedules.iter().map(|(id, _)| *id);
+        let sold = seat::Entity::find()
+            .filter(seat::Column::ScheduleId.is_in(ids()))
+            .filter(seat::Column::Status.eq(SeatStatus::Sold.as_str()))
+            .count(&self.db)
+            .await
+            .map_err(store_err)?;
+        let held = seat::Entity::find()
+            .filter(seat::Column::ScheduleId.is_in(ids()))
+            .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
+            .filter(seat::Column::HeldUntil.gt(now))
+            .count(&self.db)
+            .await
+            .map_err(store_err)?;
+        let holders = reservation::Entity::find()
+            .select_only()
+            .column(reservation::Column::UserId)
+            .distinct()
+            .filter(reservation::Column::ConcertId.eq(concert.0))
+            .filter(reservation::Column::Status.eq(HELD))
+            .filter(reservation::Column::ExpiresAt.gt(now))
+            .count(&self.db)
+            .await
+            .map_err(store_err)?;
+        Ok(SeatCounts {
+            free: u64::try_from(total)
+                .unwrap_or(0)
+                .saturating_sub(sold)
+                .saturating_sub(held),
+            held,
+            holders,
+        })
     }
 }
