@@ -389,7 +389,8 @@ async fn two_instances_on_one_redis(tick_interval_ms: u64) -> (TestApp, TestApp)
 async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
     let (a, b) = two_instances_on_one_redis(10).await;
     let concert = a.create_concert(1, 10, 100).await;
-    let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
+    // Fans who never buy: no inventory bound (issue 11), only the policy's.
+    let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
     assert_eq!(a.set_policy(concert.id, &phase1).await.status(), 200);
 
     let mut tokens = Vec::new();
@@ -417,7 +418,7 @@ async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
 
     // Phase 2: room for everyone but 10 admissions per second: both tickers together
     // stay within the bucket (10/s, one second of burst).
-    let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false});
+    let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
     assert_eq!(b.set_policy(concert.id, &phase2).await.status(), 200);
     let start = Instant::now();
     let mut last = 10;

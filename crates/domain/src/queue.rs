@@ -276,8 +276,10 @@ impl QueuePolicy {
         if self.active_ttl_seconds == 0 || self.active_ttl_seconds > 86_400 {
             return Err("active_ttl_seconds must be between 1 and 86400".into());
         }
-        if !(1.0..=100.0).contains(&self.admit_per_seat) {
-            return Err("admit_per_seat must be between 1 and 100".into());
+        if !(1.0..=MAX_ADMIT_PER_SEAT).contains(&self.admit_per_seat) {
+            return Err(format!(
+                "admit_per_seat must be between 1 and {MAX_ADMIT_PER_SEAT}"
+            ));
         }
         Ok(())
     }
@@ -298,6 +300,9 @@ impl Default for QueuePolicy {
 
 /// The default of [`QueuePolicy::admit_per_seat`].
 pub const DEFAULT_ADMIT_PER_SEAT: f64 = 1.5;
+/// The largest [`QueuePolicy::admit_per_seat`]: in effect no inventory bound (load tests
+/// of the line whose fans never buy set it).
+pub const MAX_ADMIT_PER_SEAT: f64 = 1_000_000.0;
 
 /// What is left to buy across a concert's schedules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -274,7 +274,8 @@ pub struct QueuePolicyBody {
     /// into a random order at it. Absent: open now.
     #[serde(default)]
     pub sale_opens_at: Option<DateTime<Utc>>,
-    /// Fans admitted per free seat (1 to 100).
+    /// Fans admitted per free seat (1 to 1000000; default 1.5): admission stops while
+    /// `free seats × admit_per_seat` admitted fans hold no seat.
     #[serde(default = "default_admit_per_seat")]
     #[schema(example = 1.5)]
     pub admit_per_seat: f64,
