@@ -101,7 +101,7 @@ pub enum DrawMismatch {
     Commitment { committed: String, actual: String },
     #[error("{listed} receipts listed, the document counts {entrants} entrants")]
     Count { listed: u64, entrants: u64 },
-    #[error("receipt number {index} (0-based) is not where the seed puts it")]
+    #[error("the receipts leave the seed's order at number {index} (0-based)")]
     Order { index: usize },
 }
 

@@ -301,8 +301,9 @@ impl RedisQueue {
     }
 
     /// Puts `count` synthetic fans (users `first_user..`) at the back of `concert`'s line
-    /// with pipelined batches, much faster than `enter`. For benchmarks and load tests
-    /// only: it bypasses the one-place-per-user check.
+    /// with pipelined batches, much faster than `enter` (into the pre-queue while the
+    /// concert has one). For benchmarks and load tests only: it bypasses the
+    /// one-place-per-user check.
     ///
     /// # Errors
     /// `Unavailable` when Redis does not answer.
@@ -330,6 +331,17 @@ impl RedisQueue {
             })
             .await?;
         let first_seq = last + 1 - count;
+        let draw_key = line.keys[DRAW].clone();
+        let phase: Option<String> = inner
+            .run(|mut conn| async move {
+                redis::cmd("HGET")
+                    .arg(draw_key)
+                    .arg("state")
+                    .query_async::<Option<String>>(&mut conn)
+                    .await
+            })
+            .await?;
+        let pre_queue = phase.as_deref() == Some("pre");
         let mut done = 0u64;
         while done < count {
             let n = BATCH.min(count - done);
@@ -358,6 +370,23 @@ impl RedisQueue {
                 pipe.add_command(cmd).ignore();
             }
             pipe.add_command(seen).ignore();
+            if pre_queue {
+                let mut entrants = redis::cmd("BITFIELD");
+                entrants.arg(&line.keys[ENTRANTS]);
+                for i in done..done + n {
+                    entrants
+                        .arg("SET")
+                        .arg("i64")
+                        .arg(format!("#{}", first_seq + i - 1))
+                        .arg(first_user + i as i64);
+                }
+                pipe.add_command(entrants).ignore();
+                pipe.cmd("HINCRBY")
+                    .arg(&line.keys[DRAW])
+                    .arg("live")
+                    .arg(n)
+                    .ignore();
+            }
             pipe.cmd("HINCRBY")
                 .arg(&line.keys[STATS])
                 .arg("waiting")

@@ -272,7 +272,7 @@ pub struct QueuePolicyBody {
     pub paused: bool,
     /// When the sale opens (RFC 3339): before it fans enter a pre-queue and are drawn
     /// into a random order at it. Absent: open now.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_opens_at: Option<DateTime<Utc>>,
     /// Fans admitted per free seat (1 to 1000000; default 1.5): admission stops while
     /// `free seats × admit_per_seat` admitted fans hold no seat.
