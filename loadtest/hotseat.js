@@ -42,7 +42,8 @@ export const options = {
 
 export function setup() {
   const c = concertFromEnv('hot seat', 1, 10, 5000);
-  setPolicy(c.concertId, Math.max(VUS, 1000), Math.max(VUS, 500), 600);
+  // Every fan must be admitted to race for the one seat: no inventory bound here.
+  setPolicy(c.concertId, Math.max(VUS, 1000), Math.max(VUS, 500), 600, { admit_per_seat: 1000000 });
   const users = createUsers(VUS, 'hot');
   enterAll(users, c.concertId);
   waitAllActive(users, 120);

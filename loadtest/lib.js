@@ -53,15 +53,16 @@ export function createConcert(title, rows, seatsPerRow, price) {
   return mustJson(res, 'create concert', 201);
 }
 
-export function setPolicy(concertId, maxActive, admitPerSecond, activeTtlSeconds) {
+// `extra` adds policy fields (issue 11: admit_per_seat, sale_opens_at).
+export function setPolicy(concertId, maxActive, admitPerSecond, activeTtlSeconds, extra = {}) {
   const res = http.put(
     `${API}/admin/concerts/${concertId}/queue-policy`,
-    JSON.stringify({
+    JSON.stringify(Object.assign({
       max_active: maxActive,
       admit_per_second: admitPerSecond,
       active_ttl_seconds: activeTtlSeconds,
       paused: false,
-    }),
+    }, extra)),
     { headers: adminHeaders(), tags: { name: 'setup' } },
   );
   return mustJson(res, 'queue policy', 200);

@@ -179,6 +179,8 @@ if sell:
         "exit_code": sell["exit_code"],
         "fans_bought": metric(sell, "fans_bought", "count"),
         "fans_no_seat": metric(sell, "fans_no_seat", "count"),
+        "fans_admitted": metric(sell, "fans_admitted", "count"),
+        "fans_sold_out_in_line": metric(sell, "fans_sold_out_in_line", "count"),
         "fans_gave_up": metric(sell, "fans_gave_up", "count"),
         "hold_409": metric(sell, "hold_409", "count"),
         "payments_failed": metric(sell, "payments_failed", "count"),
@@ -201,6 +203,14 @@ if sell:
     row(f"sellout: seats bought ({meta.get('fans')} fans)", s["fans_bought"], seats,
         ratio(s["fans_bought"], seats), f"== {seats}", s["fans_bought"] == seats)
     row("sellout: time to sell out", s["sold_out_after_s"], None, None, "(report)", None, " s")
+    if s["fans_admitted"]:
+        share = (s["fans_no_seat"] or 0) / s["fans_admitted"]
+        s["admitted_nothing_share"] = round(share, 4)
+        row(f"sellout: admitted fans who found nothing ({s['fans_no_seat']} of {s['fans_admitted']})",
+            f"{share * 100:.1f} %", None, None, "<= 10 %", share <= 0.10)
+    eta = load("eta_error.txt")
+    if eta:
+        s["eta_error_histogram"] = [l for l in eta.splitlines() if l and not l.startswith("#")]
     row("sellout: failed requests / payments / gave up",
         f'{fmt(s["failed_rate"])} / {s["payments_failed"]} / {s["fans_gave_up"]}', None, None,
         "0 / 0 / 0",

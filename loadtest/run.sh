@@ -276,6 +276,8 @@ if wants sellout; then
   k6_run sellout sellout.js -e FANS="$FANS" -e SEATS="$SEATS" -e VUS="$SELL_VUS" \
     -e CONCERT_ID="$SC" -e SCHEDULE_ID="$SS" -e SET_POLICY=0 -e ADMIT_PER_SECOND="$ADMIT"
   kill "$POLL_PID" 2>/dev/null || true; wait "$POLL_PID" 2>/dev/null || true; POLL_PID=""
+  # how honest the ETAs were (issue 11): the server's histogram after the sell-out
+  curl -fsS "$BASE_URL/metrics" 2>/dev/null | grep '^frontrow_queue_eta_error_seconds' >"$RAW/eta_error.txt" || true
 
   log "checking sell-out invariants in the database"
   q() { local v; v=$(sql "$1" | tr -d '[:space:]'); echo "${v:-0}"; }

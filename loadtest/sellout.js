@@ -1,4 +1,6 @@
 // Sell-out: FANS (20,000) fans for a concert of SEATS (5,000) seats; fans are iterations
+// (admission is capped by the free seats, issue 11: fans_admitted vs fans_no_seat is the
+// admitted-but-nothing share; fans told SOLD_OUT in line count as fans_sold_out_in_line)
 // over at most VUS (1,000) VUs. Each fan creates a user, enters the waiting room, polls until
 // ACTIVE, checks the schedule still has seats, loads the seat map, holds a random AVAILABLE
 // seat (on 409 tries another, reloading the map now and then), charges the wallet with the
@@ -29,7 +31,9 @@ const MAX_ACTIVE = envInt('MAX_ACTIVE', 1000);
 const ADMIT_PER_SECOND = envInt('ADMIT_PER_SECOND', 500);
 
 const bought = new Counter('fans_bought');
-const noSeat = new Counter('fans_no_seat');
+const noSeat = new Counter('fans_no_seat'); // admitted, then found nothing to buy
+const admittedFans = new Counter('fans_admitted');
+const soldOutInLine = new Counter('fans_sold_out_in_line'); // told SOLD_OUT while waiting
 const gaveUp = new Counter('fans_gave_up'); // expired / waited too long / too many conflicts
 const holdConflicts = new Counter('hold_409');
 const payFailed = new Counter('payments_failed');
@@ -106,7 +110,8 @@ function takeRandom(list) {
 
 export default function (data) {
   // Zero samples keep every threshold's metric present even when nothing happened.
-  [bought, noSeat, gaveUp, holdConflicts, payFailed].forEach((m) => m.add(0));
+  [bought, noSeat, gaveUp, holdConflicts, payFailed, admittedFans, soldOutInLine]
+    .forEach((m) => m.add(0));
   const fan = `${__VU}-${__ITER}`;
   const u = http.post(`${API}/users`, JSON.stringify({ name: `fan-${fan}` }), {
     headers: Object.assign({ 'Idempotency-Key': `user-${fan}` }, JSON_HEADERS),
@@ -130,7 +135,8 @@ export default function (data) {
   const qtoken = e.json('token');
   const entered = Date.now();
   let status = e.json('status');
-  while (status === 'WAITING') {
+  // PRE_QUEUE only with a sale_opens_at; SOLD_OUT ends the wait (the line closed).
+  while (status === 'WAITING' || status === 'PRE_QUEUE') {
     if (Date.now() - entered > WAIT_LIMIT_S * 1000) {
       gaveUp.add(1);
       leave(qtoken);
@@ -144,12 +150,17 @@ export default function (data) {
     if (!check(s, { 'status 200': (r) => r.status === 200 })) return;
     status = s.json('status');
   }
+  if (status === 'SOLD_OUT') {
+    soldOutInLine.add(1);
+    return;
+  }
   if (status !== 'ACTIVE') {
     console.warn(`fan ${fan}: token ${status} before admission`);
     gaveUp.add(1);
     return;
   }
   const admitted = Date.now();
+  admittedFans.add(1);
   waited.add((admitted - entered) / 1000);
 
   // Cheap check first: the sold-out tail must not load the whole seat map.

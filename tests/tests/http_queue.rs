@@ -194,6 +194,8 @@ async fn admin_policy_rejects_bad_values_and_bad_keys() {
         json!({"max_active": 1, "admit_per_second": 1, "active_ttl_seconds": 0}),
         json!({"max_active": -1, "admit_per_second": 1, "active_ttl_seconds": 1}),
         json!({"max_active": "many", "admit_per_second": 1, "active_ttl_seconds": 1}),
+        json!({"max_active": 1, "admit_per_second": 1, "active_ttl_seconds": 1, "admit_per_seat": 0.5}),
+        json!({"max_active": 1, "admit_per_second": 1, "active_ttl_seconds": 1, "sale_opens_at": "soon"}),
     ] {
         assert_problem(app.set_policy(concert.id, &bad).await, 422).await;
     }
@@ -227,7 +229,10 @@ async fn admin_policy_rejects_bad_values_and_bad_keys() {
         .json()
         .await
         .unwrap();
-    assert_eq!(v, good);
+    // The answer also names the defaults of the fields the body left out.
+    let mut want = good.clone();
+    want["admit_per_seat"] = json!(1.5);
+    assert_eq!(v, want);
     app.stop().await;
 }
 
@@ -389,7 +394,8 @@ async fn two_instances_on_one_redis(tick_interval_ms: u64) -> (TestApp, TestApp)
 async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
     let (a, b) = two_instances_on_one_redis(10).await;
     let concert = a.create_concert(1, 10, 100).await;
-    let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
+    // Fans who never buy: no inventory bound (issue 11), only the policy's.
+    let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
     assert_eq!(a.set_policy(concert.id, &phase1).await.status(), 200);
 
     let mut tokens = Vec::new();
@@ -417,7 +423,7 @@ async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
 
     // Phase 2: room for everyone but 10 admissions per second: both tickers together
     // stay within the bucket (10/s, one second of burst).
-    let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false});
+    let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
     assert_eq!(b.set_policy(concert.id, &phase2).await.status(), 200);
     let start = Instant::now();
     let mut last = 10;

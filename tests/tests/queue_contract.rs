@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
+use frontrow_domain::draw::{receipt, verify};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
-    QueuePolicy, QueueSettings, QueueToken, TicketStatus, TokenKey, eta_seconds,
+    AdmissionCap, Inventory, QueuePolicy, QueueSettings, QueueToken, TicketStatus, TokenKey,
+    eta_seconds,
 };
 use frontrow_memory::MemoryQueue;
 use frontrow_redis::RedisQueue;
@@ -40,6 +42,7 @@ fn settings() -> QueueSettings {
             admit_per_second: 100,
             active_ttl_seconds: 600,
             paused: false,
+            ..QueuePolicy::default()
         },
         idle_timeout_seconds: 60,
         max_expire_per_tick: 3,
@@ -53,6 +56,7 @@ fn policy(max_active: u64, admit_per_second: u64, active_ttl_seconds: u64) -> Qu
         admit_per_second,
         active_ttl_seconds,
         paused: false,
+        ..QueuePolicy::default()
     }
 }
 
@@ -548,6 +552,7 @@ async fn assert_policy_is_the_default_until_set(q: &dyn Queue) {
         admit_per_second: 3,
         active_ttl_seconds: 42,
         paused: true,
+        ..QueuePolicy::default()
     };
     q.set_policy(OTHER, p).await.expect("set");
     assert_eq!(q.policy(OTHER).await.expect("policy"), p);
@@ -558,6 +563,232 @@ async fn assert_policy_is_the_default_until_set(q: &dyn Queue) {
     enter(q, 1, at(0)).await;
     assert_eq!(q.concerts().await.expect("concerts"), vec![CONCERT, OTHER]);
     q.ping().await.expect("ping");
+}
+
+async fn assert_pre_queue_is_drawn_once_at_the_opening(a: &dyn Queue, b: &dyn Queue) {
+    let opens = at(10_000);
+    let pre = QueuePolicy {
+        sale_opens_at: Some(opens),
+        ..policy(1_000, 50, 600)
+    };
+    a.set_policy(CONCERT, pre).await.expect("set policy");
+    assert_eq!(
+        a.policy(CONCERT).await.expect("policy").sale_opens_at,
+        Some(opens)
+    );
+    let before = a
+        .draw(CONCERT)
+        .await
+        .expect("draw")
+        .expect("a pre-queue has a draw");
+    assert_eq!(before.seed, None, "the seed stays secret before the draw");
+    assert_eq!(before.opens_at, opens);
+    assert!(
+        a.draw_receipts(CONCERT, 0, 10)
+            .await
+            .expect("receipts")
+            .is_none()
+    );
+
+    let mut tokens = Vec::new();
+    for user in 0..200 {
+        let q = if user % 2 == 0 { a } else { b };
+        let entered = q
+            .enter(CONCERT, UserId(user), at(user))
+            .await
+            .expect("enter");
+        assert!(entered.created);
+        assert_eq!(entered.ticket.status, TicketStatus::PreQueue);
+        assert_eq!(entered.ticket.position, None);
+        assert_eq!(entered.ticket.opens_at, Some(opens));
+        tokens.push(entered.ticket.token);
+    }
+    let again = b.enter(CONCERT, UserId(4), at(300)).await.expect("enter");
+    assert!(!again.created, "entering twice keeps the pre-queued token");
+    assert_eq!(again.ticket.token, tokens[4]);
+    b.leave(&tokens[7], at(400)).await.expect("leave");
+    assert_eq!(status(a, &tokens[7], at(401)).await, TicketStatus::Expired);
+    assert_eq!(
+        a.draw(CONCERT).await.expect("draw").expect("draw").entrants,
+        199
+    );
+    // Nobody is admitted before the opening, however often the ticker runs.
+    assert_eq!(a.tick(CONCERT, at(5_000)).await.expect("tick").admitted, 0);
+    assert_eq!(
+        status(b, &tokens[0], at(5_001)).await,
+        TicketStatus::PreQueue
+    );
+
+    // A fan arriving after the opening is behind every pre-queued fan.
+    let late = a
+        .enter(CONCERT, UserId(1_000), at(10_001))
+        .await
+        .expect("enter");
+    assert_eq!(late.ticket.status, TicketStatus::Waiting);
+    assert_eq!(late.ticket.position, Some(200));
+    // Both instances tick: the draw runs once.
+    a.tick(CONCERT, at(10_002)).await.expect("tick");
+    b.tick(CONCERT, at(10_003)).await.expect("tick");
+    let draw = b.draw(CONCERT).await.expect("draw").expect("draw");
+    assert_eq!(draw.commitment, before.commitment);
+    assert_eq!(draw.entrants, 199);
+    assert!(draw.seed.is_some(), "revealed after the draw");
+    let receipts = a
+        .draw_receipts(CONCERT, 0, 1_000)
+        .await
+        .expect("receipts")
+        .expect("drawn");
+    assert_eq!(verify(&draw, &receipts), Ok(()));
+    assert_eq!(
+        b.draw_receipts(CONCERT, 10, 5)
+            .await
+            .expect("receipts")
+            .expect("drawn"),
+        receipts[10..15].to_vec()
+    );
+
+    // Positions 1..=199 in the drawn order (some already admitted by the first tick),
+    // the late fan after them; both instances agree.
+    let now = at(10_004);
+    let mut by_receipt: HashMap<String, usize> = HashMap::new();
+    for (i, r) in receipts.iter().enumerate() {
+        by_receipt.insert(r.clone(), i);
+    }
+    let admitted = a.stats(CONCERT, now).await.expect("stats").admitted_total;
+    assert!(admitted > 0, "admission starts once drawn");
+    for (user, token) in tokens.iter().enumerate() {
+        if user == 7 {
+            assert!(!by_receipt.contains_key(&receipt(token.as_str())));
+            continue;
+        }
+        let rank = by_receipt[&receipt(token.as_str())] as u64;
+        let (ta, tb) = (
+            a.status(token, now).await.expect("status"),
+            b.status(token, now).await.expect("status"),
+        );
+        assert_eq!(ta.position, tb.position);
+        if rank < admitted {
+            assert_eq!(ta.status, TicketStatus::Active, "drawn rank {rank}");
+        } else {
+            assert_eq!(ta.position, Some(rank + 1 - admitted), "drawn rank {rank}");
+        }
+    }
+    assert_eq!(
+        position(a, &late.ticket.token, now).await,
+        Some(200 - admitted)
+    );
+    let newer = a
+        .enter(CONCERT, UserId(1_001), at(10_005))
+        .await
+        .expect("enter");
+    assert_eq!(newer.ticket.position, Some(201 - admitted));
+}
+
+async fn assert_a_pre_queue_cannot_start_on_an_entered_line(q: &dyn Queue) {
+    enter(q, 1, at(0)).await;
+    let late = QueuePolicy {
+        sale_opens_at: Some(at(60_000)),
+        ..policy(10, 10, 600)
+    };
+    assert!(matches!(
+        q.set_policy(CONCERT, late).await,
+        Err(QueueError::Refused(_))
+    ));
+    assert!(q.draw(CONCERT).await.expect("draw").is_none());
+    assert!(q.draw(OTHER).await.expect("draw").is_none());
+}
+
+fn cap(seats: u64, holders: u64, inventory: Inventory) -> Option<AdmissionCap> {
+    Some(AdmissionCap {
+        seats,
+        holders,
+        inventory,
+    })
+}
+
+async fn assert_admission_is_capped_by_the_inventory(q: &dyn Queue) {
+    q.set_policy(CONCERT, policy(1_000, 100, 600))
+        .await
+        .expect("set");
+    let mut tokens = Vec::new();
+    for user in 0..10 {
+        tokens.push(enter(q, user, at(0)).await);
+    }
+    let first = q
+        .tick_capped(CONCERT, at(1), cap(3, 0, Inventory::Available))
+        .await
+        .expect("tick");
+    assert_eq!(first.admitted, 3);
+    // One of the three holds a seat: room for one more fan without a hold.
+    let second = q
+        .tick_capped(CONCERT, at(2), cap(3, 1, Inventory::Available))
+        .await
+        .expect("tick");
+    assert_eq!(second.admitted, 1);
+    let waiting = q.status(&tokens[9], at(3)).await.expect("status");
+    assert_eq!(waiting.inventory, Some(Inventory::Available));
+    assert_eq!(waiting.position, Some(6));
+
+    let held = q
+        .tick_capped(CONCERT, at(4), cap(0, 3, Inventory::AllHeld))
+        .await
+        .expect("tick");
+    assert_eq!(held.admitted, 0);
+    let waiting = q.status(&tokens[9], at(5)).await.expect("status");
+    assert_eq!(waiting.status, TicketStatus::Waiting);
+    assert_eq!(waiting.inventory, Some(Inventory::AllHeld));
+
+    // A hold ran out: a seat is free again, admission reopens for that many.
+    let back = q
+        .tick_capped(CONCERT, at(6), cap(1, 2, Inventory::Available))
+        .await
+        .expect("tick");
+    assert_eq!(
+        back.admitted, 0,
+        "4 active, 2 holding: 2 without a hold > 1 seat"
+    );
+    let back = q
+        .tick_capped(CONCERT, at(7), cap(3, 2, Inventory::Available))
+        .await
+        .expect("tick");
+    assert_eq!(back.admitted, 1);
+
+    let sold = q
+        .tick_capped(CONCERT, at(8), cap(0, 0, Inventory::SoldOut))
+        .await
+        .expect("tick");
+    assert_eq!(sold.admitted, 0);
+    let closed = q.status(&tokens[9], at(9)).await.expect("status");
+    assert_eq!(closed.status, TicketStatus::SoldOut);
+    assert_eq!(closed.position, None);
+    assert_eq!(status(q, &tokens[0], at(9)).await, TicketStatus::Active);
+    let newcomer = q.enter(CONCERT, UserId(99), at(10)).await.expect("enter");
+    assert_eq!(newcomer.ticket.status, TicketStatus::SoldOut);
+}
+
+async fn assert_eta_ranges_bracket_the_eta(q: &dyn Queue) {
+    q.set_policy(CONCERT, policy(1_000, 10, 600))
+        .await
+        .expect("set");
+    let mut last = None;
+    for user in 0..50 {
+        last = Some(enter(q, user, at(0)).await);
+    }
+    let token = last.expect("entered");
+    let mut told = u64::MAX;
+    for step in 1..=20 {
+        q.tick(CONCERT, at(step * 300)).await.expect("tick");
+        let t = q.status(&token, at(step * 300 + 1)).await.expect("status");
+        if t.status != TicketStatus::Waiting {
+            break;
+        }
+        let position = t.position.expect("position");
+        assert!(position <= told, "the position told never goes up");
+        told = position;
+        let eta = t.eta_seconds.expect("eta");
+        let (low, high) = t.eta_range.expect("range");
+        assert!(low <= eta && eta <= high, "{low} <= {eta} <= {high}");
+    }
 }
 
 macro_rules! queue_contract {
@@ -617,6 +848,26 @@ macro_rules! queue_contract {
                 policy_is_the_default_until_set,
                 assert_policy_is_the_default_until_set
             );
+
+            case!(
+                a_pre_queue_cannot_start_on_an_entered_line,
+                assert_a_pre_queue_cannot_start_on_an_entered_line
+            );
+            case!(
+                admission_is_capped_by_the_inventory,
+                assert_admission_is_capped_by_the_inventory
+            );
+            case!(
+                eta_ranges_bracket_the_eta,
+                assert_eta_ranges_bracket_the_eta
+            );
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn pre_queue_is_drawn_once_at_the_opening() {
+                let h = super::$adapter();
+                assert_pre_queue_is_drawn_once_at_the_opening(h.first.as_ref(), h.second.as_ref())
+                    .await;
+            }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_ticks_admit_no_more_than_one_ticker() {

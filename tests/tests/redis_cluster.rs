@@ -31,7 +31,7 @@ fn settings() -> QueueSettings {
             max_active: 100_000,
             admit_per_second: 100_000,
             active_ttl_seconds: 600,
-            paused: false,
+            ..QueuePolicy::default()
         },
         idle_timeout_seconds: 600,
         max_expire_per_tick: 100,

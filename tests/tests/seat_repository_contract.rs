@@ -870,6 +870,56 @@ where
     ctx.store.close().await.ok();
 }
 
+async fn assert_seat_counts(c: &Ctx) {
+    use frontrow_domain::queue::SeatCounts;
+    let d = concert(c, 2, 5, 2).await; // 10 seats per schedule, 20 in all
+    let (s1, s2) = (d.schedules[0].id, d.schedules[1].id);
+    let (seats1, seats2) = (seat_ids(c, s1).await, seat_ids(c, s2).await);
+    let counts = |now| async move { c.p.seats.seat_counts(d.concert.id, now).await.unwrap() };
+    assert_eq!(
+        counts(t0()).await,
+        SeatCounts {
+            free: 20,
+            held: 0,
+            holders: 0
+        }
+    );
+    let us = users(c, 3, PRICE).await;
+    let a = hold(c, us[0], s1, seats1[0], t0()).await;
+    hold(c, us[0], s2, seats2[0], t0()).await;
+    hold(c, us[1], s1, seats1[1], t0() + Duration::minutes(2)).await;
+    let sold = hold(c, us[2], s2, seats2[1], t0()).await;
+    c.p.payments
+        .pay(pay_req(us[2], sold.id, "k", t0()))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(t0() + Duration::seconds(1)).await,
+        SeatCounts {
+            free: 16,
+            held: 3,
+            holders: 2
+        }
+    );
+    // A cancelled hold frees its seat; an expired one counts as free before any sweep.
+    c.p.seats.cancel(us[0], a.id, t0()).await.unwrap();
+    assert_eq!(
+        counts(t0() + Duration::minutes(5) + Duration::seconds(1)).await,
+        SeatCounts {
+            free: 18,
+            held: 1,
+            holders: 1
+        }
+    );
+    assert_eq!(
+        c.p.seats
+            .seat_counts(ConcertId(d.concert.id.0 + 1_000), t0())
+            .await
+            .unwrap(),
+        SeatCounts::default()
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         contract!(@backend on_sqlite, Backend::Sqlite, $($name),*);
@@ -903,4 +953,5 @@ contract!(
     assert_no_double_charge_with_different_keys,
     assert_many_users_many_seats,
     assert_hold_limit_under_contention,
+    assert_seat_counts,
 );

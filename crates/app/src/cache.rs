@@ -348,6 +348,14 @@ impl SeatRepository for InvalidatingSeats {
         }
         Ok(n)
     }
+
+    async fn seat_counts(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<frontrow_domain::queue::SeatCounts, StoreError> {
+        self.inner.seat_counts(concert, now).await
+    }
 }
 
 /// `PaymentRepository` that invalidates the cache after every payment that sold a seat.

@@ -42,6 +42,15 @@ pub enum Command {
     },
     /// Load the demo concert (idempotent) and exit.
     Demo,
+    /// Check a concert's on-sale draw on a running service: fetches the draw document
+    /// and every receipt, checks SHA-256(seed) against the commitment and recomputes
+    /// the order. Exits 0 only when everything matches.
+    VerifyDraw {
+        /// The service, e.g. http://127.0.0.1:8080
+        base_url: String,
+        /// The concert whose draw to check.
+        concert_id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

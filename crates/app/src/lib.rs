@@ -3,10 +3,12 @@
 
 pub mod cache;
 pub mod cli;
+pub mod eta;
 pub mod http;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod verify;
 
 pub use settings::Settings;
 pub use startup::{Application, ShutdownHandle};

@@ -59,6 +59,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "frontrow listening");
             app.run_until_stopped().await
         }
+        Command::VerifyDraw {
+            base_url,
+            concert_id,
+        } => {
+            let summary = frontrow_app::verify::verify_draw(&base_url, concert_id).await?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::Demo => {
             let id = load_demo(&settings).await?;
             println!("demo concert id: {id}");

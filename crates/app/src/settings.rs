@@ -109,6 +109,8 @@ pub struct QueueSettingsToml {
     pub idle_timeout_seconds: u64,
     /// Period of the admission ticker.
     pub tick_interval_ms: u64,
+    /// Default fans admitted per free seat (issue 11).
+    pub admit_per_seat: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -187,6 +189,7 @@ impl Default for QueueSettingsToml {
             active_ttl_seconds: p.active_ttl_seconds,
             idle_timeout_seconds: 60,
             tick_interval_ms: 100,
+            admit_per_seat: p.admit_per_seat,
         }
     }
 }
@@ -230,6 +233,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__QUEUE__ACTIVE_TTL_SECONDS       how long an admission lasts [600]
   FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS     unpolled waiters leave after [60]
   FRONTROW__QUEUE__TICK_INTERVAL_MS         admission ticker period [100]
+  FRONTROW__QUEUE__ADMIT_PER_SEAT           default fans admitted per free seat [1.5]
   FRONTROW__TELEMETRY__JSON                 JSON log lines [false]
   FRONTROW__TELEMETRY__LOG_FILTER           filter when RUST_LOG is unset
   FRONTROW_ENVIRONMENT                      picks config/<name>.toml [none]";
@@ -422,6 +426,8 @@ impl Settings {
                 admit_per_second: self.queue.admit_per_second,
                 active_ttl_seconds: self.queue.active_ttl_seconds,
                 paused: false,
+                sale_opens_at: None,
+                admit_per_seat: self.queue.admit_per_seat,
             },
             idle_timeout_seconds: self.queue.idle_timeout_seconds,
             // Queue tokens are signed with a key derived from the access-token secret,

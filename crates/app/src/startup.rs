@@ -211,10 +211,12 @@ impl Application {
             seats,
             wallets: repos.wallets,
             payments,
-            queue: queue.port(),
+            queue: Arc::new(crate::eta::MeasuredEtas::new(queue.port())),
         };
-        // The one waiting room: the queue handlers, the booking gate and the ticker.
-        let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone());
+        // The one waiting room: the queue handlers, the booking gate and the ticker;
+        // admission capped by the concert's free seats.
+        let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone())
+            .with_inventory(ports.seats.clone());
         let state = web::Data::new(AppState {
             accounts: Accounts::new(
                 ports.users.clone(),

@@ -23,9 +23,11 @@ pub const HOLDS_EXPIRED: &str = "frontrow_holds_expired_total";
 pub const DB_POOL: &str = "frontrow_db_pool_connections";
 pub const REDIS_POOL: &str = "frontrow_redis_pool_connections";
 pub const REDIS_CONNECTS: &str = "frontrow_redis_connects_total";
+/// Actual minus predicted wait of admitted fans (issue 11).
+pub const QUEUE_ETA_ERROR: &str = "frontrow_queue_eta_error_seconds";
 
 /// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
-pub const METRICS: [&str; 15] = [
+pub const METRICS: [&str; 16] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     QUEUE_WAITING,
@@ -41,6 +43,7 @@ pub const METRICS: [&str; 15] = [
     DB_POOL,
     REDIS_POOL,
     REDIS_CONNECTS,
+    QUEUE_ETA_ERROR,
 ];
 
 /// Installs the tracing subscriber once per process (later calls are no-ops, which
@@ -79,6 +82,15 @@ pub fn metrics_handle() -> PrometheusHandle {
                         5.0,
                     ],
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(QUEUE_ETA_ERROR.to_owned()),
+                        &[
+                            -600.0, -300.0, -120.0, -60.0, -30.0, -10.0, -5.0, -1.0, 1.0, 5.0,
+                            10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+                        ],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(h) => h,

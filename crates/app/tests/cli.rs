@@ -159,3 +159,93 @@ fn migrate_and_demo_work_on_a_fresh_sqlite_file() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Serves canned draw documents: concert 1 a correct draw, concert 2 the same with two
+/// receipts swapped, concert 3 a seed that does not match its commitment.
+fn serve_draws() -> (String, std::thread::JoinHandle<()>) {
+    use frontrow_domain::draw::{ALGORITHM, Seed, receipt};
+    use std::io::{BufRead, BufReader, Write};
+
+    let seed = Seed::random();
+    let receipts: Vec<String> = (0..300).map(|i| receipt(&format!("1.{i}.{i}.x"))).collect();
+    let drawn: Vec<String> = seed
+        .order(&receipts)
+        .into_iter()
+        .map(|i| receipts[i].clone())
+        .collect();
+    let mut swapped = drawn.clone();
+    swapped.swap(10, 11);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(64) {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            if BufReader::new(&stream).read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            let concert: u32 = path
+                .split('/')
+                .nth(4)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let commitment = if concert == 3 {
+                Seed::random().commitment()
+            } else {
+                seed.commitment()
+            };
+            let list = if concert == 2 { &swapped } else { &drawn };
+            let body = if path.contains("/receipts") {
+                let offset: usize = path
+                    .split("offset=")
+                    .nth(1)
+                    .and_then(|o| o.parse().ok())
+                    .unwrap_or(0);
+                let page: Vec<&String> = list.iter().skip(offset).take(100).collect();
+                serde_json::json!({"seed": seed.to_hex(), "total": list.len(),
+                                   "offset": offset, "receipts": page})
+            } else {
+                serde_json::json!({"commitment": commitment, "algorithm": ALGORITHM,
+                                   "opens_at": "2030-01-01T00:00:00Z", "entrants": list.len(),
+                                   "seed": seed.to_hex()})
+            };
+            let (status, body) = if (1..=3).contains(&concert) {
+                ("200 OK", body.to_string())
+            } else {
+                ("404 Not Found", "{}".to_owned())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, handle)
+}
+
+#[test]
+fn verify_draw_exits_zero_only_when_the_draw_checks_out() {
+    let (base, _server) = serve_draws();
+    let dir = temp_dir();
+    let ok = frontrow(&["verify-draw", &base, "1"], &[], &dir);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("300 receipts"));
+    for (concert, why) in [("2", "order"), ("3", "commitment"), ("4", "404")] {
+        let bad = frontrow(&["verify-draw", &base, concert], &[], &dir);
+        assert!(!bad.status.success(), "concert {concert} verified");
+        let err = String::from_utf8_lossy(&bad.stderr).to_lowercase();
+        assert!(err.contains(why), "concert {concert}: {err}");
+    }
+    let unreachable = frontrow(&["verify-draw", "http://127.0.0.1:9", "1"], &[], &dir);
+    assert!(!unreachable.status.success());
+}

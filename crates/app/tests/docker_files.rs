@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use frontrow_app::settings::SETTINGS_HELP;
-use frontrow_app::telemetry::{HTTP_DURATION, METRICS};
+use frontrow_app::telemetry::{HTTP_DURATION, METRICS, QUEUE_ETA_ERROR};
 use frontrow_app::{Application, Settings};
 use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
@@ -175,6 +175,7 @@ fn unknown_series(text: &str) -> BTreeSet<String> {
         .iter()
         .map(|m| m.to_string())
         .chain(["_bucket", "_sum", "_count"].map(|s| format!("{HTTP_DURATION}{s}")))
+        .chain(["_bucket", "_sum", "_count"].map(|s| format!("{QUEUE_ETA_ERROR}{s}")))
         .collect();
     let series = Regex::new(r"\b(?:frontrow|http)_[a-z_]+").unwrap();
     series

@@ -54,6 +54,9 @@ fn admitted() -> Mocks {
             position: None,
             eta_seconds: None,
             active_until: None,
+            opens_at: None,
+            inventory: None,
+            eta_range: None,
         })
     });
     Mocks {
@@ -267,8 +270,8 @@ async fn the_spec_documents_415_on_json_bodies_and_404_on_path_ids() {
             }
         }
     }
-    // Five operations take a JSON body, ten a path id.
-    assert_eq!(checked, (5, 10));
+    // Five operations take a JSON body, twelve a path id (two of them the draw's).
+    assert_eq!(checked, (5, 12));
 }
 
 #[actix_web::test]

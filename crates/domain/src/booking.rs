@@ -324,6 +324,9 @@ mod tests {
                     position: None,
                     eta_seconds: None,
                     active_until: None,
+                    opens_at: None,
+                    inventory: None,
+                    eta_range: None,
                 })
             });
             self

@@ -92,6 +92,10 @@ pub enum QueueError {
     /// The queue backend (Redis) could not answer in time.
     #[error("queue unavailable: {0}")]
     Unavailable(#[source] BoxError),
+    /// The change does not fit the line's state (e.g. a pre-queue for a line that fans
+    /// already entered); the message says why.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl QueueError {

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod booking;
 pub mod catalog;
+pub mod draw;
 pub mod error;
 pub mod fenwick;
 pub mod model;

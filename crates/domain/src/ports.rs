@@ -7,13 +7,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::draw::Draw;
 use crate::error::{CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError};
 use crate::model::{
     Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
     PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, User,
     UserId,
 };
-use crate::queue::{Entered, QueuePolicy, QueueStats, QueueToken, TickReport, Ticket};
+use crate::queue::{
+    AdmissionCap, Entered, QueuePolicy, QueueStats, QueueToken, SeatCounts, TickReport, Ticket,
+};
 
 /// Tells the time. Injected so tests can move it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -171,6 +174,19 @@ pub trait SeatRepository: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the database cannot be reached.
     async fn release_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError>;
+
+    /// The concert's seats across its schedules as of `now`: `free` (neither sold nor
+    /// under an unexpired hold; an expired, unswept hold counts as free), `held` (under
+    /// an unexpired hold) and `holders` (distinct users with an unexpired hold). All
+    /// zero for an unknown concert.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn seat_counts(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<SeatCounts, StoreError>;
 }
 
 /// Wallet balances and their ledger.
@@ -292,9 +308,49 @@ pub trait Queue: Send + Sync + 'static {
     /// Concurrent ticks (several app instances) never admit more in total than one
     /// ticker would.
     ///
+    /// With a pre-queue (`sale_opens_at` in the policy) nobody is admitted before the
+    /// opening; at the first tick at or after it the pre-queued fans are drawn (see
+    /// `draw`), by exactly one caller however many tick, and admission starts once the
+    /// draw is stored.
+    ///
     /// # Errors
     /// `Unavailable` when the backend cannot answer; nothing changes then.
-    async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError>;
+    async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError> {
+        self.tick_capped(concert, now, None).await
+    }
+
+    /// `tick`, admitting no more than `cap.room(active)` on top of its other bounds, and
+    /// recording `cap.inventory` for the status answers (`SoldOut` closes the line:
+    /// waiting and pre-queued fans, and new entrants, read `SoldOut`; a later cap with
+    /// seats reopens it).
+    ///
+    /// # Errors
+    /// As `tick`.
+    async fn tick_capped(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        cap: Option<AdmissionCap>,
+    ) -> Result<TickReport, QueueError>;
+
+    /// The concert's draw document, `None` when its line has no pre-queue. Before the
+    /// draw it has the commitment and the entrants so far; after it, the seed too.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn draw(&self, concert: ConcertId) -> Result<Option<Draw>, QueueError>;
+
+    /// Receipts of the drawn fans in drawn order, from `offset`, at most `limit`;
+    /// `None` when the concert has no draw or it has not run yet.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn draw_receipts(
+        &self,
+        concert: ConcertId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<String>>, QueueError>;
 
     /// The concert's policy: the one set by `set_policy`, else the adapter's default.
     ///
@@ -305,8 +361,15 @@ pub trait Queue: Send + Sync + 'static {
     /// Replaces the concert's policy (validated by the caller). Takes effect at the next
     /// tick; lowering `max_active` never evicts anyone already active.
     ///
+    /// A `sale_opens_at` on a line nobody entered yet creates the pre-queue and its
+    /// draw (a fresh secret seed, its commitment published); while the opening has not
+    /// been reached (by an entry or a tick), a new `sale_opens_at` moves it. After that
+    /// the draw is fixed and later values change nothing.
+    ///
     /// # Errors
-    /// `Unavailable` when the backend cannot answer.
+    /// - `Refused` when `sale_opens_at` is set, the line has no pre-queue and fans
+    ///   already entered it.
+    /// - `Unavailable` when the backend cannot answer.
     async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError>;
 
     /// Live figures of the concert's waiting room (zeros when nobody ever entered).

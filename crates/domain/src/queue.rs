@@ -157,6 +157,11 @@ pub enum TicketStatus {
     Active,
     /// Left, timed out while waiting, finished, or its active time ran out.
     Expired,
+    /// In the pre-queue: the sale has not opened yet; no position until the draw.
+    PreQueue,
+    /// The concert sold out: the line is closed (waiting and pre-queued fans, and new
+    /// entrants, read this).
+    SoldOut,
 }
 
 impl TicketStatus {
@@ -165,6 +170,8 @@ impl TicketStatus {
             TicketStatus::Waiting => "WAITING",
             TicketStatus::Active => "ACTIVE",
             TicketStatus::Expired => "EXPIRED",
+            TicketStatus::PreQueue => "PRE_QUEUE",
+            TicketStatus::SoldOut => "SOLD_OUT",
         }
     }
 }
@@ -182,9 +189,47 @@ pub struct Ticket {
     pub eta_seconds: Option<u64>,
     /// When the admission ends, only while `Active`.
     pub active_until: Option<DateTime<Utc>>,
+    /// When the sale opens, only while `PreQueue`.
+    pub opens_at: Option<DateTime<Utc>>,
+    /// What is left to buy, when the adapter's last admission step knew it.
+    pub inventory: Option<Inventory>,
+    /// The range around `eta_seconds` the measured rate's spread gives.
+    pub eta_range: Option<(u64, u64)>,
 }
 
 impl Ticket {
+    /// The ticket of `token` with nothing known yet: expired, no position, no end.
+    pub fn expired(token: &QueueToken) -> Self {
+        Ticket {
+            token: token.clone(),
+            concert_id: token.concert(),
+            user_id: token.user(),
+            status: TicketStatus::Expired,
+            position: None,
+            eta_seconds: None,
+            active_until: None,
+            opens_at: None,
+            inventory: None,
+            eta_range: None,
+        }
+    }
+
+    /// Applies what the line's state says on top of the fan's own standing: a closed
+    /// line turns waiting and pre-queued fans `SoldOut`; the inventory is attached.
+    pub fn with_inventory(mut self, inventory: Option<Inventory>) -> Self {
+        self.inventory = inventory;
+        if inventory == Some(Inventory::SoldOut)
+            && matches!(self.status, TicketStatus::Waiting | TicketStatus::PreQueue)
+        {
+            self.status = TicketStatus::SoldOut;
+            self.position = None;
+            self.eta_seconds = None;
+            self.eta_range = None;
+            self.opens_at = None;
+        }
+        self
+    }
+
     /// How many fans are ahead: `position - 1` while waiting.
     pub fn ahead(&self) -> Option<u64> {
         self.position.map(|p| p.saturating_sub(1))
@@ -210,6 +255,12 @@ pub struct QueuePolicy {
     pub active_ttl_seconds: u64,
     /// While paused nobody is admitted (waiting fans keep their places).
     pub paused: bool,
+    /// When the sale opens: before it, entering puts fans in the pre-queue, and at it
+    /// they are drawn into a random order ahead of later arrivals. `None`: open now.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// Fans admitted per free seat (some admitted fans buy nothing): admission stops
+    /// when `free seats × admit_per_seat` fans without a hold are active.
+    pub admit_per_seat: f64,
 }
 
 impl QueuePolicy {
@@ -225,6 +276,11 @@ impl QueuePolicy {
         if self.active_ttl_seconds == 0 || self.active_ttl_seconds > 86_400 {
             return Err("active_ttl_seconds must be between 1 and 86400".into());
         }
+        if !(1.0..=MAX_ADMIT_PER_SEAT).contains(&self.admit_per_seat) {
+            return Err(format!(
+                "admit_per_seat must be between 1 and {MAX_ADMIT_PER_SEAT}"
+            ));
+        }
         Ok(())
     }
 }
@@ -236,7 +292,98 @@ impl Default for QueuePolicy {
             admit_per_second: 100,
             active_ttl_seconds: 600,
             paused: false,
+            sale_opens_at: None,
+            admit_per_seat: DEFAULT_ADMIT_PER_SEAT,
         }
+    }
+}
+
+/// The default of [`QueuePolicy::admit_per_seat`].
+pub const DEFAULT_ADMIT_PER_SEAT: f64 = 1.5;
+/// The largest [`QueuePolicy::admit_per_seat`]: in effect no inventory bound (load tests
+/// of the line whose fans never buy set it).
+pub const MAX_ADMIT_PER_SEAT: f64 = 1_000_000.0;
+
+/// What is left to buy across a concert's schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Inventory {
+    /// Some seat is free.
+    Available,
+    /// No seat is free but some are held: admission waits for holds to end.
+    AllHeld,
+    /// Every seat is sold: the line is closed.
+    SoldOut,
+}
+
+impl Inventory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Inventory::Available => "AVAILABLE",
+            Inventory::AllHeld => "ALL_HELD",
+            Inventory::SoldOut => "SOLD_OUT",
+        }
+    }
+
+    /// The one-letter code adapters store.
+    pub fn code(self) -> &'static str {
+        match self {
+            Inventory::Available => "A",
+            Inventory::AllHeld => "H",
+            Inventory::SoldOut => "S",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "A" => Some(Inventory::Available),
+            "H" => Some(Inventory::AllHeld),
+            "S" => Some(Inventory::SoldOut),
+            _ => None,
+        }
+    }
+}
+
+/// A concert's seats as the seat repository counts them at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeatCounts {
+    /// Seats neither sold nor held (an expired hold counts as free).
+    pub free: u64,
+    /// Seats under an unexpired hold.
+    pub held: u64,
+    /// Distinct users holding at least one seat.
+    pub holders: u64,
+}
+
+/// The inventory bound of one admission step: at most `seats` fans active without a
+/// hold (the tick counts active fans and subtracts `holders`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionCap {
+    /// `floor(free seats × admit_per_seat)`.
+    pub seats: u64,
+    /// Fans holding a seat (they are active but no longer compete for the free ones).
+    pub holders: u64,
+    pub inventory: Inventory,
+}
+
+impl AdmissionCap {
+    /// The cap for `counts` under `policy`.
+    pub fn new(counts: SeatCounts, policy: &QueuePolicy) -> Self {
+        let inventory = match (counts.free, counts.held) {
+            (0, 0) => Inventory::SoldOut,
+            (0, _) => Inventory::AllHeld,
+            _ => Inventory::Available,
+        };
+        AdmissionCap {
+            seats: (counts.free as f64 * policy.admit_per_seat).floor() as u64,
+            holders: counts.holders,
+            inventory,
+        }
+    }
+
+    /// How many more fans may be admitted while `active` are.
+    pub fn room(&self, active: u64) -> u64 {
+        let without_hold = active.saturating_sub(self.holders);
+        self.seats.saturating_sub(without_hold)
     }
 }
 
@@ -291,6 +438,47 @@ pub fn eta_seconds(position: u64, measured_rate: f64, policy: &QueuePolicy) -> O
     Some((position as f64 / rate).ceil() as u64)
 }
 
+/// The range an ETA may fall in: the rate plus or minus twice its measured standard
+/// deviation (at least 10 % of it), the slow end never below a quarter of the rate.
+/// `None` while paused.
+pub fn eta_range(
+    position: u64,
+    measured_rate: f64,
+    rate_sd: f64,
+    policy: &QueuePolicy,
+) -> Option<(u64, u64)> {
+    if policy.paused {
+        return None;
+    }
+    let rate = if measured_rate >= 0.01 {
+        measured_rate
+    } else {
+        policy.admit_per_second as f64
+    };
+    if rate <= 0.0 {
+        return None;
+    }
+    let spread = (2.0 * rate_sd.max(0.0)).max(0.1 * rate);
+    let fast = rate + spread;
+    let slow = (rate - spread).max(rate / 4.0);
+    Some((
+        (position as f64 / fast).floor() as u64,
+        (position as f64 / slow).ceil() as u64,
+    ))
+}
+
+/// Folds one observation into the variance of the admission rate around its moving
+/// average (same time constant as [`update_rate_ema`]).
+pub fn update_rate_var(previous_var: f64, rate: f64, admitted: u64, elapsed_seconds: f64) -> f64 {
+    if elapsed_seconds <= 0.0 {
+        return previous_var;
+    }
+    let instant = admitted as f64 / elapsed_seconds;
+    let alpha = 1.0 - (-elapsed_seconds / RATE_EMA_TAU_SECONDS).exp();
+    let d = instant - rate;
+    previous_var + alpha * (d * d - previous_var)
+}
+
 /// Shortest and longest advised pause between two status polls.
 pub const MIN_POLL_MS: u64 = 500;
 pub const MAX_POLL_MS: u64 = 20_000;
@@ -306,6 +494,14 @@ pub fn poll_after_ms(ticket: &Ticket, idle_timeout_seconds: u64) -> u64 {
         (TicketStatus::Waiting, Some(eta)) => (eta.saturating_mul(250)).clamp(MIN_POLL_MS, ceiling),
         // Paused: the line does not move; check back at a relaxed pace.
         (TicketStatus::Waiting, None) => ceiling.min(5_000),
+        // Before the opening: until it, then promptly (the draw places the fan).
+        (TicketStatus::PreQueue, _) => match ticket.opens_at {
+            Some(at) => {
+                let left = (at - chrono::Utc::now()).num_milliseconds().max(0) as u64;
+                (left / 2).clamp(MIN_POLL_MS, ceiling)
+            }
+            None => MIN_POLL_MS,
+        },
         // Active or expired: nothing will change by itself soon.
         _ => ceiling,
     }
@@ -398,6 +594,9 @@ mod tests {
             position: Some(1),
             eta_seconds: Some(1),
             active_until: None,
+            opens_at: None,
+            inventory: None,
+            eta_range: None,
         };
         assert_eq!(poll_after_ms(&t, 60), MIN_POLL_MS);
         t.eta_seconds = Some(10_000);
@@ -427,6 +626,55 @@ mod tests {
     }
 
     #[test]
+    fn eta_range_brackets_the_eta_and_widens_with_the_spread() {
+        let policy = QueuePolicy::default();
+        let (low, high) = eta_range(100, 10.0, 0.0, &policy).expect("range");
+        assert!(low <= 10 && high >= 10, "{low}..{high}");
+        let (wl, wh) = eta_range(100, 10.0, 3.0, &policy).expect("range");
+        assert!(wl < low && wh > high, "{wl}..{wh}");
+        let paused = QueuePolicy {
+            paused: true,
+            ..policy
+        };
+        assert_eq!(eta_range(100, 10.0, 0.0, &paused), None);
+        let mut var = 0.0;
+        for i in 0..100 {
+            var = update_rate_var(var, 10.0, if i % 2 == 0 { 0 } else { 2 }, 0.1);
+        }
+        assert!(var > 50.0, "{var}");
+    }
+
+    #[test]
+    fn the_cap_counts_fans_without_a_hold_against_free_seats() {
+        let policy = QueuePolicy::default();
+        let cap = AdmissionCap::new(
+            SeatCounts {
+                free: 50,
+                held: 0,
+                holders: 0,
+            },
+            &policy,
+        );
+        assert_eq!((cap.seats, cap.inventory), (75, Inventory::Available));
+        assert_eq!(cap.room(0), 75);
+        assert_eq!(cap.room(75), 0);
+        let held = AdmissionCap::new(
+            SeatCounts {
+                free: 0,
+                held: 3,
+                holders: 2,
+            },
+            &policy,
+        );
+        assert_eq!((held.room(2), held.inventory), (0, Inventory::AllHeld));
+        let sold = AdmissionCap::new(SeatCounts::default(), &policy);
+        assert_eq!(sold.inventory, Inventory::SoldOut);
+        for i in [Inventory::Available, Inventory::AllHeld, Inventory::SoldOut] {
+            assert_eq!(Inventory::from_code(i.code()), Some(i));
+        }
+    }
+
+    #[test]
     fn rate_ema_moves_towards_observed_rate() {
         let mut rate = 0.0;
         for _ in 0..1000 {
@@ -443,6 +691,11 @@ mod tests {
             ..QueuePolicy::default()
         };
         assert!(bad.validate().unwrap_err().contains("max_active"));
+        let bad = QueuePolicy {
+            admit_per_seat: 0.5,
+            ..QueuePolicy::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("admit_per_seat"));
         assert!(QueuePolicy::default().validate().is_ok());
     }
 }

@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
+use crate::draw::Draw;
 use crate::error::{BoxError, QueueError, StoreError};
 use crate::model::{ConcertId, UserId};
-use crate::ports::{CatalogRepository, Clock, Queue};
+use crate::ports::{CatalogRepository, Clock, Queue, SeatRepository};
 use crate::queue::{
-    Entered, QueuePolicy, QueueStats, QueueToken, TickReport, Ticket, TicketStatus,
+    AdmissionCap, Entered, QueuePolicy, QueueStats, QueueToken, TickReport, Ticket, TicketStatus,
 };
+
+/// The most receipts one page of a draw lists.
+pub const MAX_RECEIPTS_PAGE: u64 = 100_000;
 
 /// Errors of the waiting-room use cases.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +29,12 @@ pub enum WaitingRoomError {
     QueueUnavailable(#[source] BoxError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The concert's line has no pre-queue, hence no draw.
+    #[error("this concert's line has no pre-queue and no draw")]
+    NoDraw,
+    /// The draw has not run yet: there are no receipts to list.
+    #[error("the draw has not run yet: the receipts are listed after the opening")]
+    NotDrawnYet,
 }
 
 impl From<QueueError> for WaitingRoomError {
@@ -32,6 +42,7 @@ impl From<QueueError> for WaitingRoomError {
         match e {
             QueueError::UnknownToken => WaitingRoomError::UnknownToken,
             QueueError::Unavailable(cause) => WaitingRoomError::QueueUnavailable(cause),
+            QueueError::Refused(why) => WaitingRoomError::InvalidPolicy(why),
         }
     }
 }
@@ -68,6 +79,8 @@ pub struct WaitingRoom {
     queue: Arc<dyn Queue>,
     catalog: Arc<dyn CatalogRepository>,
     clock: Arc<dyn Clock>,
+    /// Counts the free seats admission is capped by; `None`: admission ignores them.
+    seats: Option<Arc<dyn SeatRepository>>,
 }
 
 impl WaitingRoom {
@@ -80,7 +93,44 @@ impl WaitingRoom {
             queue,
             catalog,
             clock,
+            seats: None,
         }
+    }
+
+    /// Caps every admission by the concert's free seats (`QueuePolicy::admit_per_seat`)
+    /// and tells the line what is left to buy.
+    #[must_use]
+    pub fn with_inventory(mut self, seats: Arc<dyn SeatRepository>) -> Self {
+        self.seats = Some(seats);
+        self
+    }
+
+    /// The concert's draw document.
+    pub async fn draw(&self, concert: ConcertId) -> Result<Draw, WaitingRoomError> {
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        self.queue
+            .draw(concert)
+            .await?
+            .ok_or(WaitingRoomError::NoDraw)
+    }
+
+    /// A page of the drawn receipts (first drawn first) with the draw document.
+    pub async fn draw_receipts(
+        &self,
+        concert: ConcertId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Draw, Vec<String>), WaitingRoomError> {
+        let draw = self.draw(concert).await?;
+        let limit = limit.min(MAX_RECEIPTS_PAGE);
+        let receipts = self
+            .queue
+            .draw_receipts(concert, offset, limit)
+            .await?
+            .ok_or(WaitingRoomError::NotDrawnYet)?;
+        Ok((draw, receipts))
     }
 
     /// Puts the user in the concert's line (or returns their existing place).
@@ -122,6 +172,7 @@ impl WaitingRoom {
             Ok(t) => t,
             Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
             Err(QueueError::Unavailable(cause)) => return Err(GateError::Unavailable(cause)),
+            Err(QueueError::Refused(why)) => return Err(GateError::Unavailable(why.into())),
         };
         if ticket.user_id != user {
             return Err(GateError::OtherUser);
@@ -131,8 +182,8 @@ impl WaitingRoom {
         }
         match ticket.status {
             TicketStatus::Active => Ok(ticket),
-            TicketStatus::Waiting => Err(GateError::Waiting),
-            TicketStatus::Expired => Err(GateError::Expired),
+            TicketStatus::Waiting | TicketStatus::PreQueue => Err(GateError::Waiting),
+            TicketStatus::Expired | TicketStatus::SoldOut => Err(GateError::Expired),
         }
     }
 
@@ -175,12 +226,29 @@ impl WaitingRoom {
         let concerts = self.queue.concerts().await?;
         let mut reports = Vec::with_capacity(concerts.len());
         for concert in concerts {
-            match self.queue.tick(concert, self.clock.now()).await {
+            let cap = match self.cap(concert).await {
+                Ok(cap) => cap,
+                Err(e) => {
+                    tracing::warn!(concert = %concert, error = %e, "admission tick skipped: seats not counted");
+                    continue;
+                }
+            };
+            match self.queue.tick_capped(concert, self.clock.now(), cap).await {
                 Ok(report) => reports.push((concert, report)),
                 Err(e) => tracing::warn!(concert = %concert, error = %e, "admission tick failed"),
             }
         }
         Ok(reports)
+    }
+
+    /// The inventory bound of the concert's next admission, when seats are counted.
+    async fn cap(&self, concert: ConcertId) -> Result<Option<AdmissionCap>, WaitingRoomError> {
+        let Some(seats) = &self.seats else {
+            return Ok(None);
+        };
+        let policy = self.queue.policy(concert).await?;
+        let counts = seats.seat_counts(concert, self.clock.now()).await?;
+        Ok(Some(AdmissionCap::new(counts, &policy)))
     }
 }
 
@@ -225,6 +293,9 @@ mod tests {
             position: None,
             eta_seconds: None,
             active_until: None,
+            opens_at: None,
+            inventory: None,
+            eta_range: None,
         }
     }
 

@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use frontrow_domain::draw::{Draw, Seed, receipt};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
-    Entered, QueuePolicy, QueueSettings, QueueStats, QueueToken, TickReport, Ticket, TicketStatus,
-    eta_seconds, update_rate_ema,
+    AdmissionCap, Entered, Inventory, QueuePolicy, QueueSettings, QueueStats, QueueToken,
+    TickReport, Ticket, TicketStatus, eta_range, eta_seconds, update_rate_ema, update_rate_var,
 };
 
 use frontrow_domain::fenwick::Fenwick;
@@ -75,21 +76,48 @@ fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Waiting { seq: u64, seen_ms: i64 },
-    Active { until_ms: i64 },
+    /// In the pre-queue under its token's number, until the draw.
+    Pre {
+        seen_ms: i64,
+    },
+    Waiting {
+        seq: u64,
+        seen_ms: i64,
+    },
+    Active {
+        until_ms: i64,
+    },
     Done,
 }
 
 #[derive(Debug)]
 struct Record {
-    user: UserId,
     state: State,
+}
+
+/// A concert's draw (its pre-queue lives in `Room::pre`).
+struct MemDraw {
+    seed: Seed,
+    opens_ms: i64,
+    /// The receipts in drawn order, once drawn.
+    drawn: Option<Vec<String>>,
 }
 
 /// One concert's waiting room.
 struct Room {
     concert: ConcertId,
     policy: Option<QueuePolicy>,
+    /// The last number a token was issued with (tokens are numbered in entry order;
+    /// after a draw the line's own order, `next_seq`, differs from it).
+    next_token: u64,
+    /// The draw, when the line has a pre-queue.
+    draw: Option<MemDraw>,
+    /// Pre-queued tokens by their number, and their last polls oldest first.
+    pre: BTreeMap<u64, QueueToken>,
+    pre_seen: BTreeSet<(i64, u64)>,
+    /// What the last capped tick said is left to buy.
+    inventory: Option<Inventory>,
+    rate_var: f64,
     next_seq: u64,
     /// The line: entry sequence → token, head first.
     line: BTreeMap<u64, QueueToken>,
@@ -116,6 +144,12 @@ impl Room {
         Room {
             concert,
             policy: None,
+            next_token: 0,
+            draw: None,
+            pre: BTreeMap::new(),
+            pre_seen: BTreeSet::new(),
+            inventory: None,
+            rate_var: 0.0,
             next_seq: 0,
             line: BTreeMap::new(),
             ranks: Fenwick::default(),
@@ -201,21 +235,19 @@ impl Room {
 
     fn ticket(&self, token: &QueueToken, settings: &QueueSettings, now_ms: i64) -> Option<Ticket> {
         let rec = self.tokens.get(token)?;
-        let mut ticket = Ticket {
-            token: token.clone(),
-            concert_id: self.concert,
-            user_id: rec.user,
-            status: TicketStatus::Expired,
-            position: None,
-            eta_seconds: None,
-            active_until: None,
-        };
+        let mut ticket = Ticket::expired(token);
         match rec.state {
+            State::Pre { .. } => {
+                ticket.status = TicketStatus::PreQueue;
+                ticket.opens_at = self.draw.as_ref().and_then(|d| from_millis(d.opens_ms));
+            }
             State::Waiting { seq, .. } => {
                 let position = self.position(seq);
+                let policy = self.policy(settings);
                 ticket.status = TicketStatus::Waiting;
                 ticket.position = Some(position);
-                ticket.eta_seconds = eta_seconds(position, self.rate, &self.policy(settings));
+                ticket.eta_seconds = eta_seconds(position, self.rate, &policy);
+                ticket.eta_range = eta_range(position, self.rate, self.rate_var.sqrt(), &policy);
             }
             State::Active { until_ms } if until_ms > now_ms => {
                 ticket.status = TicketStatus::Active;
@@ -223,11 +255,20 @@ impl Room {
             }
             State::Active { .. } | State::Done => {}
         }
-        Some(ticket)
+        Some(ticket.with_inventory(self.inventory))
     }
 
     /// Marks a waiting token as polled now.
     fn touch(&mut self, token: &QueueToken, now_ms: i64) {
+        if let Some(rec) = self.tokens.get_mut(token)
+            && let State::Pre { seen_ms } = rec.state
+        {
+            let now_ms = now_ms.max(seen_ms);
+            rec.state = State::Pre { seen_ms: now_ms };
+            self.pre_seen.remove(&(seen_ms, token.seq()));
+            self.pre_seen.insert((now_ms, token.seq()));
+            return;
+        }
         if let Some(rec) = self.tokens.get_mut(token)
             && let State::Waiting { seq, seen_ms } = rec.state
         {
@@ -242,11 +283,52 @@ impl Room {
         }
     }
 
+    /// Draws the pre-queue once the opening is reached: every pre-queued fan joins
+    /// the line in the order of the seed (see `frontrow_domain::draw`).
+    fn open_if_due(&mut self, now_ms: i64) {
+        let Some(draw) = &self.draw else { return };
+        if draw.drawn.is_some() || now_ms < draw.opens_ms {
+            return;
+        }
+        let entrants: Vec<(QueueToken, i64)> = std::mem::take(&mut self.pre)
+            .into_values()
+            .map(|t| {
+                let seen = match self.tokens.get(&t).map(|r| r.state) {
+                    Some(State::Pre { seen_ms }) => seen_ms,
+                    _ => now_ms,
+                };
+                (t, seen)
+            })
+            .collect();
+        self.pre_seen.clear();
+        let receipts: Vec<String> = entrants.iter().map(|(t, _)| receipt(t.as_str())).collect();
+        let order = draw.seed.order(&receipts);
+        let mut drawn = Vec::with_capacity(order.len());
+        for i in order {
+            let (token, seen_ms) = entrants[i].clone();
+            let seq = self.push_line(token.clone(), seen_ms);
+            if let Some(rec) = self.tokens.get_mut(&token) {
+                rec.state = State::Waiting { seq, seen_ms };
+            }
+            drawn.push(receipts[i].clone());
+        }
+        if let Some(draw) = &mut self.draw {
+            draw.drawn = Some(drawn);
+        }
+    }
+
+    fn pre_queue_open(&self, now_ms: i64) -> bool {
+        self.draw
+            .as_ref()
+            .is_some_and(|d| d.drawn.is_none() && now_ms < d.opens_ms)
+    }
+
     fn enter(&mut self, user: UserId, settings: &QueueSettings, now_ms: i64) -> Entered {
+        self.open_if_due(now_ms);
         if let Some(token) = self.users.get(&user).cloned() {
             let state = self.tokens.get(&token).map(|r| r.state);
             match state {
-                Some(State::Waiting { .. }) => {
+                Some(State::Waiting { .. } | State::Pre { .. }) => {
                     self.touch(&token, now_ms);
                     if let Some(ticket) = self.ticket(&token, settings, now_ms) {
                         return Entered {
@@ -271,12 +353,30 @@ impl Room {
                 Some(State::Done) | None => {}
             }
         }
-        let token = QueueToken::issue(&settings.token_key, self.concert, self.next_seq + 1, user);
+        self.next_token += 1;
+        let token = QueueToken::issue(&settings.token_key, self.concert, self.next_token, user);
+        if self.pre_queue_open(now_ms) {
+            self.pre.insert(token.seq(), token.clone());
+            self.pre_seen.insert((now_ms, token.seq()));
+            self.tokens.insert(
+                token.clone(),
+                Record {
+                    state: State::Pre { seen_ms: now_ms },
+                },
+            );
+            self.users.insert(user, token.clone());
+            let ticket = self
+                .ticket(&token, settings, now_ms)
+                .unwrap_or_else(|| Ticket::expired(&token));
+            return Entered {
+                ticket,
+                created: true,
+            };
+        }
         let seq = self.push_line(token.clone(), now_ms);
         self.tokens.insert(
             token.clone(),
             Record {
-                user,
                 state: State::Waiting {
                     seq,
                     seen_ms: now_ms,
@@ -284,17 +384,11 @@ impl Room {
             },
         );
         self.users.insert(user, token.clone());
-        let position = self.line.len() as u64;
+        let ticket = self
+            .ticket(&token, settings, now_ms)
+            .unwrap_or_else(|| Ticket::expired(&token));
         Entered {
-            ticket: Ticket {
-                token,
-                concert_id: self.concert,
-                user_id: user,
-                status: TicketStatus::Waiting,
-                position: Some(position),
-                eta_seconds: eta_seconds(position, self.rate, &self.policy(settings)),
-                active_until: None,
-            },
+            ticket,
             created: true,
         }
     }
@@ -304,6 +398,10 @@ impl Room {
             return false;
         };
         match state {
+            State::Pre { seen_ms } => {
+                self.pre.remove(&token.seq());
+                self.pre_seen.remove(&(seen_ms, token.seq()));
+            }
             State::Waiting { seq, seen_ms } => {
                 self.remove_line(seq, seen_ms);
             }
@@ -318,8 +416,17 @@ impl Room {
         true
     }
 
-    fn tick(&mut self, settings: &QueueSettings, now_ms: i64) -> TickReport {
+    fn tick(
+        &mut self,
+        settings: &QueueSettings,
+        now_ms: i64,
+        cap: Option<AdmissionCap>,
+    ) -> TickReport {
         let mut report = TickReport::default();
+        self.open_if_due(now_ms);
+        if let Some(cap) = cap {
+            self.inventory = Some(cap.inventory);
+        }
 
         // 1. Active tokens past their end.
         while let Some((until_ms, _)) = self.active.first() {
@@ -350,6 +457,21 @@ impl Room {
             }
             report.expired_waiting += 1;
         }
+        while report.expired_waiting < settings.max_expire_per_tick {
+            let Some(&(seen_ms, number)) = self.pre_seen.first() else {
+                break;
+            };
+            if seen_ms > cutoff {
+                break;
+            }
+            self.pre_seen.remove(&(seen_ms, number));
+            if let Some(token) = self.pre.remove(&number)
+                && let Some(rec) = self.tokens.get_mut(&token)
+            {
+                rec.state = State::Done;
+            }
+            report.expired_waiting += 1;
+        }
         self.expired_total += report.expired_active + report.expired_waiting;
 
         // 3. Admission through the token bucket (one second of burst).
@@ -365,9 +487,12 @@ impl Room {
         };
         self.bucket_ms = self.bucket_ms.max(now_ms);
         let waiting_before = self.line.len() as u64;
-        if !policy.paused {
+        if !policy.paused && !self.pre_queue_open(now_ms) {
             let active = self.active.len() as u64;
-            let room = policy.max_active.saturating_sub(active);
+            let mut room = policy.max_active.saturating_sub(active);
+            if let Some(cap) = cap {
+                room = room.min(cap.room(active));
+            }
             let n = (bucket / 1000).min(room).min(waiting_before);
             let until_ms = now_ms.saturating_add(
                 i64::try_from(policy.active_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -398,6 +523,8 @@ impl Room {
             Some(last) if waiting_before > 0 => {
                 if now_ms > last {
                     let elapsed = (now_ms - last) as f64 / 1000.0;
+                    self.rate_var =
+                        update_rate_var(self.rate_var, self.rate, report.admitted, elapsed);
                     self.rate = update_rate_ema(self.rate, report.admitted, elapsed);
                     self.rate_ms = Some(now_ms);
                 }
@@ -414,7 +541,7 @@ impl Room {
             .take_while(|(until, _)| *until <= now_ms)
             .count();
         QueueStats {
-            waiting: self.line.len() as u64,
+            waiting: (self.line.len() + self.pre.len()) as u64,
             active: (self.active.len() - ran_out) as u64,
             admitted_total: self.admitted_total,
             expired_total: self.expired_total,
@@ -475,10 +602,48 @@ impl Queue for MemoryQueue {
         }
     }
 
-    async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError> {
+    async fn tick_capped(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        cap: Option<AdmissionCap>,
+    ) -> Result<TickReport, QueueError> {
         let room = self.room(concert);
         let mut room = lock(&room);
-        Ok(room.tick(&self.settings, millis(now)))
+        Ok(room.tick(&self.settings, millis(now), cap))
+    }
+
+    async fn draw(&self, concert: ConcertId) -> Result<Option<Draw>, QueueError> {
+        let Some(room) = self.existing(concert) else {
+            return Ok(None);
+        };
+        let room = lock(&room);
+        Ok(room.draw.as_ref().map(|d| Draw {
+            commitment: d.seed.commitment(),
+            opens_at: from_millis(d.opens_ms).unwrap_or_default(),
+            entrants: d
+                .drawn
+                .as_ref()
+                .map_or(room.pre.len() as u64, |r| r.len() as u64),
+            seed: d.drawn.as_ref().map(|_| d.seed.to_hex()),
+        }))
+    }
+
+    async fn draw_receipts(
+        &self,
+        concert: ConcertId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<String>>, QueueError> {
+        let Some(room) = self.existing(concert) else {
+            return Ok(None);
+        };
+        let room = lock(&room);
+        Ok(room.draw.as_ref().and_then(|d| d.drawn.as_ref()).map(|r| {
+            let from = usize::try_from(offset).unwrap_or(usize::MAX).min(r.len());
+            let to = from.saturating_add(usize::try_from(limit).unwrap_or(usize::MAX));
+            r[from..to.min(r.len())].to_vec()
+        }))
     }
 
     async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError> {
@@ -490,7 +655,27 @@ impl Queue for MemoryQueue {
 
     async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError> {
         let room = self.room(concert);
-        lock(&room).policy = Some(policy);
+        let mut room = lock(&room);
+        if let Some(opens) = policy.sale_opens_at {
+            let entered = room.next_token > 0;
+            match &mut room.draw {
+                Some(draw) if draw.drawn.is_none() => draw.opens_ms = millis(opens),
+                Some(_) => {}
+                None if entered => {
+                    return Err(QueueError::Refused(
+                        "sale_opens_at can only be set before anyone entered the line".into(),
+                    ));
+                }
+                None => {
+                    room.draw = Some(MemDraw {
+                        seed: Seed::random(),
+                        opens_ms: millis(opens),
+                        drawn: None,
+                    });
+                }
+            }
+        }
+        room.policy = Some(policy);
         Ok(())
     }
 

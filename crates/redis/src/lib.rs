@@ -52,12 +52,14 @@ use deadpool_redis::redis::{
     self, AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Script,
     Value,
 };
+use frontrow_domain::draw::{Draw, Seed, receipt_digest};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
-    Entered, QueuePolicy, QueueSettings, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport,
-    Ticket, TicketStatus, TokenKey, eta_seconds,
+    AdmissionCap, DEFAULT_ADMIT_PER_SEAT, Entered, Inventory, QueuePolicy, QueueSettings,
+    QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport, Ticket, TicketStatus, TokenKey,
+    eta_range, eta_seconds,
 };
 use thread_local::ThreadLocal;
 use tokio::task::JoinHandle;
@@ -121,7 +123,7 @@ struct Inner {
 /// One concert as this instance knows it.
 struct Line {
     /// The concert's keys in the scripts' KEYS order (the user bucket comes last).
-    keys: [String; 10],
+    keys: [String; 13],
     users_prefix: String,
     view: RwLock<View>,
     /// Heartbeats not yet flushed: place → latest ms, one map per calling thread so the
@@ -133,6 +135,9 @@ struct Line {
     idle: Mutex<IdleScan>,
     /// One stream read at a time.
     syncing: tokio::sync::Mutex<()>,
+    /// The drawn fans' receipts (SHA-256 of their tokens) in drawn order, computed once
+    /// per instance when first asked for (the draw never changes).
+    receipts: tokio::sync::Mutex<Option<Arc<Vec<[u8; 32]>>>>,
 }
 
 #[derive(Default)]
@@ -226,10 +231,16 @@ pub struct ConnectionStatus {
     pub connects: u64,
 }
 
-const KEY_NAMES: [&str; 10] = [
-    "seq", "head", "gone", "batches", "ends", "left", "seen", "stats", "policy", "events",
+const KEY_NAMES: [&str; 13] = [
+    "seq", "head", "gone", "batches", "ends", "left", "seen", "stats", "policy", "events", "draw",
+    "perm", "entrants",
 ];
 const SEQ: usize = 0;
+const DRAW: usize = 10;
+const PERM: usize = 11;
+const ENTRANTS: usize = 12;
+/// How long one instance's claim on the draw lasts before another may take it over.
+const DRAW_CLAIM_MS: u64 = 60_000;
 const SEEN: usize = 6;
 const STATS: usize = 7;
 const POLICY: usize = 8;
@@ -245,15 +256,22 @@ fn parse<T: std::str::FromStr>(raw: &str) -> Result<T, QueueError> {
 
 /// The ticket of `token` with nothing known yet: expired, no position, no end.
 fn expired_ticket(token: &QueueToken) -> Ticket {
-    Ticket {
-        token: token.clone(),
-        concert_id: token.concert(),
-        user_id: token.user(),
-        status: TicketStatus::Expired,
-        position: None,
-        eta_seconds: None,
-        active_until: None,
-    }
+    Ticket::expired(token)
+}
+
+/// Big-endian u32s (as `BITFIELD u32` stores them) from a Redis string.
+fn be_u32s(bytes: &[u8], count: usize) -> Vec<u32> {
+    let mut out: Vec<u32> = bytes
+        .chunks(4)
+        .take(count)
+        .map(|c| {
+            let mut b = [0u8; 4];
+            b[..c.len()].copy_from_slice(c);
+            u32::from_be_bytes(b)
+        })
+        .collect();
+    out.resize(count, 0);
+    out
 }
 
 /// Whether an `INFO cluster` answer comes from a Cluster node.
@@ -416,8 +434,9 @@ impl RedisQueue {
     }
 
     /// Puts `count` synthetic fans (users `first_user..`) at the back of `concert`'s line
-    /// with pipelined batches, much faster than `enter`. For benchmarks and load tests
-    /// only: it bypasses the one-place-per-user check.
+    /// with pipelined batches, much faster than `enter` (into the pre-queue while the
+    /// concert has one). For benchmarks and load tests only: it bypasses the
+    /// one-place-per-user check.
     ///
     /// # Errors
     /// `Unavailable` when Redis does not answer.
@@ -445,6 +464,17 @@ impl RedisQueue {
             })
             .await?;
         let first_seq = last + 1 - count;
+        let draw_key = line.keys[DRAW].clone();
+        let phase: Option<String> = inner
+            .run(|mut conn| async move {
+                redis::cmd("HGET")
+                    .arg(draw_key)
+                    .arg("state")
+                    .query_async::<Option<String>>(&mut conn)
+                    .await
+            })
+            .await?;
+        let pre_queue = phase.as_deref() == Some("pre");
         let mut done = 0u64;
         while done < count {
             let n = BATCH.min(count - done);
@@ -473,6 +503,23 @@ impl RedisQueue {
                 pipe.add_command(cmd).ignore();
             }
             pipe.add_command(seen).ignore();
+            if pre_queue {
+                let mut entrants = redis::cmd("BITFIELD");
+                entrants.arg(&line.keys[ENTRANTS]);
+                for i in done..done + n {
+                    entrants
+                        .arg("SET")
+                        .arg("i64")
+                        .arg(format!("#{}", first_seq + i - 1))
+                        .arg(first_user + i as i64);
+                }
+                pipe.add_command(entrants).ignore();
+                pipe.cmd("HINCRBY")
+                    .arg(&line.keys[DRAW])
+                    .arg("live")
+                    .arg(n)
+                    .ignore();
+            }
             pipe.cmd("HINCRBY")
                 .arg(&line.keys[STATS])
                 .arg("waiting")
@@ -550,6 +597,7 @@ impl Inner {
             flushed: Mutex::new(HashMap::new()),
             idle: Mutex::new(IdleScan::default()),
             syncing: tokio::sync::Mutex::new(()),
+            receipts: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -747,9 +795,26 @@ impl Inner {
             let from = format!("({}", read(&line.view).last_id);
             let args = [from, SYNC_BATCH.to_string()];
             let reply: Vec<String> = self.invoke(&self.scripts.sync, line, None, &args).await?;
-            let [seq, head, evn, rate, aps, paused, epoch, events @ ..] = &reply[..] else {
+            let [
+                seq,
+                head,
+                evn,
+                rate,
+                aps,
+                paused,
+                epoch,
+                var,
+                inv,
+                dstate,
+                dk,
+                dopens,
+                events @ ..,
+            ] = &reply[..]
+            else {
                 return Err(unavailable(format!("unexpected sync reply {reply:?}")));
             };
+            self.follow_draw(line, dstate, parse(dk)?, parse(dopens)?)
+                .await?;
             let (seq, head): (u64, u64) = (parse(seq)?, parse(head)?);
             let (evn, epoch): (u64, u64) = (parse(evn)?, parse(epoch)?);
             let mut parsed = Vec::with_capacity(events.len() / 2);
@@ -764,6 +829,10 @@ impl Inner {
             let gap = {
                 let mut v = write(&line.view);
                 v.rate = parse(rate)?;
+                v.rate_sd = parse::<f64>(var)?.max(0.0).sqrt();
+                if let Some(i) = Inventory::from_code(inv) {
+                    v.inventory = Some(i);
+                }
                 v.admit_per_second = if aps.is_empty() {
                     None
                 } else {
@@ -811,7 +880,20 @@ impl Inner {
     /// Rebuilds the view from the concert's state.
     async fn snapshot(&self, line: &Line) -> Result<(), QueueError> {
         let reply: Vec<String> = self.invoke(&self.scripts.snapshot, line, None, &[]).await?;
-        let [seq, head, evn, epoch, last_id, batches, rest @ ..] = &reply[..] else {
+        let [
+            seq,
+            head,
+            evn,
+            epoch,
+            last_id,
+            dstate,
+            dk,
+            dopens,
+            inv,
+            batches,
+            rest @ ..,
+        ] = &reply[..]
+        else {
             return Err(unavailable(format!("unexpected snapshot reply {reply:?}")));
         };
         let batches: usize = parse(batches)?;
@@ -821,6 +903,14 @@ impl Inner {
         let (batch_part, gone_part) = rest.split_at(batches * 3);
         let mut fresh = View::default();
         fresh.extend(parse(seq)?);
+        let (k, opens): (u64, i64) = (parse(dk)?, parse(dopens)?);
+        let perm = if dstate == "drawn" {
+            Some(self.load_perm(line, k).await?)
+        } else {
+            None
+        };
+        fresh.set_phase(dstate, k, opens, perm);
+        fresh.inventory = Inventory::from_code(inv);
         for b in batch_part.chunks(3) {
             if let [first, last, until] = b {
                 fresh.apply(Event::Admitted {
@@ -847,6 +937,7 @@ impl Inner {
         fresh.last_id.clone_from(last_id);
         let mut v = write(&line.view);
         fresh.rate = v.rate;
+        fresh.rate_sd = v.rate_sd;
         fresh.admit_per_second = v.admit_per_second;
         fresh.paused = v.paused;
         fresh.synced = v.synced;
@@ -903,11 +994,19 @@ impl Inner {
         let v = read(&line.view);
         let mut ticket = expired_ticket(token);
         match v.standing(token.seq(), now_ms) {
+            Standing::PreQueue => {
+                ticket.status = TicketStatus::PreQueue;
+                ticket.opens_at = v
+                    .phase()
+                    .opens_ms()
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+            }
             Standing::Waiting { position } => {
                 let policy = self.policy_with(v.admit_per_second.map(|aps| (aps, v.paused)));
                 ticket.status = TicketStatus::Waiting;
                 ticket.position = Some(position);
                 ticket.eta_seconds = eta_seconds(position, v.rate, &policy);
+                ticket.eta_range = eta_range(position, v.rate, v.rate_sd, &policy);
             }
             Standing::Active { until_ms } => {
                 ticket.status = TicketStatus::Active;
@@ -915,7 +1014,130 @@ impl Inner {
             }
             Standing::Expired => {}
         }
-        ticket
+        ticket.with_inventory(v.inventory)
+    }
+
+    /// Follows the draw's state as `sync` read it: a drawn line's permutation is read
+    /// once, before any event of the drawn line is applied.
+    async fn follow_draw(
+        &self,
+        line: &Line,
+        state: &str,
+        k: u64,
+        opens_ms: i64,
+    ) -> Result<(), QueueError> {
+        let known = read(&line.view).phase().name();
+        if state == known
+            && !(state == "pre" && read(&line.view).phase().opens_ms() != Some(opens_ms))
+        {
+            return Ok(());
+        }
+        let perm = if state == "drawn" {
+            Some(self.load_perm(line, k).await?)
+        } else {
+            None
+        };
+        write(&line.view).set_phase(state, k, opens_ms, perm);
+        Ok(())
+    }
+
+    /// The stored draw: the place of each pre-queued number 1..=k.
+    async fn load_perm(&self, line: &Line, k: u64) -> Result<Vec<u32>, QueueError> {
+        let key = line.keys[PERM].clone();
+        let bytes: Vec<u8> = self
+            .run(|mut conn| async move {
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<Vec<u8>>>(&mut conn)
+                    .await
+                    .map(Option::unwrap_or_default)
+            })
+            .await?;
+        let count = usize::try_from(k).map_err(unavailable)?;
+        if bytes.len() < count * 4 {
+            return Err(unavailable("the stored draw is shorter than its entrants"));
+        }
+        Ok(be_u32s(&bytes, count))
+    }
+
+    /// Performs the concert's draw if this caller wins the claim: reads the pre-queued
+    /// numbers, orders the live ones by the seed (in Rust: a million take well under a
+    /// second), stores the places, then reveals. Another caller's live claim, or a
+    /// draw already done, makes this a no-op.
+    async fn perform_draw(
+        &self,
+        concert: ConcertId,
+        line: &Line,
+        now_ms: i64,
+    ) -> Result<(), QueueError> {
+        let owner = format!("{:016x}", rand::random::<u64>());
+        let args = [owner.clone(), now_ms.to_string(), DRAW_CLAIM_MS.to_string()];
+        let claim: Vec<String> = self
+            .invoke(&self.scripts.draw_claim, line, None, &args)
+            .await?;
+        let [won, seed, k, epoch, left @ ..] = &claim[..] else {
+            return Ok(());
+        };
+        if won != "1" {
+            return Ok(());
+        }
+        let seed = Seed::from_hex(seed).ok_or_else(|| unavailable("malformed draw seed"))?;
+        let k: u64 = parse(k)?;
+        let epoch: u64 = parse(epoch)?;
+        let left: HashSet<u64> = left.iter().filter_map(|s| s.parse().ok()).collect();
+        let users = self.entrants(line, k).await?;
+        let drawn = draw_places(
+            &seed,
+            &self.line_key(concert, epoch),
+            concert,
+            &users,
+            &left,
+        );
+        let perm_bytes: Vec<u8> = drawn.perm.iter().flat_map(|p| p.to_be_bytes()).collect();
+        let key = line.keys[PERM].clone();
+        self.run(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(perm_bytes)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await?;
+        let args = [owner, drawn.receipts.len().to_string()];
+        let done: i64 = self
+            .invoke(&self.scripts.draw_finish, line, None, &args)
+            .await?;
+        if done == 1 {
+            *line.receipts.lock().await = Some(Arc::new(drawn.receipts));
+            tracing::info!(concert = concert.0, entrants = k, "pre-queue drawn");
+        }
+        Ok(())
+    }
+
+    /// The users of pre-queued numbers 1..=k.
+    async fn entrants(&self, line: &Line, k: u64) -> Result<Vec<i64>, QueueError> {
+        let key = line.keys[ENTRANTS].clone();
+        let bytes: Vec<u8> = self
+            .run(|mut conn| async move {
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<Vec<u8>>>(&mut conn)
+                    .await
+                    .map(Option::unwrap_or_default)
+            })
+            .await?;
+        let count = usize::try_from(k).map_err(unavailable)?;
+        let mut users: Vec<i64> = bytes
+            .chunks(8)
+            .take(count)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..c.len()].copy_from_slice(c);
+                i64::from_be_bytes(b)
+            })
+            .collect();
+        users.resize(count, 0);
+        Ok(users)
     }
 
     /// The key tokens of this incarnation of the line are signed with.
@@ -1102,13 +1324,13 @@ impl Inner {
                 .is_none_or(|at| now_ms < at || now_ms - at >= (slack / 2) as i64)
         };
         if due {
-            let (head, top) = {
+            let (from, top) = {
                 let v = read(&line.view);
-                (v.head(), v.seq_max())
+                (v.scan_from(), v.seq_max())
             };
             let quiet_ms = u32::try_from(idle_ms - slack).unwrap_or(u32::MAX);
             let mut found = Vec::new();
-            let mut first = head + 1;
+            let mut first = from;
             while first <= top {
                 let last = top.min(first + SCAN_BATCH - 1);
                 let key = line.keys[SEEN].clone();
@@ -1178,7 +1400,7 @@ impl Queue for RedisQueue {
         let reply: Vec<String> = inner
             .invoke(&inner.scripts.enter, &line, Some(user), &args)
             .await?;
-        let [state, place, until_or_head, epoch] = &reply[..] else {
+        let [state, place, until_or_head, epoch, phase] = &reply[..] else {
             return Err(unavailable(format!("unexpected enter reply {reply:?}")));
         };
         let place: u64 = parse(place)?;
@@ -1196,7 +1418,7 @@ impl Queue for RedisQueue {
             });
         }
         write(&line.view).extend(place);
-        if read(&line.view).epoch != epoch {
+        if read(&line.view).epoch != epoch || read(&line.view).phase().name() != phase {
             // The first entry of this line (or of a new incarnation): learn its epoch.
             inner.sync(&line).await?;
         }
@@ -1257,6 +1479,14 @@ impl Queue for RedisQueue {
         match &reply[..] {
             [u] if u == "U" => return Err(QueueError::UnknownToken),
             [e] if e == "E" => {}
+            [p] if p == "P" => {
+                ticket.status = TicketStatus::PreQueue;
+                let line = inner.line(token.concert());
+                ticket.opens_at = read(&line.view)
+                    .phase()
+                    .opens_ms()
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+            }
             [a, until] if a == "A" => {
                 ticket.status = TicketStatus::Active;
                 ticket.active_until = Utc.timestamp_millis_opt(parse(until)?).single();
@@ -1272,10 +1502,13 @@ impl Queue for RedisQueue {
                 ticket.status = TicketStatus::Waiting;
                 ticket.position = Some(position);
                 ticket.eta_seconds = eta_seconds(position, parse(rate)?, &policy);
+                let sd = read(&inner.line(token.concert()).view).rate_sd;
+                ticket.eta_range = eta_range(position, parse(rate)?, sd, &policy);
             }
             _ => return Err(unavailable(format!("unexpected admission reply {reply:?}"))),
         }
-        Ok(ticket)
+        let inventory = read(&inner.line(token.concert()).view).inventory;
+        Ok(ticket.with_inventory(inventory))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
@@ -1297,7 +1530,12 @@ impl Queue for RedisQueue {
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
-    async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError> {
+    async fn tick_capped(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        cap: Option<AdmissionCap>,
+    ) -> Result<TickReport, QueueError> {
         let inner = &self.inner;
         let line = inner.line(concert);
         let now_ms = now.timestamp_millis();
@@ -1317,6 +1555,9 @@ impl Queue for RedisQueue {
             d.admit_per_second.to_string(),
             d.active_ttl_seconds.to_string(),
             u8::from(d.paused).to_string(),
+            cap.map_or("-1".to_owned(), |c| c.seats.to_string()),
+            cap.map_or(0, |c| c.holders).to_string(),
+            cap.map_or("", |c| c.inventory.code()).to_owned(),
         ];
         args.extend(idle.iter().map(u64::to_string));
         let reply: Vec<i64> = inner
@@ -1329,6 +1570,7 @@ impl Queue for RedisQueue {
             first,
             last,
             until,
+            to_draw,
             ref dropped @ ..,
         ] = reply[..]
         else {
@@ -1346,6 +1588,13 @@ impl Queue for RedisQueue {
             for &place in dropped {
                 v.apply(Event::Gone(place as u64));
             }
+            if let Some(cap) = cap {
+                v.inventory = Some(cap.inventory);
+            }
+        }
+        if to_draw == 1 {
+            inner.perform_draw(concert, &line, now_ms).await?;
+            inner.sync(&line).await?;
         }
         Ok(TickReport {
             admitted: admitted as u64,
@@ -1366,16 +1615,26 @@ impl Queue for RedisQueue {
                     .arg("admit_per_second")
                     .arg("active_ttl_seconds")
                     .arg("paused")
+                    .arg("sale_opens_at")
+                    .arg("admit_per_seat")
                     .query_async::<Vec<Option<String>>>(&mut conn)
                     .await
             })
             .await?;
         match &raw[..] {
-            [Some(max), Some(aps), Some(ttl), paused] => Ok(QueuePolicy {
+            [Some(max), Some(aps), Some(ttl), paused, opens, per_seat] => Ok(QueuePolicy {
                 max_active: parse(max)?,
                 admit_per_second: parse(aps)?,
                 active_ttl_seconds: parse(ttl)?,
                 paused: paused.as_deref() == Some("1"),
+                sale_opens_at: match opens.as_deref() {
+                    None | Some("") => None,
+                    Some(ms) => Utc.timestamp_millis_opt(parse(ms)?).single(),
+                },
+                admit_per_seat: match per_seat.as_deref() {
+                    None | Some("") => DEFAULT_ADMIT_PER_SEAT,
+                    Some(x) => parse(x)?,
+                },
             }),
             _ => Ok(inner.settings.default_policy),
         }
@@ -1385,6 +1644,26 @@ impl Queue for RedisQueue {
     async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError> {
         let inner = &self.inner;
         let key = inner.key(concert, KEY_NAMES[POLICY]);
+        if let Some(opens) = policy.sale_opens_at {
+            let line = inner.line(concert);
+            let seed = Seed::random();
+            let args = [
+                opens.timestamp_millis().to_string(),
+                seed.to_hex(),
+                seed.commitment(),
+            ];
+            let answer: String = inner
+                .invoke(&inner.scripts.draw_open, &line, None, &args)
+                .await?;
+            if answer == "R" {
+                return Err(QueueError::Refused(
+                    "sale_opens_at can only be set before anyone entered the line".into(),
+                ));
+            }
+        }
+        let opens = policy
+            .sale_opens_at
+            .map_or(String::new(), |t| t.timestamp_millis().to_string());
         inner
             .run(|mut conn| async move {
                 redis::cmd("HSET")
@@ -1397,6 +1676,10 @@ impl Queue for RedisQueue {
                     .arg(policy.active_ttl_seconds)
                     .arg("paused")
                     .arg(u8::from(policy.paused))
+                    .arg("sale_opens_at")
+                    .arg(opens)
+                    .arg("admit_per_seat")
+                    .arg(policy.admit_per_seat)
                     .query_async::<()>(&mut conn)
                     .await
             })
@@ -1435,6 +1718,104 @@ impl Queue for RedisQueue {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn draw(&self, concert: ConcertId) -> Result<Option<Draw>, QueueError> {
+        let key = self.inner.key(concert, KEY_NAMES[DRAW]);
+        let raw: Vec<Option<String>> = self
+            .inner
+            .run(|mut conn| async move {
+                redis::cmd("HMGET")
+                    .arg(key)
+                    .arg("state")
+                    .arg("commitment")
+                    .arg("opens")
+                    .arg("live")
+                    .arg("n")
+                    .arg("seed")
+                    .query_async::<Vec<Option<String>>>(&mut conn)
+                    .await
+            })
+            .await?;
+        let [Some(state), Some(commitment), Some(opens), live, n, seed] = &raw[..] else {
+            return Ok(None);
+        };
+        let drawn = state == "drawn";
+        let entrants = if drawn { n } else { live };
+        Ok(Some(Draw {
+            commitment: commitment.clone(),
+            opens_at: Utc
+                .timestamp_millis_opt(parse(opens)?)
+                .single()
+                .unwrap_or_default(),
+            entrants: parse::<i64>(entrants.as_deref().unwrap_or("0"))?.max(0) as u64,
+            seed: if drawn { seed.clone() } else { None },
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn draw_receipts(
+        &self,
+        concert: ConcertId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<String>>, QueueError> {
+        let inner = &self.inner;
+        let line = inner.line(concert);
+        let mut cached = line.receipts.lock().await;
+        if cached.is_none() {
+            let key = line.keys[DRAW].clone();
+            let raw: Vec<Option<String>> = inner
+                .run(|mut conn| async move {
+                    redis::cmd("HMGET")
+                        .arg(key)
+                        .arg("state")
+                        .arg("k")
+                        .arg("n")
+                        .query_async::<Vec<Option<String>>>(&mut conn)
+                        .await
+                })
+                .await?;
+            let [Some(state), Some(k), Some(n)] = &raw[..] else {
+                return Ok(None);
+            };
+            if state != "drawn" {
+                return Ok(None);
+            }
+            let (k, n): (u64, usize) = (parse(k)?, parse(n)?);
+            let perm = inner.load_perm(&line, k).await?;
+            let users = inner.entrants(&line, k).await?;
+            let epoch: u64 = {
+                let key = line.keys[STATS].clone();
+                let e: Option<String> = inner
+                    .run(|mut conn| async move {
+                        redis::cmd("HGET")
+                            .arg(key)
+                            .arg("epoch")
+                            .query_async::<Option<String>>(&mut conn)
+                            .await
+                    })
+                    .await?;
+                parse(e.as_deref().unwrap_or("0"))?
+            };
+            let key = inner.line_key(concert, epoch);
+            let mut receipts = vec![[0u8; 32]; n];
+            for (i, (&place, &user)) in perm.iter().zip(&users).enumerate() {
+                let place = place as usize;
+                if (1..=n).contains(&place) {
+                    let token = QueueToken::issue(&key, concert, i as u64 + 1, UserId(user));
+                    receipts[place - 1] = receipt_digest(token.as_str());
+                }
+            }
+            *cached = Some(Arc::new(receipts));
+        }
+        let all = cached.clone().unwrap_or_default();
+        let from = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+        let to = from
+            .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
+            .min(all.len());
+        Ok(Some(all[from..to].iter().map(hex::encode).collect()))
+    }
+
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn concerts(&self) -> Result<Vec<ConcertId>, QueueError> {
         let key = self.inner.concerts_key();
@@ -1467,5 +1848,52 @@ impl Queue for RedisQueue {
         inner
             .run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
             .await
+    }
+}
+
+/// A drawn pre-queue: the place of each number 1..=k and the receipts in drawn order.
+struct Drawn {
+    perm: Vec<u32>,
+    receipts: Vec<[u8; 32]>,
+}
+
+/// The draw of numbers 1..=`users.len()` (user of each, in number order), those in
+/// `left` excluded: the live ones take places 1..=n in the seed's order of their
+/// receipts, the ones that left the places after them in number order.
+fn draw_places(
+    seed: &Seed,
+    key: &TokenKey,
+    concert: ConcertId,
+    users: &[i64],
+    left: &HashSet<u64>,
+) -> Drawn {
+    let live: Vec<u64> = (1..=users.len() as u64)
+        .filter(|n| !left.contains(n))
+        .collect();
+    let digests: Vec<[u8; 32]> = live
+        .iter()
+        .map(|&n| {
+            let user = UserId(users[(n - 1) as usize]);
+            receipt_digest(QueueToken::issue(key, concert, n, user).as_str())
+        })
+        .collect();
+    let receipts: Vec<String> = digests.iter().map(hex::encode).collect();
+    let order = seed.order(&receipts);
+    let mut perm = vec![0u32; users.len()];
+    let mut drawn = Vec::with_capacity(order.len());
+    for (rank, &i) in order.iter().enumerate() {
+        perm[(live[i] - 1) as usize] = rank as u32 + 1;
+        drawn.push(digests[i]);
+    }
+    let mut next = order.len() as u32;
+    for n in 1..=users.len() as u64 {
+        if left.contains(&n) {
+            next += 1;
+            perm[(n - 1) as usize] = next;
+        }
+    }
+    Drawn {
+        perm,
+        receipts: drawn,
     }
 }

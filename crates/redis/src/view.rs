@@ -3,19 +3,25 @@
 //! their end times. Every status answer is computed from it in O(log n) with no Redis
 //! call.
 //!
-//! Every change is idempotent and commutes with the others (places only become gone,
+//! Every change is idempotent and commutes with the others (numbers only become gone,
 //! the head only moves forward, batches are keyed by their last place), so an instance
 //! may apply its own writes at once and the same events again when the stream brings
 //! them.
+//!
+//! A fan's *number* (its token's `seq`) is its place in line unless it was pre-queued:
+//! then the draw gives its place (`Phase::Drawn`'s permutation, loaded once per
+//! instance). Gone marks are kept by number, the counts of gone places by place.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use frontrow_domain::fenwick::Fenwick;
+use frontrow_domain::queue::Inventory;
 
-/// Where one place stands in the view.
+/// Where one number stands in the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Standing {
+    PreQueue,
     Waiting { position: u64 },
     Active { until_ms: i64 },
     Expired,
@@ -24,12 +30,56 @@ pub(crate) enum Standing {
 /// What one stream event says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
+    /// A number left or was dropped.
     Gone(u64),
     Admitted {
         first: u64,
         last: u64,
         until_ms: i64,
     },
+    /// The inventory the last capped tick saw.
+    Inventory(Inventory),
+    /// The draw of the first k numbers was stored (the sync loads it).
+    Drawn(u64),
+}
+
+/// The line's pre-queue, as far as this view knows it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// No pre-queue: every number is its place.
+    #[default]
+    None,
+    /// Before the opening: every number is pre-queued.
+    Pre { opens_ms: i64 },
+    /// The opening was reached: numbers 1..=k wait for the draw.
+    Frozen { opens_ms: i64, k: u64 },
+    /// Numbers 1..=k have the places `perm[n - 1]`.
+    Drawn {
+        opens_ms: i64,
+        k: u64,
+        perm: std::sync::Arc<Vec<u32>>,
+    },
+}
+
+impl Phase {
+    /// The state's name as the draw hash stores it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::None => "",
+            Phase::Pre { .. } => "pre",
+            Phase::Frozen { .. } => "frozen",
+            Phase::Drawn { .. } => "drawn",
+        }
+    }
+
+    pub fn opens_ms(&self) -> Option<i64> {
+        match self {
+            Phase::None => None,
+            Phase::Pre { opens_ms }
+            | Phase::Frozen { opens_ms, .. }
+            | Phase::Drawn { opens_ms, .. } => Some(*opens_ms),
+        }
+    }
 }
 
 /// Parses `evn:g:place` or `evn:a:first:last:end_ms` into (event number, event).
@@ -43,6 +93,8 @@ pub(crate) fn parse_event(raw: &str) -> Option<(u64, Event)> {
             last: parts.next()?.parse().ok()?,
             until_ms: parts.next()?.parse().ok()?,
         },
+        "i" => Event::Inventory(Inventory::from_code(parts.next()?)?),
+        "d" => Event::Drawn(parts.next()?.parse().ok()?),
         _ => return None,
     };
     parts.next().is_none().then_some((n, event))
@@ -54,10 +106,18 @@ pub(crate) struct View {
     seq_max: u64,
     /// Every place up to here was admitted or is gone.
     head: u64,
-    /// One bit per place: it left or was dropped (so applying it twice counts once).
+    /// One bit per number: it left or was dropped (so applying it twice counts once).
     dead: Vec<u64>,
     /// Gone places counted by place (1-based), for positions in O(log n).
     gone: Fenwick,
+    /// Gone pre-queued numbers the draw has not placed yet (all ahead of any place).
+    unplaced: u64,
+    /// The pre-queue and its draw.
+    phase: Phase,
+    /// What the last capped tick saw is left to buy.
+    pub inventory: Option<Inventory>,
+    /// Standard deviation of the measured rate.
+    pub rate_sd: f64,
     /// Admission batches by last place: (first place, end ms).
     batches: BTreeMap<u64, (u64, i64)>,
     /// The incarnation of the line (0: nobody entered yet); tokens are signed for it.
@@ -109,17 +169,97 @@ impl View {
             .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
     }
 
-    pub fn apply(&mut self, event: Event) {
-        match event {
-            Event::Gone(place) => {
-                if place == 0 || self.is_gone(place) {
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The place of number `n`, `None` while it waits for the draw.
+    pub fn place_of(&self, n: u64) -> Option<u64> {
+        match &self.phase {
+            Phase::None => Some(n),
+            Phase::Pre { .. } => None,
+            Phase::Frozen { k, .. } => (n > *k).then_some(n),
+            Phase::Drawn { k, perm, .. } => {
+                if n > *k {
+                    Some(n)
+                } else {
+                    perm.get(usize::try_from(n - 1).ok()?)
+                        .map(|p| u64::from(*p))
+                }
+            }
+        }
+    }
+
+    /// Takes the pre-queue's state from Redis: `state` is the draw hash's, `perm` the
+    /// stored draw once it is `drawn` (a drawn state without it keeps the view frozen
+    /// until the permutation is read).
+    pub fn set_phase(&mut self, state: &str, k: u64, opens_ms: i64, perm: Option<Vec<u32>>) {
+        match (state, perm) {
+            ("pre", _) => self.phase = Phase::Pre { opens_ms },
+            ("frozen", _) | ("drawn", None) => {
+                if !matches!(self.phase, Phase::Drawn { .. }) {
+                    self.phase = Phase::Frozen { opens_ms, k };
+                }
+            }
+            ("drawn", Some(perm)) => {
+                if matches!(self.phase, Phase::Drawn { .. }) {
                     return;
                 }
-                self.extend(place);
-                let i = place as usize;
-                self.dead[i / 64] |= 1u64 << (i % 64);
-                self.gone.add(i, 1);
+                self.phase = Phase::Drawn {
+                    opens_ms,
+                    k,
+                    perm: std::sync::Arc::new(perm),
+                };
+                // Place the pre-queued numbers that left before this view knew where.
+                for n in 1..=k.min(self.seq_max) {
+                    if self.is_gone(n)
+                        && let Some(p) = self.place_of(n)
+                        && p > 0
+                    {
+                        self.grow(p);
+                        self.gone.add(p as usize, 1);
+                    }
+                }
+                self.unplaced = 0;
             }
+            _ => self.phase = Phase::None,
+        }
+    }
+
+    /// Where the idle scan starts: every number that may still wait.
+    pub fn scan_from(&self) -> u64 {
+        match &self.phase {
+            Phase::None => self.head + 1,
+            Phase::Pre { .. } | Phase::Frozen { .. } => 1,
+            Phase::Drawn { k, .. } => {
+                if self.head < *k {
+                    1
+                } else {
+                    self.head + 1
+                }
+            }
+        }
+    }
+
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Gone(number) => {
+                if number == 0 || self.is_gone(number) {
+                    return;
+                }
+                self.extend(number);
+                let i = number as usize;
+                self.dead[i / 64] |= 1u64 << (i % 64);
+                match self.place_of(number) {
+                    Some(p) if p > 0 => {
+                        self.grow(p);
+                        self.gone.add(p as usize, 1);
+                    }
+                    _ => self.unplaced += 1,
+                }
+            }
+            Event::Inventory(code) => self.inventory = Some(code),
+            Event::Drawn(_) => {}
             Event::Admitted {
                 first,
                 last,
@@ -145,16 +285,23 @@ impl View {
     /// How many fans wait.
     #[cfg(test)]
     pub fn waiting(&self) -> u64 {
-        (self.seq_max - self.head) - (self.gone_upto(self.seq_max) - self.gone_upto(self.head))
+        (self.seq_max - self.head)
+            - (self.gone_upto(self.seq_max) - self.gone_upto(self.head))
+            - self.unplaced
     }
 
-    /// Where `place` stands at `now_ms`.
-    pub fn standing(&self, place: u64, now_ms: i64) -> Standing {
-        if self.is_gone(place) {
+    /// Where number `n` stands at `now_ms`.
+    pub fn standing(&self, n: u64, now_ms: i64) -> Standing {
+        if self.is_gone(n) {
             return Standing::Expired;
         }
+        let Some(place) = self.place_of(n) else {
+            return Standing::PreQueue;
+        };
         if place > self.head {
-            let ahead_gone = self.gone_upto(place) - self.gone_upto(self.head);
+            // Unplaced gone numbers exist only before the draw, when the head is 0 and
+            // every one of them is ahead of `place`.
+            let ahead_gone = self.gone_upto(place) - self.gone_upto(self.head) + self.unplaced;
             return Standing::Waiting {
                 position: place - self.head - ahead_gone,
             };
@@ -181,11 +328,11 @@ impl View {
             .iter()
             .enumerate()
             .map(|(i, &seen)| (first + i as u64, seen))
-            .filter(|&(place, seen)| {
+            .filter(|&(n, seen)| {
                 let quiet = now.wrapping_sub(seen);
-                place > self.head
-                    && place <= self.seq_max
-                    && !self.is_gone(place)
+                self.place_of(n).is_none_or(|p| p > self.head)
+                    && n <= self.seq_max
+                    && !self.is_gone(n)
                     && quiet >= quiet_ms
                     && quiet < 1 << 31
             })
@@ -234,9 +381,43 @@ mod tests {
                 }
             ))
         );
-        for bad in ["", "7", "7:x:1", "7:g", "7:g:1:2", "x:g:1"] {
+        assert_eq!(
+            parse_event("9:i:H"),
+            Some((9, Event::Inventory(Inventory::AllHeld)))
+        );
+        assert_eq!(parse_event("9:d:40"), Some((9, Event::Drawn(40))));
+        for bad in ["", "7", "7:x:1", "7:g", "7:g:1:2", "x:g:1", "7:i:Q", "7:d"] {
             assert_eq!(parse_event(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn drawn_numbers_take_their_places_and_early_leavers_count_once() {
+        let mut v = View::default();
+        v.set_phase("pre", 0, 1_000, None);
+        v.extend(4);
+        assert_eq!(v.standing(2, 0), Standing::PreQueue);
+        v.apply(Event::Gone(3));
+        v.set_phase("frozen", 4, 1_000, None);
+        v.extend(6);
+        assert_eq!(v.standing(1, 0), Standing::PreQueue);
+        assert_eq!(v.standing(5, 0), Standing::Waiting { position: 4 });
+        // the draw: 4 → 1, 2 → 2, 1 → 3, 3 (gone) → 4
+        v.set_phase("drawn", 4, 1_000, Some(vec![3, 2, 4, 1]));
+        assert_eq!(v.standing(4, 0), Standing::Waiting { position: 1 });
+        assert_eq!(v.standing(1, 0), Standing::Waiting { position: 3 });
+        assert_eq!(v.standing(5, 0), Standing::Waiting { position: 4 });
+        assert_eq!(v.waiting(), 5);
+        v.apply(Event::Gone(2));
+        assert_eq!(v.standing(1, 0), Standing::Waiting { position: 2 });
+        v.apply(Event::Admitted {
+            first: 1,
+            last: 3,
+            until_ms: 10,
+        });
+        assert_eq!(v.standing(1, 0), Standing::Active { until_ms: 10 });
+        assert_eq!(v.standing(6, 0), Standing::Waiting { position: 2 });
+        assert_eq!(v.scan_from(), 1);
     }
 
     #[test]

@@ -9,10 +9,11 @@ use frontrow_domain::model::{
     SeatStatus, UserId,
 };
 use frontrow_domain::ports::SeatRepository;
+use frontrow_domain::queue::SeatCounts;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 use crate::convert::{at, money, ms, reservation_status, seat_status};
@@ -357,5 +358,86 @@ impl SeatRepository for SeaOrmStore {
             }
         }
         Ok(freed)
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err)]
+    async fn seat_counts(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<SeatCounts, StoreError> {
+        let now = ms(now);
+        let schedules: Vec<(i64, i64)> = schedule::Entity::find()
+            .select_only()
+            .column(schedule::Column::Id)
+            .column(schedule::Column::TotalSeats)
+            .filter(schedule::Column::ConcertId.eq(concert.0))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        if schedules.is_empty() {
+            return Ok(SeatCounts::default());
+        }
+        let total: i64 = schedules.iter().map(|(_, n)| *n).sum();
+        // One statement, so one snapshot: counted apart, a payment committing between
+        // two counts would move a seat from held to sold unseen and read as free.
+        let sql = format!(
+            "SELECT \
+               (SELECT COUNT(*) FROM seats s JOIN schedules c ON s.schedule_id = c.id \
+                 WHERE c.concert_id = ? AND s.status = '{sold}') AS sold, \
+               (SELECT COUNT(*) FROM seats s JOIN schedules c ON s.schedule_id = c.id \
+                 WHERE c.concert_id = ? AND s.status = '{held}' AND s.held_until > ?) AS held, \
+               (SELECT COUNT(DISTINCT user_id) FROM reservations \
+                 WHERE concert_id = ? AND status = '{held_r}' AND expires_at > ?) AS holders",
+            sold = SeatStatus::Sold.as_str(),
+            held = SeatStatus::Held.as_str(),
+            held_r = HELD,
+        );
+        let backend = self.db.get_database_backend();
+        let sql = if backend == DbBackend::Postgres {
+            let mut n = 0;
+            sql.chars()
+                .map(|c| {
+                    if c == '?' {
+                        n += 1;
+                        format!("${n}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            sql
+        };
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    concert.0.into(),
+                    concert.0.into(),
+                    now.into(),
+                    concert.0.into(),
+                    now.into(),
+                ],
+            ))
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| store_err(DbErr::RecordNotFound("seat counts".into())))?;
+        let count = |col: &str| -> Result<u64, StoreError> {
+            let n: i64 = row.try_get("", col).map_err(store_err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let (sold, held, holders) = (count("sold")?, count("held")?, count("holders")?);
+        Ok(SeatCounts {
+            free: u64::try_from(total)
+                .unwrap_or(0)
+                .saturating_sub(sold)
+                .saturating_sub(held),
+            held,
+            holders,
+        })
     }
 }

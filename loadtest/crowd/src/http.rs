@@ -427,6 +427,15 @@ pub struct Policy {
     pub active_ttl_seconds: u64,
     #[serde(default)]
     pub paused: bool,
+    /// Fans admitted per free seat: the crowd never buys, so it lifts the inventory
+    /// bound (issue 11) to measure the line alone.
+    #[serde(default = "no_inventory_bound")]
+    pub admit_per_seat: f64,
+}
+
+/// The largest `admit_per_seat` the service accepts.
+pub fn no_inventory_bound() -> f64 {
+    1_000_000.0
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]

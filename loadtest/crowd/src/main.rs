@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::args::Args;
-use crate::http::{Admin, Policy, Wire};
+use crate::http::{Admin, Policy, Wire, no_inventory_bound};
 use crate::probe::{RedisProbe, Sample};
 use crate::report::{Probes, Report};
 use crate::sim::{Phases, Sim};
@@ -102,10 +102,18 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     admit_per_second,
                     active_ttl_seconds,
                     paused: false,
+                    admit_per_seat: no_inventory_bound(),
                 })
                 .await?
         }
-        None => original,
+        None => {
+            admin
+                .set_policy(Policy {
+                    admit_per_seat: no_inventory_bound(),
+                    ..original
+                })
+                .await?
+        }
     };
     eprintln!(
         "[crowd] {} fans at {}/s on {} target(s); policy max_active {} admit {}/s ttl {} s{}",

@@ -212,7 +212,7 @@ pub struct ChargeBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
     pub token: String,
-    /// `WAITING` | `ACTIVE` | `EXPIRED`.
+    /// `PRE_QUEUE` | `WAITING` | `ACTIVE` | `EXPIRED` | `SOLD_OUT`.
     #[schema(example = "WAITING")]
     pub status: &'static str,
     /// 1-based place in line, only while waiting.
@@ -227,6 +227,20 @@ pub struct TicketView {
     /// the idle timeout.
     #[schema(example = 2000)]
     pub poll_after_ms: u64,
+    /// When the sale opens, only while `PRE_QUEUE` (the draw places the fan then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<DateTime<Utc>>,
+    /// What is left to buy: `AVAILABLE` | `ALL_HELD` (admission waits for holds to
+    /// end) | `SOLD_OUT` (the line is closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "AVAILABLE")]
+    pub inventory: Option<&'static str>,
+    /// The fast end of the ETA range (measured rate and its spread), while waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds_low: Option<u64>,
+    /// The slow end of the ETA range, while waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds_high: Option<u64>,
 }
 
 impl TicketView {
@@ -240,6 +254,10 @@ impl TicketView {
             position: t.position,
             eta_seconds: t.eta_seconds,
             active_until: t.active_until,
+            opens_at: t.opens_at,
+            inventory: t.inventory.map(|i| i.as_str()),
+            eta_seconds_low: t.eta_range.map(|r| r.0),
+            eta_seconds_high: t.eta_range.map(|r| r.1),
         }
     }
 }
@@ -252,6 +270,19 @@ pub struct QueuePolicyBody {
     pub active_ttl_seconds: u64,
     #[serde(default)]
     pub paused: bool,
+    /// When the sale opens (RFC 3339): before it fans enter a pre-queue and are drawn
+    /// into a random order at it. Absent: open now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// Fans admitted per free seat (1 to 1000000; default 1.5): admission stops while
+    /// `free seats × admit_per_seat` admitted fans hold no seat.
+    #[serde(default = "default_admit_per_seat")]
+    #[schema(example = 1.5)]
+    pub admit_per_seat: f64,
+}
+
+fn default_admit_per_seat() -> f64 {
+    frontrow_domain::queue::DEFAULT_ADMIT_PER_SEAT
 }
 
 impl From<QueuePolicy> for QueuePolicyBody {
@@ -261,6 +292,8 @@ impl From<QueuePolicy> for QueuePolicyBody {
             admit_per_second: p.admit_per_second,
             active_ttl_seconds: p.active_ttl_seconds,
             paused: p.paused,
+            sale_opens_at: p.sale_opens_at,
+            admit_per_seat: p.admit_per_seat,
         }
     }
 }
@@ -272,8 +305,50 @@ impl From<QueuePolicyBody> for QueuePolicy {
             admit_per_second: p.admit_per_second,
             active_ttl_seconds: p.active_ttl_seconds,
             paused: p.paused,
+            sale_opens_at: p.sale_opens_at,
+            admit_per_seat: p.admit_per_seat,
         }
     }
+}
+
+/// A concert's draw: commit (before the opening), then reveal (after it).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DrawView {
+    /// `hex(SHA-256(seed))`, published before anyone entered.
+    pub commitment: String,
+    /// How the order follows from the seed and the receipts.
+    pub algorithm: String,
+    pub opens_at: DateTime<Utc>,
+    /// Fans pre-queued so far; after the draw, the fans drawn.
+    pub entrants: u64,
+    /// The seed in hex, once the draw has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+}
+
+impl From<frontrow_domain::draw::Draw> for DrawView {
+    fn from(d: frontrow_domain::draw::Draw) -> Self {
+        DrawView {
+            commitment: d.commitment,
+            algorithm: frontrow_domain::draw::ALGORITHM.to_owned(),
+            opens_at: d.opens_at,
+            entrants: d.entrants,
+            seed: d.seed,
+        }
+    }
+}
+
+/// One page of a draw's receipts, first drawn first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DrawReceiptsView {
+    /// The seed in hex.
+    pub seed: String,
+    /// Fans drawn (the length of the whole list).
+    pub total: u64,
+    /// Index of the first receipt of this page in the whole list.
+    pub offset: u64,
+    /// `hex(SHA-256(queue token))` of each fan, in drawn order.
+    pub receipts: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

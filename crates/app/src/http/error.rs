@@ -215,6 +215,13 @@ impl From<WaitingRoomError> for ApiError {
                 ApiError::unavailable("waiting room", src.as_ref())
             }
             WaitingRoomError::Store(src) => ApiError::unavailable("database", &src),
+            WaitingRoomError::NoDraw => ApiError::not_found(detail),
+            WaitingRoomError::NotDrawnYet => ApiError::new(
+                StatusCode::CONFLICT,
+                "not-drawn-yet",
+                "The draw has not run yet",
+                detail,
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod draw;
 pub mod dto;
 pub mod error;
 pub mod middleware;
@@ -110,7 +111,7 @@ impl Modify for SecuritySchemes {
     components(schemas(error::Problem)),
     tags(
         (name = "users"), (name = "catalog"), (name = "queue"), (name = "reservations"),
-        (name = "wallet"), (name = "admin"), (name = "operations")
+        (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw")
     )
 )]
 pub struct ApiDoc;
@@ -168,7 +169,9 @@ pub fn build_app(
                 .service(admin::create_concert)
                 .service(admin::put_queue_policy)
                 .service(admin::get_queue_policy)
-                .service(admin::get_queue_stats),
+                .service(admin::get_queue_stats)
+                .service(draw::get_draw)
+                .service(draw::get_draw_receipts),
         )
         .split_for_parts();
     app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))

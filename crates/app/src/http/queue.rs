@@ -74,7 +74,8 @@ pub struct EventsQuery {
 /// The token's standing pushed as Server-Sent Events: an `event: standing` with a
 /// `TicketView` at once, again whenever it changes materially (status, or the position
 /// by at least 1 %), at least every 15 s, and the moment the fan is admitted; the
-/// stream ends after an `ACTIVE` or `EXPIRED` standing. Being connected is the
+/// stream ends after an `ACTIVE`, `EXPIRED` or `SOLD_OUT` standing (a `PRE_QUEUE` one
+/// goes on: the draw at the opening gives the position). Being connected is the
 /// heartbeat. When the waiting room becomes unavailable the stream ends with an
 /// `event: unavailable` and the browser reconnects by itself (`retry`).
 #[utoipa::path(
@@ -117,6 +118,11 @@ enum SseState {
     Done,
 }
 
+/// Whether the stream goes on: the fan waits, in the line or in the pre-queue.
+fn still_in_line(status: TicketStatus) -> bool {
+    matches!(status, TicketStatus::Waiting | TicketStatus::PreQueue)
+}
+
 /// A standing worth pushing: another status, or a position at least 1 % closer.
 fn material(old: &Ticket, new: &Ticket) -> bool {
     if old.status != new.status {
@@ -143,7 +149,7 @@ impl SseState {
             SseState::Done => None,
             SseState::Start(first, state, token) => {
                 let idle = state.queue_idle_timeout_seconds;
-                let ends = first.status != TicketStatus::Waiting;
+                let ends = !still_in_line(first.status);
                 let bytes = standing_event(first.clone(), idle);
                 let next = if ends {
                     SseState::Done
@@ -181,7 +187,7 @@ impl SseState {
                 };
                 let due = sent_at.elapsed() >= std::time::Duration::from_secs(15);
                 if material(&last, &now) || due {
-                    let ends = now.status != TicketStatus::Waiting;
+                    let ends = !still_in_line(now.status);
                     let bytes = standing_event(now.clone(), idle);
                     if ends {
                         return Some((Ok(bytes), SseState::Done));

@@ -1,0 +1,155 @@
+//! `MeasuredEtas`: a decorator of the `Queue` port that measures how honest the ETAs
+//! were. The first time a fan is seen waiting with an ETA (at entry, or just after the
+//! draw for a pre-queued fan) the prediction is noted; the first time the same token is
+//! seen active, `actual wait − predicted wait` goes to the histogram
+//! `frontrow_queue_eta_error_seconds` (positive: the wait was longer than told).
+//!
+//! The notes are per instance and bounded (moka): a fan whose admission is seen by
+//! another instance is not counted, which thins the sample but never skews one figure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use frontrow_domain::draw::Draw;
+use frontrow_domain::error::QueueError;
+use frontrow_domain::model::{ConcertId, UserId};
+use frontrow_domain::ports::Queue;
+use frontrow_domain::queue::{
+    AdmissionCap, Entered, QueuePolicy, QueueStats, QueueToken, TickReport, Ticket, TicketStatus,
+};
+use moka::future::Cache;
+
+use crate::telemetry::QUEUE_ETA_ERROR;
+
+/// Predictions kept at most (about 100 bytes each).
+const NOTES: u64 = 200_000;
+/// A prediction older than this is forgotten (the fan left or went elsewhere).
+const NOTE_TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// The decorator; wire it around the queue in `startup`.
+pub struct MeasuredEtas {
+    inner: Arc<dyn Queue>,
+    /// token → (first seen waiting, ETA told then in seconds).
+    notes: Cache<String, (Instant, u64)>,
+}
+
+impl MeasuredEtas {
+    pub fn new(inner: Arc<dyn Queue>) -> Self {
+        MeasuredEtas {
+            inner,
+            notes: Cache::builder()
+                .max_capacity(NOTES)
+                .time_to_live(NOTE_TTL)
+                .build(),
+        }
+    }
+
+    async fn observe(&self, ticket: &Ticket) {
+        match ticket.status {
+            TicketStatus::Waiting => {
+                if let Some(eta) = ticket.eta_seconds {
+                    let key = ticket.token.as_str();
+                    if !self.notes.contains_key(key) {
+                        self.notes
+                            .insert(key.to_owned(), (Instant::now(), eta))
+                            .await;
+                    }
+                }
+            }
+            TicketStatus::Active => {
+                if let Some((at, eta)) = self.notes.remove(ticket.token.as_str()).await {
+                    let error = at.elapsed().as_secs_f64() - eta as f64;
+                    metrics::histogram!(QUEUE_ETA_ERROR).record(error);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for MeasuredEtas {
+    async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Entered, QueueError> {
+        let entered = self.inner.enter(concert, user, now).await?;
+        self.observe(&entered.ticket).await;
+        Ok(entered)
+    }
+
+    async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
+        let ticket = self.inner.status(token, now).await?;
+        self.observe(&ticket).await;
+        Ok(ticket)
+    }
+
+    async fn admission(
+        &self,
+        token: &QueueToken,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, QueueError> {
+        let ticket = self.inner.admission(token, now).await?;
+        self.observe(&ticket).await;
+        Ok(ticket)
+    }
+
+    async fn leave(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<(), QueueError> {
+        self.notes.invalidate(token.as_str()).await;
+        self.inner.leave(token, now).await
+    }
+
+    async fn tick(&self, concert: ConcertId, now: DateTime<Utc>) -> Result<TickReport, QueueError> {
+        self.inner.tick(concert, now).await
+    }
+
+    async fn tick_capped(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        cap: Option<AdmissionCap>,
+    ) -> Result<TickReport, QueueError> {
+        self.inner.tick_capped(concert, now, cap).await
+    }
+
+    async fn draw(&self, concert: ConcertId) -> Result<Option<Draw>, QueueError> {
+        self.inner.draw(concert).await
+    }
+
+    async fn draw_receipts(
+        &self,
+        concert: ConcertId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<String>>, QueueError> {
+        self.inner.draw_receipts(concert, offset, limit).await
+    }
+
+    async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError> {
+        self.inner.policy(concert).await
+    }
+
+    async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError> {
+        self.inner.set_policy(concert, policy).await
+    }
+
+    async fn stats(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<QueueStats, QueueError> {
+        self.inner.stats(concert, now).await
+    }
+
+    async fn concerts(&self) -> Result<Vec<ConcertId>, QueueError> {
+        self.inner.concerts().await
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        self.inner.ping().await
+    }
+}
