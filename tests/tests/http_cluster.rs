@@ -95,7 +95,7 @@ async fn three_instances_sharing_a_queue_never_admit_past_the_policy_on_redis_cl
         );
     }
     let concert = apps[0].create_concert(1, 10, 100).await;
-    let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
+    let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
     assert_eq!(apps[1].set_policy(concert.id, &phase1).await.status(), 200);
 
     let mut tokens = Vec::new();
@@ -122,7 +122,7 @@ async fn three_instances_sharing_a_queue_never_admit_past_the_policy_on_redis_cl
     assert_eq!(s["admitted_total"], 10, "{s}");
 
     // Phase 2: 10 admissions per second for the three tickers together.
-    let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false});
+    let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
     assert_eq!(apps[2].set_policy(concert.id, &phase2).await.status(), 200);
     let start = Instant::now();
     let mut last = 10;
@@ -180,6 +180,8 @@ async fn fan_buys(apps: &[TestApp], i: usize, concert: &TestConcert) -> bool {
         match v["status"].as_str() {
             Some("ACTIVE") => break,
             Some("WAITING") => {}
+            // Admission knows the inventory: once every seat is sold the line closes.
+            Some("SOLD_OUT") => return false,
             other => panic!("fan {i}: {other:?} while waiting: {v}"),
         }
         assert!(Instant::now() < deadline, "fan {i} not admitted in 60 s");
