@@ -35,6 +35,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-stats"),
+    ("get", "/admin"),
+    ("get", "/static/{file}"),
+    ("get", "/api/v1/admin/concerts/{concert_id}/sales"),
+    ("get", "/api/v1/admin/concerts/{concert_id}/sales.csv"),
 ];
 
 #[tokio::test]

@@ -853,6 +853,94 @@ async fn assert_hold_limit_under_contention(c: &Ctx) {
     assert_eq!(held, u64::from(LIMIT));
 }
 
+async fn assert_sales(c: &Ctx) {
+    let d = concert(c, 1, 5, 1).await;
+    let other = concert(c, 1, 2, 1).await;
+    let s = d.schedules[0].id;
+    let seats = seat_ids(c, s).await;
+    let labels: Vec<String> =
+        c.p.catalog
+            .list_seats(s, t0())
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|x| x.label)
+            .collect();
+    let (a, b, idle) = (user(c, PRICE).await, user(c, PRICE).await, user(c, 0).await);
+    assert!(c.p.payments.sales(d.concert.id).await.unwrap().is_empty());
+
+    let ra = hold(c, a, s, seats[0], t0()).await;
+    let rb = hold(c, b, s, seats[1], t0()).await;
+    hold(c, idle, s, seats[2], t0()).await;
+    let paid_a = t0() + Duration::seconds(10);
+    let paid_b = t0() + Duration::seconds(5);
+    c.p.payments
+        .pay(pay_req(a, ra.id, "a", paid_a))
+        .await
+        .unwrap();
+    c.p.payments
+        .pay(pay_req(b, rb.id, "b", paid_b))
+        .await
+        .unwrap();
+    // A sale of another concert is not this concert's.
+    let os = other.schedules[0].id;
+    let o = user(c, PRICE).await;
+    let ro = hold(c, o, os, seat_ids(c, os).await[0], t0()).await;
+    c.p.payments
+        .pay(pay_req(o, ro.id, "o", paid_a))
+        .await
+        .unwrap();
+
+    let sales = c.p.payments.sales(d.concert.id).await.unwrap();
+    let got: Vec<_> = sales
+        .iter()
+        .map(|x| {
+            (
+                x.reservation_id,
+                x.schedule_id,
+                x.seat_id,
+                x.seat_label.as_str(),
+                x.user_id,
+                x.price,
+                x.paid_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                rb.id,
+                s,
+                seats[1],
+                labels[1].as_str(),
+                b,
+                money(PRICE),
+                paid_b
+            ),
+            (
+                ra.id,
+                s,
+                seats[0],
+                labels[0].as_str(),
+                a,
+                money(PRICE),
+                paid_a
+            ),
+        ],
+        "{}: paid seats in payment order, held ones left out",
+        c.backend
+    );
+    assert!(
+        c.p.payments
+            .sales(ConcertId(999_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 // --- one test per assertion per backend ----------------------------------------------
 
 async fn run<F, Fut>(backend: Backend, f: F)
@@ -903,4 +991,5 @@ contract!(
     assert_no_double_charge_with_different_keys,
     assert_many_users_many_seats,
     assert_hold_limit_under_contention,
+    assert_sales,
 );

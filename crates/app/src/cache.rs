@@ -373,6 +373,13 @@ impl PaymentRepository for InvalidatingPayments {
         }
         Ok(receipt)
     }
+
+    async fn sales(
+        &self,
+        concert: frontrow_domain::model::ConcertId,
+    ) -> Result<Vec<frontrow_domain::model::Sale>, frontrow_domain::error::StoreError> {
+        self.inner.sales(concert).await
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,11 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
             Money::from_u32(1_000),
         ),
         catalog: Catalog::new(catalog.clone(), clock.clone()),
+        sales: frontrow_domain::sales::Sales::new(
+            catalog.clone(),
+            Arc::new(MockPaymentRepository::new()),
+            clock.clone(),
+        ),
         booking: Booking::new(
             catalog,
             Arc::new(m.seats),

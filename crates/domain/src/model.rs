@@ -325,3 +325,16 @@ mod tests {
         assert_eq!(ReservationStatus::parse("BOGUS"), None);
     }
 }
+
+/// One paid seat, as the operators' sales export lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sale {
+    pub reservation_id: ReservationId,
+    pub schedule_id: ScheduleId,
+    pub seat_id: SeatId,
+    pub seat_label: String,
+    pub user_id: UserId,
+    /// What was paid (the seat's price when it was held).
+    pub price: Money,
+    pub paid_at: DateTime<Utc>,
+}

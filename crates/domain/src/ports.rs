@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::{CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError};
+use crate::model::Sale;
 use crate::model::{
     Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
     PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, User,
@@ -221,6 +222,13 @@ pub trait PaymentRepository: Send + Sync + 'static {
     /// - `InsufficientBalance` when the balance is below the price; nothing changes.
     /// - `Unavailable` when the database cannot be reached; nothing is written then.
     async fn pay(&self, req: PaymentRequest) -> Result<PaymentReceipt, PaymentError>;
+
+    /// Every paid (`CONFIRMED`) reservation of `concert`, in the order they were paid
+    /// (ties by reservation id), with the seat's label. An unknown concert has none.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn sales(&self, concert: ConcertId) -> Result<Vec<Sale>, StoreError>;
 }
 
 /// The waiting rooms: one line per concert, admission into a bounded active set.

@@ -311,3 +311,56 @@ pub struct ReadyView {
     /// Each dependency (`database`, `queue`) and `ok` or what failed.
     pub checks: std::collections::BTreeMap<String, String>,
 }
+
+/// How the seats of one schedule stand (operators).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleSalesView {
+    pub schedule_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub total: u64,
+    pub available: u64,
+    /// Held by a fan right now.
+    pub held: u64,
+    pub sold: u64,
+    /// Sum of the sold seats' prices, minor units.
+    pub revenue: i64,
+}
+
+/// How the seats of a concert stand, per schedule and in total (operators).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesSummaryView {
+    pub concert_id: i64,
+    pub schedules: Vec<ScheduleSalesView>,
+    pub total: u64,
+    pub available: u64,
+    pub held: u64,
+    pub sold: u64,
+    /// Minor units.
+    pub revenue: i64,
+}
+
+impl From<frontrow_domain::sales::SalesSummary> for SalesSummaryView {
+    fn from(s: frontrow_domain::sales::SalesSummary) -> Self {
+        SalesSummaryView {
+            concert_id: s.concert_id.0,
+            schedules: s
+                .schedules
+                .into_iter()
+                .map(|d| ScheduleSalesView {
+                    schedule_id: d.schedule_id.0,
+                    starts_at: d.starts_at,
+                    total: d.total,
+                    available: d.available,
+                    held: d.held,
+                    sold: d.sold,
+                    revenue: d.revenue,
+                })
+                .collect(),
+            total: s.total,
+            available: s.available,
+            held: s.held,
+            sold: s.sold,
+            revenue: s.revenue,
+        }
+    }
+}

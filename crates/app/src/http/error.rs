@@ -251,6 +251,17 @@ impl From<CatalogError> for ApiError {
     }
 }
 
+impl From<frontrow_domain::sales::SalesError> for ApiError {
+    fn from(e: frontrow_domain::sales::SalesError) -> Self {
+        use frontrow_domain::sales::SalesError;
+        let detail = e.to_string();
+        match e {
+            SalesError::ConcertNotFound => ApiError::not_found(detail),
+            SalesError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
 impl From<BookingError> for ApiError {
     fn from(e: BookingError) -> Self {
         let detail = e.to_string();
