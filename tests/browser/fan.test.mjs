@@ -85,6 +85,15 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   assert.equal(await text(ada, "#hold-price"), "42.00");
   assert.match(await text(ada, "#hold-countdown"), /^\d+:\d\d$/);
   await record(ada, "checkout");
+  // More time, once (WCAG 2.2.1): the hold moves by the configured extension.
+  const heldBefore = await stored(ada, `frontrow.hold.${c.id}`);
+  assert.match(await text(ada, "#extend-btn"), /^Keep it 5 min longer$/);
+  await ada.click("#extend-btn");
+  await ada.waitForSelector("#extend-line", { state: "hidden" });
+  const heldAfter = await stored(ada, `frontrow.hold.${c.id}`);
+  assert.equal(Date.parse(heldAfter.reservation.expires_at) - Date.parse(heldBefore.reservation.expires_at), 300_000);
+  await until(ada, () => /now lasts until/.test(document.getElementById("announce").textContent));
+  assert.equal(await ada.evaluate(() => document.activeElement.id), "pay-btn");
   await ada.click("#pay-btn");
   await until(ada, () => /Not enough in your wallet/.test(document.getElementById("pay-msg").textContent));
   assert.equal(await ada.inputValue("#topup-amount"), "42.00");

@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/static/{file}"),
     ("get", "/api/v1/admin/concerts/{concert_id}/sales"),
     ("get", "/api/v1/admin/concerts/{concert_id}/sales.csv"),
+    ("post", "/api/v1/reservations/{reservation_id}/extend"),
 ];
 
 #[tokio::test]

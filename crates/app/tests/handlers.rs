@@ -214,6 +214,7 @@ async fn payment_errors_map_to_their_statuses() {
                 created_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap(),
                 expires_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 5, 0).unwrap(),
                 paid_at: None,
+                extended_at: None,
             }))
         });
         let mut slot = Some(err);

@@ -246,6 +246,8 @@ pub struct Reservation {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// When the hold was extended; a hold is extended at most once.
+    pub extended_at: Option<DateTime<Utc>>,
 }
 
 impl Reservation {
@@ -337,4 +339,14 @@ pub struct Sale {
     /// What was paid (the seat's price when it was held).
     pub price: Money,
     pub paid_at: DateTime<Utc>,
+}
+
+/// Extending a live hold once (WCAG 2.2.1, Timing Adjustable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtendRequest {
+    pub user_id: UserId,
+    pub reservation_id: ReservationId,
+    /// Added to the hold's current expiry.
+    pub by: chrono::Duration,
+    pub now: DateTime<Utc>,
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::error::ExtendError;
 use crate::error::{CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError};
+use crate::model::ExtendRequest;
 use crate::model::Sale;
 use crate::model::{
     Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
@@ -153,6 +155,18 @@ pub trait SeatRepository: Send + Sync + 'static {
         id: ReservationId,
         now: DateTime<Utc>,
     ) -> Result<Reservation, CancelError>;
+
+    /// Extends a live `HELD` reservation of `user` once: its expiry and its seat's hold
+    /// move `req.by` later and `extended_at` becomes `req.now`, in one transaction;
+    /// returns the reservation as it now is.
+    ///
+    /// # Errors
+    /// - `NotFound` when unknown or owned by another user.
+    /// - `NotHeld` when it is confirmed, cancelled or expired (an unswept hold expired at
+    ///   or before `req.now` counts as expired); nothing changes.
+    /// - `AlreadyExtended` when it was extended before; nothing changes.
+    /// - `Unavailable` when the database cannot be reached.
+    async fn extend(&self, req: ExtendRequest) -> Result<Reservation, ExtendError>;
 
     /// How many unexpired `HELD` reservations `user` has across the concert's schedules.
     ///

@@ -146,9 +146,26 @@ pub struct ReservationView {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// When the hold was extended (a hold is extended at most once).
+    pub extended_at: Option<DateTime<Utc>>,
+    /// True while the hold is live, not yet extended, and holds may be extended here
+    /// (`POST /reservations/{id}/extend`).
+    pub extendable: bool,
+    /// How much longer an extension keeps the hold; 0 when holds cannot be extended.
+    pub extension_seconds: u64,
 }
 
 impl ReservationView {
+    /// The view of `r` at `now` where a hold may be extended once by `extension`.
+    pub fn with_extension(r: Reservation, now: DateTime<Utc>, extension: chrono::Duration) -> Self {
+        let mut v = Self::at(r, now);
+        let seconds = u64::try_from(extension.num_seconds()).unwrap_or(0);
+        v.extension_seconds = seconds;
+        v.extendable =
+            seconds > 0 && v.status == ReservationStatus::Held.as_str() && v.extended_at.is_none();
+        v
+    }
+
     pub fn at(r: Reservation, now: DateTime<Utc>) -> Self {
         ReservationView {
             id: r.id.0,
@@ -161,6 +178,9 @@ impl ReservationView {
             created_at: r.created_at,
             expires_at: r.expires_at,
             paid_at: r.paid_at,
+            extended_at: r.extended_at,
+            extendable: false,
+            extension_seconds: 0,
         }
     }
 }

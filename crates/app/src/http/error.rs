@@ -317,6 +317,18 @@ impl From<BookingError> for ApiError {
                 ApiError::validation(format!("Idempotency-Key must be 1 to {max} characters"))
             }
             BookingError::Store(src) => ApiError::unavailable("database", &src),
+            BookingError::ExtensionNotAllowed => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-extension-not-allowed",
+                "Hold extension not allowed",
+                detail,
+            ),
+            BookingError::AlreadyExtended => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-already-extended",
+                "Hold already extended",
+                detail,
+            ),
         }
     }
 }

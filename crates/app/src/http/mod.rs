@@ -175,7 +175,8 @@ pub fn build_app(
                 .service(admin::get_queue_policy)
                 .service(admin::get_queue_stats)
                 .service(admin::get_sales_summary)
-                .service(admin::export_sales_csv),
+                .service(admin::export_sales_csv)
+                .service(reservations::extend_reservation),
         )
         .split_for_parts();
     app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
