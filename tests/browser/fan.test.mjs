@@ -220,6 +220,7 @@ test("the operator creates a concert with two dates from the console and fans se
   await ops.fill("#admin-key", ADMIN);
   await ops.click("#key-btn");
   await ops.waitForSelector("#console:not([hidden])");
+  await until(ops, () => document.getElementById("sale-state").textContent !== "");
   // The key is kept for this tab: a reload goes straight to the console.
   await ops.reload();
   await ops.waitForSelector("#console:not([hidden])");

@@ -1,7 +1,7 @@
 // Shared by the browser tests: the server under test (BASE_URL, ADMIN_KEY), Chromium,
 // screenshots at two sizes and the axe-core audit of every page.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
@@ -10,7 +10,7 @@ export const ADMIN = process.env.ADMIN_KEY ?? "";
 export const SHOTS = `${process.env.SHOT_DIR ?? "/tmp"}/frontrow-screens`;
 mkdirSync(SHOTS, { recursive: true });
 
-const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -39,8 +39,11 @@ export async function launch() {
  * records script errors and failed requests to our own origin.
  */
 export async function newPage(browser, viewport = DESKTOP) {
-  // bypassCSP: only so the test can inject axe-core; the pages themselves load nothing inline.
-  const context = await browser.newContext({ viewport, bypassCSP: true, acceptDownloads: true });
+  // The pages run under their real content security policy (a violation is a console
+  // error, which fails the tests); axe-core is served to them from their own origin.
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  await context.route(`${BASE}/__test__/axe.min.js`, (route) =>
+    route.fulfill({ status: 200, contentType: "text/javascript", body: AXE_SOURCE }));
   const page = await context.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
@@ -60,7 +63,7 @@ const audits = [];
  * violation; every result is kept for the report.
  */
 export async function audit(page, name) {
-  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.addScriptTag({ path: AXE });
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.addScriptTag({ url: `${BASE}/__test__/axe.min.js` });
   const result = await page.evaluate(async () => {
     const r = await window.axe.run(document, { resultTypes: ["violations"] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));

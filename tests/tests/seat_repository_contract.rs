@@ -151,7 +151,7 @@ async fn assert_store_basics(c: &Ctx) {
     let stats = c.store.pool_stats();
     assert!(stats.max >= 16 && stats.size <= stats.max, "{stats:?}");
     let status = c.store.migrate_status().await.unwrap();
-    assert_eq!(status.len(), 8);
+    assert_eq!(status.len(), 9);
     assert!(status.iter().all(|(_, applied)| *applied));
     c.store.migrate_down(None).await.unwrap();
     assert!(

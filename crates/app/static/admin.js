@@ -14,7 +14,10 @@ function say(text) { const r = $("announce"); r.textContent = ""; setTimeout(() 
 
 async function admin(method, path, opts = {}) {
   try {
-    return await call(method, "/admin" + path, { ...opts, headers: { ...(opts.headers || {}), "X-Admin-Key": S.key } });
+    const answer = await call(method, "/admin" + path, { ...opts, headers: { ...(opts.headers || {}), "X-Admin-Key": S.key } });
+    // The key was accepted: keep it for this tab.
+    sessionStorage.setItem(KEY, S.key);
+    return answer;
   } catch (e) {
     if (e.status === 401 || e.status === 403) {
       forget();
@@ -78,8 +81,6 @@ async function choose(id) {
   try {
     await loadPolicy();
     await sample();
-    // the key was accepted: keep it for this tab
-    sessionStorage.setItem(KEY, S.key);
   } catch (e) { fail(e); return; }
   clearInterval(S.timer);
   S.timer = setInterval(sample, 1000);
