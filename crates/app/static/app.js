@@ -477,12 +477,15 @@ async function drawSeats() {
   }
   let available = 0;
   for (const s of data) {
+    if (s.status === "AVAILABLE") available++;
     const b = S.seats.get(s.id);
+    const key = `${s.status}/${s.price}`;
+    if (b.dataset.state === key) continue; // unchanged since the last look: no DOM work
+    b.dataset.state = key;
     const { row, num } = parseLabel(s.label);
     b.className = `seat cat-${category(s.price)} ${s.status}`;
     b.disabled = s.status !== "AVAILABLE";
     b.setAttribute("aria-label", `${row ? `Row ${row}, seat ${num}` : s.label}, ${money(s.price)}, ${STATUS_WORDS[s.status] || s.status.toLowerCase()}`);
-    if (s.status === "AVAILABLE") available++;
   }
   $("inventory").textContent = available ? `${available} seats left` : "No seats left on this date right now";
   const opt = $("schedule").selectedOptions[0], sched = S.schedules.find((x) => x.id === schedule);
