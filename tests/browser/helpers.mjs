@@ -56,8 +56,6 @@ export function scriptErrors(page) {
   return page.errors.filter((t) => !/Failed to load resource: the server responded with a status of (4\d\d)/.test(t));
 }
 
-const audits = [];
-
 /**
  * Runs axe-core on the page as it is now and fails on any serious or critical
  * violation; every result is kept for the report.
@@ -69,8 +67,14 @@ export async function audit(page, name) {
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 5) }));
   });
   const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
-  audits.push({ page: name, url: page.url(), violations: result });
-  writeFileSync(`${SHOTS}/axe-report.json`, JSON.stringify(audits, null, 2));
+  // One report for every test file (they run one after the other): this page's entry
+  // replaces the one of an earlier run.
+  const file = `${SHOTS}/axe-report.json`;
+  let audits = [];
+  try { audits = JSON.parse(readFileSync(file, "utf8")); } catch { audits = []; }
+  audits = audits.filter((a) => a.page !== name);
+  audits.push({ page: name, url: page.url(), at: new Date().toISOString(), violations: result });
+  writeFileSync(file, JSON.stringify(audits, null, 2));
   assert.deepEqual(bad, [], `axe-core: serious or critical violations on ${name}: ${JSON.stringify(bad, null, 1)}`);
   return result;
 }
@@ -90,10 +94,14 @@ export async function shoot(page, name) {
   return paths;
 }
 
-/** Screenshot and audit in one go. */
+/** Screenshots at both sizes, and the audit at both sizes. */
 export async function record(page, name) {
   await shoot(page, name);
   await audit(page, name);
+  const size = page.viewportSize();
+  await page.setViewportSize(PHONE);
+  await audit(page, `${name} (390x844)`);
+  await page.setViewportSize(size);
 }
 
 /** Presses Tab until the focused element matches `selector` (at most `max` times). */
