@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# A fan's journey in headless Chromium (tests/browser): installs Debian's chromium and
-# playwright-core when missing, starts frontrow (debug build, SQLite, in-memory queue) on a
-# free port, runs the browser test, stops the server.
+# The fans' pages and the operators' console in headless Chromium (tests/browser): installs
+# Debian's chromium and the tests' npm packages (playwright-core, axe-core) when missing,
+# starts frontrow (debug build, SQLite, in-memory queue) on a free port, runs every
+# tests/browser/*.test.mjs, stops the server. Screenshots (desktop and 390x844) go to
+# $SHOT_DIR/frontrow-screens (default SHOT_DIR: target/browser-artifacts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -11,7 +13,7 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
 cargo build -q -p frontrow-app
@@ -25,10 +27,22 @@ FRONTROW__DATABASE__URL="sqlite://$DIR/fan.db?mode=rwc" \
 FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
 FRONTROW__AUTH__JWT_SECRET="browser-jwt-secret-0123456789" \
 FRONTROW__QUEUE__TICK_INTERVAL_MS=50 \
+FRONTROW__BOOKING__HOLD_TTL_SECONDS=120 \
 RUST_LOG=warn "$BIN" serve >"$DIR/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
+SHOT_DIR="${SHOT_DIR:-$CARGO_TARGET_DIR/browser-artifacts}"
+mkdir -p "$SHOT_DIR"
+SHOT_DIR=$(cd "$SHOT_DIR" && pwd)
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.05; done
 
 cd tests/browser
-BASE_URL="http://127.0.0.1:$PORT" ADMIN_KEY="$ADMIN_KEY" SHOT_DIR="${SHOT_DIR:-/tmp}" node --test fan.test.mjs
+status=0
+BASE_URL="http://127.0.0.1:$PORT" ADMIN_KEY="$ADMIN_KEY" SHOT_DIR="$SHOT_DIR" \
+  node --test --test-concurrency=1 ./*.test.mjs || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "browser-test: failed; the server's log:" >&2
+  tail -n 50 "$DIR/server.log" >&2
+fi
+echo "browser-test: screenshots and the axe-core report in $SHOT_DIR/frontrow-screens" >&2
+exit "$status"

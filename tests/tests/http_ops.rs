@@ -37,6 +37,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-stats"),
     ("get", "/api/v1/concerts/{concert_id}/draw"),
     ("get", "/api/v1/concerts/{concert_id}/draw/receipts"),
+    ("get", "/admin"),
+    ("get", "/static/{file}"),
+    ("get", "/api/v1/admin/concerts/{concert_id}/sales"),
+    ("get", "/api/v1/admin/concerts/{concert_id}/sales.csv"),
+    ("post", "/api/v1/reservations/{reservation_id}/extend"),
 ];
 
 #[tokio::test]

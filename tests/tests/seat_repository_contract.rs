@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use frontrow_domain::error::ExtendError;
 use frontrow_domain::error::{CancelError, HoldError, PaymentError, WalletError};
+use frontrow_domain::model::ExtendRequest;
 use frontrow_domain::model::{
     ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, NewSchedule, PaymentRequest,
     Reservation, ReservationId, ReservationStatus, ScheduleId, SeatId, SeatStatus, UserId,
@@ -149,7 +151,7 @@ async fn assert_store_basics(c: &Ctx) {
     let stats = c.store.pool_stats();
     assert!(stats.max >= 16 && stats.size <= stats.max, "{stats:?}");
     let status = c.store.migrate_status().await.unwrap();
-    assert_eq!(status.len(), 8);
+    assert_eq!(status.len(), 9);
     assert!(status.iter().all(|(_, applied)| *applied));
     c.store.migrate_down(None).await.unwrap();
     assert!(
@@ -853,6 +855,177 @@ async fn assert_hold_limit_under_contention(c: &Ctx) {
     assert_eq!(held, u64::from(LIMIT));
 }
 
+async fn assert_sales(c: &Ctx) {
+    let d = concert(c, 1, 5, 1).await;
+    let other = concert(c, 1, 2, 1).await;
+    let s = d.schedules[0].id;
+    let seats = seat_ids(c, s).await;
+    let labels: Vec<String> =
+        c.p.catalog
+            .list_seats(s, t0())
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|x| x.label)
+            .collect();
+    let (a, b, idle) = (user(c, PRICE).await, user(c, PRICE).await, user(c, 0).await);
+    assert!(c.p.payments.sales(d.concert.id).await.unwrap().is_empty());
+
+    let ra = hold(c, a, s, seats[0], t0()).await;
+    let rb = hold(c, b, s, seats[1], t0()).await;
+    hold(c, idle, s, seats[2], t0()).await;
+    let paid_a = t0() + Duration::seconds(10);
+    let paid_b = t0() + Duration::seconds(5);
+    c.p.payments
+        .pay(pay_req(a, ra.id, "a", paid_a))
+        .await
+        .unwrap();
+    c.p.payments
+        .pay(pay_req(b, rb.id, "b", paid_b))
+        .await
+        .unwrap();
+    // A sale of another concert is not this concert's.
+    let os = other.schedules[0].id;
+    let o = user(c, PRICE).await;
+    let ro = hold(c, o, os, seat_ids(c, os).await[0], t0()).await;
+    c.p.payments
+        .pay(pay_req(o, ro.id, "o", paid_a))
+        .await
+        .unwrap();
+
+    let sales = c.p.payments.sales(d.concert.id).await.unwrap();
+    let got: Vec<_> = sales
+        .iter()
+        .map(|x| {
+            (
+                x.reservation_id,
+                x.schedule_id,
+                x.seat_id,
+                x.seat_label.as_str(),
+                x.user_id,
+                x.price,
+                x.paid_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                rb.id,
+                s,
+                seats[1],
+                labels[1].as_str(),
+                b,
+                money(PRICE),
+                paid_b
+            ),
+            (
+                ra.id,
+                s,
+                seats[0],
+                labels[0].as_str(),
+                a,
+                money(PRICE),
+                paid_a
+            ),
+        ],
+        "{}: paid seats in payment order, held ones left out",
+        c.backend
+    );
+    assert!(
+        c.p.payments
+            .sales(ConcertId(999_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn assert_extend(c: &Ctx) {
+    let d = concert(c, 1, 5, 1).await;
+    let s = d.schedules[0].id;
+    let seats = seat_ids(c, s).await;
+    let (a, b) = (user(c, PRICE).await, user(c, PRICE).await);
+    let ext = |u: UserId, r: ReservationId, now: DateTime<Utc>| ExtendRequest {
+        user_id: u,
+        reservation_id: r,
+        by: Duration::minutes(5),
+        now,
+    };
+
+    // A live hold is extended once: its expiry and its seat's hold move together.
+    let r = hold(c, a, s, seats[0], t0()).await;
+    let at = t0() + Duration::minutes(1);
+    let e = c.p.seats.extend(ext(a, r.id, at)).await.unwrap();
+    assert_eq!(e.expires_at, t0() + Duration::minutes(10), "{}", c.backend);
+    assert_eq!(e.extended_at, Some(at));
+    assert_eq!(e.status, ReservationStatus::Held);
+    let read = c.p.seats.reservation(r.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.expires_at, read.extended_at),
+        (e.expires_at, Some(at))
+    );
+    let later = t0() + Duration::minutes(7);
+    assert_eq!(seat_status(c, s, seats[0], later).await, SeatStatus::Held);
+    c.p.seats.release_expired(later, 100).await.unwrap();
+    assert_eq!(status_of(c, r.id).await, ReservationStatus::Held);
+    let e2 = c.p.seats.hold(hold_req(b, s, seats[0], later)).await;
+    assert!(matches!(e2, Err(HoldError::SeatTaken)), "{e2:?}");
+    let again = c.p.seats.extend(ext(a, r.id, later)).await;
+    assert!(
+        matches!(again, Err(ExtendError::AlreadyExtended)),
+        "{again:?}"
+    );
+    c.p.payments
+        .pay(pay_req(a, r.id, "k", later))
+        .await
+        .unwrap();
+    let paid = c.p.seats.extend(ext(a, r.id, later)).await;
+    assert!(
+        matches!(
+            paid,
+            Err(ExtendError::NotHeld {
+                status: ReservationStatus::Confirmed
+            })
+        ),
+        "{paid:?}"
+    );
+
+    // Not found: another user's or unknown; not held: expired or cancelled.
+    let rb = hold(c, b, s, seats[1], t0()).await;
+    let e = c.p.seats.extend(ext(a, rb.id, t0())).await;
+    assert!(matches!(e, Err(ExtendError::NotFound)), "{e:?}");
+    let e = c.p.seats.extend(ext(a, ReservationId(999_999), t0())).await;
+    assert!(matches!(e, Err(ExtendError::NotFound)), "{e:?}");
+    let e =
+        c.p.seats
+            .extend(ext(b, rb.id, t0() + Duration::minutes(6)))
+            .await;
+    assert!(
+        matches!(
+            e,
+            Err(ExtendError::NotHeld {
+                status: ReservationStatus::Expired
+            })
+        ),
+        "{e:?}"
+    );
+    let rc = hold(c, b, s, seats[2], t0()).await;
+    c.p.seats.cancel(b, rc.id, t0()).await.unwrap();
+    let e = c.p.seats.extend(ext(b, rc.id, t0())).await;
+    assert!(
+        matches!(
+            e,
+            Err(ExtendError::NotHeld {
+                status: ReservationStatus::Cancelled
+            })
+        ),
+        "{e:?}"
+    );
+}
+
 // --- one test per assertion per backend ----------------------------------------------
 
 async fn run<F, Fut>(backend: Backend, f: F)
@@ -954,4 +1127,6 @@ contract!(
     assert_many_users_many_seats,
     assert_hold_limit_under_contention,
     assert_seat_counts,
+    assert_sales,
+    assert_extend,
 );

@@ -340,6 +340,17 @@ impl SeatRepository for InvalidatingSeats {
         self.inner.held_count_for_concert(user, concert, now).await
     }
 
+    async fn extend(
+        &self,
+        req: frontrow_domain::model::ExtendRequest,
+    ) -> Result<Reservation, frontrow_domain::error::ExtendError> {
+        let r = self.inner.extend(req).await?;
+        self.cache
+            .invalidate(&seat_change(r.concert_id, r.schedule_id))
+            .await;
+        Ok(r)
+    }
+
     async fn release_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
         let n = self.inner.release_expired(now, limit).await?;
         if n > 0 {
@@ -380,6 +391,13 @@ impl PaymentRepository for InvalidatingPayments {
                 .await;
         }
         Ok(receipt)
+    }
+
+    async fn sales(
+        &self,
+        concert: frontrow_domain::model::ConcertId,
+    ) -> Result<Vec<frontrow_domain::model::Sale>, frontrow_domain::error::StoreError> {
+        self.inner.sales(concert).await
     }
 }
 
@@ -434,6 +452,7 @@ mod tests {
             created_at: now(),
             expires_at: now(),
             paid_at: None,
+            extended_at: None,
         }
     }
 

@@ -96,6 +96,8 @@ pub struct BookingSettings {
     /// Longest life of a cached seat map / availability / concert answer (0 = no cache).
     /// Every booking write through an instance drops the answers it changed at once.
     pub seat_map_cache_ms: u64,
+    /// How much longer a fan may keep a hold, once (0 = holds cannot be extended).
+    pub hold_extension_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +178,7 @@ impl Default for BookingSettings {
             max_charge: DEFAULT_MAX_CHARGE.minor_units(),
             sweep_interval_ms: 1_000,
             seat_map_cache_ms: 250,
+            hold_extension_seconds: p.hold_extension.num_seconds() as u64,
         }
     }
 }
@@ -228,6 +231,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__BOOKING__MAX_CHARGE             largest wallet charge, minor units [100000000]
   FRONTROW__BOOKING__SWEEP_INTERVAL_MS      expired-hold sweeper period [1000]
   FRONTROW__BOOKING__SEAT_MAP_CACHE_MS      life of a cached seat map, 0 = off [250]
+  FRONTROW__BOOKING__HOLD_EXTENSION_SECONDS a hold may be extended once by this, 0 = off [300]
   FRONTROW__QUEUE__MAX_ACTIVE               default max active fans per concert [1000]
   FRONTROW__QUEUE__ADMIT_PER_SECOND         default admission rate [100]
   FRONTROW__QUEUE__ACTIVE_TTL_SECONDS       how long an admission lasts [600]
@@ -358,6 +362,12 @@ impl Settings {
         if self.booking.hold_ttl_seconds == 0 || self.booking.hold_ttl_seconds > 86_400 {
             return bad("booking.hold_ttl_seconds", "must be between 1 and 86400");
         }
+        if self.booking.hold_extension_seconds > 86_400 {
+            return bad(
+                "booking.hold_extension_seconds",
+                "must be between 0 and 86400",
+            );
+        }
         if self.booking.max_held_per_user == 0 {
             return bad("booking.max_held_per_user", "must be at least 1");
         }
@@ -410,6 +420,7 @@ impl Settings {
         BookingPolicy {
             hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
             max_held_per_user: self.booking.max_held_per_user,
+            hold_extension: chrono::Duration::seconds(self.booking.hold_extension_seconds as i64),
         }
     }
 

@@ -241,6 +241,11 @@ impl Application {
             ],
             metrics: telemetry::metrics_handle(),
             queue_idle_timeout_seconds: settings.queue.idle_timeout_seconds,
+            sales: frontrow_domain::sales::Sales::new(
+                ports.catalog.clone(),
+                ports.payments.clone(),
+                clock.clone(),
+            ),
         });
         let auth = web::Data::new(Auth::new(
             &settings.auth.jwt_secret,

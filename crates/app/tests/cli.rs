@@ -53,6 +53,7 @@ fn help_documents_every_setting() {
         "BOOKING__MAX_CHARGE",
         "BOOKING__SWEEP_INTERVAL_MS",
         "BOOKING__SEAT_MAP_CACHE_MS",
+        "BOOKING__HOLD_EXTENSION_SECONDS",
         "QUEUE__MAX_ACTIVE",
         "QUEUE__ADMIT_PER_SECOND",
         "QUEUE__ACTIVE_TTL_SECONDS",

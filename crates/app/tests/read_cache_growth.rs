@@ -51,6 +51,11 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
             Money::from_u32(1),
         ),
         catalog: Catalog::new(catalog.clone(), clock.clone()),
+        sales: frontrow_domain::sales::Sales::new(
+            catalog.clone(),
+            Arc::new(MockPaymentRepository::new()),
+            clock.clone(),
+        ),
         booking: Booking::new(
             catalog,
             Arc::new(MockSeatRepository::new()),

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
+use crate::error::ExtendError;
 use crate::error::{CancelError, HoldError, PaymentError, StoreError};
+use crate::model::ExtendRequest;
 use crate::model::{
     ConcertId, HoldRequest, Money, PaymentReceipt, PaymentRequest, Reservation, ReservationId,
     ReservationStatus, ScheduleId, SeatId, UserId,
@@ -21,6 +23,9 @@ pub struct BookingPolicy {
     pub hold_ttl: Duration,
     /// The most seats one user may hold at once in one schedule.
     pub max_held_per_user: u32,
+    /// How much longer a fan may keep a hold, once (WCAG 2.2.1); zero: holds cannot be
+    /// extended.
+    pub hold_extension: Duration,
 }
 
 impl Default for BookingPolicy {
@@ -28,6 +33,7 @@ impl Default for BookingPolicy {
         BookingPolicy {
             hold_ttl: Duration::minutes(5),
             max_held_per_user: 4,
+            hold_extension: Duration::minutes(5),
         }
     }
 }
@@ -75,6 +81,28 @@ pub enum BookingError {
     InvalidIdempotencyKey { max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Holds cannot be extended here (`hold_extension` is zero).
+    #[error("holds cannot be extended")]
+    ExtensionNotAllowed,
+    /// A hold is extended at most once.
+    #[error("the hold was already extended once")]
+    AlreadyExtended,
+}
+
+impl From<ExtendError> for BookingError {
+    fn from(e: ExtendError) -> Self {
+        match e {
+            ExtendError::NotFound => BookingError::ReservationNotFound,
+            ExtendError::NotHeld { status } => match status {
+                ReservationStatus::Expired => BookingError::HoldExpired,
+                ReservationStatus::Cancelled => BookingError::Cancelled,
+                ReservationStatus::Confirmed => BookingError::AlreadyPaid,
+                ReservationStatus::Held => BookingError::NotHeld { status },
+            },
+            ExtendError::AlreadyExtended => BookingError::AlreadyExtended,
+            ExtendError::Unavailable(s) => BookingError::Store(s),
+        }
+    }
 }
 
 impl From<HoldError> for BookingError {
@@ -184,6 +212,31 @@ impl Booking {
             Some(r) if r.user_id == user => Ok(r),
             _ => Err(BookingError::ReservationNotFound),
         }
+    }
+
+    /// How much longer a hold may be kept, once; zero when holds cannot be extended.
+    pub fn hold_extension(&self) -> Duration {
+        self.policy.hold_extension
+    }
+
+    /// Extends a live hold of this user once by the configured extension (the fan asked
+    /// for more time to pay).
+    #[tracing::instrument(skip_all, fields(user = %user, reservation = %id), err(level = "debug"))]
+    pub async fn extend(
+        &self,
+        user: UserId,
+        id: ReservationId,
+    ) -> Result<Reservation, BookingError> {
+        if self.policy.hold_extension <= Duration::zero() {
+            return Err(BookingError::ExtensionNotAllowed);
+        }
+        let req = ExtendRequest {
+            user_id: user,
+            reservation_id: id,
+            by: self.policy.hold_extension,
+            now: self.clock.now(),
+        };
+        Ok(self.seats.extend(req).await?)
     }
 
     /// Releases a held reservation of this user.
@@ -362,6 +415,7 @@ mod tests {
             created_at: now(),
             expires_at: now() + Duration::minutes(5),
             paid_at: None,
+            extended_at: None,
         }
     }
 
@@ -436,6 +490,102 @@ mod tests {
                 .hold(UserId(8), Some(TOKEN), ScheduleId(10), SeatId(5))
                 .await,
             Err(BookingError::Gate(GateError::OtherUser))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_hold_is_extended_by_the_configured_extension() {
+        let mut m = Mocks::new();
+        m.seats
+            .expect_extend()
+            .withf(|req| {
+                req.user_id == UserId(7)
+                    && req.reservation_id == ReservationId(3)
+                    && req.by == Duration::minutes(5)
+                    && req.now == now()
+            })
+            .returning(|req| {
+                let mut r = reservation(7);
+                r.expires_at += req.by;
+                r.extended_at = Some(req.now);
+                Ok(r)
+            });
+        let booking = m.build();
+        assert_eq!(booking.hold_extension(), Duration::minutes(5));
+        let r = booking.extend(UserId(7), ReservationId(3)).await.unwrap();
+        assert_eq!(r.expires_at, now() + Duration::minutes(10));
+        assert_eq!(r.extended_at, Some(now()));
+    }
+
+    #[tokio::test]
+    async fn extension_refusals_map_to_booking_errors() {
+        type Expect = fn(&BookingError) -> bool;
+        let cases: Vec<(ExtendError, Expect)> = vec![
+            (ExtendError::NotFound, |e| {
+                matches!(e, BookingError::ReservationNotFound)
+            }),
+            (
+                ExtendError::NotHeld {
+                    status: ReservationStatus::Expired,
+                },
+                |e| matches!(e, BookingError::HoldExpired),
+            ),
+            (
+                ExtendError::NotHeld {
+                    status: ReservationStatus::Cancelled,
+                },
+                |e| matches!(e, BookingError::Cancelled),
+            ),
+            (
+                ExtendError::NotHeld {
+                    status: ReservationStatus::Confirmed,
+                },
+                |e| matches!(e, BookingError::AlreadyPaid),
+            ),
+            (ExtendError::AlreadyExtended, |e| {
+                matches!(e, BookingError::AlreadyExtended)
+            }),
+            (ExtendError::Unavailable(StoreError::new("down")), |e| {
+                matches!(e, BookingError::Store(_))
+            }),
+        ];
+        for (err, expected) in cases {
+            let mut m = Mocks::new();
+            let err = std::sync::Mutex::new(Some(err));
+            m.seats
+                .expect_extend()
+                .times(1)
+                .returning(move |_| Err(err.lock().unwrap().take().unwrap()));
+            let e = m
+                .build()
+                .extend(UserId(7), ReservationId(3))
+                .await
+                .unwrap_err();
+            assert!(expected(&e), "{e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn holds_cannot_be_extended_when_the_extension_is_zero() {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let catalog: Arc<dyn CatalogRepository> = Arc::new(MockCatalogRepository::new());
+        let room = WaitingRoom::new(Arc::new(MockQueue::new()), catalog.clone(), clock.clone());
+        let booking = Booking::new(
+            catalog,
+            Arc::new(MockSeatRepository::new()),
+            Arc::new(MockPaymentRepository::new()),
+            room,
+            clock,
+            BookingPolicy {
+                hold_extension: Duration::zero(),
+                ..BookingPolicy::default()
+            },
+        );
+        assert!(matches!(
+            booking.extend(UserId(7), ReservationId(3)).await,
+            Err(BookingError::ExtensionNotAllowed)
         ));
     }
 

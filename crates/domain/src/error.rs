@@ -47,6 +47,22 @@ pub enum CancelError {
     Unavailable(#[from] StoreError),
 }
 
+/// Errors of `SeatRepository::extend`.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtendError {
+    /// Unknown, or belongs to another user (the two are indistinguishable on purpose).
+    #[error("reservation not found")]
+    NotFound,
+    /// Only a live hold can be extended; it is confirmed, cancelled or expired.
+    #[error("reservation is {status} and cannot be extended")]
+    NotHeld { status: ReservationStatus },
+    /// The hold was extended once already.
+    #[error("the hold was already extended once")]
+    AlreadyExtended,
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
 /// Errors of the `WalletRepository` port.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {

@@ -14,4 +14,5 @@ pub mod fenwick;
 pub mod model;
 pub mod ports;
 pub mod queue;
+pub mod sales;
 pub mod waiting_room;

@@ -246,6 +246,8 @@ pub struct Reservation {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// When the hold was extended; a hold is extended at most once.
+    pub extended_at: Option<DateTime<Utc>>,
 }
 
 impl Reservation {
@@ -324,4 +326,27 @@ mod tests {
         assert_eq!(SeatStatus::parse("held"), None);
         assert_eq!(ReservationStatus::parse("BOGUS"), None);
     }
+}
+
+/// One paid seat, as the operators' sales export lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sale {
+    pub reservation_id: ReservationId,
+    pub schedule_id: ScheduleId,
+    pub seat_id: SeatId,
+    pub seat_label: String,
+    pub user_id: UserId,
+    /// What was paid (the seat's price when it was held).
+    pub price: Money,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// Extending a live hold once (WCAG 2.2.1, Timing Adjustable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtendRequest {
+    pub user_id: UserId,
+    pub reservation_id: ReservationId,
+    /// Added to the hold's current expiry.
+    pub by: chrono::Duration,
+    pub now: DateTime<Utc>,
 }

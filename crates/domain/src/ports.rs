@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::draw::Draw;
+use crate::error::ExtendError;
 use crate::error::{CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError};
+use crate::model::ExtendRequest;
+use crate::model::Sale;
 use crate::model::{
     Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
     PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, User,
@@ -156,6 +159,18 @@ pub trait SeatRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Reservation, CancelError>;
 
+    /// Extends a live `HELD` reservation of `user` once: its expiry and its seat's hold
+    /// move `req.by` later and `extended_at` becomes `req.now`, in one transaction;
+    /// returns the reservation as it now is.
+    ///
+    /// # Errors
+    /// - `NotFound` when unknown or owned by another user.
+    /// - `NotHeld` when it is confirmed, cancelled or expired (an unswept hold expired at
+    ///   or before `req.now` counts as expired); nothing changes.
+    /// - `AlreadyExtended` when it was extended before; nothing changes.
+    /// - `Unavailable` when the database cannot be reached.
+    async fn extend(&self, req: ExtendRequest) -> Result<Reservation, ExtendError>;
+
     /// How many unexpired `HELD` reservations `user` has across the concert's schedules.
     ///
     /// # Errors
@@ -237,6 +252,13 @@ pub trait PaymentRepository: Send + Sync + 'static {
     /// - `InsufficientBalance` when the balance is below the price; nothing changes.
     /// - `Unavailable` when the database cannot be reached; nothing is written then.
     async fn pay(&self, req: PaymentRequest) -> Result<PaymentReceipt, PaymentError>;
+
+    /// Every paid (`CONFIRMED`) reservation of `concert`, in the order they were paid
+    /// (ties by reservation id), with the seat's label. An unknown concert has none.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database cannot be reached.
+    async fn sales(&self, concert: ConcertId) -> Result<Vec<Sale>, StoreError>;
 }
 
 /// The waiting rooms: one line per concert, admission into a bounded active set.

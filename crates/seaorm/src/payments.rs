@@ -11,6 +11,12 @@ use frontrow_domain::model::{
 use frontrow_domain::ports::PaymentRepository;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
+// The operators' sales export.
+use frontrow_domain::error::StoreError;
+use frontrow_domain::model::{Sale, SeatId, UserId};
+use sea_orm::QueryOrder;
+
+use crate::errors::store_err;
 
 use crate::convert::{at, money, ms, reservation_status};
 use crate::entity::{ledger_entry, payment, reservation, seat, wallet};
@@ -216,5 +222,51 @@ impl PaymentRepository for SeaOrmStore {
     #[tracing::instrument(skip_all, fields(user = req.user_id.0, reservation = req.reservation_id.0))]
     async fn pay(&self, req: PaymentRequest) -> Result<PaymentReceipt, PaymentError> {
         retrying!(self.try_pay(&req).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err)]
+    async fn sales(&self, concert: ConcertId) -> Result<Vec<Sale>, StoreError> {
+        self.read_sales(concert).await.map_err(store_err)
+    }
+}
+
+impl SeaOrmStore {
+    /// The concert's `CONFIRMED` reservations in payment order, then their seats' labels
+    /// (read in slices, so the `IN` lists stay short on every database).
+    async fn read_sales(&self, concert: ConcertId) -> Result<Vec<Sale>, DbErr> {
+        let paid = reservation::Entity::find()
+            .filter(reservation::Column::ConcertId.eq(concert.0))
+            .filter(reservation::Column::Status.eq(ReservationStatus::Confirmed.as_str()))
+            .order_by_asc(reservation::Column::PaidAt)
+            .order_by_asc(reservation::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut labels = std::collections::HashMap::with_capacity(paid.len());
+        for slice in paid.chunks(500) {
+            let seats = seat::Entity::find()
+                .filter(seat::Column::Id.is_in(slice.iter().map(|r| r.seat_id)))
+                .all(&self.db)
+                .await?;
+            labels.extend(seats.into_iter().map(|s| (s.id, s.label)));
+        }
+        paid.into_iter()
+            .map(|r| {
+                let paid_at = r.paid_at.ok_or_else(|| {
+                    DbErr::Type(format!(
+                        "corrupt row: reservation {} CONFIRMED without paid_at",
+                        r.id
+                    ))
+                })?;
+                Ok(Sale {
+                    reservation_id: ReservationId(r.id),
+                    schedule_id: ScheduleId(r.schedule_id),
+                    seat_id: SeatId(r.seat_id),
+                    seat_label: labels.get(&r.seat_id).cloned().unwrap_or_default(),
+                    user_id: UserId(r.user_id),
+                    price: money(r.price)?,
+                    paid_at: at(paid_at)?,
+                })
+            })
+            .collect()
     }
 }

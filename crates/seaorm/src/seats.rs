@@ -10,6 +10,9 @@ use frontrow_domain::model::{
 };
 use frontrow_domain::ports::SeatRepository;
 use frontrow_domain::queue::SeatCounts;
+// Extending a hold once.
+use frontrow_domain::error::ExtendError;
+use frontrow_domain::model::ExtendRequest;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
@@ -37,6 +40,7 @@ fn to_reservation(r: reservation::Model, seat_label: String) -> Result<Reservati
         created_at: at(r.created_at)?,
         expires_at: at(r.expires_at)?,
         paid_at: r.paid_at.map(at).transpose()?,
+        extended_at: r.extended_at.map(at).transpose()?,
     })
 }
 
@@ -209,6 +213,7 @@ impl SeaOrmStore {
             created_at: at(now)?,
             expires_at: at(expires)?,
             paid_at: None,
+            extended_at: None,
         })
     }
 
@@ -268,6 +273,74 @@ impl SeaOrmStore {
         Ok(out)
     }
 
+    async fn try_extend(&self, req: &ExtendRequest) -> Result<Reservation, Fail<ExtendError>> {
+        let now = ms(req.now);
+        let found = reservation::Entity::find_by_id(req.reservation_id.0)
+            .one(&self.db)
+            .await?;
+        let Some(r) = found.filter(|r| r.user_id == req.user_id.0) else {
+            return Err(Fail::Domain(ExtendError::NotFound));
+        };
+        let status = reservation_status(&r.status)?;
+        if status != ReservationStatus::Held || r.expires_at <= now {
+            let status = if status == ReservationStatus::Held {
+                ReservationStatus::Expired
+            } else {
+                status
+            };
+            return Err(Fail::Domain(ExtendError::NotHeld { status }));
+        }
+        if r.extended_at.is_some() {
+            return Err(Fail::Domain(ExtendError::AlreadyExtended));
+        }
+        let until = r.expires_at.saturating_add(req.by.num_milliseconds());
+        let txn = self.begin_write().await?;
+        let n = reservation::Entity::update_many()
+            .col_expr(reservation::Column::ExpiresAt, Expr::value(until))
+            .col_expr(reservation::Column::ExtendedAt, Expr::value(Some(now)))
+            .col_expr(
+                reservation::Column::Version,
+                Expr::col(reservation::Column::Version).add(1),
+            )
+            .filter(reservation::Column::Id.eq(r.id))
+            .filter(reservation::Column::Version.eq(r.version))
+            .filter(reservation::Column::Status.eq(HELD))
+            .filter(reservation::Column::ExpiresAt.gt(now))
+            .filter(reservation::Column::ExtendedAt.is_null())
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if n == 0 {
+            // Changed under us (paid, swept, cancelled, extended): answer from its new state.
+            txn.rollback().await?;
+            return Box::pin(self.try_extend(req)).await;
+        }
+        // The seat's hold moves with the reservation; its version moves too, so a sweeper
+        // that read the old expiry cannot free it.
+        let m = seat::Entity::update_many()
+            .col_expr(seat::Column::HeldUntil, Expr::value(Some(until)))
+            .col_expr(
+                seat::Column::Version,
+                Expr::col(seat::Column::Version).add(1),
+            )
+            .filter(seat::Column::Id.eq(r.seat_id))
+            .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
+            .filter(seat::Column::HeldBy.eq(req.user_id.0))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if m != 1 {
+            txn.rollback().await?;
+            return Err(Fail::Db(DbErr::Custom("seat changed during extend".into())));
+        }
+        let label = seat_label_of(&txn, r.seat_id).await?;
+        txn.commit().await?;
+        let mut out = to_reservation(r, label)?;
+        out.expires_at = at(until)?;
+        out.extended_at = Some(at(now)?);
+        Ok(out)
+    }
+
     async fn try_release_one(
         &self,
         seat_id: i64,
@@ -316,6 +389,11 @@ impl SeatRepository for SeaOrmStore {
     ) -> Result<Reservation, CancelError> {
         let now = ms(now);
         retrying!(self.try_cancel(user, id, now).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(user = req.user_id.0, reservation = req.reservation_id.0))]
+    async fn extend(&self, req: ExtendRequest) -> Result<Reservation, ExtendError> {
+        retrying!(self.try_extend(&req).await)
     }
 
     #[tracing::instrument(skip_all, fields(user = user.0, concert = concert.0), err)]

@@ -1,5 +1,5 @@
 //! Handlers of the `admin` tag (operators, `X-Admin-Key`): creating concerts, and each
-//! concert's admission policy and live waiting-room figures.
+//! concert's admission policy, live waiting-room figures, sales summary and sales export.
 
 use actix_web::{HttpResponse, get, post, put, web};
 use frontrow_domain::catalog::MAX_PRICE;
@@ -8,6 +8,7 @@ use frontrow_domain::queue::QueuePolicy;
 
 use super::AppState;
 use super::auth::Admin;
+use super::dto::SalesSummaryView;
 use super::dto::{ConcertDetailView, NewConcertBody, QueuePolicyBody, QueueStatsView};
 use super::error::ApiError;
 use super::responses::{
@@ -138,4 +139,113 @@ pub async fn get_queue_stats(
 ) -> Result<HttpResponse, ApiError> {
     let stats = state.room.stats(ConcertId(path.into_inner())).await?;
     Ok(HttpResponse::Ok().json(QueueStatsView::from(stats)))
+}
+
+/// How a concert's seats stand per schedule — left, held, sold, revenue (operators; the
+/// console's charts poll it).
+#[utoipa::path(
+    tag = "admin",
+    params(("concert_id" = i64, Path, description = "Concert id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "Seats by status, per schedule and in total", body = SalesSummaryView),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Unavailable,
+    )
+)]
+#[get("/admin/concerts/{concert_id}/sales")]
+pub async fn get_sales_summary(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let summary = state.sales.summary(ConcertId(path.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(SalesSummaryView::from(summary)))
+}
+
+/// The header of the sales export.
+pub const SALES_CSV_HEADER: &str =
+    "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at\r\n";
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+/// Every paid seat of a concert as CSV (RFC 4180, one line per seat, in payment order;
+/// `price` in minor units, instants in RFC 3339 UTC), for the operators' books.
+#[utoipa::path(
+    tag = "admin",
+    params(("concert_id" = i64, Path, description = "Concert id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The paid seats", body = String, content_type = "text/csv"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Unavailable,
+    )
+)]
+#[get("/admin/concerts/{concert_id}/sales.csv")]
+pub async fn export_sales_csv(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    use std::fmt::Write;
+    let concert = ConcertId(path.into_inner());
+    let sales = state.sales.paid_seats(concert).await?;
+    let starts: std::collections::HashMap<i64, String> = state
+        .sales
+        .summary(concert)
+        .await?
+        .schedules
+        .into_iter()
+        .map(|s| (s.schedule_id.0, s.starts_at.to_rfc3339()))
+        .collect();
+    let mut body = String::with_capacity(SALES_CSV_HEADER.len() + sales.len() * 96);
+    body.push_str(SALES_CSV_HEADER);
+    for s in sales {
+        let _ = write!(
+            body,
+            "{},{},{},{},{},{},{},{}\r\n",
+            s.reservation_id.0,
+            s.schedule_id.0,
+            starts.get(&s.schedule_id.0).map_or("", String::as_str),
+            s.seat_id.0,
+            csv_field(&s.seat_label),
+            s.user_id.0,
+            s.price.minor_units(),
+            s.paid_at.to_rfc3339(),
+        );
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"frontrow-sales-concert-{}.csv\"",
+                concert.0
+            ),
+        ))
+        .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("A-12"), "A-12");
+        assert_eq!(csv_field("A,1"), "\"A,1\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
 }

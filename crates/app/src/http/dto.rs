@@ -146,9 +146,26 @@ pub struct ReservationView {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// When the hold was extended (a hold is extended at most once).
+    pub extended_at: Option<DateTime<Utc>>,
+    /// True while the hold is live, not yet extended, and holds may be extended here
+    /// (`POST /reservations/{id}/extend`).
+    pub extendable: bool,
+    /// How much longer an extension keeps the hold; 0 when holds cannot be extended.
+    pub extension_seconds: u64,
 }
 
 impl ReservationView {
+    /// The view of `r` at `now` where a hold may be extended once by `extension`.
+    pub fn with_extension(r: Reservation, now: DateTime<Utc>, extension: chrono::Duration) -> Self {
+        let mut v = Self::at(r, now);
+        let seconds = u64::try_from(extension.num_seconds()).unwrap_or(0);
+        v.extension_seconds = seconds;
+        v.extendable =
+            seconds > 0 && v.status == ReservationStatus::Held.as_str() && v.extended_at.is_none();
+        v
+    }
+
     pub fn at(r: Reservation, now: DateTime<Utc>) -> Self {
         ReservationView {
             id: r.id.0,
@@ -161,6 +178,9 @@ impl ReservationView {
             created_at: r.created_at,
             expires_at: r.expires_at,
             paid_at: r.paid_at,
+            extended_at: r.extended_at,
+            extendable: false,
+            extension_seconds: 0,
         }
     }
 }
@@ -385,4 +405,57 @@ pub struct ReadyView {
     pub status: &'static str,
     /// Each dependency (`database`, `queue`) and `ok` or what failed.
     pub checks: std::collections::BTreeMap<String, String>,
+}
+
+/// How the seats of one schedule stand (operators).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleSalesView {
+    pub schedule_id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub total: u64,
+    pub available: u64,
+    /// Held by a fan right now.
+    pub held: u64,
+    pub sold: u64,
+    /// Sum of the sold seats' prices, minor units.
+    pub revenue: i64,
+}
+
+/// How the seats of a concert stand, per schedule and in total (operators).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesSummaryView {
+    pub concert_id: i64,
+    pub schedules: Vec<ScheduleSalesView>,
+    pub total: u64,
+    pub available: u64,
+    pub held: u64,
+    pub sold: u64,
+    /// Minor units.
+    pub revenue: i64,
+}
+
+impl From<frontrow_domain::sales::SalesSummary> for SalesSummaryView {
+    fn from(s: frontrow_domain::sales::SalesSummary) -> Self {
+        SalesSummaryView {
+            concert_id: s.concert_id.0,
+            schedules: s
+                .schedules
+                .into_iter()
+                .map(|d| ScheduleSalesView {
+                    schedule_id: d.schedule_id.0,
+                    starts_at: d.starts_at,
+                    total: d.total,
+                    available: d.available,
+                    held: d.held,
+                    sold: d.sold,
+                    revenue: d.revenue,
+                })
+                .collect(),
+            total: s.total,
+            available: s.available,
+            held: s.held,
+            sold: s.sold,
+            revenue: s.revenue,
+        }
+    }
 }

@@ -258,6 +258,17 @@ impl From<CatalogError> for ApiError {
     }
 }
 
+impl From<frontrow_domain::sales::SalesError> for ApiError {
+    fn from(e: frontrow_domain::sales::SalesError) -> Self {
+        use frontrow_domain::sales::SalesError;
+        let detail = e.to_string();
+        match e {
+            SalesError::ConcertNotFound => ApiError::not_found(detail),
+            SalesError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
 impl From<BookingError> for ApiError {
     fn from(e: BookingError) -> Self {
         let detail = e.to_string();
@@ -313,6 +324,18 @@ impl From<BookingError> for ApiError {
                 ApiError::validation(format!("Idempotency-Key must be 1 to {max} characters"))
             }
             BookingError::Store(src) => ApiError::unavailable("database", &src),
+            BookingError::ExtensionNotAllowed => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-extension-not-allowed",
+                "Hold extension not allowed",
+                detail,
+            ),
+            BookingError::AlreadyExtended => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-already-extended",
+                "Hold already extended",
+                detail,
+            ),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod dto;
 pub mod error;
 pub mod middleware;
 pub mod ops;
+pub mod pages;
 pub mod queue;
 pub mod reservations;
 pub mod responses;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The waiting room's idle timeout, for the advised poll cadence.
     pub queue_idle_timeout_seconds: u64,
+    /// Sales figures and the export of paid seats (operators).
+    pub sales: frontrow_domain::sales::Sales,
 }
 
 impl AppState {
@@ -147,6 +150,8 @@ pub fn build_app(
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
+        .service(pages::admin_page)
+        .service(pages::static_file)
         .service(
             scope::scope("/api/v1")
                 // The fans' poll first: actix tries routes in order, and the ones with
@@ -171,7 +176,10 @@ pub fn build_app(
                 .service(admin::get_queue_policy)
                 .service(admin::get_queue_stats)
                 .service(draw::get_draw)
-                .service(draw::get_draw_receipts),
+                .service(draw::get_draw_receipts)
+                .service(admin::get_sales_summary)
+                .service(admin::export_sales_csv)
+                .service(reservations::extend_reservation),
         )
         .split_for_parts();
     app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))

@@ -70,8 +70,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
-/// The fans' page: sign in, wait in line, pick a seat, pay (a single static page over
-/// this API).
+/// The fans' pages: concerts, the waiting room, the seat map, checkout (one page over
+/// this API; its scripts are under `/static/`).
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "The fans' web page", body = String, content_type = "text/html"))
@@ -81,5 +81,9 @@ pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
+        .insert_header((
+            "Content-Security-Policy",
+            super::pages::CONTENT_SECURITY_POLICY,
+        ))
         .body(include_str!("../../static/index.html"))
 }

@@ -72,11 +72,11 @@ pub struct EventsQuery {
 }
 
 /// The token's standing pushed as Server-Sent Events: an `event: standing` with a
-/// `TicketView` at once, again whenever it changes materially (status, or the position
-/// by at least 1 %), at least every 15 s, and the moment the fan is admitted; the
-/// stream ends after an `ACTIVE`, `EXPIRED` or `SOLD_OUT` standing (a `PRE_QUEUE` one
-/// goes on: the draw at the opening gives the position). Being connected is the
-/// heartbeat. When the waiting room becomes unavailable the stream ends with an
+/// `TicketView` at once, again whenever it changes materially (status, the position
+/// by at least 1 %, or the sale paused or resumed), at least every 15 s, and the moment
+/// the fan is admitted; the stream ends after an `ACTIVE`, `EXPIRED` or `SOLD_OUT`
+/// standing (a `PRE_QUEUE` one goes on: the draw at the opening gives the position).
+/// Being connected is the heartbeat. When the waiting room becomes unavailable the stream ends with an
 /// `event: unavailable` and the browser reconnects by itself (`retry`).
 #[utoipa::path(
     tag = "queue",
@@ -126,6 +126,10 @@ fn still_in_line(status: TicketStatus) -> bool {
 /// A standing worth pushing: another status, or a position at least 1 % closer.
 fn material(old: &Ticket, new: &Ticket) -> bool {
     if old.status != new.status {
+        return true;
+    }
+    // Paused or resumed (the estimate appears or goes): the page says so at once.
+    if old.eta_seconds.is_some() != new.eta_seconds.is_some() {
         return true;
     }
     match (old.position, new.position) {

@@ -48,7 +48,13 @@ pub async fn hold_seat(
     match result {
         Ok(r) => {
             metrics::counter!(HOLDS).increment(1);
-            Ok(HttpResponse::Created().json(ReservationView::at(r, state.now())))
+            Ok(
+                HttpResponse::Created().json(ReservationView::with_extension(
+                    r,
+                    state.now(),
+                    state.booking.hold_extension(),
+                )),
+            )
         }
         Err(e) => {
             if matches!(e, BookingError::SeatTaken) {
@@ -81,7 +87,11 @@ pub async fn get_reservation(
         .booking
         .reservation(user.0, ReservationId(path.into_inner()))
         .await?;
-    Ok(HttpResponse::Ok().json(ReservationView::at(r, state.now())))
+    Ok(HttpResponse::Ok().json(ReservationView::with_extension(
+        r,
+        state.now(),
+        state.booking.hold_extension(),
+    )))
 }
 
 /// Cancels a held reservation, freeing the seat.
@@ -162,4 +172,36 @@ pub async fn pay_reservation(
         metrics::counter!(PAYMENTS).increment(1);
     }
     Ok(HttpResponse::Ok().json(PaymentView::from(receipt)))
+}
+
+/// Keeps a live hold longer, once, by the configured extension (for fans who need more
+/// time to pay: WCAG 2.2.1 Timing Adjustable). The answer carries the new `expires_at`.
+#[utoipa::path(
+    tag = "reservations",
+    params(("reservation_id" = i64, Path, description = "Reservation id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Extended: the reservation with its new expiry", body = ReservationView),
+        Unauthorized,
+        NotFound,
+        (status = 409, description = "Already extended, holds cannot be extended here, or already paid", body = super::error::Problem, content_type = "application/problem+json"),
+        Gone,
+        Unavailable,
+    )
+)]
+#[post("/reservations/{reservation_id}/extend")]
+pub async fn extend_reservation(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let r = state
+        .booking
+        .extend(user.0, ReservationId(path.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(ReservationView::with_extension(
+        r,
+        state.now(),
+        state.booking.hold_extension(),
+    )))
 }

@@ -1,0 +1,271 @@
+// The operators' console: concerts, the queue policy of one (pause and resume included),
+// live charts of its waiting room and sales, and the sales as CSV. The operator key is
+// asked once and kept in sessionStorage (this tab only).
+import { call, money, toMinor, el, ApiError, API } from "./api.js";
+import { LineChart } from "./charts.js";
+
+const $ = (id) => document.getElementById(id);
+const KEY = "frontrow.adminKey";
+const S = { key: sessionStorage.getItem(KEY), concert: null, policy: null, timer: null, charts: {}, conflicts: null, busy: false };
+
+function fail(e) { $("error").textContent = e && e.message ? e.message : String(e); }
+function clearError() { $("error").textContent = ""; }
+function say(text) { const r = $("announce"); r.textContent = ""; setTimeout(() => { r.textContent = text; }, 60); }
+
+async function admin(method, path, opts = {}) {
+  try {
+    const answer = await call(method, "/admin" + path, { ...opts, headers: { ...(opts.headers || {}), "X-Admin-Key": S.key } });
+    // The key was accepted: keep it for this tab.
+    sessionStorage.setItem(KEY, S.key);
+    return answer;
+  } catch (e) {
+    if (e.status === 401 || e.status === 403) {
+      forget();
+      throw new ApiError(e.status, { detail: "The operator key was refused. Enter it again." }, null);
+    }
+    throw e;
+  }
+}
+
+function forget() {
+  sessionStorage.removeItem(KEY);
+  S.key = null;
+  clearInterval(S.timer); S.timer = null;
+  $("console").hidden = true; $("forget-btn").hidden = true;
+  $("gate").hidden = false;
+  $("admin-key").value = "";
+  $("admin-key").focus();
+}
+
+async function openConsole() {
+  $("gate").hidden = true;
+  $("console").hidden = false;
+  $("forget-btn").hidden = false;
+  document.title = "Console — frontrow";
+  if (!Object.keys(S.charts).length) {
+    const host = $("charts");
+    const c = (id, title, unit, digits) => (S.charts[id] = new LineChart(host, { id: `chart-${id}`, title, unit, digits }));
+    c("waiting", "Waiting", "", 0);
+    c("active", "Active (admitted)", "", 0);
+    c("rate", "Admission rate", "/s", 1);
+    c("held", "Seats held", "", 0);
+    c("sold", "Seats sold", "", 0);
+    c("conflicts", "Hold conflicts (all concerts)", "/s", 1);
+  }
+  await loadConcerts();
+}
+
+async function loadConcerts(select) {
+  const { data } = await call("GET", "/concerts");
+  const sel = $("concert");
+  const want = select ?? (Number(new URLSearchParams(location.hash.slice(1)).get("concert")) || S.concert || (data[0] && data[0].id));
+  sel.textContent = "";
+  for (const c of data) sel.append(el("option", { value: String(c.id), text: `${c.title} · ${c.venue} (#${c.id})` }));
+  if (!data.length) {
+    sel.append(el("option", { value: "", text: "No concerts yet: create one below" }));
+    $("pause-btn").disabled = true;
+    return;
+  }
+  $("pause-btn").disabled = false;
+  sel.value = String(want);
+  if (!sel.value) sel.value = String(data[0].id);
+  await choose(Number(sel.value));
+}
+
+async function choose(id) {
+  S.concert = id;
+  history.replaceState(null, "", `#concert=${id}`);
+  for (const ch of Object.values(S.charts)) ch.reset();
+  S.conflicts = null;
+  clearError();
+  try {
+    await loadPolicy();
+    await sample();
+  } catch (e) { fail(e); return; }
+  clearInterval(S.timer);
+  S.timer = setInterval(sample, 1000);
+}
+
+function toLocalInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+async function loadPolicy() {
+  const { data } = await admin("GET", `/concerts/${S.concert}/queue-policy`);
+  renderPolicy(data);
+}
+
+function renderPolicy(p) {
+  S.policy = p;
+  $("max-active").value = p.max_active;
+  $("admit-rate").value = p.admit_per_second;
+  $("active-ttl").value = p.active_ttl_seconds;
+  $("paused").checked = !!p.paused;
+  $("sale-opens").value = toLocalInput(p.sale_opens_at);
+  $("admit-per-seat").value = p.admit_per_seat ?? "";
+  $("pow").value = p.pow_difficulty ?? "";
+  const pill = $("sale-state");
+  pill.textContent = p.paused ? "Paused" : "Admitting";
+  pill.className = "pill " + (p.paused ? "off" : "on");
+  $("pause-btn").textContent = p.paused ? "Resume the sale" : "Pause the sale";
+}
+
+async function putPolicy(body, message) {
+  const { data } = await admin("PUT", `/concerts/${S.concert}/queue-policy`, { body });
+  renderPolicy(data);
+  clearError();
+  say(message || "Policy saved.");
+}
+
+async function togglePause() {
+  if (!S.policy) return;
+  const body = { ...S.policy, paused: !S.policy.paused };
+  try { await putPolicy(body, body.paused ? "The sale is paused." : "The sale is resumed."); } catch (e) { fail(e); }
+}
+
+async function savePolicy(ev) {
+  ev.preventDefault();
+  const num = (id) => Number($(id).value);
+  const body = {
+    max_active: num("max-active"),
+    admit_per_second: num("admit-rate"),
+    active_ttl_seconds: num("active-ttl"),
+    paused: $("paused").checked,
+  };
+  // Sent only when set, so a server without these settings takes the form as well.
+  if ($("sale-opens").value) {
+    const d = new Date($("sale-opens").value);
+    if (Number.isNaN(d.getTime())) { fail(new Error("Sale opening: enter a date and time.")); return; }
+    body.sale_opens_at = d.toISOString();
+  }
+  if ($("admit-per-seat").value !== "") body.admit_per_seat = Number($("admit-per-seat").value);
+  if ($("pow").value !== "") body.pow_difficulty = num("pow");
+  try { await putPolicy(body); } catch (e) { fail(e); }
+}
+
+async function conflictsTotal() {
+  try {
+    const res = await fetch("/metrics");
+    const text = await res.text();
+    let sum = 0;
+    for (const line of text.split("\n")) {
+      if (line.startsWith("frontrow_hold_conflicts_total")) sum += Number(line.trim().split(/\s+/).at(-1)) || 0;
+    }
+    return sum;
+  } catch { return null; }
+}
+
+async function sample() {
+  if (S.busy || !S.concert) return;
+  S.busy = true;
+  const id = S.concert;
+  try {
+    const [stats, sales, conflicts] = await Promise.all([
+      admin("GET", `/concerts/${id}/queue-stats`).then((r) => r.data).catch((e) => { if (e.status === 401 || e.status === 403) throw e; return null; }),
+      admin("GET", `/concerts/${id}/sales`).then((r) => r.data).catch((e) => { if (e.status === 401 || e.status === 403) throw e; return null; }),
+      conflictsTotal(),
+    ]);
+    if (id !== S.concert) return;
+    S.charts.waiting.push(stats && stats.waiting);
+    S.charts.active.push(stats && stats.active);
+    S.charts.rate.push(stats && stats.admit_rate);
+    S.charts.held.push(sales && sales.held);
+    S.charts.sold.push(sales && sales.sold);
+    const perSecond = conflicts != null && S.conflicts != null ? Math.max(0, conflicts - S.conflicts) : 0;
+    if (conflicts != null) S.conflicts = conflicts;
+    S.charts.conflicts.push(perSecond);
+    if (sales) renderSales(sales);
+  } catch (e) {
+    fail(e);
+  } finally {
+    S.busy = false;
+  }
+}
+
+function renderSales(s) {
+  const body = $("sales-rows");
+  body.textContent = "";
+  for (const d of s.schedules) {
+    body.append(el("tr", {},
+      el("td", { text: new Date(d.starts_at).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) }),
+      el("td", { text: String(d.total) }), el("td", { text: String(d.available) }),
+      el("td", { text: String(d.held) }), el("td", { text: String(d.sold) }), el("td", { text: money(d.revenue) })));
+  }
+  body.append(el("tr", {}, el("th", { scope: "row", text: "All dates" }),
+    el("td", { text: String(s.total) }), el("td", { text: String(s.available) }),
+    el("td", { text: String(s.held) }), el("td", { text: String(s.sold) }), el("td", { text: money(s.revenue) })));
+}
+
+async function exportCsv() {
+  try {
+    const res = await fetch(`${API}/admin/concerts/${S.concert}/sales.csv`, { headers: { "X-Admin-Key": S.key } });
+    if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null), null);
+    const blob = await res.blob();
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: `frontrow-sales-concert-${S.concert}.csv` });
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    say("Sales exported.");
+  } catch (e) { fail(e); }
+}
+
+let scheduleCount = 0;
+function addSchedule() {
+  const n = ++scheduleCount;
+  const id = (x) => `s${n}-${x}`;
+  const start = new Date(Date.now() + 30 * 86400e3);
+  start.setMinutes(0, 0, 0); start.setHours(20);
+  const box = el("fieldset", { class: "schedule", "data-n": String(n) },
+    el("legend", { text: `Date ${n}` }),
+    el("div", { class: "form-grid" },
+      el("label", { for: id("starts"), text: "Starts at" }), el("input", { id: id("starts"), type: "datetime-local", required: true, value: toLocalInput(start.toISOString()) }),
+      el("label", { for: id("rows"), text: "Rows (1–100)" }), el("input", { id: id("rows"), type: "number", min: "1", max: "100", required: true, value: "10" }),
+      el("label", { for: id("seats"), text: "Seats per row (1–500)" }), el("input", { id: id("seats"), type: "number", min: "1", max: "500", required: true, value: "20" }),
+      el("label", { for: id("price"), text: "Price" }), el("input", { id: id("price"), inputmode: "decimal", required: true, value: "50.00" })));
+  if (n > 1) {
+    box.append(el("button", { type: "button", text: `Remove date ${n}`, onclick: () => { box.remove(); } }));
+  }
+  $("new-schedules").append(box);
+  return box;
+}
+
+async function createConcert(ev) {
+  ev.preventDefault();
+  const schedules = [];
+  for (const box of document.querySelectorAll("#new-schedules fieldset")) {
+    const n = box.dataset.n;
+    const v = (x) => $(`s${n}-${x}`).value;
+    const price = toMinor(v("price"));
+    const starts = new Date(v("starts"));
+    if (price == null) { fail(new Error(`Date ${n}: enter the price as an amount such as 42.00.`)); $(`s${n}-price`).focus(); return; }
+    if (Number.isNaN(starts.getTime())) { fail(new Error(`Date ${n}: enter when it starts.`)); $(`s${n}-starts`).focus(); return; }
+    schedules.push({ starts_at: starts.toISOString(), rows: Number(v("rows")), seats_per_row: Number(v("seats")), price });
+  }
+  try {
+    const { data } = await admin("POST", "/concerts", { body: { title: $("new-title").value.trim(), venue: $("new-venue").value.trim(), schedules } });
+    clearError();
+    say(`Created ${data.title} with ${data.schedules.length} date(s).`);
+    $("new-form").reset();
+    await loadConcerts(data.id);
+    $("console-h").focus();
+  } catch (e) { fail(e); }
+}
+
+$("key-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  S.key = $("admin-key").value;
+  clearError();
+  try { await openConsole(); } catch (e) { fail(e); }
+});
+$("forget-btn").addEventListener("click", forget);
+$("concert").addEventListener("change", () => choose(Number($("concert").value)));
+$("pause-btn").addEventListener("click", togglePause);
+$("policy-form").addEventListener("submit", savePolicy);
+$("csv-btn").addEventListener("click", exportCsv);
+$("add-schedule-btn").addEventListener("click", () => { const b = addSchedule(); b.querySelector("input").focus(); });
+$("new-form").addEventListener("submit", createConcert);
+addSchedule();
+if (S.key) openConsole().catch(fail); else { $("gate").hidden = false; }

@@ -1,0 +1,160 @@
+//! The web pages and the operators' read endpoints over HTTP: the fans' page, the
+//! console and their assets are served from the binary with their types, a content
+//! security policy and ETags; the sales summary and the CSV export follow the sales.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use frontrow_tests::app::{ADMIN_KEY, TestApp, assert_problem, spawn_app};
+use serde_json::{Value, json};
+
+async fn get_admin(app: &TestApp, path: &str, key: Option<&str>) -> reqwest::Response {
+    let mut r = app.client.get(app.url(path));
+    if let Some(k) = key {
+        r = r.header("X-Admin-Key", k);
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn pages_and_their_assets_are_served_from_the_binary() {
+    let app = spawn_app().await;
+    for (path, ty, needle) in [
+        ("/", "text/html", "/static/app.js"),
+        ("/admin", "text/html", "/static/admin.js"),
+        ("/static/app.js", "text/javascript", "localStorage"),
+        ("/static/admin.js", "text/javascript", "sessionStorage"),
+        ("/static/api.js", "text/javascript", "Retry-After"),
+        ("/static/charts.js", "text/javascript", "svg"),
+        ("/static/style.css", "text/css", ".seat"),
+    ] {
+        let res = app.get(path, None).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let h = res.headers().clone();
+        let ct = h["content-type"].to_str().unwrap();
+        assert!(ct.starts_with(ty), "{path}: {ct}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains(needle), "{path} lacks {needle}");
+    }
+
+    // Revalidation: the same ETag answers 304 with no body.
+    let res = app.get("/static/app.js", None).await;
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let res = app
+        .client
+        .get(app.url("/static/app.js"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    assert!(res.text().await.unwrap().is_empty());
+
+    // Unknown files are a problem document, never a file from elsewhere.
+    for path in ["/static/nope.js", "/static/..%2FCargo.toml", "/static/%2F"] {
+        assert_problem(app.get(path, None).await, 404).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sales_summary_and_export_follow_holds_and_payments() {
+    let app = spawn_app().await;
+    let c = app.create_concert(1, 4, 4200).await;
+    let fan = app.create_user("Ada").await;
+    let q = app.admitted(&fan, c.id, Duration::from_secs(10)).await;
+    let held: Value = app
+        .hold(&fan, Some(&q), c.schedule_id, c.seats[0].0)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = app.hold(&fan, Some(&q), c.schedule_id, c.seats[1].0).await;
+    assert_eq!(second.status(), 201);
+    assert_eq!(app.charge(&fan, 10_000).await.status(), 200);
+    let res = app
+        .pay(&fan, Some(&q), held["id"].as_i64().unwrap(), Some("k-1"))
+        .await;
+    assert_eq!(res.status(), 200);
+
+    let res = get_admin(
+        &app,
+        &format!("/api/v1/admin/concerts/{}/sales", c.id),
+        Some(ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let s: Value = res.json().await.unwrap();
+    assert_eq!(
+        (
+            &s["total"],
+            &s["available"],
+            &s["held"],
+            &s["sold"],
+            &s["revenue"]
+        ),
+        (&json!(4), &json!(2), &json!(1), &json!(1), &json!(4200)),
+        "{s}"
+    );
+    assert_eq!(s["schedules"][0]["schedule_id"], json!(c.schedule_id));
+    assert_eq!(s["schedules"][0]["sold"], json!(1));
+
+    let res = get_admin(
+        &app,
+        &format!("/api/v1/admin/concerts/{}/sales.csv", c.id),
+        Some(ADMIN_KEY),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("frontrow-sales-concert-{}.csv", c.id))
+    );
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at"
+    );
+    assert_eq!(lines.len(), 2, "{csv}");
+    let f: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(f[0], held["id"].as_i64().unwrap().to_string());
+    assert_eq!(f[1], c.schedule_id.to_string());
+    assert!(f[2].starts_with("2030-01-01T20:00:00"), "{}", f[2]);
+    assert_eq!(f[3], c.seats[0].0.to_string());
+    assert_eq!(f[4], held["seat_label"].as_str().unwrap());
+    assert_eq!(f[5], fan.id.to_string());
+    assert_eq!(f[6], "4200");
+
+    // Operators only; unknown concerts and bad ids are problems.
+    for path in [
+        format!("/api/v1/admin/concerts/{}/sales", c.id),
+        format!("/api/v1/admin/concerts/{}/sales.csv", c.id),
+    ] {
+        assert_problem(get_admin(&app, &path, None).await, 401).await;
+        assert_problem(
+            get_admin(&app, &path, Some("wrong-key-wrong-key")).await,
+            403,
+        )
+        .await;
+    }
+    for path in [
+        "/api/v1/admin/concerts/999999/sales",
+        "/api/v1/admin/concerts/999999/sales.csv",
+        "/api/v1/admin/concerts/abc/sales",
+    ] {
+        assert_problem(get_admin(&app, path, Some(ADMIN_KEY)).await, 404).await;
+    }
+    app.stop().await;
+}
