@@ -624,7 +624,9 @@ impl Sim {
                         let delay = (recv_wall_ms - admitted_at).max(0) as u64;
                         self.tally.admission_delay.saturating_record(delay.max(1));
                         if self.fans[i].state == State::Streaming {
-                            self.tally.admission_delay_streamed.saturating_record(delay.max(1));
+                            self.tally
+                                .admission_delay_streamed
+                                .saturating_record(delay.max(1));
                         }
                     }
                     let lo = self.fans[i].lo;
