@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cli;
 pub mod http;
+pub mod limits;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{CachedCatalog, InvalidatingPayments, InvalidatingSeats, ReadCache};
 use crate::http::auth::Auth;
 use crate::http::{AppState, Probe, build_app};
+use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::telemetry::{
     self, DB_POOL, HOLDS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED, QUEUE_EXPIRED,
@@ -235,22 +236,41 @@ impl Application {
             settings.auth.token_ttl_seconds,
         ));
 
+        let limits = Limits::new(
+            &settings.limits,
+            match &queue {
+                QueueBackend::Redis(q) => Some(q.clone()),
+                QueueBackend::Memory(_) => None,
+            },
+        )
+        .map(web::Data::new);
+        if limits.is_none() {
+            tracing::warn!("rate limits are off (limits.enabled = false)");
+        }
+
         let listener = TcpListener::bind(&settings.http.bind)
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
-        let mut server = HttpServer::new(move || build_app(state.clone(), auth.clone()))
-            .disable_signals()
-            .shutdown_timeout(settings.http.shutdown_timeout_seconds)
-            .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
-            .backlog(4096)
-            .listen(listener)?;
+        let limits_data = limits.clone();
+        let mut server = HttpServer::new(move || {
+            let app = build_app(state.clone(), auth.clone());
+            match &limits_data {
+                Some(l) => app.app_data(l.clone()),
+                None => app,
+            }
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+        .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
+        .backlog(4096)
+        .listen(listener)?;
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
         let server = server.run();
 
         let cancel = CancellationToken::new();
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(admission_ticker(
                 room,
                 settings.tick_interval(),
@@ -262,6 +282,13 @@ impl Application {
                 cancel.clone(),
             )),
         ];
+        if let Some(l) = limits {
+            tasks.push(tokio::spawn(crate::limits::housekeeping(
+                l.into_inner(),
+                Duration::from_secs(60),
+                cancel.clone(),
+            )));
+        }
         Ok(Application {
             port,
             server,

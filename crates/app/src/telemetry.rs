@@ -23,6 +23,8 @@ pub const HOLDS_EXPIRED: &str = "frontrow_holds_expired_total";
 pub const DB_POOL: &str = "frontrow_db_pool_connections";
 pub const REDIS_POOL: &str = "frontrow_redis_pool_connections";
 pub const REDIS_CONNECTS: &str = "frontrow_redis_connects_total";
+/// Requests refused by a rate limit, by class and key (`address` or `user`).
+pub const RATE_LIMITED: &str = "frontrow_rate_limited_total";
 
 /// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
 pub const METRICS: [&str; 15] = [

@@ -28,8 +28,11 @@
 //! the users hash is split in `USER_BUCKETS` small hashes (`users:<n>`) that Redis
 //! stores compactly. The global set `<prefix>concerts` lists concerts with a line.
 
+mod limits;
 mod scripts;
 mod view;
+
+pub use limits::LimitDecision;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

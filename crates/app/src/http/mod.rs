@@ -171,6 +171,7 @@ pub fn build_app(
                 .service(admin::get_queue_stats),
         )
         .split_for_parts();
+    let api = crate::limits::document(api);
     app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
         .route(
             "/swagger-ui",
@@ -181,5 +182,7 @@ pub fn build_app(
             }),
         )
         .default_service(web::to(error::route_not_found))
+        // Inside `observe`, so refusals are counted and logged like any answer.
+        .wrap(actix_web::middleware::from_fn(crate::limits::enforce))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
 }
