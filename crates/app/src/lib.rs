@@ -1,6 +1,7 @@
 //! frontrow's application crate: settings, telemetry, HTTP layer and wiring. The binary
 //! (`frontrow`) is a thin CLI over `startup`.
 
+pub mod admission;
 pub mod cache;
 pub mod cli;
 pub mod http;

@@ -251,9 +251,13 @@ impl Application {
         let listener = TcpListener::bind(&settings.http.bind)
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
+        let signer = web::Data::new(
+            crate::admission::AdmissionSigner::from_settings(&settings.admission)
+                .context("cannot set up admission passes (admission.signing_key)")?,
+        );
         let limits_data = limits.clone();
         let mut server = HttpServer::new(move || {
-            let app = build_app(state.clone(), auth.clone());
+            let app = build_app(state.clone(), auth.clone()).app_data(signer.clone());
             match &limits_data {
                 Some(l) => app.app_data(l.clone()),
                 None => app,

@@ -227,9 +227,24 @@ pub struct TicketView {
     /// the idle timeout.
     #[schema(example = 2000)]
     pub poll_after_ms: u64,
+    /// Only while `ACTIVE`: the admission pass, an ES256 JWT (`sub` = user id,
+    /// `concert`, `exp` = `active_until`, `jti`) that other services verify with
+    /// `/.well-known/jwks.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission_token: Option<String>,
 }
 
 impl TicketView {
+    /// This answer with the admission pass of `ticket` when it is active.
+    pub fn with_pass(
+        mut self,
+        ticket: &Ticket,
+        signer: Option<&crate::admission::AdmissionSigner>,
+    ) -> Self {
+        self.admission_token = signer.and_then(|s| s.pass(ticket));
+        self
+    }
+
     /// The answer for `t` in a waiting room whose idle timeout is `idle_timeout_seconds`.
     pub fn new(t: Ticket, idle_timeout_seconds: u64) -> Self {
         TicketView {
@@ -240,6 +255,7 @@ impl TicketView {
             position: t.position,
             eta_seconds: t.eta_seconds,
             active_until: t.active_until,
+            admission_token: None,
         }
     }
 }

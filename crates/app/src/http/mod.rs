@@ -15,6 +15,7 @@ pub mod reservations;
 pub mod responses;
 pub mod users;
 pub mod wallet;
+pub mod wellknown;
 
 use std::sync::Arc;
 
@@ -146,6 +147,7 @@ pub fn build_app(
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::metrics)
+        .service(wellknown::jwks)
         .service(
             scope::scope("/api/v1")
                 // The fans' poll first: actix tries routes in order, and the ones with

@@ -11,6 +11,7 @@ use super::dto::TicketView;
 use super::error::ApiError;
 use super::error::Problem;
 use super::responses::{NotFound, Unauthorized, Unavailable};
+use crate::admission::AdmissionSigner;
 
 /// Enters the concert's waiting room: 201 with a new place, 200 with the existing one.
 #[utoipa::path(
@@ -30,12 +31,14 @@ pub async fn enter_queue(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
+    signer: Option<web::Data<AdmissionSigner>>,
 ) -> Result<HttpResponse, ApiError> {
     let entered = state
         .room
         .enter(ConcertId(path.into_inner()), user.0)
         .await?;
-    let view = TicketView::new(entered.ticket, state.queue_idle_timeout_seconds);
+    let view = TicketView::new(entered.ticket.clone(), state.queue_idle_timeout_seconds)
+        .with_pass(&entered.ticket, signer.as_ref().map(|s| s.get_ref()));
     Ok(if entered.created {
         HttpResponse::Created().json(view)
     } else {
@@ -59,9 +62,13 @@ pub async fn enter_queue(
 pub async fn queue_status(
     state: web::Data<AppState>,
     token: QueueTokenHeader,
+    signer: Option<web::Data<AdmissionSigner>>,
 ) -> Result<HttpResponse, ApiError> {
     let ticket = state.room.status(token.required()?).await?;
-    Ok(HttpResponse::Ok().json(TicketView::new(ticket, state.queue_idle_timeout_seconds)))
+    Ok(HttpResponse::Ok().json(
+        TicketView::new(ticket.clone(), state.queue_idle_timeout_seconds)
+            .with_pass(&ticket, signer.as_ref().map(|s| s.get_ref())),
+    ))
 }
 
 /// The `token` query parameter of the event stream.
