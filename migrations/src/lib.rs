@@ -13,6 +13,7 @@ mod m20250101_000005_create_seats;
 mod m20250101_000006_create_reservations;
 mod m20250101_000007_create_ledger_entries;
 mod m20250101_000008_create_payments;
+mod m20261126_000001_add_users_external_subject;
 
 /// Every migration of frontrow, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000006_create_reservations::Migration),
             Box::new(m20250101_000007_create_ledger_entries::Migration),
             Box::new(m20250101_000008_create_payments::Migration),
+            Box::new(m20261126_000001_add_users_external_subject::Migration),
         ]
     }
 }
