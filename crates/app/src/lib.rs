@@ -5,6 +5,7 @@ pub mod admission;
 pub mod cache;
 pub mod cli;
 pub mod http;
+pub mod identity;
 pub mod limits;
 pub mod settings;
 pub mod startup;

@@ -96,7 +96,7 @@ pub struct AuthSettings {
     /// An unknown `kid` fetches the keys again at most this often (a rotation is picked
     /// up at once; a flood of made-up `kid`s costs one fetch per interval).
     pub jwks_min_refresh_seconds: u64,
-    /// The built-in sign-up (`POST /api/v1/users`, HS256 tokens); false answers it 404.
+    /// The built-in sign-up (`POST /api/v1/users`, HS256 tokens); false answers it 403.
     pub signup: bool,
 }
 

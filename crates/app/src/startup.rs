@@ -230,11 +230,34 @@ impl Application {
             metrics: telemetry::metrics_handle(),
             queue_idle_timeout_seconds: settings.queue.idle_timeout_seconds,
         });
-        let auth = web::Data::new(Auth::new(
+        let mut auth = Auth::new(
             &settings.auth.jwt_secret,
             settings.auth.admin_key.clone(),
             settings.auth.token_ttl_seconds,
-        ));
+        )
+        .with_signup(settings.auth.signup);
+        if let Some(url) = settings.jwks_url() {
+            let idp = crate::identity::IdentityProvider::new(
+                url,
+                settings.auth.issuer.as_deref().unwrap_or_default(),
+                settings.auth.audience.as_deref().unwrap_or_default(),
+                Duration::from_secs(settings.auth.jwks_cache_seconds),
+                Duration::from_secs(settings.auth.jwks_min_refresh_seconds),
+            )
+            .context("cannot set up the identity provider (auth.jwks_url)")?;
+            // A provider that is down at start is tried again on the first token.
+            match idp.load().await {
+                Ok(n) => tracing::info!(keys = n, "identity provider keys loaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load the identity provider's keys yet")
+                }
+            }
+            auth = auth.with_identity_provider(Arc::new(idp));
+        }
+        if !settings.auth.signup {
+            tracing::info!("the built-in sign-up is off (auth.signup = false)");
+        }
+        let auth = web::Data::new(auth);
 
         let limits = Limits::new(
             &settings.limits,
