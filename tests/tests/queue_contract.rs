@@ -39,6 +39,7 @@ fn settings() -> QueueSettings {
             admit_per_second: 100,
             active_ttl_seconds: 600,
             paused: false,
+            pow_difficulty: 0,
         },
         idle_timeout_seconds: 60,
         max_expire_per_tick: 3,
@@ -52,6 +53,7 @@ fn policy(max_active: u64, admit_per_second: u64, active_ttl_seconds: u64) -> Qu
         admit_per_second,
         active_ttl_seconds,
         paused: false,
+        pow_difficulty: 0,
     }
 }
 
@@ -524,6 +526,7 @@ async fn assert_policy_is_the_default_until_set(q: &dyn Queue) {
         admit_per_second: 3,
         active_ttl_seconds: 42,
         paused: true,
+        pow_difficulty: 9,
     };
     q.set_policy(OTHER, p).await.expect("set");
     assert_eq!(q.policy(OTHER).await.expect("policy"), p);

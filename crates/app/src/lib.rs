@@ -7,6 +7,7 @@ pub mod cli;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod pow;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

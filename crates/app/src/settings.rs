@@ -630,6 +630,7 @@ impl Settings {
                 admit_per_second: self.queue.admit_per_second,
                 active_ttl_seconds: self.queue.active_ttl_seconds,
                 paused: false,
+                pow_difficulty: 0,
             },
             idle_timeout_seconds: self.queue.idle_timeout_seconds,
             // Queue tokens are signed with a key derived from the access-token secret,

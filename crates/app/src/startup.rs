@@ -278,9 +278,19 @@ impl Application {
             crate::admission::AdmissionSigner::from_settings(&settings.admission)
                 .context("cannot set up admission passes (admission.signing_key)")?,
         );
+        let pow = web::Data::new(crate::pow::PowGate::new(
+            settings.auth.jwt_secret.expose_secret().as_bytes(),
+            Duration::from_secs(settings.pow.challenge_ttl_seconds),
+            match &queue {
+                QueueBackend::Redis(q) => Some(q.clone()),
+                QueueBackend::Memory(_) => None,
+            },
+        ));
         let limits_data = limits.clone();
         let mut server = HttpServer::new(move || {
-            let app = build_app(state.clone(), auth.clone()).app_data(signer.clone());
+            let app = build_app(state.clone(), auth.clone())
+                .app_data(signer.clone())
+                .app_data(pow.clone());
             match &limits_data {
                 Some(l) => app.app_data(l.clone()),
                 None => app,

@@ -210,7 +210,12 @@ pub struct QueuePolicy {
     pub active_ttl_seconds: u64,
     /// While paused nobody is admitted (waiting fans keep their places).
     pub paused: bool,
+    /// Proof-of-work asked of each enter: leading zero bits of SHA-256 (0 = none).
+    pub pow_difficulty: u8,
 }
+
+/// The highest proof-of-work difficulty a policy may ask (2^32 hashes on average).
+pub const MAX_POW_DIFFICULTY: u8 = 32;
 
 impl QueuePolicy {
     /// Checks the policy an operator sends. Returns a message naming the bad field.
@@ -225,6 +230,11 @@ impl QueuePolicy {
         if self.active_ttl_seconds == 0 || self.active_ttl_seconds > 86_400 {
             return Err("active_ttl_seconds must be between 1 and 86400".into());
         }
+        if self.pow_difficulty > MAX_POW_DIFFICULTY {
+            return Err(format!(
+                "pow_difficulty must be between 0 and {MAX_POW_DIFFICULTY}"
+            ));
+        }
         Ok(())
     }
 }
@@ -236,6 +246,7 @@ impl Default for QueuePolicy {
             admit_per_second: 100,
             active_ttl_seconds: 600,
             paused: false,
+            pow_difficulty: 0,
         }
     }
 }
@@ -444,5 +455,10 @@ mod tests {
         };
         assert!(bad.validate().unwrap_err().contains("max_active"));
         assert!(QueuePolicy::default().validate().is_ok());
+        let hard = QueuePolicy {
+            pow_difficulty: MAX_POW_DIFFICULTY + 1,
+            ..QueuePolicy::default()
+        };
+        assert!(hard.validate().unwrap_err().contains("pow_difficulty"));
     }
 }

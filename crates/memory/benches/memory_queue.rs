@@ -87,6 +87,7 @@ fn queue(c: &mut Criterion) {
         admit_per_second: 10_000,
         active_ttl_seconds: 600,
         paused: false,
+        pow_difficulty: 0,
     };
     group.bench_function("admit_10000_in_one_tick", |b| {
         b.iter_batched(

@@ -195,6 +195,7 @@ fn queue(c: &mut Criterion) {
                         admit_per_second: 10_000,
                         active_ttl_seconds: 600,
                         paused: false,
+                        pow_difficulty: 0,
                     };
                     q.set_policy(concert, policy).await.unwrap();
                     q.bulk_fill(concert, 0, 10_000, at(0)).await.unwrap();

@@ -99,6 +99,7 @@ fn paused() -> QueuePolicy {
         admit_per_second: 10_000,
         active_ttl_seconds: 600,
         paused: true,
+        pow_difficulty: 0,
     }
 }
 

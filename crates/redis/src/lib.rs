@@ -1170,16 +1170,18 @@ impl Queue for RedisQueue {
                     .arg("admit_per_second")
                     .arg("active_ttl_seconds")
                     .arg("paused")
+                    .arg("pow_difficulty")
                     .query_async::<Vec<Option<String>>>(&mut conn)
                     .await
             })
             .await?;
         match &raw[..] {
-            [Some(max), Some(aps), Some(ttl), paused] => Ok(QueuePolicy {
+            [Some(max), Some(aps), Some(ttl), paused, pow] => Ok(QueuePolicy {
                 max_active: parse(max)?,
                 admit_per_second: parse(aps)?,
                 active_ttl_seconds: parse(ttl)?,
                 paused: paused.as_deref() == Some("1"),
+                pow_difficulty: pow.as_deref().map(parse).transpose()?.unwrap_or(0),
             }),
             _ => Ok(inner.settings.default_policy),
         }
@@ -1201,6 +1203,8 @@ impl Queue for RedisQueue {
                     .arg(policy.active_ttl_seconds)
                     .arg("paused")
                     .arg(u8::from(policy.paused))
+                    .arg("pow_difficulty")
+                    .arg(policy.pow_difficulty)
                     .query_async::<()>(&mut conn)
                     .await
             })

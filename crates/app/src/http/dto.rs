@@ -268,6 +268,10 @@ pub struct QueuePolicyBody {
     pub active_ttl_seconds: u64,
     #[serde(default)]
     pub paused: bool,
+    /// Proof-of-work asked of each enter: leading zero bits of SHA-256(`X-Pow`), 0 to 32;
+    /// 0 (the default) asks none. 20 takes a browser about a second.
+    #[serde(default)]
+    pub pow_difficulty: u8,
 }
 
 impl From<QueuePolicy> for QueuePolicyBody {
@@ -277,6 +281,7 @@ impl From<QueuePolicy> for QueuePolicyBody {
             admit_per_second: p.admit_per_second,
             active_ttl_seconds: p.active_ttl_seconds,
             paused: p.paused,
+            pow_difficulty: p.pow_difficulty,
         }
     }
 }
@@ -288,6 +293,7 @@ impl From<QueuePolicyBody> for QueuePolicy {
             admit_per_second: p.admit_per_second,
             active_ttl_seconds: p.active_ttl_seconds,
             paused: p.paused,
+            pow_difficulty: p.pow_difficulty,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod challenge;
 pub mod dto;
 pub mod error;
 pub mod middleware;
@@ -165,6 +166,7 @@ pub fn build_app(
                 .service(wallet::get_wallet)
                 .service(wallet::charge_wallet)
                 .service(queue::enter_queue)
+                .service(challenge::queue_challenge)
                 .service(queue::queue_events)
                 .service(queue::leave_queue)
                 .service(admin::create_concert)
