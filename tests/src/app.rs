@@ -322,7 +322,12 @@ impl TestApp {
                 "not admitted within {within:?}: {status}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let v: Value = self.queue_status(&token).await.json().await.expect("json");
+            let res = self.queue_status(&token).await;
+            let code = res.status();
+            let v: Value = res
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("status answered {code} without JSON: {e}"));
             status = v["status"].as_str().unwrap_or_default().to_owned();
         }
         token

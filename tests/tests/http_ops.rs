@@ -35,6 +35,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-stats"),
+    ("get", "/api/v1/concerts/{concert_id}/queue/challenge"),
+    ("get", "/.well-known/jwks.json"),
 ];
 
 #[tokio::test]
