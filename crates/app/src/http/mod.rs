@@ -80,7 +80,9 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("Access token from POST /api/v1/users"))
+                    .description(Some(
+                        "Access token from POST /api/v1/users, or from the operator's identity provider (auth.jwks_url)",
+                    ))
                     .build(),
             ),
         );
