@@ -12,7 +12,7 @@ set -euo pipefail
 W=$(mktemp -d); PORT=$(free_port); KEY=profile-admin-key-0123456789
 RUST_LOG=warn FRONTROW__HTTP__BIND=127.0.0.1:$PORT FRONTROW__DATABASE__URL="sqlite://$W/db?mode=rwc" \
   FRONTROW__REDIS__URL=$FRONTROW_TEST_REDIS_URL FRONTROW__AUTH__ADMIN_KEY=$KEY \
-  FRONTROW__AUTH__JWT_SECRET=profile-jwt-secret-0123456789 "$BIN" serve >"$W/log" 2>&1 &
+  FRONTROW__AUTH__JWT_SECRET=profile-jwt-secret-0123456789 FRONTROW__LIMITS__ENABLED=false "$BIN" serve >"$W/log" 2>&1 &
 SP=$!
 trap 'kill $SP 2>/dev/null; wait $SP 2>/dev/null; services_down; rm -rf "$W"' EXIT
 for _ in $(seq 100); do curl -fs 127.0.0.1:$PORT/readyz >/dev/null && break; sleep 0.1; done

@@ -145,6 +145,7 @@ start_server() { # port log -> pid in $STARTED_PID, once /readyz answers
   FRONTROW__QUEUE__ADMIT_PER_SECOND=500 \
   FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS=60 \
   FRONTROW__QUEUE__TICK_INTERVAL_MS=100 \
+  FRONTROW__LIMITS__ENABLED=false \
   "$BIN" serve >"$logf" 2>&1 &
   STARTED_PID=$!
   for _ in $(seq 1 300); do

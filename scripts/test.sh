@@ -97,6 +97,15 @@ else
   echo "browser test: FAILED" >&2
 fi
 
+# The API against its own OpenAPI contract (Schemathesis, a few minutes at most): no 5xx,
+# only documented status codes, bodies matching their schemas.
+if scripts/schemathesis.sh; then
+  passed=$((passed + 1))
+else
+  failed=1; nfailed=$((nfailed + 1))
+  echo "schemathesis: FAILED" >&2
+fi
+
 # The load-test scripts must not rot: a few seconds of each scenario, with its invariants.
 smoke=0
 if [ -z "${SKIP_LOADTEST_SMOKE:-}" ]; then

@@ -42,6 +42,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/concerts/{concert_id}/sales"),
     ("get", "/api/v1/admin/concerts/{concert_id}/sales.csv"),
     ("post", "/api/v1/reservations/{reservation_id}/extend"),
+    ("get", "/api/v1/concerts/{concert_id}/queue/challenge"),
+    ("get", "/.well-known/jwks.json"),
 ];
 
 #[tokio::test]

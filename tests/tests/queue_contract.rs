@@ -552,6 +552,7 @@ async fn assert_policy_is_the_default_until_set(q: &dyn Queue) {
         admit_per_second: 3,
         active_ttl_seconds: 42,
         paused: true,
+        pow_difficulty: 9,
         ..QueuePolicy::default()
     };
     q.set_policy(OTHER, p).await.expect("set");

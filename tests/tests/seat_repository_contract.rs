@@ -151,7 +151,13 @@ async fn assert_store_basics(c: &Ctx) {
     let stats = c.store.pool_stats();
     assert!(stats.max >= 16 && stats.size <= stats.max, "{stats:?}");
     let status = c.store.migrate_status().await.unwrap();
-    assert_eq!(status.len(), 9);
+    assert_eq!(status.len(), 10);
+    assert!(
+        status
+            .iter()
+            .any(|(name, _)| name.contains("add_users_external_subject")),
+        "{status:?}"
+    );
     assert!(status.iter().all(|(_, applied)| *applied));
     c.store.migrate_down(None).await.unwrap();
     assert!(
@@ -170,6 +176,77 @@ async fn assert_store_basics(c: &Ctx) {
             .unwrap()
             .iter()
             .all(|(_, a)| *a)
+    );
+}
+
+/// A user known by an identity provider's subject: created once with an empty wallet,
+/// found again on every later sight, one user even when many first sights race.
+async fn assert_users_by_external_subject(c: &Ctx) {
+    let u =
+        c.p.users
+            .by_external_subject("https://idp.example|alice", "Alice", t0())
+            .await
+            .unwrap();
+    assert_eq!(u.name, "Alice");
+    assert_eq!(c.p.users.get(u.id).await.unwrap(), Some(u.clone()));
+    assert_eq!(c.p.wallets.balance(u.id).await.unwrap(), Money::ZERO);
+    let again =
+        c.p.users
+            .by_external_subject(
+                "https://idp.example|alice",
+                "Renamed",
+                t0() + Duration::days(1),
+            )
+            .await
+            .unwrap();
+    assert_eq!(again, u, "the same user, unchanged");
+    let bob =
+        c.p.users
+            .by_external_subject("https://idp.example|bob", "Alice", t0())
+            .await
+            .unwrap();
+    assert_ne!(bob.id, u.id);
+    // Built-in users have no subject and never collide with each other.
+    let a = c.p.users.create("Ada", t0()).await.unwrap();
+    let b = c.p.users.create("Ada", t0()).await.unwrap();
+    assert_ne!(a.id, b.id);
+    // The longest subject the domain allows fits.
+    let long = "s".repeat(frontrow_domain::accounts::MAX_SUBJECT_BYTES);
+    let l =
+        c.p.users
+            .by_external_subject(&long, "Long", t0())
+            .await
+            .unwrap();
+    assert_eq!(
+        c.p.users
+            .by_external_subject(&long, "Long", t0())
+            .await
+            .unwrap()
+            .id,
+        l.id
+    );
+
+    let started = Instant::now();
+    let racers = (0..16).map(|_| {
+        let users = c.p.users.clone();
+        tokio::spawn(async move {
+            users
+                .by_external_subject("https://idp.example|carol", "Carol", t0())
+                .await
+                .unwrap()
+                .id
+        })
+    });
+    let ids: HashSet<UserId> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids.len(), 1, "16 first sights at once make one user");
+    println!(
+        "CONTENTION {} first-sight-race 16 callers {:?}",
+        c.backend,
+        started.elapsed()
     );
 }
 
@@ -1115,6 +1192,7 @@ macro_rules! contract {
 contract!(
     assert_store_basics,
     assert_users_and_wallets,
+    assert_users_by_external_subject,
     assert_catalog,
     assert_large_seat_map,
     assert_hold_errors,

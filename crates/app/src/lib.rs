@@ -1,10 +1,14 @@
 //! frontrow's application crate: settings, telemetry, HTTP layer and wiring. The binary
 //! (`frontrow`) is a thin CLI over `startup`.
 
+pub mod admission;
 pub mod cache;
 pub mod cli;
 pub mod eta;
 pub mod http;
+pub mod identity;
+pub mod limits;
+pub mod pow;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

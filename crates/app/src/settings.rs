@@ -28,6 +28,9 @@ pub struct Settings {
     pub booking: BookingSettings,
     pub queue: QueueSettingsToml,
     pub telemetry: TelemetrySettings,
+    pub limits: LimitsSettings,
+    pub admission: AdmissionSettings,
+    pub pow: PowSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +85,21 @@ pub struct AuthSettings {
     pub admin_key: SecretString,
     /// Lifetime of an access token.
     pub token_ttl_seconds: u64,
+    /// The operator's identity provider: its JWKS document (`https://…` or `file://…`).
+    /// Set, bearer tokens it signs (RS256, ES256, EdDSA) are accepted; their `sub` is a
+    /// frontrow user, created on first sight.
+    pub jwks_url: Option<String>,
+    /// The `iss` those tokens must carry (required with `jwks_url`).
+    pub issuer: Option<String>,
+    /// The `aud` those tokens must carry (required with `jwks_url`).
+    pub audience: Option<String>,
+    /// Longest life of the fetched keys before they are fetched again.
+    pub jwks_cache_seconds: u64,
+    /// An unknown `kid` fetches the keys again at most this often (a rotation is picked
+    /// up at once; a flood of made-up `kid`s costs one fetch per interval).
+    pub jwks_min_refresh_seconds: u64,
+    /// The built-in sign-up (`POST /api/v1/users`, HS256 tokens); false answers it 403.
+    pub signup: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +131,111 @@ pub struct QueueSettingsToml {
     pub tick_interval_ms: u64,
     /// Default fans admitted per free seat (issue 11).
     pub admit_per_seat: f64,
+}
+
+/// One rate: `per_minute` requests a minute on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// The time one request costs.
+    pub fn period(self) -> Duration {
+        Duration::from_nanos(60_000_000_000 / u64::from(self.per_minute.max(1)))
+    }
+}
+
+/// Rate limits per route class (see `crate::limits`): per client address, and per user
+/// where the route takes an access token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// False turns every limit off (load tests from one address need that).
+    pub enabled: bool,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or CIDR networks,
+    /// comma-separated. Empty: the socket's peer is the client.
+    pub trusted_proxies: String,
+    pub signup_per_minute: u32,
+    pub signup_burst: u32,
+    pub enter_per_minute: u32,
+    pub enter_burst: u32,
+    pub enter_user_per_minute: u32,
+    pub enter_user_burst: u32,
+    pub status_per_minute: u32,
+    pub status_burst: u32,
+    pub booking_per_minute: u32,
+    pub booking_burst: u32,
+    pub booking_user_per_minute: u32,
+    pub booking_user_burst: u32,
+    pub admin_per_minute: u32,
+    pub admin_burst: u32,
+}
+
+impl LimitsSettings {
+    pub fn signup(&self) -> Rate {
+        Rate {
+            per_minute: self.signup_per_minute,
+            burst: self.signup_burst,
+        }
+    }
+    pub fn enter(&self) -> Rate {
+        Rate {
+            per_minute: self.enter_per_minute,
+            burst: self.enter_burst,
+        }
+    }
+    pub fn enter_user(&self) -> Rate {
+        Rate {
+            per_minute: self.enter_user_per_minute,
+            burst: self.enter_user_burst,
+        }
+    }
+    pub fn status(&self) -> Rate {
+        Rate {
+            per_minute: self.status_per_minute,
+            burst: self.status_burst,
+        }
+    }
+    pub fn booking(&self) -> Rate {
+        Rate {
+            per_minute: self.booking_per_minute,
+            burst: self.booking_burst,
+        }
+    }
+    pub fn booking_user(&self) -> Rate {
+        Rate {
+            per_minute: self.booking_user_per_minute,
+            burst: self.booking_user_burst,
+        }
+    }
+    pub fn admin(&self) -> Rate {
+        Rate {
+            per_minute: self.admin_per_minute,
+            burst: self.admin_burst,
+        }
+    }
+}
+
+/// The admission pass: an ES256 JWT in the status answer while a fan is active.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdmissionSettings {
+    /// PKCS#8 PEM of the P-256 private key that signs passes. Unset: a key is generated
+    /// at start (with a warning): passes then verify only against this one instance's
+    /// `/.well-known/jwks.json`, and not after a restart.
+    pub signing_key: Option<SecretString>,
+    /// The passes' `iss`.
+    pub issuer: String,
+}
+
+/// Proof-of-work on enter (difficulty per concert: the queue policy's `pow_difficulty`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowSettings {
+    /// How long a challenge may be solved and used.
+    pub challenge_ttl_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +288,52 @@ impl Default for AuthSettings {
             jwt_secret: SecretString::from(DEV_JWT_SECRET),
             admin_key: SecretString::from(DEV_ADMIN_KEY),
             token_ttl_seconds: 24 * 3600,
+            jwks_url: None,
+            issuer: None,
+            audience: None,
+            jwks_cache_seconds: 300,
+            jwks_min_refresh_seconds: 30,
+            signup: true,
+        }
+    }
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            enabled: true,
+            trusted_proxies: String::new(),
+            signup_per_minute: 5,
+            signup_burst: 5,
+            enter_per_minute: 120,
+            enter_burst: 60,
+            enter_user_per_minute: 10,
+            enter_user_burst: 5,
+            status_per_minute: 3_000,
+            status_burst: 200,
+            booking_per_minute: 3_000,
+            booking_burst: 200,
+            booking_user_per_minute: 120,
+            booking_user_burst: 20,
+            admin_per_minute: 600,
+            admin_burst: 100,
+        }
+    }
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            signing_key: None,
+            issuer: "frontrow".into(),
+        }
+    }
+}
+
+impl Default for PowSettings {
+    fn default() -> Self {
+        PowSettings {
+            challenge_ttl_seconds: 120,
         }
     }
 }
@@ -238,6 +407,22 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS     unpolled waiters leave after [60]
   FRONTROW__QUEUE__TICK_INTERVAL_MS         admission ticker period [100]
   FRONTROW__QUEUE__ADMIT_PER_SEAT           default fans admitted per free seat [1.5]
+  FRONTROW__AUTH__JWKS_URL                  identity provider's keys, https://… or file://… [unset]
+  FRONTROW__AUTH__ISSUER / AUDIENCE         iss and aud its tokens must carry
+  FRONTROW__AUTH__JWKS_CACHE_SECONDS        fetched keys are fetched again after [300]
+  FRONTROW__AUTH__JWKS_MIN_REFRESH_SECONDS  unknown kid refetches at most this often [30]
+  FRONTROW__AUTH__SIGNUP                    built-in sign-up POST /users [true]
+  FRONTROW__LIMITS__ENABLED                 rate limits on [true]
+  FRONTROW__LIMITS__TRUSTED_PROXIES         proxies whose X-Forwarded-For counts (IPs/CIDRs, comma-separated)
+  FRONTROW__LIMITS__<CLASS>_PER_MINUTE      rate per address: SIGNUP [5] ENTER [120] STATUS [3000]
+                                            BOOKING [3000] ADMIN [600]
+  FRONTROW__LIMITS__<CLASS>_BURST           burst per address: SIGNUP [5] ENTER [60] STATUS [200]
+                                            BOOKING [200] ADMIN [100]
+  FRONTROW__LIMITS__ENTER_USER_PER_MINUTE / _BURST    per user [10] / [5]
+  FRONTROW__LIMITS__BOOKING_USER_PER_MINUTE / _BURST  per user [120] / [20]
+  FRONTROW__ADMISSION__SIGNING_KEY          PKCS#8 PEM P-256 key of admission passes [generated]
+  FRONTROW__ADMISSION__ISSUER               iss of admission passes [frontrow]
+  FRONTROW__POW__CHALLENGE_TTL_SECONDS      life of a proof-of-work challenge [120]
   FRONTROW__TELEMETRY__JSON                 JSON log lines [false]
   FRONTROW__TELEMETRY__LOG_FILTER           filter when RUST_LOG is unset
   FRONTROW_ENVIRONMENT                      picks config/<name>.toml [none]";
@@ -387,7 +572,66 @@ impl Settings {
             .default_policy
             .validate()
             .map_err(|e| SettingsError(format!("queue.{e}")))?;
+        self.validate_abuse()
+    }
+
+    /// Limits, identity provider, admission pass, proof-of-work.
+    fn validate_abuse(&self) -> Result<(), SettingsError> {
+        let bad = |key: &str, why: &str| Err(SettingsError(format!("{key}: {why}")));
+        if let Err(e) = crate::limits::parse_proxies(&self.limits.trusted_proxies) {
+            return bad(
+                "limits.trusted_proxies (FRONTROW__LIMITS__TRUSTED_PROXIES)",
+                &e,
+            );
+        }
+        let l = &self.limits;
+        for (name, rate) in [
+            ("signup", l.signup()),
+            ("enter", l.enter()),
+            ("enter_user", l.enter_user()),
+            ("status", l.status()),
+            ("booking", l.booking()),
+            ("booking_user", l.booking_user()),
+            ("admin", l.admin()),
+        ] {
+            if rate.per_minute == 0 || rate.burst == 0 {
+                return bad(
+                    &format!("limits.{name}_per_minute / limits.{name}_burst"),
+                    "must be at least 1 (limits.enabled = false turns limits off)",
+                );
+            }
+        }
+        if let Some(url) = self.jwks_url() {
+            if !(url.starts_with("https://") || url.starts_with("file://")) {
+                return bad(
+                    "auth.jwks_url (FRONTROW__AUTH__JWKS_URL)",
+                    "must start with https:// or file://",
+                );
+            }
+            let missing = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+            if missing(&self.auth.issuer) || missing(&self.auth.audience) {
+                return bad(
+                    "auth.issuer / auth.audience (FRONTROW__AUTH__ISSUER, FRONTROW__AUTH__AUDIENCE)",
+                    "both are required with auth.jwks_url",
+                );
+            }
+            if self.auth.jwks_cache_seconds == 0 {
+                return bad("auth.jwks_cache_seconds", "must be at least 1");
+            }
+        }
+        if self.pow.challenge_ttl_seconds == 0 || self.pow.challenge_ttl_seconds > 3_600 {
+            return bad("pow.challenge_ttl_seconds", "must be between 1 and 3600");
+        }
         Ok(())
+    }
+
+    /// The identity provider's JWKS URL, when one is configured.
+    pub fn jwks_url(&self) -> Option<&str> {
+        self.auth
+            .jwks_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
     }
 
     pub fn redis_url(&self) -> Option<&str> {
@@ -439,6 +683,7 @@ impl Settings {
                 paused: false,
                 sale_opens_at: None,
                 admit_per_seat: self.queue.admit_per_seat,
+                pow_difficulty: 0,
             },
             idle_timeout_seconds: self.queue.idle_timeout_seconds,
             // Queue tokens are signed with a key derived from the access-token secret,

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{CachedCatalog, InvalidatingPayments, InvalidatingSeats, ReadCache};
 use crate::http::auth::Auth;
 use crate::http::{AppState, Probe, build_app};
+use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::telemetry::{
     self, DB_POOL, HOLDS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED, QUEUE_EXPIRED,
@@ -247,28 +248,84 @@ impl Application {
                 clock.clone(),
             ),
         });
-        let auth = web::Data::new(Auth::new(
+        let mut auth = Auth::new(
             &settings.auth.jwt_secret,
             settings.auth.admin_key.clone(),
             settings.auth.token_ttl_seconds,
-        ));
+        )
+        .with_signup(settings.auth.signup);
+        if let Some(url) = settings.jwks_url() {
+            let idp = crate::identity::IdentityProvider::new(
+                url,
+                settings.auth.issuer.as_deref().unwrap_or_default(),
+                settings.auth.audience.as_deref().unwrap_or_default(),
+                Duration::from_secs(settings.auth.jwks_cache_seconds),
+                Duration::from_secs(settings.auth.jwks_min_refresh_seconds),
+            )
+            .context("cannot set up the identity provider (auth.jwks_url)")?;
+            // A provider that is down at start is tried again on the first token.
+            match idp.load().await {
+                Ok(n) => tracing::info!(keys = n, "identity provider keys loaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load the identity provider's keys yet")
+                }
+            }
+            auth = auth.with_identity_provider(Arc::new(idp));
+        }
+        if !settings.auth.signup {
+            tracing::info!("the built-in sign-up is off (auth.signup = false)");
+        }
+        let auth = web::Data::new(auth);
+
+        let limits = Limits::new(
+            &settings.limits,
+            match &queue {
+                QueueBackend::Redis(q) => Some(q.clone()),
+                QueueBackend::Memory(_) => None,
+            },
+        )
+        .map(web::Data::new);
+        if limits.is_none() {
+            tracing::warn!("rate limits are off (limits.enabled = false)");
+        }
 
         let listener = TcpListener::bind(&settings.http.bind)
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
-        let mut server = HttpServer::new(move || build_app(state.clone(), auth.clone()))
-            .disable_signals()
-            .shutdown_timeout(settings.http.shutdown_timeout_seconds)
-            .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
-            .backlog(4096)
-            .listen(listener)?;
+        let signer = web::Data::new(
+            crate::admission::AdmissionSigner::from_settings(&settings.admission)
+                .context("cannot set up admission passes (admission.signing_key)")?,
+        );
+        let pow = web::Data::new(crate::pow::PowGate::new(
+            settings.auth.jwt_secret.expose_secret().as_bytes(),
+            Duration::from_secs(settings.pow.challenge_ttl_seconds),
+            match &queue {
+                QueueBackend::Redis(q) => Some(q.clone()),
+                QueueBackend::Memory(_) => None,
+            },
+        ));
+        let limits_data = limits.clone();
+        let mut server = HttpServer::new(move || {
+            let app = build_app(state.clone(), auth.clone())
+                .app_data(signer.clone())
+                .app_data(pow.clone());
+            match &limits_data {
+                Some(l) => app.app_data(l.clone()),
+                None => app,
+            }
+        })
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+        .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
+        .backlog(4096)
+        .listen(listener)?;
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
         let server = server.run();
 
         let cancel = CancellationToken::new();
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(admission_ticker(
                 room,
                 settings.tick_interval(),
@@ -280,6 +337,13 @@ impl Application {
                 cancel.clone(),
             )),
         ];
+        if let Some(l) = limits {
+            tasks.push(tokio::spawn(crate::limits::housekeeping(
+                l.into_inner(),
+                Duration::from_secs(60),
+                cancel.clone(),
+            )));
+        }
         Ok(Application {
             port,
             server,

@@ -276,9 +276,10 @@ async fn the_spec_documents_415_on_json_bodies_and_404_on_path_ids() {
             }
         }
     }
-    // Five operations take a JSON body, sixteen a path id (the draw's two, the sales
-    // summary and export, the hold extension and the pages' static files among them).
-    assert_eq!(checked, (5, 16));
+    // Five operations take a JSON body, seventeen a path id (the draw's two, the sales
+    // summary and export, the hold extension, the pages' static files and the
+    // proof-of-work challenge among them).
+    assert_eq!(checked, (5, 17));
 }
 
 #[actix_web::test]

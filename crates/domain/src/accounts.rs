@@ -12,11 +12,16 @@ pub const DEFAULT_MAX_CHARGE: Money = Money::from_u32(100_000_000);
 /// The longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// The longest identity-provider subject (issuer and `sub`) a user can be known by.
+pub const MAX_SUBJECT_BYTES: usize = 255;
+
 /// Errors of the accounts use case.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
     #[error("name must be 1 to {MAX_NAME_CHARS} characters")]
     InvalidName,
+    #[error("subject must be 1 to {MAX_SUBJECT_BYTES} bytes")]
+    InvalidSubject,
     #[error("user not found")]
     UserNotFound,
     #[error("amount must be between 1 and {max}")]
@@ -70,6 +75,25 @@ impl Accounts {
             return Err(AccountsError::InvalidName);
         }
         Ok(self.users.create(name, self.clock.now()).await?)
+    }
+
+    /// The user an identity provider vouches for as `subject`, created (with an empty
+    /// wallet) on first sight. `name` is a display name hint: trimmed and cut to
+    /// [`MAX_NAME_CHARS`]; `fan` when empty.
+    pub async fn identify(&self, subject: &str, name: &str) -> Result<User, AccountsError> {
+        if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
+            return Err(AccountsError::InvalidSubject);
+        }
+        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+        let name = if name.trim().is_empty() {
+            "fan".to_owned()
+        } else {
+            name.trim().to_owned()
+        };
+        Ok(self
+            .users
+            .by_external_subject(subject, &name, self.clock.now())
+            .await?)
     }
 
     pub async fn balance(&self, user: UserId) -> Result<Money, AccountsError> {
@@ -185,6 +209,38 @@ mod tests {
         ));
         assert!(matches!(
             a.register("down").await,
+            Err(AccountsError::Store(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn identify_checks_the_subject_and_shapes_the_name() {
+        let mut u = MockUserRepository::new();
+        u.expect_by_external_subject().returning(|s, n, at| {
+            if s == "down" {
+                return Err(StoreError::new("down"));
+            }
+            Ok(User {
+                id: UserId(9),
+                name: n.to_owned(),
+                created_at: at,
+            })
+        });
+        let a = accounts(u, MockWalletRepository::new());
+        assert_eq!(a.identify("idp|1", " Ada ").await.unwrap().name, "Ada");
+        assert_eq!(a.identify("idp|1", "  ").await.unwrap().name, "fan");
+        let long = a.identify("idp|1", &"é".repeat(150)).await.unwrap().name;
+        assert_eq!(long.chars().count(), MAX_NAME_CHARS);
+        assert!(matches!(
+            a.identify("", "Ada").await,
+            Err(AccountsError::InvalidSubject)
+        ));
+        assert!(matches!(
+            a.identify(&"s".repeat(MAX_SUBJECT_BYTES + 1), "Ada").await,
+            Err(AccountsError::InvalidSubject)
+        ));
+        assert!(matches!(
+            a.identify("down", "Ada").await,
             Err(AccountsError::Store(_))
         ));
     }

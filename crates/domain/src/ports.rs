@@ -52,6 +52,20 @@ pub trait UserRepository: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the database cannot be reached.
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// The user an identity provider knows as `subject` (issuer and `sub`, at most
+    /// [`MAX_SUBJECT_BYTES`](crate::accounts::MAX_SUBJECT_BYTES)); on first sight one is
+    /// created, named `name`, with a wallet of balance 0, atomically. Two first sights of
+    /// one subject at once yield one user: every caller gets the same.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached; nothing is written then.
+    async fn by_external_subject(
+        &self,
+        subject: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError>;
 }
 
 /// Concerts, schedules and seat maps.

@@ -261,7 +261,12 @@ pub struct QueuePolicy {
     /// Fans admitted per free seat (some admitted fans buy nothing): admission stops
     /// when `free seats × admit_per_seat` fans without a hold are active.
     pub admit_per_seat: f64,
+    /// Proof-of-work asked of each enter: leading zero bits of SHA-256 (0 = none).
+    pub pow_difficulty: u8,
 }
+
+/// The highest proof-of-work difficulty a policy may ask (2^32 hashes on average).
+pub const MAX_POW_DIFFICULTY: u8 = 32;
 
 impl QueuePolicy {
     /// Checks the policy an operator sends. Returns a message naming the bad field.
@@ -281,6 +286,11 @@ impl QueuePolicy {
                 "admit_per_seat must be between 1 and {MAX_ADMIT_PER_SEAT}"
             ));
         }
+        if self.pow_difficulty > MAX_POW_DIFFICULTY {
+            return Err(format!(
+                "pow_difficulty must be between 0 and {MAX_POW_DIFFICULTY}"
+            ));
+        }
         Ok(())
     }
 }
@@ -294,6 +304,7 @@ impl Default for QueuePolicy {
             paused: false,
             sale_opens_at: None,
             admit_per_seat: DEFAULT_ADMIT_PER_SEAT,
+            pow_difficulty: 0,
         }
     }
 }
@@ -697,5 +708,10 @@ mod tests {
         };
         assert!(bad.validate().unwrap_err().contains("admit_per_seat"));
         assert!(QueuePolicy::default().validate().is_ok());
+        let hard = QueuePolicy {
+            pow_difficulty: MAX_POW_DIFFICULTY + 1,
+            ..QueuePolicy::default()
+        };
+        assert!(hard.validate().unwrap_err().contains("pow_difficulty"));
     }
 }

@@ -34,8 +34,11 @@
 //! script. The cluster client follows `MOVED` and `ASK`, so a slot that migrates in the
 //! middle of a sale keeps answering, and refreshes its slot map after a failover.
 
+mod limits;
 mod scripts;
 mod view;
+
+pub use limits::LimitDecision;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -1617,12 +1620,13 @@ impl Queue for RedisQueue {
                     .arg("paused")
                     .arg("sale_opens_at")
                     .arg("admit_per_seat")
+                    .arg("pow_difficulty")
                     .query_async::<Vec<Option<String>>>(&mut conn)
                     .await
             })
             .await?;
         match &raw[..] {
-            [Some(max), Some(aps), Some(ttl), paused, opens, per_seat] => Ok(QueuePolicy {
+            [Some(max), Some(aps), Some(ttl), paused, opens, per_seat, pow] => Ok(QueuePolicy {
                 max_active: parse(max)?,
                 admit_per_second: parse(aps)?,
                 active_ttl_seconds: parse(ttl)?,
@@ -1635,6 +1639,7 @@ impl Queue for RedisQueue {
                     None | Some("") => DEFAULT_ADMIT_PER_SEAT,
                     Some(x) => parse(x)?,
                 },
+                pow_difficulty: pow.as_deref().map(parse).transpose()?.unwrap_or(0),
             }),
             _ => Ok(inner.settings.default_policy),
         }
@@ -1680,6 +1685,8 @@ impl Queue for RedisQueue {
                     .arg(opens)
                     .arg("admit_per_seat")
                     .arg(policy.admit_per_seat)
+                    .arg("pow_difficulty")
+                    .arg(policy.pow_difficulty)
                     .query_async::<()>(&mut conn)
                     .await
             })

@@ -1,16 +1,34 @@
-//! Who is calling: user access tokens (HS256 JWT in `Authorization: Bearer`), the
+//! Who is calling: user access tokens in `Authorization: Bearer` — HS256 from the
+//! built-in sign-up, or RS256/ES256/EdDSA from the operator's identity provider (see
+//! `crate::identity`; its `sub` is a frontrow user, created on first sight) — the
 //! operator key (`X-Admin-Key`) and the queue token header (`X-Queue-Token`).
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use frontrow_domain::model::UserId;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use futures::future::LocalBoxFuture;
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::error::ApiError;
+use crate::identity::{ExternalUser, IdentityProvider};
+
+/// Who a verified access token names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// A user of the built-in sign-up.
+    Local(UserId),
+    /// A user of the identity provider (not yet mapped to a frontrow user).
+    External(ExternalUser),
+}
 
 /// Signs and checks access tokens; holds the operator key.
 pub struct Auth {
@@ -19,6 +37,12 @@ pub struct Auth {
     validation: Validation,
     admin_key: SecretString,
     ttl_seconds: u64,
+    /// The operator's identity provider, when `auth.jwks_url` is set.
+    idp: Option<Arc<IdentityProvider>>,
+    /// Whether `POST /users` signs fans up.
+    signup: bool,
+    /// Identity-provider subjects already mapped to users (only verified ones get in).
+    known: moka::future::Cache<String, UserId>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,6 +64,63 @@ impl Auth {
             validation,
             admin_key,
             ttl_seconds,
+            idp: None,
+            signup: true,
+            known: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        }
+    }
+
+    /// Also accepts tokens of this identity provider.
+    #[must_use]
+    pub fn with_identity_provider(mut self, idp: Arc<IdentityProvider>) -> Self {
+        self.idp = Some(idp);
+        self
+    }
+
+    /// Turns the built-in sign-up on or off.
+    #[must_use]
+    pub fn with_signup(mut self, on: bool) -> Self {
+        self.signup = on;
+        self
+    }
+
+    pub fn signup_enabled(&self) -> bool {
+        self.signup
+    }
+
+    /// Who `token` names, verified (the identity provider's keys fetched if need be).
+    ///
+    /// # Errors
+    /// 401 when the token does not verify; 503 when the identity provider's keys were
+    /// never available.
+    pub async fn identify(&self, token: &str) -> Result<Identity, ApiError> {
+        let header = decode_header(token)
+            .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
+        match (header.alg, &self.idp) {
+            (Algorithm::HS256, _) => self.verify(token).map(Identity::Local),
+            (_, Some(idp)) => idp.verify(token, &header).await.map(Identity::External),
+            (alg, None) => Err(ApiError::unauthorized(format!(
+                "access tokens signed with {alg:?} are not accepted"
+            ))),
+        }
+    }
+
+    /// The frontrow user of a verified identity: an identity-provider subject is looked
+    /// up (and created on first sight) once, then remembered.
+    async fn user_of(&self, identity: Identity, state: &AppState) -> Result<UserId, ApiError> {
+        match identity {
+            Identity::Local(u) => Ok(u),
+            Identity::External(ext) => {
+                if let Some(u) = self.known.get(&ext.subject).await {
+                    return Ok(u);
+                }
+                let user = state.accounts.identify(&ext.subject, &ext.name).await?;
+                self.known.insert(ext.subject, user.id).await;
+                Ok(user.id)
+            }
         }
     }
 
@@ -63,6 +144,17 @@ impl Auth {
             .parse::<i64>()
             .map(UserId)
             .map_err(|_| ApiError::unauthorized("invalid access token subject"))
+    }
+
+    /// The verified subject of `token`, as a rate-limit key: no database lookup.
+    ///
+    /// # Errors
+    /// 401 when the token does not verify.
+    pub async fn subject(&self, token: &str) -> Result<String, ApiError> {
+        Ok(match self.identify(token).await? {
+            Identity::Local(u) => format!("u{}", u.0),
+            Identity::External(e) => format!("x{}", e.subject),
+        })
     }
 
     fn admin_ok(&self, given: &str) -> bool {
@@ -90,11 +182,31 @@ pub struct AuthUser(pub UserId);
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready((|| {
-            let auth = auth_of(req)?;
+        let auth = req.app_data::<web::Data<Auth>>().cloned();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let auth =
+                auth.ok_or_else(|| ApiError::unauthorized("authentication is not configured"))?;
+            let token = token?;
+            let identity = auth.identify(&token).await?;
+            if let Identity::Local(u) = identity {
+                return Ok(AuthUser(u));
+            }
+            let state =
+                state.ok_or_else(|| ApiError::unauthorized("accounts are not configured"))?;
+            auth.user_of(identity, &state).await.map(AuthUser)
+        })
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    {
+        {
             let header = req
                 .headers()
                 .get(actix_web::http::header::AUTHORIZATION)
@@ -110,8 +222,8 @@ impl FromRequest for AuthUser {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?;
-            auth.verify(token).map(AuthUser)
-        })())
+            Ok(token.to_owned())
+        }
     }
 }
 

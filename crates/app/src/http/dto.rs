@@ -261,9 +261,24 @@ pub struct TicketView {
     /// The slow end of the ETA range, while waiting.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eta_seconds_high: Option<u64>,
+    /// Only while `ACTIVE`: the admission pass, an ES256 JWT (`sub` = user id,
+    /// `concert`, `exp` = `active_until`, `jti`) that other services verify with
+    /// `/.well-known/jwks.json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission_token: Option<String>,
 }
 
 impl TicketView {
+    /// This answer with the admission pass of `ticket` when it is active.
+    pub fn with_pass(
+        mut self,
+        ticket: &Ticket,
+        signer: Option<&crate::admission::AdmissionSigner>,
+    ) -> Self {
+        self.admission_token = signer.and_then(|s| s.pass(ticket));
+        self
+    }
+
     /// The answer for `t` in a waiting room whose idle timeout is `idle_timeout_seconds`.
     pub fn new(t: Ticket, idle_timeout_seconds: u64) -> Self {
         TicketView {
@@ -278,6 +293,7 @@ impl TicketView {
             inventory: t.inventory.map(|i| i.as_str()),
             eta_seconds_low: t.eta_range.map(|r| r.0),
             eta_seconds_high: t.eta_range.map(|r| r.1),
+            admission_token: None,
         }
     }
 }
@@ -299,6 +315,10 @@ pub struct QueuePolicyBody {
     #[serde(default = "default_admit_per_seat")]
     #[schema(example = 1.5)]
     pub admit_per_seat: f64,
+    /// Proof-of-work asked of each enter: leading zero bits of SHA-256(`X-Pow`), 0 to 32;
+    /// 0 (the default) asks none; 16 takes a browser about a second or two.
+    #[serde(default)]
+    pub pow_difficulty: u8,
 }
 
 fn default_admit_per_seat() -> f64 {
@@ -314,6 +334,7 @@ impl From<QueuePolicy> for QueuePolicyBody {
             paused: p.paused,
             sale_opens_at: p.sale_opens_at,
             admit_per_seat: p.admit_per_seat,
+            pow_difficulty: p.pow_difficulty,
         }
     }
 }
@@ -327,6 +348,7 @@ impl From<QueuePolicyBody> for QueuePolicy {
             paused: p.paused,
             sale_opens_at: p.sale_opens_at,
             admit_per_seat: p.admit_per_seat,
+            pow_difficulty: p.pow_difficulty,
         }
     }
 }

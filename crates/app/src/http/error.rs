@@ -233,6 +233,8 @@ impl From<AccountsError> for ApiError {
             AccountsError::InvalidName | AccountsError::InvalidAmount { .. } => {
                 ApiError::validation(detail)
             }
+            // Only a verified identity-provider token carries a subject.
+            AccountsError::InvalidSubject => ApiError::unauthorized(detail),
             AccountsError::UserNotFound => ApiError::not_found(detail),
             AccountsError::BalanceLimit => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

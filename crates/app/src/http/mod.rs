@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod draw;
+pub mod challenge;
 pub mod dto;
 pub mod error;
 pub mod middleware;
@@ -17,6 +18,7 @@ pub mod reservations;
 pub mod responses;
 pub mod users;
 pub mod wallet;
+pub mod wellknown;
 
 use std::sync::Arc;
 
@@ -82,7 +84,9 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("Access token from POST /api/v1/users"))
+                    .description(Some(
+                        "Access token from POST /api/v1/users, or from the operator's identity provider (auth.jwks_url)",
+                    ))
                     .build(),
             ),
         );
@@ -152,6 +156,7 @@ pub fn build_app(
         .service(ops::metrics)
         .service(pages::admin_page)
         .service(pages::static_file)
+        .service(wellknown::jwks)
         .service(
             scope::scope("/api/v1")
                 // The fans' poll first: actix tries routes in order, and the ones with
@@ -169,6 +174,7 @@ pub fn build_app(
                 .service(wallet::get_wallet)
                 .service(wallet::charge_wallet)
                 .service(queue::enter_queue)
+                .service(challenge::queue_challenge)
                 .service(queue::queue_events)
                 .service(queue::leave_queue)
                 .service(admin::create_concert)
@@ -182,6 +188,7 @@ pub fn build_app(
                 .service(reservations::extend_reservation),
         )
         .split_for_parts();
+    let api = crate::limits::document(api);
     app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
         .route(
             "/swagger-ui",
@@ -192,5 +199,7 @@ pub fn build_app(
             }),
         )
         .default_service(web::to(error::route_not_found))
+        // Inside `observe`, so refusals are counted and logged like any answer.
+        .wrap(actix_web::middleware::from_fn(crate::limits::enforce))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
 }

@@ -1,7 +1,7 @@
 //! Handlers of the `queue` tag: enter the waiting room, poll the token (its heartbeat),
 //! leave. The operator's side is in `admin`.
 
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use frontrow_domain::model::ConcertId;
 use frontrow_domain::queue::{Ticket, TicketStatus, poll_after_ms};
 
@@ -11,15 +11,23 @@ use super::dto::TicketView;
 use super::error::ApiError;
 use super::error::Problem;
 use super::responses::{NotFound, Unauthorized, Unavailable};
+use crate::admission::AdmissionSigner;
+use crate::pow::PowGate;
 
 /// Enters the concert's waiting room: 201 with a new place, 200 with the existing one.
+/// When the concert's policy asks a proof of work (`pow_difficulty` > 0), send
+/// `X-Pow: <challenge>:<nonce>` solving a challenge from `GET …/queue/challenge`.
 #[utoipa::path(
     tag = "queue",
-    params(("concert_id" = i64, Path, description = "Concert id")),
+    params(
+        ("concert_id" = i64, Path, description = "Concert id"),
+        ("X-Pow" = Option<String>, Header, description = "`<challenge>:<nonce>`, when the line asks a proof of work"),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "New place in line", body = TicketView),
         (status = 200, description = "The place this user already has", body = TicketView),
+        (status = 403, description = "Proof of work missing, wrong, expired or already used (/problems/pow-required)", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         NotFound,
         Unavailable,
@@ -30,12 +38,20 @@ pub async fn enter_queue(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
+    signer: Option<web::Data<AdmissionSigner>>,
+    pow: Option<web::Data<PowGate>>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let entered = state
-        .room
-        .enter(ConcertId(path.into_inner()), user.0)
-        .await?;
-    let view = TicketView::new(entered.ticket, state.queue_idle_timeout_seconds);
+    let concert = ConcertId(path.into_inner());
+    if let Some(pow) = pow {
+        let difficulty = state.room.policy(concert).await?.pow_difficulty;
+        let header = req.headers().get("x-pow").and_then(|v| v.to_str().ok());
+        pow.check(header, concert, user.0, difficulty, state.now())
+            .await?;
+    }
+    let entered = state.room.enter(concert, user.0).await?;
+    let view = TicketView::new(entered.ticket.clone(), state.queue_idle_timeout_seconds)
+        .with_pass(&entered.ticket, signer.as_ref().map(|s| s.get_ref()));
     Ok(if entered.created {
         HttpResponse::Created().json(view)
     } else {
@@ -59,9 +75,13 @@ pub async fn enter_queue(
 pub async fn queue_status(
     state: web::Data<AppState>,
     token: QueueTokenHeader,
+    signer: Option<web::Data<AdmissionSigner>>,
 ) -> Result<HttpResponse, ApiError> {
     let ticket = state.room.status(token.required()?).await?;
-    Ok(HttpResponse::Ok().json(TicketView::new(ticket, state.queue_idle_timeout_seconds)))
+    Ok(HttpResponse::Ok().json(
+        TicketView::new(ticket.clone(), state.queue_idle_timeout_seconds)
+            .with_pass(&ticket, signer.as_ref().map(|s| s.get_ref())),
+    ))
 }
 
 /// The `token` query parameter of the event stream.

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, post, web};
 use super::AppState;
 use super::auth::Auth;
 use super::dto::{CreateUser, UserCreated};
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::responses::{JsonBodyProblems, Unavailable};
 
 /// Registers a fan (with an empty wallet) and returns their access token.
@@ -14,6 +14,7 @@ use super::responses::{JsonBodyProblems, Unavailable};
     request_body = CreateUser,
     responses(
         (status = 201, description = "User created", body = UserCreated),
+        (status = 403, description = "The built-in sign-up is turned off (setting auth.signup): sign in with the identity provider", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
         Unavailable,
     )
@@ -24,6 +25,12 @@ pub async fn create_user(
     auth: web::Data<Auth>,
     body: web::Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
+    if !auth.signup_enabled() {
+        return Err(ApiError::forbidden(
+            "signup-disabled",
+            "the built-in sign-up is turned off: use a token from the identity provider",
+        ));
+    }
     let user = state.accounts.register(&body.name).await?;
     let access_token = auth.issue(user.id)?;
     Ok(HttpResponse::Created().json(UserCreated {

@@ -9,6 +9,8 @@ pub struct Model {
     pub id: i64,
     pub name: String,
     pub created_at: i64,
+    /// The identity provider's name for this user; `None` for built-in sign-ups.
+    pub external_subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

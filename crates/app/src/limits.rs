@@ -1,0 +1,575 @@
+//! Rate limits per route class, keyed by client address and, on routes that take an
+//! access token, by user. Over the limit: 429 problem+json with `Retry-After`, and the
+//! counter `frontrow_rate_limited_total{class, key}`.
+//!
+//! | class | routes | keys |
+//! |---|---|---|
+//! | `signup` | `POST /users` | address — shared by every instance on Redis |
+//! | `enter` | `POST /concerts/{id}/queue` | address and user — shared on Redis |
+//! | `status` | `GET /queue/status`, `GET /queue/events`, `DELETE /queue`, `GET …/queue/challenge` | address |
+//! | `booking` | `POST`/`DELETE` under `/reservations`, `POST /wallet/charge` | address and user |
+//! | `admin` | `/admin/…` | address |
+//!
+//! Sign-ups and enters are what an attacker multiplies (accounts, places in line), so
+//! with a Redis queue their limits live in Redis (GCRA, one script) and hold across
+//! instances; should Redis not answer, the instance falls back to its own in-process
+//! limit of the same rate rather than refusing or waving everyone through. The other
+//! classes (and every class on the in-memory queue, which is one instance anyway) are
+//! per instance, in process (`governor`): behind a load balancer over N instances a
+//! client gets up to N times those rates, which still bounds a flood.
+//!
+//! The client address is the socket's peer, or — only when the peer is one of
+//! `limits.trusted_proxies` — the right-most `X-Forwarded-For` entry that is not a
+//! trusted proxy. IPv6 addresses are keyed by their /64, which one host usually owns.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{ResponseError, web};
+use frontrow_redis::{LimitDecision, RedisQueue};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::http::auth::Auth;
+use crate::http::error::ApiError;
+use crate::settings::{LimitsSettings, Rate};
+use crate::telemetry::RATE_LIMITED;
+
+/// The route classes, each with its own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Signup,
+    Enter,
+    Status,
+    Booking,
+    Admin,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Signup => "signup",
+            Class::Enter => "enter",
+            Class::Status => "status",
+            Class::Booking => "booking",
+            Class::Admin => "admin",
+        }
+    }
+
+    /// The class of a request, from its method and matched route pattern; `None` for
+    /// unlimited routes (catalog reads, a user's own reads, operations endpoints).
+    pub fn of(method: &Method, pattern: &str) -> Option<Class> {
+        let path = pattern.strip_prefix("/api/v1")?;
+        if path.starts_with("/admin/") {
+            return Some(Class::Admin);
+        }
+        match (method.as_str(), path) {
+            ("POST", "/users") => Some(Class::Signup),
+            ("POST", "/concerts/{concert_id}/queue") => Some(Class::Enter),
+            (
+                "GET",
+                "/queue/status" | "/queue/events" | "/concerts/{concert_id}/queue/challenge",
+            )
+            | ("DELETE", "/queue") => Some(Class::Status),
+            ("POST" | "DELETE", p) if p.starts_with("/reservations") => Some(Class::Booking),
+            ("POST", "/wallet/charge") => Some(Class::Booking),
+            _ => None,
+        }
+    }
+}
+
+/// A refusal: when the client may try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub retry_after: Duration,
+}
+
+impl Refused {
+    /// The 429 answer; `Retry-After` in whole seconds, rounded up.
+    pub fn to_error(self, class: Class, scope: &str) -> ApiError {
+        let secs = self.retry_after.as_millis().div_ceil(1000).max(1);
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            format!(
+                "too many {} requests from this {scope}; retry after {secs} s",
+                class.as_str()
+            ),
+        );
+        e.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX));
+        e
+    }
+}
+
+/// One limit: in process, or in Redis with an in-process fallback of the same rate.
+struct Limiter {
+    local: DefaultKeyedRateLimiter<String>,
+    shared: Option<(Arc<RedisQueue>, u64, u32)>,
+}
+
+impl Limiter {
+    fn new(rate: Rate, shared: Option<Arc<RedisQueue>>) -> Limiter {
+        let period = rate.period();
+        let burst = NonZeroU32::new(rate.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+        Limiter {
+            local: RateLimiter::keyed(quota),
+            shared: shared.map(|q| (q, period_ms, burst.get())),
+        }
+    }
+
+    async fn check(&self, key: String) -> Result<(), Refused> {
+        if let Some((queue, period_ms, burst)) = &self.shared {
+            match queue.rate_limit(&key, *period_ms, *burst).await {
+                Ok(LimitDecision::Allowed) => return Ok(()),
+                Ok(LimitDecision::Refused { retry_after_ms }) => {
+                    return Err(Refused {
+                        retry_after: Duration::from_millis(retry_after_ms),
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared rate limit unavailable: limiting in process");
+                }
+            }
+        }
+        self.local.check_key(&key).map_err(|not_until| Refused {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
+    }
+
+    fn forget_idle(&self) {
+        self.local.retain_recent();
+        self.local.shrink_to_fit();
+    }
+}
+
+/// One class's limits: per address, and per user where the class has one.
+struct ClassLimits {
+    class: Class,
+    address: Limiter,
+    user: Option<Limiter>,
+}
+
+/// Every rate limit of an instance.
+pub struct Limits {
+    trusted: Vec<Net>,
+    classes: Vec<ClassLimits>,
+}
+
+impl Limits {
+    /// The limits the settings describe, `None` when `limits.enabled` is false. Sign-up
+    /// and enter limits are shared through `redis` when there is one.
+    pub fn new(settings: &LimitsSettings, redis: Option<Arc<RedisQueue>>) -> Option<Limits> {
+        if !settings.enabled {
+            return None;
+        }
+        let s = settings;
+        let shared = |on: bool| if on { redis.clone() } else { None };
+        let classes = vec![
+            ClassLimits {
+                class: Class::Signup,
+                address: Limiter::new(s.signup(), shared(true)),
+                user: None,
+            },
+            ClassLimits {
+                class: Class::Enter,
+                address: Limiter::new(s.enter(), shared(true)),
+                user: Some(Limiter::new(s.enter_user(), shared(true))),
+            },
+            ClassLimits {
+                class: Class::Status,
+                address: Limiter::new(s.status(), None),
+                user: None,
+            },
+            ClassLimits {
+                class: Class::Booking,
+                address: Limiter::new(s.booking(), None),
+                user: Some(Limiter::new(s.booking_user(), None)),
+            },
+            ClassLimits {
+                class: Class::Admin,
+                address: Limiter::new(s.admin(), None),
+                user: None,
+            },
+        ];
+        Some(Limits {
+            trusted: parse_proxies(&s.trusted_proxies).unwrap_or_default(),
+            classes,
+        })
+    }
+
+    /// Counts one request of `class` from `address` (and `user`, when known).
+    pub async fn check(
+        &self,
+        class: Class,
+        address: Option<IpAddr>,
+        user: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let Some(c) = self.classes.iter().find(|c| c.class == class) else {
+            return Ok(());
+        };
+        if let Some(ip) = address {
+            let key = format!("{}:a:{}", class.as_str(), address_key(ip));
+            if let Err(r) = c.address.check(key).await {
+                metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "address")
+                    .increment(1);
+                return Err(r.to_error(class, "address"));
+            }
+        }
+        if let (Some(limiter), Some(user)) = (&c.user, user) {
+            let key = format!("{}:u:{user}", class.as_str());
+            if let Err(r) = limiter.check(key).await {
+                metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "user")
+                    .increment(1);
+                return Err(r.to_error(class, "user"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The client's address: the peer, or the forwarded one behind a trusted proxy.
+    pub fn client_address(&self, req: &ServiceRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Some(client_ip(peer, &forwarded.join(","), &self.trusted))
+    }
+
+    /// Drops in-process state of keys that are back to a full burst (bounds memory).
+    pub fn forget_idle(&self) {
+        for c in &self.classes {
+            c.address.forget_idle();
+            if let Some(u) = &c.user {
+                u.forget_idle();
+            }
+        }
+    }
+}
+
+/// Keeps the in-process limiters small: forgets idle keys every `every`.
+pub async fn housekeeping(
+    limits: Arc<Limits>,
+    every: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = interval.tick() => limits.forget_idle(),
+        }
+    }
+}
+
+/// The middleware: classifies the request, checks its limits, answers 429 or passes on.
+/// Without a `Limits` in the app data (limits disabled) it only passes on.
+pub async fn enforce(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let limits = req.app_data::<web::Data<Limits>>().cloned();
+    let class = req
+        .match_pattern()
+        .and_then(|p| Class::of(req.method(), &p));
+    if let (Some(limits), Some(class)) = (limits, class) {
+        let address = limits.client_address(&req);
+        let user = match class {
+            Class::Enter | Class::Booking => bearer_subject(&req).await,
+            _ => None,
+        };
+        if let Err(e) = limits.check(class, address, user.as_deref()).await {
+            let res = e.error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The verified subject of the request's bearer token (no database lookup), if any.
+async fn bearer_subject(req: &ServiceRequest) -> Option<String> {
+    let auth = req.app_data::<web::Data<Auth>>()?;
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
+    auth.subject(token).await.ok()
+}
+
+/// Adds the 429 answer to every operation a limit applies to, in the OpenAPI document.
+pub fn document(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let too_many = ResponseBuilder::new()
+        .description("Rate limit reached (see Retry-After, in seconds)")
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::Type::Integer),
+                )
+                .description(Some(
+                    "Seconds until a request of this class is allowed again",
+                ))
+                .build(),
+        )
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    for (path, item) in api.paths.paths.iter_mut() {
+        let ops = [
+            (Method::GET, &mut item.get),
+            (Method::POST, &mut item.post),
+            (Method::PUT, &mut item.put),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op.as_mut()
+                && Class::of(&method, path).is_some()
+            {
+                op.responses
+                    .responses
+                    .insert("429".into(), too_many.clone().into());
+            }
+        }
+    }
+    api
+}
+
+/// An address or a network (`10.0.0.0/8`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Parses `limits.trusted_proxies`: addresses or CIDR networks, separated by commas.
+pub fn parse_proxies(list: &str) -> Result<Vec<Net>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (addr, prefix) = match s.split_once('/') {
+                Some((a, p)) => (a, Some(p)),
+                None => (s, None),
+            };
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("{s:?} is not an address or network"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                None => max,
+                Some(p) => p
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| format!("{s:?} has a bad prefix length"))?,
+            };
+            Ok(Net { addr, prefix })
+        })
+        .collect()
+}
+
+/// The client address: `peer`, unless `peer` is a trusted proxy; then the right-most
+/// entry of `forwarded` (an `X-Forwarded-For` list) that is not a trusted proxy.
+pub fn client_ip(peer: IpAddr, forwarded: &str, trusted: &[Net]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for entry in forwarded.rsplit(',') {
+        match entry.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            // Garbage: what is left of it cannot be trusted; keep the last good hop.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+/// The limit key of an address: IPv4 as is, IPv6 by its /64.
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let net = u128::from(v6) & (u128::MAX << 64);
+                format!("{}/64", Ipv6Addr::from(net))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let trusted = parse_proxies("10.0.0.0/8, 192.168.1.1").unwrap_or_default();
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), "1.2.3.4", &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), "1.2.3.4", &trusted),
+            ip("1.2.3.4")
+        );
+        // A client that forges its own X-Forwarded-For entry is still found: the
+        // right-most untrusted hop is what the trusted proxy saw.
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), "6.6.6.6, 1.2.3.4, 192.168.1.1", &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(ip("192.168.1.1"), "", &trusted),
+            ip("192.168.1.1")
+        );
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), "junk, 1.2.3.4", &trusted),
+            ip("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), "1.2.3.4, junk", &trusted),
+            ip("10.1.2.3")
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_refuse_what_is_not_an_address_or_network() {
+        assert!(parse_proxies("10.0.0.0/33").is_err());
+        assert!(parse_proxies("proxy.local").is_err());
+        assert_eq!(parse_proxies(" ").map(|v| v.len()), Ok(0));
+        assert_eq!(parse_proxies("::1, fd00::/8").map(|v| v.len()), Ok(2));
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        assert_eq!(address_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        assert_eq!(address_key(ip("2001:db8:1:2:ff::1")), "2001:db8:1:2::/64");
+        assert_eq!(address_key(ip("::ffff:1.2.3.4")), "1.2.3.4");
+        assert_eq!(address_key(ip("1.2.3.4")), "1.2.3.4");
+    }
+
+    #[test]
+    fn routes_fall_in_their_class() {
+        let c = |m: Method, p: &str| Class::of(&m, p);
+        assert_eq!(c(Method::POST, "/api/v1/users"), Some(Class::Signup));
+        assert_eq!(
+            c(Method::POST, "/api/v1/concerts/{concert_id}/queue"),
+            Some(Class::Enter)
+        );
+        assert_eq!(c(Method::GET, "/api/v1/queue/status"), Some(Class::Status));
+        assert_eq!(c(Method::DELETE, "/api/v1/queue"), Some(Class::Status));
+        assert_eq!(
+            c(Method::POST, "/api/v1/reservations"),
+            Some(Class::Booking)
+        );
+        assert_eq!(
+            c(
+                Method::POST,
+                "/api/v1/reservations/{reservation_id}/payment"
+            ),
+            Some(Class::Booking)
+        );
+        assert_eq!(
+            c(Method::POST, "/api/v1/wallet/charge"),
+            Some(Class::Booking)
+        );
+        assert_eq!(
+            c(
+                Method::PUT,
+                "/api/v1/admin/concerts/{concert_id}/queue-policy"
+            ),
+            Some(Class::Admin)
+        );
+        assert_eq!(c(Method::GET, "/api/v1/concerts"), None);
+        assert_eq!(
+            c(Method::GET, "/api/v1/reservations/{reservation_id}"),
+            None
+        );
+        assert_eq!(c(Method::GET, "/healthz"), None);
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_allowed_then_refused_until_the_period_passes() {
+        let limiter = Limiter::new(
+            Rate {
+                per_minute: 600,
+                burst: 3,
+            },
+            None,
+        );
+        for _ in 0..3 {
+            assert_eq!(limiter.check("k".into()).await, Ok(()));
+        }
+        let refused = limiter.check("k".into()).await;
+        let wait = refused.err().map(|r| r.retry_after).unwrap_or_default();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+        // Another key has its own budget.
+        assert_eq!(limiter.check("other".into()).await, Ok(()));
+        tokio::time::sleep(wait + Duration::from_millis(5)).await;
+        assert_eq!(limiter.check("k".into()).await, Ok(()));
+    }
+}

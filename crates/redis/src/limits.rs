@@ -1,0 +1,105 @@
+//! Limits shared by every instance: a GCRA rate limit (one Lua script, Redis's own clock,
+//! so instances with skewed clocks agree) and a once-only claim (for proof-of-work
+//! challenges: a solved challenge is accepted by one instance, once).
+//!
+//! Both run on the queue's connections (`Inner::run`: bounded by the queue's timeout, a
+//! broken connection replaced) and touch one key per call, so they work on one Redis or
+//! on one Cluster slot. Keys: `<prefix>limit:<name>` and `<prefix>once:<name>`.
+
+use std::sync::LazyLock;
+
+use deadpool_redis::redis::Script;
+use frontrow_domain::error::QueueError;
+
+use crate::RedisQueue;
+
+/// GCRA (the generic cell rate algorithm): the key holds the theoretical arrival time
+/// (TAT) in ms. ARGV: emission interval ms, burst. Returns `{1, 0}` when allowed (and
+/// moves the TAT on), `{0, ms to wait}` when not (and changes nothing).
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local period = tonumber(ARGV[1])
+local tolerance = period * (tonumber(ARGV[2]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait > 0 then
+  return {0, wait}
+end
+local new_tat = tat + period
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+return {1, 0}
+";
+
+static GCRA_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA));
+
+/// What one rate-limited request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitDecision {
+    Allowed,
+    /// Refused; the next request of this key is allowed after this many ms.
+    Refused {
+        retry_after_ms: u64,
+    },
+}
+
+impl RedisQueue {
+    /// Counts one request of `key` against a GCRA limit of one request per `period_ms`
+    /// with bursts of `burst`, shared by every instance on this Redis.
+    ///
+    /// # Errors
+    /// `QueueError::Unavailable` when Redis does not answer within the timeout.
+    pub async fn rate_limit(
+        &self,
+        key: &str,
+        period_ms: u64,
+        burst: u32,
+    ) -> Result<LimitDecision, QueueError> {
+        let key = format!("{}limit:{key}", self.inner.prefix);
+        let script = &*GCRA_SCRIPT;
+        let args = [period_ms.max(1).to_string(), burst.max(1).to_string()];
+        let (allowed, wait): (i64, i64) = self
+            .inner
+            .run(|mut conn| async move {
+                script
+                    .key(key)
+                    .arg(&args[0])
+                    .arg(&args[1])
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(if allowed == 1 {
+            LimitDecision::Allowed
+        } else {
+            LimitDecision::Refused {
+                retry_after_ms: u64::try_from(wait).unwrap_or(1).max(1),
+            }
+        })
+    }
+
+    /// Claims `name` for `ttl_ms`: true for the first claim, false for every later one
+    /// (on any instance) until the ttl ends.
+    ///
+    /// # Errors
+    /// `QueueError::Unavailable` when Redis does not answer within the timeout.
+    pub async fn claim_once(&self, name: &str, ttl_ms: u64) -> Result<bool, QueueError> {
+        let key = format!("{}once:{name}", self.inner.prefix);
+        let ttl = ttl_ms.max(1);
+        let set: Option<String> = self
+            .inner
+            .run(|mut conn| async move {
+                deadpool_redis::redis::cmd("SET")
+                    .arg(&key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+}
