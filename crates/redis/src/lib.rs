@@ -1626,7 +1626,15 @@ impl Queue for RedisQueue {
             })
             .await?;
         match &raw[..] {
-            [Some(max), Some(aps), Some(ttl), paused, opens, per_seat, pow] => Ok(QueuePolicy {
+            [
+                Some(max),
+                Some(aps),
+                Some(ttl),
+                paused,
+                opens,
+                per_seat,
+                pow,
+            ] => Ok(QueuePolicy {
                 max_active: parse(max)?,
                 admit_per_second: parse(aps)?,
                 active_ttl_seconds: parse(ttl)?,

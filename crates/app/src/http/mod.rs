@@ -6,8 +6,8 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
-pub mod draw;
 pub mod challenge;
+pub mod draw;
 pub mod dto;
 pub mod error;
 pub mod middleware;
