@@ -91,18 +91,20 @@ EOF
         python3 - "$backend" "$n" "$scenario" "$dir"/wrk-"$backend"-"$n"-"$scenario"-*.txt >>"$rows" <<'EOF'
 import json, re, sys
 backend, n, scenario, files = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
-rps = non2xx = errors = 0.0
+rps = non2xx = errors = timeouts = 0.0
 p99 = []
 for f in files:
     t = open(f).read()
     m = re.search(r"Requests/sec:\s+([\d.]+)", t); rps += float(m.group(1)) if m else 0
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", t); non2xx += int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-    errors += sum(map(int, m.groups())) if m else 0
+    if m:
+        errors += sum(map(int, m.groups()[:3]))
+        timeouts += int(m.group(4))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
     if m: p99.append(float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)])
 print(json.dumps({"backend": backend, "instances": n, "scenario": scenario, "rps": round(rps),
-                  "non2xx": int(non2xx), "socket_errors": int(errors),
+                  "non2xx": int(non2xx), "socket_errors": int(errors), "timeouts": int(timeouts),
                   "p99_ms": round(max(p99), 2) if p99 else None}))
 EOF
         log "cluster: $(tail -1 "$rows")"
@@ -140,7 +142,11 @@ for sc in ["status", "enter", "enter-spread"]:
         r = [by.get((be, n, sc), {}).get("rps", 0) / one["rps"] for n in (2, 3)]
         out.append(f"| {sc} | {be} | {r[0]:.2f} | {r[1]:.2f} |")
 bad = [r for r in rows if r["non2xx"] or r["socket_errors"]]
-out += ["", "Non-2xx or socket errors: " + ("none" if not bad else json.dumps(bad))]
+out += ["", "Non-2xx answers or socket errors: " + ("none" if not bad else json.dumps(bad))]
+slow = [r for r in rows if r.get("timeouts")]
+out += ["", "Requests wrk gave up on after its 2 s timeout (the load generator and the instances "
+        "starved of CPU, not errors of the server): " + ("none" if not slow else
+        ", ".join(f"{r['backend']} x{r['instances']} {r['scenario']}: {r['timeouts']}" for r in slow))]
 open(sys.argv[3], "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 EOF
