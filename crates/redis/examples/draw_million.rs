@@ -25,6 +25,10 @@ fn at(ms: i64) -> DateTime<Utc> {
 
 #[tokio::main]
 async fn main() {
+    // The drawing instance logs how the draw's time splits (read, order, store).
+    tracing_subscriber::fmt()
+        .with_env_filter("frontrow_redis=info")
+        .init();
     let mut args = std::env::args().skip(1);
     let url = args.next().expect("usage: draw_million <redis-url> [fans]");
     let fans: u64 = args.next().map_or(1_000_000, |n| n.parse().expect("fans"));

@@ -41,7 +41,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, AsyncConnectionConfig, FromRedisValue, RedisResult, Script};
-use frontrow_domain::draw::{Draw, Seed, receipt_digest};
+use frontrow_domain::draw::{Draw, Seed, for_chunks, receipt_digest};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
@@ -886,7 +886,9 @@ impl Inner {
         let k: u64 = parse(k)?;
         let epoch: u64 = parse(epoch)?;
         let left: HashSet<u64> = left.iter().filter_map(|s| s.parse().ok()).collect();
+        let read_at = Instant::now();
         let users = self.entrants(line, k).await?;
+        let compute_at = Instant::now();
         let drawn = draw_places(
             &seed,
             &self.line_key(concert, epoch),
@@ -894,6 +896,7 @@ impl Inner {
             &users,
             &left,
         );
+        let store_at = Instant::now();
         let perm_bytes: Vec<u8> = drawn.perm.iter().flat_map(|p| p.to_be_bytes()).collect();
         let key = line.keys[PERM].clone();
         self.run(|mut conn| async move {
@@ -910,7 +913,14 @@ impl Inner {
             .await?;
         if done == 1 {
             *line.receipts.lock().await = Some(Arc::new(drawn.receipts));
-            tracing::info!(concert = concert.0, entrants = k, "pre-queue drawn");
+            tracing::info!(
+                concert = concert.0,
+                entrants = k,
+                read_ms = (compute_at - read_at).as_millis() as u64,
+                order_ms = (store_at - compute_at).as_millis() as u64,
+                store_ms = store_at.elapsed().as_millis() as u64,
+                "pre-queue drawn"
+            );
         }
         Ok(())
     }
@@ -1665,14 +1675,16 @@ fn draw_places(
     let live: Vec<u64> = (1..=users.len() as u64)
         .filter(|n| !left.contains(n))
         .collect();
-    let digests: Vec<[u8; 32]> = live
-        .iter()
-        .map(|&n| {
+    let mut hashed: Vec<([u8; 32], String)> = vec![([0; 32], String::new()); live.len()];
+    for_chunks(&mut hashed, |first, chunk| {
+        for (j, slot) in chunk.iter_mut().enumerate() {
+            let n = live[first + j];
             let user = UserId(users[(n - 1) as usize]);
-            receipt_digest(QueueToken::issue(key, concert, n, user).as_str())
-        })
-        .collect();
-    let receipts: Vec<String> = digests.iter().map(hex::encode).collect();
+            let digest = receipt_digest(QueueToken::issue(key, concert, n, user).as_str());
+            *slot = (digest, hex::encode(digest));
+        }
+    });
+    let (digests, receipts): (Vec<[u8; 32]>, Vec<String>) = hashed.into_iter().unzip();
     let order = seed.order(&receipts);
     let mut perm = vec![0u32; users.len()];
     let mut drawn = Vec::with_capacity(order.len());
