@@ -1268,7 +1268,10 @@ impl Queue for RedisQueue {
                 ticket = inner.ticket(&line, token, now_ms);
             }
         }
-        if ticket.status == TicketStatus::Waiting {
+        if matches!(
+            ticket.status,
+            TicketStatus::Waiting | TicketStatus::PreQueue
+        ) {
             let mut beats = lock(line.beats.get_or_default());
             let beat = beats.entry(place).or_insert(now_ms);
             *beat = (*beat).max(now_ms);
