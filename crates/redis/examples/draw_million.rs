@@ -87,6 +87,34 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    // Where the ordering time goes, one step at a time on this thread.
+    let signer = frontrow_domain::queue::TokenKey::derive(b"bench")
+        .for_line(concert, 1)
+        .signer();
+    let t = Instant::now();
+    let tokens: Vec<String> = (1..=fans)
+        .map(|n| {
+            signer
+                .issue(concert, n, frontrow_domain::model::UserId(n as i64))
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+    let issue_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let receipts: Vec<String> = tokens
+        .iter()
+        .map(|t| frontrow_domain::draw::receipt(t))
+        .collect();
+    let receipt_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let order = frontrow_domain::draw::Seed::random().order(&receipts);
+    println!(
+        "steps for {fans}: sign tokens {issue_s:.3} s, SHA-256 receipts {receipt_s:.3} s, order (HMAC + sort) {:.3} s ({} drawn)",
+        t.elapsed().as_secs_f64(),
+        order.len()
+    );
+
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> = redis::cmd("KEYS")

@@ -1611,13 +1611,23 @@ impl Queue for RedisQueue {
                     .await?;
                 parse(e.as_deref().unwrap_or("0"))?
             };
-            let key = inner.line_key(concert, epoch);
+            let signer = inner.line_key(concert, epoch).signer();
+            // Number i + 1's receipt, then each put at its drawn place.
+            let mut by_number = vec![[0u8; 32]; perm.len()];
+            for_chunks(&mut by_number, |first, chunk| {
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    let i = first + j;
+                    if (1..=n).contains(&(perm[i] as usize)) {
+                        let user = UserId(users[i]);
+                        *slot = receipt_digest(signer.issue(concert, i as u64 + 1, user).as_str());
+                    }
+                }
+            });
             let mut receipts = vec![[0u8; 32]; n];
-            for (i, (&place, &user)) in perm.iter().zip(&users).enumerate() {
+            for (i, &place) in perm.iter().enumerate() {
                 let place = place as usize;
                 if (1..=n).contains(&place) {
-                    let token = QueueToken::issue(&key, concert, i as u64 + 1, UserId(user));
-                    receipts[place - 1] = receipt_digest(token.as_str());
+                    receipts[place - 1] = by_number[i];
                 }
             }
             *cached = Some(Arc::new(receipts));
@@ -1678,12 +1688,13 @@ fn draw_places(
     let live: Vec<u64> = (1..=users.len() as u64)
         .filter(|n| !left.contains(n))
         .collect();
+    let signer = key.signer();
     let mut hashed: Vec<([u8; 32], String)> = vec![([0; 32], String::new()); live.len()];
     for_chunks(&mut hashed, |first, chunk| {
         for (j, slot) in chunk.iter_mut().enumerate() {
             let n = live[first + j];
             let user = UserId(users[(n - 1) as usize]);
-            let digest = receipt_digest(QueueToken::issue(key, concert, n, user).as_str());
+            let digest = receipt_digest(signer.issue(concert, n, user).as_str());
             *slot = (digest, hex::encode(digest));
         }
     });
