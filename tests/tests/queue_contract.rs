@@ -792,6 +792,30 @@ async fn assert_eta_ranges_bracket_the_eta(q: &dyn Queue) {
     }
 }
 
+async fn assert_pre_queued_fans_who_poll_stay_and_idle_ones_leave(q: &dyn Queue) {
+    let pre = QueuePolicy {
+        sale_opens_at: Some(at(300_000)),
+        ..policy(10, 10, 600)
+    };
+    q.set_policy(CONCERT, pre).await.expect("set policy");
+    let polling = enter(q, 1, at(0)).await;
+    let idle = enter(q, 2, at(0)).await;
+    for t in [30_000, 60_000, 90_000] {
+        assert_eq!(status(q, &polling, at(t)).await, TicketStatus::PreQueue);
+        q.tick(CONCERT, at(t + 1)).await.expect("tick");
+    }
+    q.tick(CONCERT, at(95_000)).await.expect("tick");
+    assert_eq!(status(q, &idle, at(95_001)).await, TicketStatus::Expired);
+    assert_eq!(
+        status(q, &polling, at(95_001)).await,
+        TicketStatus::PreQueue
+    );
+    assert_eq!(
+        q.draw(CONCERT).await.expect("draw").expect("draw").entrants,
+        1
+    );
+}
+
 macro_rules! queue_contract {
     ($adapter:ident) => {
         mod $adapter {
@@ -861,6 +885,10 @@ macro_rules! queue_contract {
             case!(
                 eta_ranges_bracket_the_eta,
                 assert_eta_ranges_bracket_the_eta
+            );
+            case!(
+                pre_queued_fans_who_poll_stay_and_idle_ones_leave,
+                assert_pre_queued_fans_who_poll_stay_and_idle_ones_leave
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,10 @@ fn at(ms: i64) -> DateTime<Utc> {
 
 #[tokio::main]
 async fn main() {
+    // The drawing instance logs how the draw's time splits (read, order, store).
+    tracing_subscriber::fmt()
+        .with_env_filter("frontrow_redis=info")
+        .init();
     let mut args = std::env::args().skip(1);
     let url = args.next().expect("usage: draw_million <redis-url> [fans]");
     let fans: u64 = args.next().map_or(1_000_000, |n| n.parse().expect("fans"));
@@ -81,6 +85,34 @@ async fn main() {
     println!(
         "verify (commitment + recomputed order): ok in {:.3} s",
         started.elapsed().as_secs_f64()
+    );
+
+    // Where the ordering time goes, one step at a time on this thread.
+    let signer = frontrow_domain::queue::TokenKey::derive(b"bench")
+        .for_line(concert, 1)
+        .signer();
+    let t = Instant::now();
+    let tokens: Vec<String> = (1..=fans)
+        .map(|n| {
+            signer
+                .issue(concert, n, frontrow_domain::model::UserId(n as i64))
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+    let issue_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let receipts: Vec<String> = tokens
+        .iter()
+        .map(|t| frontrow_domain::draw::receipt(t))
+        .collect();
+    let receipt_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let order = frontrow_domain::draw::Seed::random().order(&receipts);
+    println!(
+        "steps for {fans}: sign tokens {issue_s:.3} s, SHA-256 receipts {receipt_s:.3} s, order (HMAC + sort) {:.3} s ({} drawn)",
+        t.elapsed().as_secs_f64(),
+        order.len()
     );
 
     let client = redis::Client::open(url.as_str()).unwrap();

@@ -55,7 +55,7 @@ use deadpool_redis::redis::{
     self, AsyncConnectionConfig, Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Script,
     Value,
 };
-use frontrow_domain::draw::{Draw, Seed, receipt_digest};
+use frontrow_domain::draw::{Draw, Seed, for_chunks, receipt_digest};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
@@ -1088,7 +1088,9 @@ impl Inner {
         let k: u64 = parse(k)?;
         let epoch: u64 = parse(epoch)?;
         let left: HashSet<u64> = left.iter().filter_map(|s| s.parse().ok()).collect();
+        let read_at = Instant::now();
         let users = self.entrants(line, k).await?;
+        let compute_at = Instant::now();
         let drawn = draw_places(
             &seed,
             &self.line_key(concert, epoch),
@@ -1096,6 +1098,7 @@ impl Inner {
             &users,
             &left,
         );
+        let store_at = Instant::now();
         let perm_bytes: Vec<u8> = drawn.perm.iter().flat_map(|p| p.to_be_bytes()).collect();
         let key = line.keys[PERM].clone();
         self.run(|mut conn| async move {
@@ -1112,7 +1115,14 @@ impl Inner {
             .await?;
         if done == 1 {
             *line.receipts.lock().await = Some(Arc::new(drawn.receipts));
-            tracing::info!(concert = concert.0, entrants = k, "pre-queue drawn");
+            tracing::info!(
+                concert = concert.0,
+                entrants = k,
+                read_ms = (compute_at - read_at).as_millis() as u64,
+                order_ms = (store_at - compute_at).as_millis() as u64,
+                store_ms = store_at.elapsed().as_millis() as u64,
+                "pre-queue drawn"
+            );
         }
         Ok(())
     }
@@ -1460,7 +1470,10 @@ impl Queue for RedisQueue {
                 ticket = inner.ticket(&line, token, now_ms);
             }
         }
-        if ticket.status == TicketStatus::Waiting {
+        if matches!(
+            ticket.status,
+            TicketStatus::Waiting | TicketStatus::PreQueue
+        ) {
             let mut beats = lock(line.beats.get_or_default());
             let beat = beats.entry(place).or_insert(now_ms);
             *beat = (*beat).max(now_ms);
@@ -1812,13 +1825,23 @@ impl Queue for RedisQueue {
                     .await?;
                 parse(e.as_deref().unwrap_or("0"))?
             };
-            let key = inner.line_key(concert, epoch);
+            let signer = inner.line_key(concert, epoch).signer();
+            // Number i + 1's receipt, then each put at its drawn place.
+            let mut by_number = vec![[0u8; 32]; perm.len()];
+            for_chunks(&mut by_number, |first, chunk| {
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    let i = first + j;
+                    if (1..=n).contains(&(perm[i] as usize)) {
+                        let user = UserId(users[i]);
+                        *slot = receipt_digest(signer.issue(concert, i as u64 + 1, user).as_str());
+                    }
+                }
+            });
             let mut receipts = vec![[0u8; 32]; n];
-            for (i, (&place, &user)) in perm.iter().zip(&users).enumerate() {
+            for (i, &place) in perm.iter().enumerate() {
                 let place = place as usize;
                 if (1..=n).contains(&place) {
-                    let token = QueueToken::issue(&key, concert, i as u64 + 1, UserId(user));
-                    receipts[place - 1] = receipt_digest(token.as_str());
+                    receipts[place - 1] = by_number[i];
                 }
             }
             *cached = Some(Arc::new(receipts));
@@ -1885,14 +1908,17 @@ fn draw_places(
     let live: Vec<u64> = (1..=users.len() as u64)
         .filter(|n| !left.contains(n))
         .collect();
-    let digests: Vec<[u8; 32]> = live
-        .iter()
-        .map(|&n| {
+    let signer = key.signer();
+    let mut hashed: Vec<([u8; 32], String)> = vec![([0; 32], String::new()); live.len()];
+    for_chunks(&mut hashed, |first, chunk| {
+        for (j, slot) in chunk.iter_mut().enumerate() {
+            let n = live[first + j];
             let user = UserId(users[(n - 1) as usize]);
-            receipt_digest(QueueToken::issue(key, concert, n, user).as_str())
-        })
-        .collect();
-    let receipts: Vec<String> = digests.iter().map(hex::encode).collect();
+            let digest = receipt_digest(signer.issue(concert, n, user).as_str());
+            *slot = (digest, hex::encode(digest));
+        }
+    });
+    let (digests, receipts): (Vec<[u8; 32]>, Vec<String>) = hashed.into_iter().unzip();
     let order = seed.order(&receipts);
     let mut perm = vec![0u32; users.len()];
     let mut drawn = Vec::with_capacity(order.len());
