@@ -45,6 +45,9 @@ pub struct HttpSettings {
     /// How long an idle keep-alive connection stays open. Longer than clients' pauses
     /// between polls, so a reused connection is not closed under a request in flight.
     pub keep_alive_seconds: u64,
+    /// How long a new connection may take to send its first request's headers before it
+    /// is answered 408 (a guard against slow clients holding connections open).
+    pub client_request_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +257,7 @@ impl Default for HttpSettings {
             workers: 0,
             shutdown_timeout_seconds: 10,
             keep_alive_seconds: 75,
+            client_request_timeout_ms: 5_000,
         }
     }
 }
@@ -382,6 +386,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__HTTP__WORKERS                   worker threads, 0 = one per core [0]
   FRONTROW__HTTP__SHUTDOWN_TIMEOUT_SECONDS  grace period for in-flight requests [10]
   FRONTROW__HTTP__KEEP_ALIVE_SECONDS        idle keep-alive connection lifetime [75]
+  FRONTROW__HTTP__CLIENT_REQUEST_TIMEOUT_MS first request headers within, else 408 [5000]
   FRONTROW__DATABASE__URL                   sqlite://frontrow.db?mode=rwc | mysql://… | postgres://…
   FRONTROW__DATABASE__MAX_CONNECTIONS       pool size [16]
   FRONTROW__DATABASE__CONNECT_TIMEOUT_MS    [3000]

@@ -317,6 +317,9 @@ impl Application {
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_seconds)
         .keep_alive(Duration::from_secs(settings.http.keep_alive_seconds))
+        .client_request_timeout(Duration::from_millis(
+            settings.http.client_request_timeout_ms,
+        ))
         .backlog(4096)
         .listen(listener)?;
         if settings.http.workers > 0 {
