@@ -22,9 +22,18 @@ use sha2::{Digest, Sha256};
 
 use crate::settings::AdmissionSettings;
 
+/// Most passes kept for reuse (about 64 MB at ~600 B each).
+const PASSES_CACHED: u64 = 100_000;
+/// How long a kept pass is reused at most (a pass's own `exp` is the admission's end).
+const PASS_CACHE_SECONDS: u64 = 3_600;
+
 /// Signs admission passes; publishes the public key.
 pub struct AdmissionSigner {
     encoding: EncodingKey,
+    /// (queue token, end of the admission) → its pass: an admitted fan polls every half
+    /// second or so and an ES256 signature costs far more than the rest of a status
+    /// answer, so each admission is signed once (one `jti` per admission).
+    passes: moka::sync::Cache<(String, i64), String>,
     kid: String,
     jwk: serde_json::Value,
     issuer: String,
@@ -122,6 +131,10 @@ impl AdmissionSigner {
         });
         Ok(AdmissionSigner {
             encoding,
+            passes: moka::sync::Cache::builder()
+                .max_capacity(PASSES_CACHED)
+                .time_to_live(std::time::Duration::from_secs(PASS_CACHE_SECONDS))
+                .build(),
             kid,
             jwk,
             issuer: issuer.to_owned(),
@@ -144,6 +157,16 @@ impl AdmissionSigner {
             return None;
         }
         let until = ticket.active_until?;
+        let key = (ticket.token.as_str().to_owned(), until.timestamp());
+        if let Some(pass) = self.passes.get(&key) {
+            return Some(pass);
+        }
+        let pass = self.sign(ticket, until)?;
+        self.passes.insert(key, pass.clone());
+        Some(pass)
+    }
+
+    fn sign(&self, ticket: &Ticket, until: chrono::DateTime<chrono::Utc>) -> Option<String> {
         let claims = PassClaims {
             iss: &self.issuer,
             sub: ticket.user_id.0.to_string(),
@@ -187,6 +210,25 @@ mod tests {
             inventory: None,
             eta_range: None,
         }
+    }
+
+    #[test]
+    fn one_admission_is_signed_once() {
+        let signer = AdmissionSigner::generate("frontrow");
+        let t = ticket(TicketStatus::Active);
+        let first = signer.pass(&t).expect("a pass");
+        assert_eq!(
+            signer.pass(&t),
+            Some(first.clone()),
+            "the same admission, the same pass"
+        );
+        let mut later = t.clone();
+        later.active_until = t.active_until.map(|u| u + chrono::Duration::seconds(60));
+        assert_ne!(
+            signer.pass(&later),
+            Some(first),
+            "a new admission, a new pass"
+        );
     }
 
     #[test]

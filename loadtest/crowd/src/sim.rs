@@ -52,7 +52,7 @@ const OVERTAKEN: u8 = 1;
 const SAW_ACTIVE: u8 = 2;
 const IN_CENSUS: u8 = 4;
 const CHECKED: u8 = 8;
-/// Told a place near the front: at its next poll the fan opens the event stream instead.
+/// Told a place near the front: the fan opens the event stream (once).
 const STREAM_NEXT: u8 = 16;
 
 /// One fan, 40 bytes. Its place in the entry order is the interval `lo..=hi`: the
@@ -232,6 +232,10 @@ pub struct Sim {
     fans: Vec<Fan>,
     tokens: TokenStore,
     heap: BinaryHeap<Reverse<Due>>,
+    /// `(ms, fan)`: fans near the front due to open their event stream. Not bound by the
+    /// in-flight limit of requests (a stream has a connection of its own), so a backlog
+    /// of polls never delays the switch.
+    switches: BinaryHeap<Reverse<(u64, u32)>>,
     next_arrival: u32,
     start: Instant,
     in_flight: usize,
@@ -262,6 +266,7 @@ impl Sim {
             fans: vec![Fan::NEW; n],
             tokens: TokenStore::new(args.concert, n),
             heap: BinaryHeap::new(),
+            switches: BinaryHeap::new(),
             next_arrival: 0,
             start: Instant::now(),
             in_flight: 0,
@@ -348,6 +353,32 @@ impl Sim {
     /// Sends what is due, as far as the in-flight bound allows; returns when the next
     /// thing falls due (None: nothing scheduled).
     fn pump(&mut self) -> Option<u64> {
+        let switch = self.switch_streams();
+        let next = self.pump_requests();
+        match (switch, next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Opens the streams that fell due; returns when the next one does.
+    fn switch_streams(&mut self) -> Option<u64> {
+        let now = self.now_ms();
+        while let Some(&Reverse((at, fan))) = self.switches.peek() {
+            if at > now {
+                return Some(at);
+            }
+            self.switches.pop();
+            let f = self.fans[fan as usize];
+            if self.phase == Phase::Run && f.state == State::Waiting && f.flags & STREAM_NEXT != 0 {
+                self.tally.front_streams += 1;
+                self.open_stream(fan);
+            }
+        }
+        None
+    }
+
+    fn pump_requests(&mut self) -> Option<u64> {
         loop {
             let now = self.now_ms();
             let arrival = (self.phase == Phase::Run && self.next_arrival < self.args.fans)
@@ -402,12 +433,6 @@ impl Sim {
                         self.tally.idled += 1;
                         self.set_state(d.fan, State::Idle);
                     }
-                } else if f.flags & STREAM_NEXT != 0
-                    && self.sse_available
-                    && self.open_streams < self.args.sse_streams
-                {
-                    self.tally.front_streams += 1;
-                    self.open_stream(d.fan);
                 } else {
                     self.dispatch(d.fan, Action::Poll);
                 }
@@ -599,16 +624,21 @@ impl Sim {
                         self.open_stream(fan)
                     }
                     Action::Enter | Action::Poll => {
-                        // Near the front the fan switches to the stream at its next poll,
-                        // not at once: an immediate second request could be answered by
-                        // another instance from a view up to 50 ms older than this one.
+                        // Near the front the fan switches to the stream 100 ms after this
+                        // answer, not at once: an immediate second request could be
+                        // answered by the other instance from a view up to 50 ms older.
+                        let recv_ms = self.us(recv) / 1000;
                         if self.sse_available
+                            && self.fans[i].flags & STREAM_NEXT == 0
+                            && self.open_streams + self.switches.len() < self.args.sse_streams
                             && t.position.is_some_and(|p| p <= self.args.stream_front)
                         {
                             self.fans[i].flags |= STREAM_NEXT;
+                            self.switches.push(Reverse((recv_ms + 100, fan)));
+                        } else {
+                            let at = recv_ms + self.poll_delay(t.poll_after_ms);
+                            self.schedule(at, fan, Action::Poll);
                         }
-                        let at = self.us(recv) / 1000 + self.poll_delay(t.poll_after_ms);
-                        self.schedule(at, fan, Action::Poll);
                     }
                     _ => {}
                 }
