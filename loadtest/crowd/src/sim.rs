@@ -54,6 +54,9 @@ const IN_CENSUS: u8 = 4;
 const CHECKED: u8 = 8;
 /// Told a place near the front: the fan opens the event stream (once).
 const STREAM_NEXT: u8 = 16;
+/// How long after a front answer the fan opens its stream: longer than the views of two
+/// instances may disagree (`FRESH`, 400 ms, in crates/redis), so no place goes up.
+const STREAM_SWITCH_MS: u64 = 500;
 
 /// One fan, 40 bytes. Its place in the entry order is the interval `lo..=hi`: the
 /// sequence from its token (`lo == hi`), or else the µs at which its enter call was
@@ -624,9 +627,10 @@ impl Sim {
                         self.open_stream(fan)
                     }
                     Action::Enter | Action::Poll => {
-                        // Near the front the fan switches to the stream 100 ms after this
-                        // answer, not at once: an immediate second request could be
-                        // answered by the other instance from a view up to 50 ms older.
+                        // Near the front the fan switches to the stream 500 ms after this
+                        // answer, not at once: a second request that soon could be answered
+                        // by the other instance from an older view (up to 50 ms older for
+                        // the first max(2 × rate, 100) places, 400 ms further back).
                         let recv_ms = self.us(recv) / 1000;
                         if self.sse_available
                             && self.fans[i].flags & STREAM_NEXT == 0
@@ -634,7 +638,8 @@ impl Sim {
                             && t.position.is_some_and(|p| p <= self.args.stream_front)
                         {
                             self.fans[i].flags |= STREAM_NEXT;
-                            self.switches.push(Reverse((recv_ms + 100, fan)));
+                            self.switches
+                                .push(Reverse((recv_ms + STREAM_SWITCH_MS, fan)));
                         } else {
                             let at = recv_ms + self.poll_delay(t.poll_after_ms);
                             self.schedule(at, fan, Action::Poll);
