@@ -1044,18 +1044,21 @@ impl Inner {
         Ok(())
     }
 
+    /// The bytes of a string key (empty when it is missing).
+    async fn get_bytes(&self, key: String) -> Result<Vec<u8>, QueueError> {
+        self.run(|mut conn| async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+                .map(Option::unwrap_or_default)
+        })
+        .await
+    }
+
     /// The stored draw: the place of each pre-queued number 1..=k.
     async fn load_perm(&self, line: &Line, k: u64) -> Result<Vec<u32>, QueueError> {
-        let key = line.keys[PERM].clone();
-        let bytes: Vec<u8> = self
-            .run(|mut conn| async move {
-                redis::cmd("GET")
-                    .arg(key)
-                    .query_async::<Option<Vec<u8>>>(&mut conn)
-                    .await
-                    .map(Option::unwrap_or_default)
-            })
-            .await?;
+        let bytes = self.get_bytes(line.keys[PERM].clone()).await?;
         let count = usize::try_from(k).map_err(unavailable)?;
         if bytes.len() < count * 4 {
             return Err(unavailable("the stored draw is shorter than its entrants"));
@@ -1129,16 +1132,7 @@ impl Inner {
 
     /// The users of pre-queued numbers 1..=k.
     async fn entrants(&self, line: &Line, k: u64) -> Result<Vec<i64>, QueueError> {
-        let key = line.keys[ENTRANTS].clone();
-        let bytes: Vec<u8> = self
-            .run(|mut conn| async move {
-                redis::cmd("GET")
-                    .arg(key)
-                    .query_async::<Option<Vec<u8>>>(&mut conn)
-                    .await
-                    .map(Option::unwrap_or_default)
-            })
-            .await?;
+        let bytes = self.get_bytes(line.keys[ENTRANTS].clone()).await?;
         let count = usize::try_from(k).map_err(unavailable)?;
         let mut users: Vec<i64> = bytes
             .chunks(8)
