@@ -282,9 +282,9 @@ pub async fn enforce(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let limits = req.app_data::<web::Data<Limits>>().cloned();
-    let class = req
-        .match_pattern()
-        .and_then(|p| Class::of(req.method(), &p));
+    let class = limits
+        .as_ref()
+        .and_then(|_| Class::of(req.method(), &crate::http::middleware::matched_route(&req)));
     if let (Some(limits), Some(class)) = (limits, class) {
         let address = limits.client_address(&req);
         let user = match class {

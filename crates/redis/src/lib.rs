@@ -62,6 +62,7 @@ use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
     AdmissionCap, DEFAULT_ADMIT_PER_SEAT, Entered, Inventory, QueuePolicy, QueueSettings,
     QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport, Ticket, TicketStatus, TokenKey,
+    TokenSigner,
     eta_range, eta_seconds,
 };
 use thread_local::ThreadLocal;
@@ -136,6 +137,9 @@ struct Line {
     flushed: Mutex<HashMap<u64, i64>>,
     /// Places found quiet by the last scan of the heartbeats, and when it ran.
     idle: Mutex<IdleScan>,
+    /// The line's token signer and the epoch it is for, kept so that checking a poll's
+    /// token does not derive the key again.
+    signer: RwLock<Option<(u64, TokenSigner)>>,
     /// One stream read at a time.
     syncing: tokio::sync::Mutex<()>,
     /// The drawn fans' receipts (SHA-256 of their tokens) in drawn order, computed once
@@ -286,11 +290,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn read(v: &RwLock<View>) -> std::sync::RwLockReadGuard<'_, View> {
+fn read<T>(v: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     v.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn write(v: &RwLock<View>) -> std::sync::RwLockWriteGuard<'_, View> {
+fn write<T>(v: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     v.write().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -599,6 +603,7 @@ impl Inner {
             beats: ThreadLocal::new(),
             flushed: Mutex::new(HashMap::new()),
             idle: Mutex::new(IdleScan::default()),
+            signer: RwLock::new(None),
             syncing: tokio::sync::Mutex::new(()),
             receipts: tokio::sync::Mutex::new(None),
         }
@@ -1159,9 +1164,17 @@ impl Inner {
         if epoch == 0 {
             return Err(QueueError::UnknownToken);
         }
-        QueueToken::verify(&self.line_key(token.concert(), epoch), token.as_str())
-            .map(|_| epoch)
-            .ok_or(QueueError::UnknownToken)
+        let kept = read(&line.signer)
+            .as_ref()
+            .filter(|(at, _)| *at == epoch)
+            .map(|(_, signer)| signer.signed(token));
+        let signed = kept.unwrap_or_else(|| {
+            let signer = self.line_key(token.concert(), epoch).signer();
+            let signed = signer.signed(token);
+            *write(&line.signer) = Some((epoch, signer));
+            signed
+        });
+        signed.then_some(epoch).ok_or(QueueError::UnknownToken)
     }
 
     /// Runs a script about one token's place (ARGV: place, now ms, the epoch it was

@@ -1,18 +1,48 @@
 //! Per-request plumbing: a request id (taken from `x-request-id` when the client sends a
 //! sane one, else a fresh UUID) on the request's tracing span and echoed in the response,
-//! and the request count and latency histogram by route and status.
+//! and the request count and latency histogram by route, method and status.
+//!
+//! This runs on every request, the fans' status polls included, so it keeps its work
+//! small: the matched route is found once (`observe` leaves it in the request's
+//! extensions for the other layers, and remembers the static routes per worker thread),
+//! and the metric handles of each (route, method, status) are looked up in the registry
+//! once per worker thread, not on every request. Both caches are bounded: routes are the
+//! app's own patterns, methods outside the standard ones are counted as `OTHER`, and
+//! statuses are three digits.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Instant;
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The route pattern a request matched (`unmatched` when none did), put in the request's
+/// extensions by [`observe`].
+#[derive(Debug, Clone)]
+pub struct MatchedRoute(pub Rc<str>);
+
+/// Static paths remembered per worker thread, at most this many.
+const STATIC_ROUTES: usize = 256;
+
+thread_local! {
+    /// Paths whose matched pattern is the path itself (routes without parameters).
+    static ROUTES: RefCell<HashMap<Box<str>, Rc<str>>> = RefCell::new(HashMap::new());
+    /// Metric handles by (route, method, status).
+    static HANDLES: RefCell<HashMap<(Rc<str>, &'static str, u16), (Counter, Histogram)>> =
+        RefCell::new(HashMap::new());
+}
 
 fn sane(id: &str) -> bool {
     !id.is_empty()
@@ -20,6 +50,77 @@ fn sane(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// The method as a metric label: the standard ones by name, any other as `OTHER` (a
+/// client may send any token as a method; labels must stay few).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The request's route pattern: from the extensions when `observe` found it already,
+/// else from the router (remembered when the route has no parameters).
+pub fn matched_route(req: &ServiceRequest) -> Rc<str> {
+    if let Some(route) = req.extensions().get::<MatchedRoute>() {
+        return route.0.clone();
+    }
+    let path = req.path();
+    if let Some(route) = ROUTES.with_borrow(|routes| routes.get(path).cloned()) {
+        return route;
+    }
+    match req.match_pattern() {
+        Some(pattern) => {
+            let route: Rc<str> = pattern.into();
+            if &*route == path {
+                ROUTES.with_borrow_mut(|routes| {
+                    if routes.len() < STATIC_ROUTES {
+                        routes.insert(path.into(), route.clone());
+                    }
+                });
+            }
+            route
+        }
+        None => Rc::from("unmatched"),
+    }
+}
+
+/// Counts the request and records its latency with this thread's handles.
+fn record(route: Rc<str>, method: &'static str, status: u16, seconds: f64) {
+    HANDLES.with_borrow_mut(|handles| {
+        let (counter, histogram) = handles
+            .entry((route, method, status))
+            .or_insert_with_key(|(route, method, status)| {
+                let labels = [
+                    ("method", (*method).to_owned()),
+                    ("route", route.to_string()),
+                    ("status", status.to_string()),
+                ];
+                (
+                    metrics::counter!(HTTP_REQUESTS, &labels),
+                    metrics::histogram!(HTTP_DURATION, &labels),
+                )
+            });
+        counter.increment(1);
+        histogram.record(seconds);
+    });
+}
+
+/// A fresh request id: a random UUID, written without a heap allocation.
+fn fresh_request_id() -> HeaderValue {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(id).unwrap_or_else(|_| unreachable!("a UUID is a valid header value"))
 }
 
 pub async fn observe(
@@ -30,42 +131,61 @@ pub async fn observe(
     let request_id = req
         .headers()
         .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| sane(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+        .filter(|v| v.to_str().is_ok_and(sane))
+        .cloned()
+        .unwrap_or_else(fresh_request_id);
+    let route = matched_route(&req);
+    req.extensions_mut().insert(MatchedRoute(route.clone()));
+    let method = method_label(req.method());
+    let span = tracing::info_span!(
+        "request",
+        request_id = request_id.to_str().unwrap_or_default(),
+        method,
+        route = &*route
+    );
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = match &result {
         Ok(res) => res.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
-    span.in_scope(|| {
-        let ms = elapsed.as_secs_f64() * 1000.0;
-        if status >= 500 {
-            tracing::error!(status, latency_ms = ms, "request failed");
-        } else if status >= 400 {
-            tracing::info!(status, latency_ms = ms, "request refused");
-        } else {
-            tracing::debug!(status, latency_ms = ms, "request served");
-        }
-    });
-    let mut res = result?;
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(REQUEST_ID, v);
+    record(route, method, status, elapsed.as_secs_f64());
+    if status >= 400 || tracing::enabled!(tracing::Level::DEBUG) {
+        span.in_scope(|| {
+            let ms = elapsed.as_secs_f64() * 1000.0;
+            if status >= 500 {
+                tracing::error!(status, latency_ms = ms, "request failed");
+            } else if status >= 400 {
+                tracing::info!(status, latency_ms = ms, "request refused");
+            } else {
+                tracing::debug!(status, latency_ms = ms, "request served");
+            }
+        });
     }
+    let mut res = result?;
+    res.headers_mut().insert(REQUEST_ID, request_id);
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_ones_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let odd = Method::from_bytes(b"BREW").expect("a token is a method");
+        assert_eq!(method_label(&odd), "OTHER");
+    }
+
+    #[test]
+    fn request_ids_are_fresh_uuids() {
+        let a = fresh_request_id();
+        let b = fresh_request_id();
+        assert_ne!(a, b);
+        let a = a.to_str().expect("ascii");
+        assert!(uuid::Uuid::parse_str(a).is_ok(), "{a}");
+        assert!(sane(a));
+    }
 }

@@ -150,13 +150,8 @@ pub fn build_app(
         )
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
-        .service(ops::index)
-        .service(ops::healthz)
-        .service(ops::readyz)
-        .service(ops::metrics)
-        .service(pages::admin_page)
-        .service(pages::static_file)
-        .service(wellknown::jwks)
+        // The API first: actix tries services in order, and `/static/{file}` costs a
+        // regex match for every request that reaches it.
         .service(
             scope::scope("/api/v1")
                 // The fans' poll first: actix tries routes in order, and the ones with
@@ -187,6 +182,13 @@ pub fn build_app(
                 .service(admin::export_sales_csv)
                 .service(reservations::extend_reservation),
         )
+        .service(ops::index)
+        .service(ops::healthz)
+        .service(ops::readyz)
+        .service(ops::metrics)
+        .service(pages::admin_page)
+        .service(pages::static_file)
+        .service(wellknown::jwks)
         .split_for_parts();
     let api = crate::limits::document(api);
     app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
