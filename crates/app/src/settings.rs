@@ -38,7 +38,7 @@ pub struct Settings {
 pub struct HttpSettings {
     /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
     pub bind: String,
-    /// actix worker threads (0 = one per core).
+    /// actix worker threads (0 = two per core, see [`HttpSettings::worker_threads`]).
     pub workers: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_seconds: u64,
@@ -48,6 +48,20 @@ pub struct HttpSettings {
     /// How long a new connection may take to send its first request's headers before it
     /// is answered 408 (a guard against slow clients holding connections open).
     pub client_request_timeout_ms: u64,
+}
+
+impl HttpSettings {
+    /// The worker threads to start: `workers`, or two per core when it is 0. Two per core
+    /// measured better than one, both on cores shared with other processes (status polls
+    /// under wrk on this 2-core machine: 0.66 → 0.77 of a same-run nginx) and on a core
+    /// of its own (55k → 60k answers/s): a worker whose thread the kernel parks leaves
+    /// its connections to wait, and a second thread per core picks up the work.
+    pub fn worker_threads(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

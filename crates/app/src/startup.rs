@@ -305,7 +305,7 @@ impl Application {
             },
         ));
         let limits_data = limits.clone();
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             let app = build_app(state.clone(), auth.clone())
                 .app_data(signer.clone())
                 .app_data(pow.clone());
@@ -322,10 +322,7 @@ impl Application {
         ))
         .backlog(4096)
         .listen(listener)?;
-        if settings.http.workers > 0 {
-            server = server.workers(settings.http.workers);
-        }
-        let server = server.run();
+        let server = server.workers(settings.http.worker_threads()).run();
 
         let cancel = CancellationToken::new();
         let mut tasks = vec![

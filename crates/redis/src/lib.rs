@@ -40,6 +40,7 @@ mod view;
 
 pub use limits::LimitDecision;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,6 +119,9 @@ struct Inner {
     registered: Mutex<HashSet<ConcertId>>,
     scripts: Scripts,
     concerts: RwLock<HashMap<ConcertId, Arc<Line>>>,
+    /// The same lines as `concerts`, per calling thread: a poll finds its line without
+    /// touching the shared lock (lines are never dropped, so the copies stay right).
+    lines_here: ThreadLocal<RefCell<HashMap<ConcertId, Arc<Line>>>>,
     /// `None`: inline sync; else the largest lag a status may be answered with.
     max_lag: Option<Duration>,
     /// A place's heartbeat is not resent within this many ms (0: every one is sent).
@@ -137,9 +141,9 @@ struct Line {
     flushed: Mutex<HashMap<u64, i64>>,
     /// Places found quiet by the last scan of the heartbeats, and when it ran.
     idle: Mutex<IdleScan>,
-    /// The line's token signer and the epoch it is for, kept so that checking a poll's
-    /// token does not derive the key again.
-    signer: RwLock<Option<(u64, TokenSigner)>>,
+    /// The line's token signer and the epoch it is for, kept per calling thread so that
+    /// checking a poll's token neither derives the key again nor touches a shared lock.
+    signers: ThreadLocal<RefCell<Option<(u64, TokenSigner)>>>,
     /// One stream read at a time.
     syncing: tokio::sync::Mutex<()>,
     /// The drawn fans' receipts (SHA-256 of their tokens) in drawn order, computed once
@@ -290,6 +294,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Notes a waiting (or pre-queued) fan's heartbeat, flushed to Redis in batches.
+fn beat(line: &Line, ticket: &Ticket, place: u64, now_ms: i64) {
+    if matches!(
+        ticket.status,
+        TicketStatus::Waiting | TicketStatus::PreQueue
+    ) {
+        let mut beats = lock(line.beats.get_or_default());
+        let beat = beats.entry(place).or_insert(now_ms);
+        *beat = (*beat).max(now_ms);
+    }
+}
+
 fn read<T>(v: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     v.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -373,6 +389,7 @@ impl RedisQueue {
                 registered: Mutex::new(HashSet::new()),
                 scripts: Scripts::new(),
                 concerts: RwLock::new(HashMap::new()),
+                lines_here: ThreadLocal::new(),
                 max_lag: None,
                 refresh_ms: 0,
             }),
@@ -603,7 +620,7 @@ impl Inner {
             beats: ThreadLocal::new(),
             flushed: Mutex::new(HashMap::new()),
             idle: Mutex::new(IdleScan::default()),
-            signer: RwLock::new(None),
+            signers: ThreadLocal::new(),
             syncing: tokio::sync::Mutex::new(()),
             receipts: tokio::sync::Mutex::new(None),
         }
@@ -669,6 +686,16 @@ impl Inner {
 
     /// The concert's line as this instance knows it, made on first use.
     fn line(&self, concert: ConcertId) -> Arc<Line> {
+        let here = self.lines_here.get_or_default();
+        if let Some(line) = here.borrow().get(&concert) {
+            return line.clone();
+        }
+        let line = self.shared_line(concert);
+        here.borrow_mut().insert(concert, line.clone());
+        line
+    }
+
+    fn shared_line(&self, concert: ConcertId) -> Arc<Line> {
         if let Some(line) = self
             .concerts
             .read()
@@ -999,7 +1026,11 @@ impl Inner {
 
     /// The ticket for `token` from the view.
     fn ticket(&self, line: &Line, token: &QueueToken, now_ms: i64) -> Ticket {
-        let v = read(&line.view);
+        self.ticket_in(&read(&line.view), token, now_ms)
+    }
+
+    /// The ticket for `token` from a view already read-locked.
+    fn ticket_in(&self, v: &View, token: &QueueToken, now_ms: i64) -> Ticket {
         let mut ticket = expired_ticket(token);
         match v.standing(token.seq(), now_ms) {
             Standing::PreQueue => {
@@ -1164,17 +1195,24 @@ impl Inner {
         if epoch == 0 {
             return Err(QueueError::UnknownToken);
         }
-        let kept = read(&line.signer)
-            .as_ref()
-            .filter(|(at, _)| *at == epoch)
-            .map(|(_, signer)| signer.signed(token));
-        let signed = kept.unwrap_or_else(|| {
-            let signer = self.line_key(token.concert(), epoch).signer();
-            let signed = signer.signed(token);
-            *write(&line.signer) = Some((epoch, signer));
-            signed
-        });
-        signed.then_some(epoch).ok_or(QueueError::UnknownToken)
+        self.signed(line, token, epoch)
+            .then_some(epoch)
+            .ok_or(QueueError::UnknownToken)
+    }
+
+    /// Whether `token` was signed for the line's incarnation `epoch`, with this thread's
+    /// kept signer (made again when the epoch changed).
+    fn signed(&self, line: &Line, token: &QueueToken, epoch: u64) -> bool {
+        let mut kept = line.signers.get_or_default().borrow_mut();
+        match &*kept {
+            Some((at, signer)) if *at == epoch => signer.signed(token),
+            _ => {
+                let signer = self.line_key(token.concert(), epoch).signer();
+                let signed = signer.signed(token);
+                *kept = Some((epoch, signer));
+                signed
+            }
+        }
     }
 
     /// Runs a script about one token's place (ARGV: place, now ms, the epoch it was
@@ -1216,12 +1254,37 @@ impl Inner {
         if self.max_lag.is_none() {
             return false;
         }
-        let v = read(&line.view);
+        self.near_the_front_in(&read(&line.view), position)
+    }
+
+    /// `near_the_front` with the view already read-locked.
+    fn near_the_front_in(&self, v: &View, position: u64) -> bool {
         let rate = v
             .admit_per_second
             .unwrap_or(self.settings.default_policy.admit_per_second);
         position <= rate.saturating_mul(2).max(100)
             && v.synced.is_none_or(|at| at.elapsed() >= RECHECK)
+    }
+
+    /// The common poll, answered under one read lock of the view: a view read within
+    /// `FRESH` (background mode), a token signed for its epoch, a place it knows, and no
+    /// fresher read needed for a fan near the front. `None` sends the caller down the
+    /// full path, which handles every other case.
+    fn status_from_view(&self, line: &Line, token: &QueueToken, now_ms: i64) -> Option<Ticket> {
+        self.max_lag?;
+        let v = read(&line.view);
+        if v.epoch == 0
+            || v.synced?.elapsed() > FRESH
+            || token.seq() > v.seq_max()
+            || !self.signed(line, token, v.epoch)
+        {
+            return None;
+        }
+        let ticket = self.ticket_in(&v, token, now_ms);
+        match ticket.position {
+            Some(position) if self.near_the_front_in(&v, position) => None,
+            _ => Some(ticket),
+        }
     }
 
     /// `verify`, but a token that fails against a view read more than one background
@@ -1454,6 +1517,11 @@ impl Queue for RedisQueue {
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
         let inner = &self.inner;
         let line = inner.line(token.concert());
+        let now_ms = now.timestamp_millis();
+        if let Some(ticket) = inner.status_from_view(&line, token, now_ms) {
+            beat(&line, &ticket, token.seq(), now_ms);
+            return Ok(ticket);
+        }
         inner.ready_view(&line).await?;
         inner.verify_current(&line, token).await?;
         let place = token.seq();
@@ -1465,7 +1533,6 @@ impl Queue for RedisQueue {
             // Issued after this instance's last read (the signature proves it).
             write(&line.view).extend(place);
         }
-        let now_ms = now.timestamp_millis();
         let mut ticket = inner.ticket(&line, token, now_ms);
         if inner.near_the_front(&line, &ticket) {
             // The next admissions are about these fans: answer from a view at most one
@@ -1477,14 +1544,7 @@ impl Queue for RedisQueue {
                 ticket = inner.ticket(&line, token, now_ms);
             }
         }
-        if matches!(
-            ticket.status,
-            TicketStatus::Waiting | TicketStatus::PreQueue
-        ) {
-            let mut beats = lock(line.beats.get_or_default());
-            let beat = beats.entry(place).or_insert(now_ms);
-            *beat = (*beat).max(now_ms);
-        }
+        beat(&line, &ticket, place, now_ms);
         Ok(ticket)
     }
 
