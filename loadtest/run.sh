@@ -45,13 +45,13 @@ if [ "$SMOKE" = 1 ]; then
   MODE=smoke
   Q_VUS=20; RAMP_UP=1s; STEADY=3s; RAMP_DOWN=1s
   HOT_VUS=20; HOT_DELAY_MS=2000; FANS=60; SEATS=20; SELL_VUS=20; ADMIT=50
-  WRK_T=1; WRK_C=16; WRK_D=2s
+  WRK_T=1; WRK_C=16; WRK_D=2s; WRK_ROUNDS=1
   CROWD_FANS=2000; CROWD_RATE=200; CROWD_ADMIT=50; CROWD_POLL_MS=1000; CROWD_S=20; CROWD_CONN=64
 else
   MODE=full
   Q_VUS=1000; RAMP_UP=10s; STEADY=30s; RAMP_DOWN=5s
   HOT_VUS=1000; HOT_DELAY_MS=10000; FANS=20000; SEATS=5000; SELL_VUS=1000; ADMIT=500
-  WRK_T=2; WRK_C=256; WRK_D=10s
+  WRK_T=2; WRK_C=256; WRK_D=10s; WRK_ROUNDS=3
   CROWD_FANS=200000; CROWD_RATE=2000; CROWD_ADMIT=500; CROWD_POLL_MS=2000; CROWD_S=150; CROWD_CONN=512
 fi
 
@@ -205,17 +205,19 @@ cat >"$RAW/meta.json" <<EOF
 {"mode":"$MODE","db":"$DB","started_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","git":"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)",
  "nproc":$(nproc),"cpu":"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//;s/"/ /g')",
  "mem_total_kb":$(awk '/MemTotal/{print $2}' /proc/meminfo),"k6":"$("$K6" version | head -1 | cut -d' ' -f1-2)",
- "wrk":"-t$WRK_T -c$WRK_C -d$WRK_D","queue_vus":$Q_VUS,"profile":"$RAMP_UP up / $STEADY steady / $RAMP_DOWN down",
+ "wrk":"-t$WRK_T -c$WRK_C -d$WRK_D","wrk_rounds":$WRK_ROUNDS,"queue_vus":$Q_VUS,"profile":"$RAMP_UP up / $STEADY steady / $RAMP_DOWN down",
  "hot_vus":$HOT_VUS,"fans":$FANS,"crowd_fans":$CROWD_FANS,"seats":$SEATS,"sell_vus":$SELL_VUS,"admit_per_second":$ADMIT,"max_active":1000,
- "server":"actix workers=cores, db pool ${LT_DB_CONNECTIONS:-32}, redis queue, RUST_LOG=warn"}
+ "server":"actix workers=2 per core (default), db pool ${LT_DB_CONNECTIONS:-32}, redis queue, RUST_LOG=warn"}
 EOF
 
 PROFILE=(-e VUS="$Q_VUS" -e RAMP_UP="$RAMP_UP" -e DURATION="$STEADY" -e RAMP_DOWN="$RAMP_DOWN")
 
-# ---- ceilings ---------------------------------------------------------------------------
+# ---- ceilings, and status under wrk ------------------------------------------------------
+# wrk figures are measured in WRK_ROUNDS interleaved rounds (nginx, /healthz, status of a
+# waiting fan, status of an admitted fan), so a drift of the shared machine hits every
+# figure alike; report.py gives each figure's median and the median of the per-round ratios.
 if wants ceiling || wants queue || wants wrk; then
   k6_run ceiling ceiling.js "${PROFILE[@]}"
-  wrk_run wrk_healthz "$BASE_URL/healthz"
   NGX="$WORK/nginx"; mkdir -p "$NGX/logs" "$NGX/tmp"
   NPORT=$(free_port)
   cat >"$NGX/nginx.conf" <<EOF
@@ -237,7 +239,37 @@ EOF
   "$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -g 'daemon off;' 2>"$NGX/logs/stderr" &
   NGINX_PID=$!
   for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$NPORT/" >/dev/null 2>&1 && break; sleep 0.05; done
-  wrk_run wrk_nginx "http://127.0.0.1:$NPORT/"
+
+  QW=""; QA=""
+  if wants wrk || wants queue; then
+    # Two fans of one line: an admitted one (its answer carries the admission pass) and
+    # one waiting behind it (the heartbeat every waiting fan sends: the main figure).
+    read -r WC _ < <(new_concert "wrk status" 1 10 1000)
+    api PUT "/admin/concerts/$WC/queue-policy" \
+      '{"max_active":1,"admit_per_second":10,"active_ttl_seconds":3600,"paused":false}' >/dev/null
+    fan_token() {
+      local ut
+      ut=$(curl -fsS -H 'Content-Type: application/json' -d "{\"name\":\"$1\"}" "$BASE_URL/api/v1/users" | jget 'd["access_token"]')
+      curl -fsS -X POST -H "Authorization: Bearer $ut" "$BASE_URL/api/v1/concerts/$WC/queue" | jget 'd["token"]'
+    }
+    standing() { curl -fsS -H "X-Queue-Token: $1" "$BASE_URL/api/v1/queue/status" | jget 'd["status"]'; }
+    QA=$(fan_token wrk-admitted)
+    for _ in $(seq 1 100); do [ "$(standing "$QA")" = ACTIVE ] && break; sleep 0.1; done
+    api PUT "/admin/concerts/$WC/queue-policy" \
+      '{"max_active":1,"admit_per_second":10,"active_ttl_seconds":3600,"paused":true}' >/dev/null
+    QW=$(fan_token wrk-waiting)
+    log "wrk tokens: admitted $(standing "$QA"), waiting $(standing "$QW")"
+  fi
+  for round in $(seq 1 "$WRK_ROUNDS"); do
+    wrk_run "wrk_nginx.$round" "http://127.0.0.1:$NPORT/"
+    wrk_run "wrk_healthz.$round" "$BASE_URL/healthz"
+    if [ -n "$QW" ]; then
+      wrk_run "wrk_status.$round" "$BASE_URL/api/v1/queue/status" -H "X-Queue-Token: $QW"
+      curl -fsS -H "X-Queue-Token: $QW" "$BASE_URL/api/v1/queue/status" >"$RAW/wrk_status.$round.body" || true
+      wrk_run "wrk_status_active.$round" "$BASE_URL/api/v1/queue/status" -H "X-Queue-Token: $QA"
+      curl -fsS -H "X-Queue-Token: $QA" "$BASE_URL/api/v1/queue/status" >"$RAW/wrk_status_active.$round.body" || true
+    fi
+  done
   kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 fi
 
@@ -245,14 +277,6 @@ fi
 if wants queue; then
   read -r QC QS < <(new_concert "queue loadtest" 1 10 1000)
   k6_run queue queue.js "${PROFILE[@]}" -e CONCERT_ID="$QC" -e SCHEDULE_ID="$QS"
-fi
-
-if wants wrk || wants queue; then
-  read -r WC _ < <(new_concert "wrk status" 1 10 1000)
-  UT=$(curl -fsS -H 'Content-Type: application/json' -d '{"name":"wrk"}' "$BASE_URL/api/v1/users" | jget 'd["access_token"]')
-  QT=$(curl -fsS -X POST -H "Authorization: Bearer $UT" "$BASE_URL/api/v1/concerts/$WC/queue" | jget 'd["token"]')
-  wrk_run wrk_status "$BASE_URL/api/v1/queue/status" -H "X-Queue-Token: $QT"
-  curl -fsS -H "X-Queue-Token: $QT" "$BASE_URL/api/v1/queue/status" >"$RAW/wrk_status.body" || true
 fi
 
 if wants hotseat; then
