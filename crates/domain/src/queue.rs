@@ -655,7 +655,11 @@ mod tests {
         // The tag is read case-insensitively, like `verify` does.
         let upper = format!(
             "42.7.9.{}",
-            real.as_str().rsplit_once('.').expect("tag").1.to_uppercase()
+            real.as_str()
+                .rsplit_once('.')
+                .expect("tag")
+                .1
+                .to_uppercase()
         );
         let upper = QueueToken::verify(&key(), &upper).expect("upper-case tag verifies");
         assert!(signer.signed(&upper));

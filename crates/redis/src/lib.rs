@@ -63,8 +63,7 @@ use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
     AdmissionCap, DEFAULT_ADMIT_PER_SEAT, Entered, Inventory, QueuePolicy, QueueSettings,
     QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport, Ticket, TicketStatus, TokenKey,
-    TokenSigner,
-    eta_range, eta_seconds,
+    TokenSigner, eta_range, eta_seconds,
 };
 use thread_local::ThreadLocal;
 use tokio::task::JoinHandle;

@@ -36,12 +36,14 @@ pub struct MatchedRoute(pub Rc<str>);
 /// Static paths remembered per worker thread, at most this many.
 const STATIC_ROUTES: usize = 256;
 
+/// A worker thread's metric handles by (route, method, status).
+type Handles = HashMap<(Rc<str>, &'static str, u16), (Counter, Histogram)>;
+
 thread_local! {
     /// Paths whose matched pattern is the path itself (routes without parameters).
     static ROUTES: RefCell<HashMap<Box<str>, Rc<str>>> = RefCell::new(HashMap::new());
     /// Metric handles by (route, method, status).
-    static HANDLES: RefCell<HashMap<(Rc<str>, &'static str, u16), (Counter, Histogram)>> =
-        RefCell::new(HashMap::new());
+    static HANDLES: RefCell<Handles> = RefCell::new(HashMap::new());
 }
 
 fn sane(id: &str) -> bool {
@@ -98,19 +100,20 @@ pub fn matched_route(req: &ServiceRequest) -> Rc<str> {
 /// Counts the request and records its latency with this thread's handles.
 fn record(route: Rc<str>, method: &'static str, status: u16, seconds: f64) {
     HANDLES.with_borrow_mut(|handles| {
-        let (counter, histogram) = handles
-            .entry((route, method, status))
-            .or_insert_with_key(|(route, method, status)| {
-                let labels = [
-                    ("method", (*method).to_owned()),
-                    ("route", route.to_string()),
-                    ("status", status.to_string()),
-                ];
-                (
-                    metrics::counter!(HTTP_REQUESTS, &labels),
-                    metrics::histogram!(HTTP_DURATION, &labels),
-                )
-            });
+        let (counter, histogram) =
+            handles
+                .entry((route, method, status))
+                .or_insert_with_key(|(route, method, status)| {
+                    let labels = [
+                        ("method", (*method).to_owned()),
+                        ("route", route.to_string()),
+                        ("status", status.to_string()),
+                    ];
+                    (
+                        metrics::counter!(HTTP_REQUESTS, &labels),
+                        metrics::histogram!(HTTP_DURATION, &labels),
+                    )
+                });
         counter.increment(1);
         histogram.record(seconds);
     });
