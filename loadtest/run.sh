@@ -46,12 +46,14 @@ if [ "$SMOKE" = 1 ]; then
   Q_VUS=20; RAMP_UP=1s; STEADY=3s; RAMP_DOWN=1s
   HOT_VUS=20; HOT_DELAY_MS=2000; FANS=60; SEATS=20; SELL_VUS=20; ADMIT=50
   WRK_T=1; WRK_C=16; WRK_D=2s; WRK_ROUNDS=1
+  IDLE_S=20  # the crowd waits out its idle fans' drop bound (1.5 x this + 2 s) before the census
   CROWD_FANS=2000; CROWD_RATE=200; CROWD_ADMIT=50; CROWD_POLL_MS=1000; CROWD_S=20; CROWD_CONN=64
 else
   MODE=full
   Q_VUS=1000; RAMP_UP=10s; STEADY=30s; RAMP_DOWN=5s
   HOT_VUS=1000; HOT_DELAY_MS=10000; FANS=20000; SEATS=5000; SELL_VUS=1000; ADMIT=500
   WRK_T=2; WRK_C=256; WRK_D=10s; WRK_ROUNDS=3
+  IDLE_S=60
   CROWD_FANS=200000; CROWD_RATE=2000; CROWD_ADMIT=500; CROWD_POLL_MS=2000; CROWD_S=150; CROWD_CONN=512
 fi
 
@@ -143,7 +145,7 @@ start_server() { # port log -> pid in $STARTED_PID, once /readyz answers
   FRONTROW__AUTH__JWT_SECRET="$JWT_SECRET" \
   FRONTROW__QUEUE__MAX_ACTIVE=1000 \
   FRONTROW__QUEUE__ADMIT_PER_SECOND=500 \
-  FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS=60 \
+  FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS="$IDLE_S" \
   FRONTROW__QUEUE__TICK_INTERVAL_MS=100 \
   FRONTROW__LIMITS__ENABLED=false \
   "$BIN" serve >"$logf" 2>&1 &
@@ -368,10 +370,11 @@ if wants crowd; then
     --targets "$BASE_URL,http://127.0.0.1:$PORT2" --connections "$CROWD_CONN" \
     --policy "1000,$CROWD_ADMIT,600" --poll-ms "$CROWD_POLL_MS" --duration-s "$CROWD_S" \
     --leave-share 0.05 --idle-share 0.05 --churn-window-ms 10000 \
+    --idle-drop-s $(( IDLE_S + IDLE_S / 2 + 2 )) \
     --jwt-secret "$JWT_SECRET" --admin-key "$ADMIN_KEY" \
     --redis "$FRONTROW_TEST_REDIS_URL" --server-pids "$SERVER_PID,$SERVER2_PID" \
     --out "$RAW/crowd.json" >"$RAW/crowd.md" 2>"$RAW/crowd.err" || rc=$?
-  tail -n 8 "$RAW/crowd.err" >&2; cat "$RAW/crowd.md" >&2
+  tail -n 8 "$RAW/crowd.err" >&2; grep -m 20 "lost place" "$RAW/crowd.err" >&2 || true; cat "$RAW/crowd.md" >&2
   [ "$rc" = 0 ] || { FAILED+=("crowd (exit $rc)"); log "crowd FAILED (exit $rc)"; }
   kill "$SERVER2_PID" 2>/dev/null || true; wait "$SERVER2_PID" 2>/dev/null || true; SERVER2_PID=""
 fi

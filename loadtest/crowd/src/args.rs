@@ -103,6 +103,14 @@ pub struct Args {
     /// Wait after pausing the policy and draining requests, before the census.
     #[arg(long, default_value_t = 1000)]
     pub settle_ms: u64,
+    /// How long after its last poll the server may still keep an idle fan's place: its
+    /// `queue.idle_timeout_seconds` plus half of it plus 2 s (92 for the default 60 s).
+    /// Before the census the simulator waits until every fan that went idle is older
+    /// than this (plus 3 s for the tick), and then expects each of them gone: a fan the
+    /// server was about to drop would otherwise be counted in line by the census and
+    /// dropped before the check, making every fan behind it look misplaced.
+    #[arg(long, default_value_t = 92)]
+    pub idle_drop_s: u64,
     /// A WAITING answer only counts as an overtake when its request was sent this long
     /// after a later fan was seen ACTIVE.
     #[arg(long, default_value_t = 0)]

@@ -81,6 +81,7 @@ pub struct Report {
     pub left: u64,
     pub idled: u64,
     pub expired_waiting: u64,
+    pub idle_kept: u64,
     pub failed: u64,
     pub overtakes: u64,
     pub overtaken_fans: u64,
@@ -213,6 +214,7 @@ impl Report {
             left: t.left,
             idled: t.idled,
             expired_waiting: t.expired_waiting,
+            idle_kept: t.idle_kept,
             failed: t.failed,
             overtakes: t.overtakes,
             overtaken_fans: t.overtaken_fans,
@@ -249,6 +251,10 @@ impl Report {
         check(self.overtakes, "overtakes");
         check(self.position_errors, "position errors at quiescence");
         check(self.positions_up, "positions that went up");
+        check(
+            self.idle_kept,
+            "idle fans still in line after the drop bound",
+        );
         let five = if args.allow_503 {
             self.server_errors_5xx.saturating_sub(
                 self.answers
@@ -362,6 +368,10 @@ impl Report {
         row(
             "lost places (EXPIRED/401 while polling)",
             self.expired_waiting.to_string(),
+        );
+        row(
+            "idle fans still in line after the drop bound",
+            self.idle_kept.to_string(),
         );
         row(
             "5xx / 503+429 / transport errors",

@@ -143,6 +143,8 @@ pub struct Tally {
     pub idled: u64,
     pub released: u64,
     pub expired_waiting: u64,
+    /// Idle fans still waiting at the census, after the idle drop bound had passed.
+    pub idle_kept: u64,
     pub failed: u64,
     pub server_errors: u64,
     pub unavailable: u64,
@@ -193,6 +195,7 @@ impl Tally {
             idled: 0,
             released: 0,
             expired_waiting: 0,
+            idle_kept: 0,
             failed: 0,
             server_errors: 0,
             unavailable: 0,
@@ -257,6 +260,8 @@ pub struct Sim {
     sightings: Vec<(u64, u64)>,
     active_ttl_ms: i64,
     phase: Phase,
+    /// Ms since start at which the last fan went idle (0: none did).
+    last_idle_ms: u64,
     pub tally: Tally,
 }
 
@@ -286,6 +291,7 @@ impl Sim {
             sightings: Vec::new(),
             active_ttl_ms: active_ttl_seconds as i64 * 1000,
             phase: Phase::Run,
+            last_idle_ms: 0,
             tally: Tally::new()?,
             wire,
             args,
@@ -302,6 +308,25 @@ impl Sim {
 
     fn arrival_ms(&self, i: u32) -> u64 {
         (f64::from(i) * 1000.0 / self.args.arrival_rate) as u64
+    }
+
+    /// Whether fans still arrive, leave and go idle at `ms` since start: until
+    /// `--duration-s`. After it the run goes on polling (admissions too) until every fan
+    /// that went idle is past the server's drop bound (`run_until`).
+    fn churning(&self, ms: u64) -> bool {
+        self.args.duration_s == 0 || ms < self.args.duration_s * 1000
+    }
+
+    /// When the run phase ends: the deadline, or later, when the last fan that went idle
+    /// is past the server's drop bound (`--idle-drop-s`, plus 3 s for the tick). Then
+    /// every idle fan is gone before the census, not about to go between the census and
+    /// the check, and the fans still following their place kept polling meanwhile.
+    fn run_until(&self, deadline: Instant) -> Instant {
+        if self.tally.idled == 0 {
+            return deadline;
+        }
+        let gone = self.last_idle_ms + self.args.idle_drop_s * 1000 + 3000;
+        deadline.max(self.start + Duration::from_millis(gone))
     }
 
     fn set_state(&mut self, fan: u32, s: State) {
@@ -384,8 +409,10 @@ impl Sim {
     fn pump_requests(&mut self) -> Option<u64> {
         loop {
             let now = self.now_ms();
-            let arrival = (self.phase == Phase::Run && self.next_arrival < self.args.fans)
-                .then(|| self.arrival_ms(self.next_arrival));
+            let arrival = (self.phase == Phase::Run
+                && self.next_arrival < self.args.fans
+                && self.churning(self.arrival_ms(self.next_arrival)))
+            .then(|| self.arrival_ms(self.next_arrival));
             let top = self.heap.peek().map(|Reverse(d)| d.at_ms);
             let next = match (arrival, top) {
                 (Some(a), Some(t)) => Some(a.min(t)),
@@ -428,12 +455,13 @@ impl Sim {
                 self.tally
                     .poll_lateness
                     .saturating_record(now.saturating_sub(d.at_ms).max(1));
-                if u64::from(f.churn_at_ms) <= now {
+                if u64::from(f.churn_at_ms) <= now && self.churning(now) {
                     if f.kind == Kind::Leaver {
                         self.set_state(d.fan, State::Leaving);
                         self.dispatch(d.fan, Action::Leave);
                     } else {
                         self.tally.idled += 1;
+                        self.last_idle_ms = now;
                         self.set_state(d.fan, State::Idle);
                     }
                 } else {
@@ -617,6 +645,9 @@ impl Sim {
                     self.check_overtake(fan, sent);
                 }
                 match action {
+                    Action::Census if self.fans[i].state == State::Idle => {
+                        self.tally.idle_kept += 1;
+                    }
                     Action::Census => {
                         self.fans[i].flags |= IN_CENSUS;
                         self.tally.census_waiting += 1;
@@ -680,6 +711,20 @@ impl Sim {
             Standing::Expired | Standing::Other => {
                 if self.fans[i].state == State::Waiting || action == Action::Check {
                     self.tally.expired_waiting += 1;
+                    if self.tally.expired_waiting <= 20 {
+                        let f = self.fans[i];
+                        eprintln!(
+                            "[crowd] lost place: entry {}..{}, last position {}, {:?} fan, {:?} in {:?}, {:?} answered at {} ms",
+                            f.lo,
+                            f.hi,
+                            f.last_pos,
+                            f.kind,
+                            action,
+                            self.phase,
+                            t.standing,
+                            self.us(recv) / 1000
+                        );
+                    }
                 }
                 self.set_state(fan, State::Expired);
             }
@@ -791,9 +836,13 @@ impl Sim {
         let mut last_status = 0u64;
         loop {
             let next = self.pump();
+            let until = deadline.map(|d| match self.phase {
+                Phase::Run => self.run_until(d),
+                _ => d,
+            });
             let done = match self.phase {
                 Phase::Run => {
-                    deadline.is_some_and(|d| Instant::now() >= d)
+                    until.is_some_and(|d| Instant::now() >= d)
                         || (next.is_none() && self.in_flight == 0 && self.open_streams == 0)
                 }
                 _ => next.is_none() && self.in_flight == 0,
@@ -810,7 +859,10 @@ impl Sim {
                 }
                 _ => Instant::now() + Duration::from_secs(1),
             };
-            let wake = deadline.map_or(wake, |d| wake.min(d));
+            let wake = match (self.phase, until) {
+                (Phase::Run, Some(d)) => wake.min(d),
+                _ => wake,
+            };
             tokio::select! {
                 Some(o) = self.rx.recv() => {
                     self.on_outcome(o);
@@ -869,6 +921,7 @@ impl Sim {
                 hooks.quiesce().await?;
                 eprintln!("[crowd] paused; settling {} ms", self.args.settle_ms);
                 tokio::time::sleep(Duration::from_millis(self.args.settle_ms)).await;
+
                 self.phase = Phase::Census;
                 let now = self.now_ms();
                 for fan in 0..self.args.fans {
