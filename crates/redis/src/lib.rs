@@ -1658,21 +1658,21 @@ impl Queue for RedisQueue {
         else {
             return Err(unavailable(format!("unexpected tick reply {reply:?}")));
         };
-        {
+        let behind = {
             let mut v = write(&line.view);
-            if admitted > 0 {
-                v.apply(Event::Admitted {
-                    first: first as u64,
-                    last: last as u64,
-                    until_ms: until,
-                });
-            }
+            let behind = admitted > 0 && !v.apply_own_admission(first as u64, last as u64, until);
             for &place in dropped {
                 v.apply(Event::Gone(place as u64));
             }
             if let Some(cap) = cap {
                 v.inventory = Some(cap.inventory);
             }
+            behind
+        };
+        if behind {
+            // Another instance admitted a batch since this view's last read: read it (and
+            // ours after it) from the stream rather than jump the head past it.
+            inner.sync(&line).await?;
         }
         if to_draw == 1 {
             inner.perform_draw(concert, &line, now_ms).await?;

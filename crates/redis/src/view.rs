@@ -272,6 +272,23 @@ impl View {
         }
     }
 
+    /// Applies an admission this instance's own tick just made, unless the view has not
+    /// seen every admission before it (another instance ticked in between): moving the
+    /// head past places whose batch it does not know would answer those fans `EXPIRED`
+    /// until the stream brought that batch. False when not applied: the caller reads the
+    /// stream instead, which brings both admissions in order.
+    pub fn apply_own_admission(&mut self, first: u64, last: u64, until_ms: i64) -> bool {
+        if first > self.head + 1 {
+            return false;
+        }
+        self.apply(Event::Admitted {
+            first,
+            last,
+            until_ms,
+        });
+        true
+    }
+
     /// Forgets batches that ended before `before_ms` (their places read expired anyway).
     pub fn prune(&mut self, before_ms: i64) {
         self.batches.retain(|_, (_, until)| *until >= before_ms);
@@ -365,6 +382,35 @@ mod tests {
         v.apply(Event::Gone(4));
         assert_eq!(v.standing(4, 0), Standing::Expired);
         assert_eq!(v.standing(10, 0), Standing::Waiting { position: 5 });
+    }
+
+    #[test]
+    fn an_own_admission_after_one_the_view_missed_waits_for_the_stream() {
+        // Instance A admitted 1..=5; instance B, whose view has not read that yet, admits
+        // 6..=8. Applying B's batch at once would move B's head past 1..=5 with no batch
+        // for them: their fans would read EXPIRED on B until the stream caught up.
+        let mut v = View::default();
+        v.extend(10);
+        assert!(!v.apply_own_admission(6, 8, 100));
+        assert_eq!(v.standing(3, 0), Standing::Waiting { position: 3 });
+        assert_eq!(v.standing(7, 0), Standing::Waiting { position: 7 });
+        // The stream brings both in order.
+        v.apply(Event::Admitted {
+            first: 1,
+            last: 5,
+            until_ms: 100,
+        });
+        v.apply(Event::Admitted {
+            first: 6,
+            last: 8,
+            until_ms: 100,
+        });
+        assert_eq!(v.standing(3, 0), Standing::Active { until_ms: 100 });
+        assert_eq!(v.standing(7, 0), Standing::Active { until_ms: 100 });
+        // An own admission right after what the view knows is applied at once.
+        assert!(v.apply_own_admission(9, 9, 200));
+        assert_eq!(v.standing(9, 0), Standing::Active { until_ms: 200 });
+        assert_eq!(v.standing(10, 0), Standing::Waiting { position: 1 });
     }
 
     #[test]
