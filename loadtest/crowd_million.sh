@@ -36,6 +36,7 @@ set +e
   --jwt-secret "$SECRET" --admin-key "$KEY" --policy 1000,200,600 \
   --connections 1024 --source-addrs 4 --leave-share 0.02 --hold-active-ms 1000 \
   --stream-front "${STREAM_FRONT:-2000}" --sse-streams 2500 --overtake-grace-ms 100 \
+  --idle-timeout-s 600 --idle-drop-s 902 \
   --redis "$FRONTROW_TEST_REDIS_URL" --server-pids "$(IFS=,; echo "${PIDS[*]}")" \
   --duration-s $(( FANS / RATE + 60 )) --no-cleanup --allow-503 --progress-s 10 \
   --out "$OUT.json" | tee "$OUT.md"

@@ -370,7 +370,7 @@ if wants crowd; then
     --targets "$BASE_URL,http://127.0.0.1:$PORT2" --connections "$CROWD_CONN" \
     --policy "1000,$CROWD_ADMIT,600" --poll-ms "$CROWD_POLL_MS" --duration-s "$CROWD_S" \
     --leave-share 0.05 --idle-share 0.05 --churn-window-ms 10000 \
-    --idle-drop-s $(( IDLE_S + IDLE_S / 2 + 2 )) \
+    --idle-drop-s $(( IDLE_S + IDLE_S / 2 + 2 )) --idle-timeout-s "$IDLE_S" \
     --jwt-secret "$JWT_SECRET" --admin-key "$ADMIN_KEY" \
     --redis "$FRONTROW_TEST_REDIS_URL" --server-pids "$SERVER_PID,$SERVER2_PID" \
     --out "$RAW/crowd.json" >"$RAW/crowd.md" 2>"$RAW/crowd.err" || rc=$?

@@ -111,6 +111,11 @@ pub struct Args {
     /// dropped before the check, making every fan behind it look misplaced.
     #[arg(long, default_value_t = 92)]
     pub idle_drop_s: u64,
+    /// The server's `queue.idle_timeout_seconds`: a fan told WAITING less than this long
+    /// before must never be told EXPIRED (or 401) while it waits; such a lost place fails
+    /// the run.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout_s: u64,
     /// A WAITING answer only counts as an overtake when its request was sent this long
     /// after a later fan was seen ACTIVE.
     #[arg(long, default_value_t = 0)]

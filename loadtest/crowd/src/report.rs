@@ -82,6 +82,7 @@ pub struct Report {
     pub idled: u64,
     pub expired_waiting: u64,
     pub idle_kept: u64,
+    pub lost_polling: u64,
     pub failed: u64,
     pub overtakes: u64,
     pub overtaken_fans: u64,
@@ -215,6 +216,7 @@ impl Report {
             idled: t.idled,
             expired_waiting: t.expired_waiting,
             idle_kept: t.idle_kept,
+            lost_polling: t.lost_polling,
             failed: t.failed,
             overtakes: t.overtakes,
             overtaken_fans: t.overtaken_fans,
@@ -254,6 +256,10 @@ impl Report {
         check(
             self.idle_kept,
             "idle fans still in line after the drop bound",
+        );
+        check(
+            self.lost_polling,
+            "places lost by fans told WAITING within the idle timeout",
         );
         let five = if args.allow_503 {
             self.server_errors_5xx.saturating_sub(
@@ -367,7 +373,10 @@ impl Report {
         row("positions that went up", self.positions_up.to_string());
         row(
             "lost places (EXPIRED/401 while polling)",
-            self.expired_waiting.to_string(),
+            format!(
+                "{} ({} told WAITING within the idle timeout before)",
+                self.expired_waiting, self.lost_polling
+            ),
         );
         row(
             "idle fans still in line after the drop bound",

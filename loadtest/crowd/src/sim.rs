@@ -75,6 +75,8 @@ struct Fan {
     kind: Kind,
     tries: u8,
     flags: u8,
+    /// Ms since start of its last WAITING answer (0: none yet).
+    waited_ms: u32,
 }
 
 impl Fan {
@@ -88,6 +90,7 @@ impl Fan {
         kind: Kind::Normal,
         tries: 0,
         flags: 0,
+        waited_ms: 0,
     };
 }
 
@@ -143,6 +146,9 @@ pub struct Tally {
     pub idled: u64,
     pub released: u64,
     pub expired_waiting: u64,
+    /// Of those, fans told WAITING less than the idle timeout before: places lost while
+    /// polling as told (the server's promise).
+    pub lost_polling: u64,
     /// Idle fans still waiting at the census, after the idle drop bound had passed.
     pub idle_kept: u64,
     pub failed: u64,
@@ -195,6 +201,7 @@ impl Tally {
             idled: 0,
             released: 0,
             expired_waiting: 0,
+            lost_polling: 0,
             idle_kept: 0,
             failed: 0,
             server_errors: 0,
@@ -535,6 +542,7 @@ impl Sim {
                 _ if answer.code == 401 => {
                     // the token is unknown: the fan has lost its place
                     self.tally.expired_waiting += 1;
+                    self.note_lost(o.fan, o.recv);
                     self.set_state(o.fan, State::Expired);
                 }
                 _ => self.retry(&o, 1000),
@@ -632,6 +640,7 @@ impl Sim {
         let i = fan as usize;
         match t.standing {
             Standing::Waiting => {
+                self.fans[i].waited_ms = u32::try_from(self.us(recv) / 1000).unwrap_or(u32::MAX);
                 if let Some(p) = t.position {
                     let p = u32::try_from(p).unwrap_or(u32::MAX);
                     let last = self.fans[i].last_pos;
@@ -711,6 +720,7 @@ impl Sim {
             Standing::Expired | Standing::Other => {
                 if self.fans[i].state == State::Waiting || action == Action::Check {
                     self.tally.expired_waiting += 1;
+                    self.note_lost(fan, recv);
                     if self.tally.expired_waiting <= 20 {
                         let f = self.fans[i];
                         eprintln!(
@@ -728,6 +738,16 @@ impl Sim {
                 }
                 self.set_state(fan, State::Expired);
             }
+        }
+    }
+
+    /// Counts a lost place as broken promise when the fan was told WAITING less than the
+    /// idle timeout before (the server may only drop fans that stopped polling).
+    fn note_lost(&mut self, fan: u32, recv: Instant) {
+        let f = self.fans[fan as usize];
+        let since = (self.us(recv) / 1000).saturating_sub(u64::from(f.waited_ms));
+        if f.waited_ms > 0 && since < self.args.idle_timeout_s * 1000 {
+            self.tally.lost_polling += 1;
         }
     }
 
