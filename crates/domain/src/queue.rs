@@ -30,10 +30,6 @@ impl TokenKey {
         ))
     }
 
-    fn mac(&self, body: &str) -> String {
-        hex::encode(&hmac_sha256(&self.0, body.as_bytes())[..16])
-    }
-
     /// A signer keyed once, for issuing many tokens in a row (a draw re-derives every
     /// entrant's token): the same tokens as [`QueueToken::issue`], without setting up
     /// the key each time.
@@ -118,14 +114,7 @@ pub struct QueueToken {
 impl QueueToken {
     /// Signs the token of entry number `seq` of `user` in `concert`'s line.
     pub fn issue(key: &TokenKey, concert: ConcertId, seq: u64, user: UserId) -> Self {
-        let body = format!("{}.{}.{}", concert.0, seq, user.0);
-        let raw = format!("{body}.{}", key.mac(&body));
-        QueueToken {
-            raw,
-            concert,
-            seq,
-            user,
-        }
+        key.signer().issue(concert, seq, user)
     }
 
     /// Parses a client-supplied token and checks its signature. Returns `None` when it

@@ -1199,19 +1199,28 @@ impl Inner {
             .ok_or(QueueError::UnknownToken)
     }
 
-    /// Whether `token` was signed for the line's incarnation `epoch`, with this thread's
-    /// kept signer (made again when the epoch changed).
+    /// Whether `token` was signed for the line's incarnation `epoch`.
     fn signed(&self, line: &Line, token: &QueueToken, epoch: u64) -> bool {
+        self.with_signer(line, token.concert(), epoch, |signer| signer.signed(token))
+    }
+
+    /// Runs `f` with this thread's kept signer of the line's incarnation `epoch` (made
+    /// again when the epoch changed): issuing and checking tokens derive no key.
+    fn with_signer<R>(
+        &self,
+        line: &Line,
+        concert: ConcertId,
+        epoch: u64,
+        f: impl FnOnce(&TokenSigner) -> R,
+    ) -> R {
         let mut kept = line.signers.get_or_default().borrow_mut();
-        match &*kept {
-            Some((at, signer)) if *at == epoch => signer.signed(token),
-            _ => {
-                let signer = self.line_key(token.concert(), epoch).signer();
-                let signed = signer.signed(token);
-                *kept = Some((epoch, signer));
-                signed
-            }
+        if !matches!(&*kept, Some((at, _)) if *at == epoch) {
+            *kept = Some((epoch, self.line_key(concert, epoch).signer()));
         }
+        let (_, signer) = kept
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("set just above"));
+        f(signer)
     }
 
     /// Runs a script about one token's place (ARGV: place, now ms, the epoch it was
@@ -1487,7 +1496,7 @@ impl Queue for RedisQueue {
         };
         let place: u64 = parse(place)?;
         let epoch: u64 = parse(epoch)?;
-        let token = QueueToken::issue(&inner.line_key(concert, epoch), concert, place, user);
+        let token = inner.with_signer(&line, concert, epoch, |s| s.issue(concert, place, user));
         if state == "A" {
             // Already admitted: the script's answer is current, the view may trail it.
             let until = Utc.timestamp_millis_opt(parse(until_or_head)?).single();
