@@ -16,21 +16,7 @@ use crate::RedisQueue;
 /// GCRA (the generic cell rate algorithm): the key holds the theoretical arrival time
 /// (TAT) in ms. ARGV: emission interval ms, burst. Returns `{1, 0}` when allowed (and
 /// moves the TAT on), `{0, ms to wait}` when not (and changes nothing).
-const GCRA: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local period = tonumber(ARGV[1])
-local tolerance = period * (tonumber(ARGV[2]) - 1)
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - tolerance - now
-if wait > 0 then
-  return {0, wait}
-end
-local new_tat = tat + period
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
-return {1, 0}
-";
+const GCRA: &str = include_str!("lua/gcra.lua");
 
 static GCRA_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA));
 

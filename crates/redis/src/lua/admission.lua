@@ -1,0 +1,27 @@
+local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+if s > tonumber(redis.call('GET', KEYS[1]) or '0')
+   or redis.call('HGET', KEYS[8], 'epoch') ~= ARGV[3] then
+  return {'U'}
+end
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  return {'E'}
+end
+local h = head()
+local p = place_of(s)
+if p == 0 then
+  return {'P'}
+end
+if p > h then
+  local rate, aps, paused = eta_inputs()
+  local position = p - h - redis.call('ZCOUNT', KEYS[3], '(' .. h, p)
+  if draw_state() == 'frozen' then
+    -- pre-queued fans who left before the draw have no place yet
+    position = position - redis.call('ZCOUNT', KEYS[3], 0, 0)
+  end
+  return {'W', tostring(position), rate, aps, paused}
+end
+local first, ends = batch_of(p)
+if first and ends > now then
+  return {'A', tostring(ends)}
+end
+return {'E'}
