@@ -87,6 +87,12 @@ fn validate_new_concert(new: &NewConcert) -> Result<(), String> {
         return Err(format!("schedules must have 1 to {MAX_SCHEDULES} entries"));
     }
     for (i, s) in new.schedules.iter().enumerate() {
+        if let Some(layout) = &s.layout {
+            layout
+                .validate()
+                .map_err(|e| format!("schedules[{i}].{e}"))?;
+            continue;
+        }
         if s.rows == 0 || s.rows > MAX_ROWS {
             return Err(format!(
                 "schedules[{i}].rows must be between 1 and {MAX_ROWS}"
@@ -170,6 +176,7 @@ mod tests {
             rows: 2,
             seats_per_row: 3,
             price: Money::from_u32(100),
+            layout: None,
         };
         let concert = |title: &str, venue: &str, schedules: Vec<NewSchedule>| NewConcert {
             title: title.into(),

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod booking;
+pub mod boxoffice;
 pub mod catalog;
 pub mod draw;
 pub mod error;
@@ -15,4 +16,6 @@ pub mod model;
 pub mod ports;
 pub mod queue;
 pub mod sales;
+pub mod seating;
+pub mod venue;
 pub mod waiting_room;

@@ -40,6 +40,10 @@ id_type!(
     /// Identifies a reservation (a hold, later a purchase).
     ReservationId
 );
+id_type!(
+    /// Identifies an order: a party's seats and standing places, held and paid together.
+    OrderId
+);
 
 /// An amount of money in minor units (e.g. cents): a price, a balance, a charge. Never
 /// negative: the only constructors that take a signed number check it.
@@ -132,13 +136,24 @@ pub struct ConcertDetail {
     pub schedules: Vec<ScheduleSummary>,
 }
 
-/// What an operator gives to create one schedule: a rectangular seat map with one price.
+/// What an operator gives to create one schedule: a venue layout, or the rectangular
+/// shorthand (`rows` × `seats_per_row` at one `price`) when `layout` is `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSchedule {
     pub starts_at: DateTime<Utc>,
     pub rows: u32,
     pub seats_per_row: u32,
     pub price: Money,
+    pub layout: Option<crate::venue::Layout>,
+}
+
+impl NewSchedule {
+    /// The layout to store: the given one, or the shorthand's single section.
+    pub fn layout(&self) -> crate::venue::Layout {
+        self.layout.clone().unwrap_or_else(|| {
+            crate::venue::Layout::rectangle(self.rows, self.seats_per_row, self.price)
+        })
+    }
 }
 
 /// What an operator gives to create a concert.
@@ -180,7 +195,7 @@ impl fmt::Display for SeatStatus {
     }
 }
 
-/// One seat of a schedule, labelled `<row letter(s)>-<number>` like `A-12`.
+/// One seat of a schedule, labelled `<row>-<number>` like `A-12`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seat {
     pub id: SeatId,
@@ -188,6 +203,11 @@ pub struct Seat {
     pub label: String,
     pub price: Money,
     pub status: SeatStatus,
+    pub section: String,
+    pub row: String,
+    pub number: u32,
+    pub category: String,
+    pub accessible: bool,
 }
 
 /// Lifecycle of a reservation.

@@ -158,6 +158,11 @@ mod tests {
             label: format!("A-{id}"),
             price: Money::from_u32(price),
             status,
+            section: "Main".into(),
+            row: "A".into(),
+            number: u32::try_from(id).unwrap(),
+            category: "Standard".into(),
+            accessible: false,
         }
     }
 

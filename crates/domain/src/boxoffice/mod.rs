@@ -1,0 +1,517 @@
+//! The box office: a party's order of seats (picked, or best-available together) and
+//! standing places, held in one transaction with one expiry that never outlives the
+//! buyer's admission, paid once, cancelled or extended as a whole.
+
+pub mod model;
+pub mod planner;
+pub mod port;
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+
+use self::model::{Availability, Order, OrderReceipt, PayOrder, PlaceOrder};
+use self::planner::{Filter, Planners, SNAPSHOT_TTL, SeatPlan, lock};
+use self::port::{OrderChangeError, OrderPayError, OrderRepository, PlaceError};
+use crate::booking::MAX_IDEMPOTENCY_KEY_LEN;
+use crate::error::StoreError;
+use crate::model::{OrderId, ScheduleId, SeatId, UserId};
+use crate::ports::{CatalogRepository, Clock, SeatRepository};
+use crate::seating::Ask;
+use crate::waiting_room::{GateError, WaitingRoom};
+
+/// Limits of the box office (from settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderPolicy {
+    /// How long an order is held before it is released.
+    pub hold_ttl: Duration,
+    /// The most tickets in one order.
+    pub max_tickets_per_order: u32,
+    /// The most tickets one fan may hold or have bought per schedule.
+    pub max_tickets_per_fan: u32,
+    /// How much longer a fan may keep an order, once; zero: no extension.
+    pub hold_extension: Duration,
+}
+
+impl Default for OrderPolicy {
+    fn default() -> Self {
+        OrderPolicy {
+            hold_ttl: Duration::minutes(5),
+            max_tickets_per_order: 8,
+            max_tickets_per_fan: 8,
+            hold_extension: Duration::minutes(5),
+        }
+    }
+}
+
+/// Best-available seats for a party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestAvailable {
+    pub count: u32,
+    pub category: Option<String>,
+    pub section: Option<String>,
+    pub accessible: bool,
+    /// May seat the party in several blocks when no block fits everyone.
+    pub allow_split: bool,
+    /// Refuse rather than leave a lone seat beside the party.
+    pub strict: bool,
+}
+
+/// What a party asks for: picked seats or best-available, and standing places.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderAsk {
+    pub schedule_id: ScheduleId,
+    pub seats: Vec<SeatId>,
+    pub best_available: Option<BestAvailable>,
+    pub standing: Vec<(String, u32)>,
+}
+
+/// Errors of the box office.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    #[error("schedule not found")]
+    ScheduleNotFound,
+    /// The request contradicts itself or is out of bounds; the text names the field.
+    #[error("invalid order: {0}")]
+    Invalid(String),
+    #[error("at most {max} tickets per order")]
+    TooManyTickets { max: u32 },
+    #[error("seats not in this schedule: {0:?}")]
+    SeatsNotFound(Vec<SeatId>),
+    #[error("seats already taken: {0:?}")]
+    SeatsTaken(Vec<SeatId>),
+    /// No block of `count` seats (or split, if allowed) is left for the party.
+    #[error("no {count} seats left together matching the request")]
+    NoSeatsLeft { count: u32 },
+    #[error("no standing area {0:?} in this schedule")]
+    AreaNotFound(String),
+    #[error("standing area {area:?} has {available} places left")]
+    AreaFull { area: String, available: u64 },
+    #[error("at most {limit} tickets per fan for this schedule ({already} already held or bought)")]
+    FanLimit { limit: u32, already: u64 },
+    #[error("order not found")]
+    NotFound,
+    #[error("order is {0} and cannot be changed")]
+    NotHeld(model::OrderStatus),
+    #[error("orders cannot be extended")]
+    ExtensionNotAllowed,
+    #[error("the order was already extended once")]
+    AlreadyExtended,
+    #[error("the hold already lasts until the admission ends")]
+    AdmissionEnds,
+    #[error("the hold has expired")]
+    Expired,
+    #[error("order was cancelled")]
+    Cancelled,
+    #[error("order is already paid")]
+    AlreadyPaid,
+    #[error("insufficient balance: {balance} available, {amount} needed")]
+    InsufficientBalance {
+        balance: crate::model::Money,
+        amount: crate::model::Money,
+    },
+    #[error("idempotency key was already used for another payment")]
+    KeyReused,
+    #[error("idempotency key must be 1 to {max} characters")]
+    InvalidIdempotencyKey { max: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<PlaceError> for OrderError {
+    fn from(e: PlaceError) -> Self {
+        match e {
+            PlaceError::SeatsNotFound(s) => OrderError::SeatsNotFound(s),
+            PlaceError::SeatsTaken(s) => OrderError::SeatsTaken(s),
+            PlaceError::AreaNotFound(a) => OrderError::AreaNotFound(a),
+            PlaceError::AreaFull { area, available } => OrderError::AreaFull { area, available },
+            PlaceError::FanLimit { limit, already } => OrderError::FanLimit { limit, already },
+            PlaceError::Unavailable(s) => OrderError::Store(s),
+        }
+    }
+}
+
+impl From<OrderChangeError> for OrderError {
+    fn from(e: OrderChangeError) -> Self {
+        match e {
+            OrderChangeError::NotFound => OrderError::NotFound,
+            OrderChangeError::NotHeld { status } => OrderError::NotHeld(status),
+            OrderChangeError::AlreadyExtended => OrderError::AlreadyExtended,
+            OrderChangeError::AdmissionEnds => OrderError::AdmissionEnds,
+            OrderChangeError::Unavailable(s) => OrderError::Store(s),
+        }
+    }
+}
+
+impl From<OrderPayError> for OrderError {
+    fn from(e: OrderPayError) -> Self {
+        match e {
+            OrderPayError::NotFound => OrderError::NotFound,
+            OrderPayError::Expired => OrderError::Expired,
+            OrderPayError::Cancelled => OrderError::Cancelled,
+            OrderPayError::AlreadyPaid => OrderError::AlreadyPaid,
+            OrderPayError::InsufficientBalance { balance, amount } => {
+                OrderError::InsufficientBalance { balance, amount }
+            }
+            OrderPayError::KeyReused => OrderError::KeyReused,
+            OrderPayError::Unavailable(s) => OrderError::Store(s),
+        }
+    }
+}
+
+/// How long a best-available request keeps trying before it answers.
+const PLAN_DEADLINE: StdDuration = StdDuration::from_secs(5);
+/// How long a request waits for other requests' claims to settle before planning again.
+const PENDING_WAIT: StdDuration = StdDuration::from_millis(5);
+
+/// The most orders "my orders" lists.
+pub const MAX_ORDERS_LISTED: u64 = 200;
+
+/// The box office, behind the shared waiting room.
+#[derive(Clone)]
+pub struct BoxOffice {
+    catalog: Arc<dyn CatalogRepository>,
+    orders: Arc<dyn OrderRepository>,
+    seats: Arc<dyn SeatRepository>,
+    room: WaitingRoom,
+    clock: Arc<dyn Clock>,
+    policy: OrderPolicy,
+    planners: Planners,
+}
+
+fn check_ask(ask: &OrderAsk, max: u32) -> Result<u32, OrderError> {
+    if ask.seats.is_empty() && ask.best_available.is_none() && ask.standing.is_empty() {
+        return Err(OrderError::Invalid(
+            "ask for seats, best_available or standing".into(),
+        ));
+    }
+    if !ask.seats.is_empty() && ask.best_available.is_some() {
+        return Err(OrderError::Invalid(
+            "seats and best_available cannot be combined".into(),
+        ));
+    }
+    let mut sorted = ask.seats.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(OrderError::Invalid(format!(
+            "seats names seat {} twice",
+            w[0]
+        )));
+    }
+    let mut names: Vec<&str> = ask.standing.iter().map(|(a, _)| a.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(OrderError::Invalid(format!(
+            "standing names area {:?} twice",
+            w[0]
+        )));
+    }
+    if let Some((a, _)) = ask.standing.iter().find(|(_, q)| *q == 0) {
+        return Err(OrderError::Invalid(format!(
+            "standing quantity for {a:?} must be at least 1"
+        )));
+    }
+    if let Some(b) = &ask.best_available
+        && b.count == 0
+    {
+        return Err(OrderError::Invalid(
+            "best_available.count must be at least 1".into(),
+        ));
+    }
+    let total = u64::try_from(ask.seats.len()).unwrap_or(u64::MAX)
+        + ask
+            .best_available
+            .as_ref()
+            .map_or(0, |b| u64::from(b.count))
+        + ask.standing.iter().map(|(_, q)| u64::from(*q)).sum::<u64>();
+    if total > u64::from(max) {
+        return Err(OrderError::TooManyTickets { max });
+    }
+    Ok(u32::try_from(total).unwrap_or(u32::MAX))
+}
+
+impl BoxOffice {
+    /// The box office over the ports; `room` is the app's one waiting room.
+    pub fn new(
+        catalog: Arc<dyn CatalogRepository>,
+        orders: Arc<dyn OrderRepository>,
+        seats: Arc<dyn SeatRepository>,
+        room: WaitingRoom,
+        clock: Arc<dyn Clock>,
+        policy: OrderPolicy,
+    ) -> Self {
+        BoxOffice {
+            catalog,
+            orders,
+            seats,
+            room,
+            clock,
+            policy,
+            planners: Planners::default(),
+        }
+    }
+
+    /// The box office's limits.
+    pub fn policy(&self) -> OrderPolicy {
+        self.policy
+    }
+
+    /// Holds everything a party asks for, all of it or nothing.
+    #[tracing::instrument(skip_all, fields(user = %user, schedule = %ask.schedule_id), err(level = "debug"))]
+    pub async fn place(
+        &self,
+        user: UserId,
+        queue_token: Option<&str>,
+        ask: OrderAsk,
+    ) -> Result<Order, OrderError> {
+        check_ask(&ask, self.policy.max_tickets_per_order)?;
+        let sched = self
+            .catalog
+            .get_schedule(ask.schedule_id)
+            .await?
+            .ok_or(OrderError::ScheduleNotFound)?;
+        let ticket = self
+            .room
+            .authorize(queue_token, user, sched.concert_id)
+            .await?;
+        let now = self.clock.now();
+        let admitted_until = ticket.active_until.unwrap_or(now + self.policy.hold_ttl);
+        let mut seats = ask.seats.clone();
+        seats.sort_unstable();
+        let req = PlaceOrder {
+            user_id: user,
+            concert_id: sched.concert_id,
+            schedule_id: ask.schedule_id,
+            seats,
+            standing: ask.standing.clone(),
+            now,
+            expires_at: (now + self.policy.hold_ttl).min(admitted_until),
+            admitted_until,
+            max_per_fan: self.policy.max_tickets_per_fan,
+            together: true,
+            lone_seats_left: 0,
+        };
+        match &ask.best_available {
+            None => Ok(self.orders.place(req).await?),
+            Some(best) => self.place_best(req, best).await,
+        }
+    }
+
+    /// The planner of `schedule`, read from the store on first use.
+    async fn planner(
+        &self,
+        schedule: ScheduleId,
+    ) -> Result<Arc<std::sync::Mutex<SeatPlan>>, OrderError> {
+        if let Some(p) = self.planners.get(schedule) {
+            return Ok(p);
+        }
+        let venue = self
+            .orders
+            .venue(schedule)
+            .await?
+            .ok_or(OrderError::ScheduleNotFound)?;
+        Ok(self.planners.insert(schedule, SeatPlan::new(&venue)))
+    }
+
+    async fn refresh(
+        &self,
+        plan: &std::sync::Mutex<SeatPlan>,
+        schedule: ScheduleId,
+    ) -> Result<(), OrderError> {
+        let started = Instant::now();
+        let taken = self.orders.taken_seats(schedule, self.clock.now()).await?;
+        lock(plan).refresh(&taken, started);
+        Ok(())
+    }
+
+    async fn place_best(
+        &self,
+        mut req: PlaceOrder,
+        best: &BestAvailable,
+    ) -> Result<Order, OrderError> {
+        let plan = self.planner(req.schedule_id).await?;
+        let ask = Ask {
+            count: usize::try_from(best.count).unwrap_or(usize::MAX),
+            allow_split: best.allow_split,
+            strict: best.strict,
+        };
+        let filter = Filter {
+            category: best.category.clone(),
+            section: best.section.clone(),
+            accessible: best.accessible,
+            allowed_categories: None,
+        };
+        let deadline = Instant::now() + PLAN_DEADLINE;
+        let mut fresh = false;
+        loop {
+            if lock(&plan).stale(SNAPSHOT_TTL) {
+                self.refresh(&plan, req.schedule_id).await?;
+                fresh = true;
+            }
+            let (pick, pending) = {
+                let mut p = lock(&plan);
+                (p.plan(ask, &filter), p.pending())
+            };
+            let Some(pick) = pick else {
+                if pending > 0 && Instant::now() < deadline {
+                    // Another party's claim may yet fail and free its seats.
+                    tokio::time::sleep(PENDING_WAIT).await;
+                    continue;
+                }
+                if fresh || Instant::now() >= deadline {
+                    return Err(OrderError::NoSeatsLeft { count: best.count });
+                }
+                lock(&plan).expire();
+                continue;
+            };
+            req.seats.clone_from(&pick.seats);
+            req.together = pick.together;
+            req.lone_seats_left = pick.lone_seats_left;
+            let claimed = self.orders.place(req.clone()).await;
+            let mut p = lock(&plan);
+            match claimed {
+                Ok(order) => {
+                    p.settle(&pick.seats, true);
+                    return Ok(order);
+                }
+                Err(PlaceError::SeatsTaken(lost)) if Instant::now() < deadline => {
+                    p.settle(&pick.seats, false);
+                    p.mark_taken(&lost);
+                    // Someone else (another instance, or a stale snapshot) got there
+                    // first: read the store again before the next plan.
+                    p.expire();
+                    fresh = false;
+                }
+                Err(e) => {
+                    p.settle(&pick.seats, false);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// An order of this fan (another fan's reads as not found).
+    pub async fn order(&self, user: UserId, id: OrderId) -> Result<Order, OrderError> {
+        match self.orders.order(id).await? {
+            Some(o) if o.user_id == user => Ok(o),
+            _ => Err(OrderError::NotFound),
+        }
+    }
+
+    /// The fan's orders, newest first.
+    pub async fn orders(&self, user: UserId) -> Result<Vec<Order>, OrderError> {
+        Ok(self.orders.orders_of(user, MAX_ORDERS_LISTED).await?)
+    }
+
+    /// What is left per category and standing area.
+    pub async fn availability(&self, schedule: ScheduleId) -> Result<Availability, OrderError> {
+        self.orders
+            .availability(schedule, self.clock.now())
+            .await?
+            .ok_or(OrderError::ScheduleNotFound)
+    }
+
+    /// Cancels a held order: everything in it is free again at once.
+    pub async fn cancel(&self, user: UserId, id: OrderId) -> Result<Order, OrderError> {
+        let order = self.orders.cancel(user, id, self.clock.now()).await?;
+        if let Some(p) = self.planners.get(order.schedule_id) {
+            lock(&p).expire();
+        }
+        Ok(order)
+    }
+
+    /// Extends a held order once, never past the buyer's admission.
+    pub async fn extend(&self, user: UserId, id: OrderId) -> Result<Order, OrderError> {
+        if self.policy.hold_extension <= Duration::zero() {
+            return Err(OrderError::ExtensionNotAllowed);
+        }
+        Ok(self
+            .orders
+            .extend(user, id, self.policy.hold_extension, self.clock.now())
+            .await?)
+    }
+
+    /// Pays a held order once; when the fan then holds nothing more for the concert,
+    /// their admission slot goes to the next fan.
+    #[tracing::instrument(skip_all, fields(user = %user, order = %id), err(level = "debug"))]
+    pub async fn pay(
+        &self,
+        user: UserId,
+        queue_token: Option<&str>,
+        id: OrderId,
+        idempotency_key: &str,
+    ) -> Result<OrderReceipt, OrderError> {
+        let key = idempotency_key.trim();
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(OrderError::InvalidIdempotencyKey {
+                max: MAX_IDEMPOTENCY_KEY_LEN,
+            });
+        }
+        let order = self.order(user, id).await?;
+        // A paid order is only replayed or refused: no admission needed (the payment
+        // may have freed the slot already).
+        let ticket = if order.status == model::OrderStatus::Paid {
+            None
+        } else {
+            match self
+                .room
+                .authorize(queue_token, user, order.concert_id)
+                .await
+            {
+                Ok(t) => Some(t),
+                Err(gate @ (GateError::Expired | GateError::Waiting)) => {
+                    match self.orders.order(id).await? {
+                        Some(o) if o.status == model::OrderStatus::Paid => None,
+                        _ => return Err(gate.into()),
+                    }
+                }
+                Err(gate) => return Err(gate.into()),
+            }
+        };
+        let receipt = self
+            .orders
+            .pay(PayOrder {
+                user_id: user,
+                order_id: id,
+                idempotency_key: key.to_owned(),
+                now: self.clock.now(),
+            })
+            .await?;
+        if let (false, Some(ticket)) = (receipt.replayed, ticket) {
+            let now = self.clock.now();
+            let left = async {
+                let holds = self
+                    .seats
+                    .held_count_for_concert(user, order.concert_id, now)
+                    .await?;
+                let orders = self
+                    .orders
+                    .live_orders_for_concert(user, order.concert_id, now)
+                    .await?;
+                Ok::<u64, StoreError>(holds + orders)
+            }
+            .await;
+            match left {
+                Ok(0) => {
+                    if let Err(e) = self.room.complete(&ticket.token).await {
+                        tracing::warn!(error = %e, "could not free the active slot after payment");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not count remaining holds"),
+            }
+        }
+        Ok(receipt)
+    }
+
+    /// Ends expired held orders (standing places back to their areas).
+    pub async fn release_expired(&self, limit: u64) -> Result<u64, StoreError> {
+        self.orders.release_expired(self.clock.now(), limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests;
