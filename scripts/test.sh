@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# frontrow's test command, in two tiers (README, "Tests"):
+# frontrow's test command, in two tiers (docs/src/testing.md):
 #   scripts/test.sh          the full suite, and CI: starts throwaway Redis, MariaDB and
 #                            PostgreSQL (installing the Debian packages when missing), runs
-#                            every test of the workspace against them, the browser test and
+#                            every test of the workspace against them, the browser test,
+#                            Schemathesis, the book (docs/, links checked) and
 #                            the k6 smoke scenarios of loadtest/, then stops the servers.
 #   scripts/test.sh --quick  the everyday loop: every test that needs no server (nextest
 #                            profile `quick`, see .config/nextest.toml for the naming rule);
@@ -28,7 +29,7 @@ static_check() { # one-line message, command...
   fi
 }
 
-# The domain crate must not know the frameworks (README, "Architecture").
+# The domain crate must not know the frameworks (docs/src/architecture/overview.md).
 layering_guard() {
   local deps offenders
   deps=$(cargo tree -p frontrow-domain -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u) ||
@@ -104,6 +105,14 @@ if scripts/schemathesis.sh; then
 else
   failed=1; nfailed=$((nfailed + 1))
   echo "schemathesis: FAILED" >&2
+fi
+
+# The book (docs/): mdBook builds it, and no relative link or anchor may be broken.
+if scripts/check-book-links.sh; then
+  passed=$((passed + 1))
+else
+  failed=1; nfailed=$((nfailed + 1))
+  echo "book: FAILED" >&2
 fi
 
 # The load-test scripts must not rot: a few seconds of each scenario, with its invariants.
