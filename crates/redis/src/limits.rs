@@ -4,7 +4,7 @@
 //!
 //! Both run on the queue's connections (`Inner::run`: bounded by the queue's timeout, a
 //! broken connection replaced) and touch one key per call, so they work on one Redis or
-//! on one Cluster slot. Keys: `<prefix>limit:<name>` and `<prefix>once:<name>`.
+//! on one Cluster slot. Their keys are `Keys::limit` and `Keys::once`.
 
 use std::sync::LazyLock;
 
@@ -13,9 +13,7 @@ use frontrow_domain::error::QueueError;
 
 use crate::RedisQueue;
 
-/// GCRA (the generic cell rate algorithm): the key holds the theoretical arrival time
-/// (TAT) in ms. ARGV: emission interval ms, burst. Returns `{1, 0}` when allowed (and
-/// moves the TAT on), `{0, ms to wait}` when not (and changes nothing).
+/// GCRA (the generic cell rate algorithm); its header says its ARGV and reply.
 const GCRA: &str = include_str!("lua/gcra.lua");
 
 static GCRA_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA));
@@ -42,7 +40,7 @@ impl RedisQueue {
         period_ms: u64,
         burst: u32,
     ) -> Result<LimitDecision, QueueError> {
-        let key = format!("{}limit:{key}", self.inner.prefix);
+        let key = self.inner.keys.limit(key);
         let script = &*GCRA_SCRIPT;
         let args = [period_ms.max(1).to_string(), burst.max(1).to_string()];
         let (allowed, wait): (i64, i64) = self
@@ -71,7 +69,7 @@ impl RedisQueue {
     /// # Errors
     /// `QueueError::Unavailable` when Redis does not answer within the timeout.
     pub async fn claim_once(&self, name: &str, ttl_ms: u64) -> Result<bool, QueueError> {
-        let key = format!("{}once:{name}", self.inner.prefix);
+        let key = self.inner.keys.once(name);
         let ttl = ttl_ms.max(1);
         let set: Option<String> = self
             .inner

@@ -1,133 +1,149 @@
-//! The Lua scripts: every step that changes a concert's line is one of these, so it runs
-//! atomically on one Redis (or one Cluster slot: all keys of a concert share a hash tag).
-//! Each does O(1) or O(log n) work per fan *lifetime* (enter, admit, leave, drop), never
-//! per poll: polls are answered from every instance's local view (see `view`).
+//! The line's Lua scripts and the one way they are called. Every step that changes a concert's
+//! line is one script, so it runs atomically on one Redis (or one Cluster slot: all keys
+//! of a concert share a hash tag). Each does O(1) or O(log n) work per fan *lifetime*
+//! (enter, admit, leave, drop), never per poll: polls are answered from every instance's
+//! local view (see `view`).
 //!
-//! Every script gets the same KEYS, in this order:
-//! 1 `seq` (the entry counter: fan number n holds place n), 2 `head` (every place up to
-//! it has been admitted or is gone), 3 `gone` (zset of places that left or were dropped,
-//! score = place; trimmed when their admission batch ends), 4 `batches` (zset: member
-//! first place of an admission batch, score its last place), 5 `ends` (zset: member first
-//! place of a batch, score the batch's end ms), 6 `left` (hash: first place of a batch →
-//! how many of it are still active), 7 `seen` (a bitfield of one u32 per place: last
-//! heartbeat ms mod 2^32), 8 `stats` (hash: waiting, active, admitted_total,
-//! expired_total, token bucket, measured rate, event counter `evn`), 9 `policy` (hash),
-//! 10 `events` (stream of `evn:g:number` (gone), `evn:a:first:last:end_ms` (admitted),
-//! `evn:i:code` (inventory) and `evn:d:k` (drawn), capped), 11 `draw` (hash: `state`
-//! `pre` | `frozen` | `drawn`, `opens` ms, `seed`, `commitment`, `k` entrants frozen
-//! at the opening, `live` pre-queued fans, `n` fans drawn, `claim`/`claim_until` of the
-//! instance drawing), 12 `perm` (one big-endian u32 per pre-queued number: its place
-//! after the draw), 13 `entrants` (one i64 per pre-queued number: its user), 14 the
-//! user's bucket of the `users` hash (user → number; other scripts pass any bucket and
-//! do not touch it).
-//!
-//! Two coordinates: a fan's *number* (the token's `seq`, in order of entry) and its
-//! *place* in line. They are equal except for the numbers 1..k pre-queued before the
-//! opening, whose places the draw assigns (`perm`); until it runs those places are 0.
-//! `seen`, `users`, `entrants` and events name numbers; `head`, `batches` and the
-//! scores of `gone` (member: number, score: place) name places.
-//! Time is the caller's `now` (ms), never `TIME`.
+//! The Lua lives in `lua/*.lua`; each file's header says its ARGV and reply. Every line
+//! script gets the concert's keys as KEYS in [`LineKey`] order, then the user's bucket
+//! of the users hash, and names them through locals declared from that same order, so
+//! the two cannot drift apart. Each script's reply has its type (see `replies`). Time
+//! is the caller's `now` (ms), never `TIME`.
+
+use std::marker::PhantomData;
+
+use deadpool_redis::redis::{self, FromRedisValue};
+use frontrow_domain::error::QueueError;
+use frontrow_domain::model::UserId;
+
+use crate::Inner;
+use crate::keys::{LineKey, USERS_LUA_NAME, USERS_POSITION};
+use crate::line::Line;
+use crate::replies::{
+    AdmissionReply, DrawClaim, DrawFinished, DrawOpened, EnterReply, LeaveReply, SnapshotReply,
+    StatsReply, SyncReply, TickReply,
+};
 
 /// Approximate cap of the event stream: instances that fall further behind than this
 /// reload a snapshot instead.
-pub(crate) const STREAM_MAXLEN: u64 = 100_000;
+const STREAM_MAXLEN: u64 = 100_000;
 
-/// Helpers shared by every script.
+/// Helpers shared by every line script.
 const COMMON: &str = include_str!("lua/common.lua");
 
-fn script(body: &str) -> String {
+/// The head of every line script: the keys as named locals, then the shared helpers.
+fn prelude() -> String {
+    let names: Vec<&str> = LineKey::ALL
+        .iter()
+        .map(|k| k.lua_name())
+        .chain([USERS_LUA_NAME])
+        .collect();
+    let slots: Vec<String> = LineKey::ALL
+        .iter()
+        .map(|k| k.position())
+        .chain([USERS_POSITION])
+        .map(|i| format!("KEYS[{i}]"))
+        .collect();
     format!(
-        "{}{body}",
+        "local {} = {}\n{}",
+        names.join(", "),
+        slots.join(", "),
         COMMON.replace("STREAM_MAXLEN", &STREAM_MAXLEN.to_string())
     )
 }
 
-/// ARGV: user, now ms, a fresh random epoch. Returns `{'W', number, head, epoch, phase}`
-/// (already waiting or pre-queued; counts as a heartbeat), `{'A', number, end_ms, epoch,
-/// phase}` (already active) or `{'N', number, head, epoch, phase}` (new), `phase` being
-/// the draw's state or ''. The epoch names this incarnation of the line (set once, by
-/// the first entry): tokens are signed with it.
-const ENTER: &str = include_str!("lua/enter.lua");
+/// A reply a script may give, parsed from what the driver decodes (`Raw`).
+pub(crate) trait Reply: Sized {
+    type Raw: FromRedisValue;
 
-/// ARGV: number, now ms, the epoch the token was signed for. The authoritative standing
-/// of one number (the booking gate): `{'U'}` never issued in this line, `{'E'}` gone or
-/// expired, `{'P'}` pre-queued, `{'A', end_ms}`, or `{'W', position, rate,
-/// admit_per_second, paused}`.
-const ADMISSION: &str = include_str!("lua/admission.lua");
+    fn from_raw(raw: Self::Raw) -> Result<Self, QueueError>;
+}
 
-/// ARGV: number, now ms, the epoch the token was signed for. Returns `{known, changed}`:
-/// a number never issued in this line is unknown; one already gone or expired changes
-/// nothing.
-const LEAVE: &str = include_str!("lua/leave.lua");
+/// A line script whose reply is an `R`.
+pub(crate) struct LineScript<R> {
+    script: redis::Script,
+    reply: PhantomData<fn() -> R>,
+}
 
-/// ARGV: now ms, idle timeout ms, EMA tau seconds, then the default policy: max_active,
-/// admit_per_second, active_ttl_seconds, paused (0/1); then the inventory cap: seats
-/// (-1: none), holders, inventory code ('' : unknown); then the numbers this instance
-/// believes idle (each re-checked here against its last heartbeat).
-/// Returns {admitted, expired_waiting, expired_active, first, last, end_ms, to_draw,
-/// dropped...}; `to_draw` is 1 while the opening was reached and the draw has not run.
-const TICK: &str = include_str!("lua/tick.lua");
+impl<R> LineScript<R> {
+    fn new(prelude: &str, body: &str) -> Self {
+        LineScript {
+            script: redis::Script::new(&format!("{prelude}{body}")),
+            reply: PhantomData,
+        }
+    }
+}
 
-/// ARGV: exclusive start id (`(<id>`, or `-` for all), count. Returns
-/// {seq, head, evn, rate, admit_per_second, paused, epoch, rate variance, inventory,
-/// draw state, k, opens ms, then id, event pairs}.
-const SYNC: &str = include_str!("lua/sync.lua");
-
-/// No ARGV. A consistent picture for an instance that starts or fell behind the stream:
-/// {seq, head, evn, epoch, last stream id, draw state, k, opens ms, inventory, batch
-/// count, (first, last, end_ms) per batch, then every gone number that still matters
-/// (inside a batch, ahead of the head, or not yet placed by the draw)}.
-const SNAPSHOT: &str = include_str!("lua/snapshot.lua");
-
-/// ARGV: now ms. Returns {waiting, active, admitted_total, expired_total, rate}: active
-/// leaves out batches that ended but no tick has expired yet.
-const STATS: &str = include_str!("lua/stats.lua");
-
-/// ARGV: opens ms, seed hex, commitment. Creates the pre-queue and its draw on a line
-/// nobody entered (`C`), moves the opening of one not yet frozen (`M`), leaves a frozen
-/// or drawn one alone (`F`), or refuses a line fans entered without a pre-queue (`R`).
-const DRAW_OPEN: &str = include_str!("lua/draw_open.lua");
-
-/// ARGV: owner id, now ms, claim ms. Claims the draw for one caller: returns
-/// `{1, seed, k, epoch, left...}` (the pre-queued numbers that left) to the one caller
-/// that may draw now, `{0}` to any other (not frozen, or another caller's claim is live).
-const DRAW_CLAIM: &str = include_str!("lua/draw_claim.lua");
-
-/// ARGV: owner id, fans drawn. Completes the claimed draw once `perm` is stored: places
-/// the pre-queued fans who left, reveals the draw. Returns 1, or 0 when the claim was
-/// lost (nothing changes then).
-const DRAW_FINISH: &str = include_str!("lua/draw_finish.lua");
-
-/// The scripts, with the shared helpers prepended.
-use deadpool_redis::redis;
-
+/// The line scripts, with the shared prelude prepended.
 pub(crate) struct Scripts {
-    pub enter: redis::Script,
-    pub admission: redis::Script,
-    pub leave: redis::Script,
-    pub tick: redis::Script,
-    pub sync: redis::Script,
-    pub snapshot: redis::Script,
-    pub stats: redis::Script,
-    pub draw_open: redis::Script,
-    pub draw_claim: redis::Script,
-    pub draw_finish: redis::Script,
+    pub enter: LineScript<EnterReply>,
+    pub admission: LineScript<AdmissionReply>,
+    pub leave: LineScript<LeaveReply>,
+    pub tick: LineScript<TickReply>,
+    pub sync: LineScript<SyncReply>,
+    pub snapshot: LineScript<SnapshotReply>,
+    pub stats: LineScript<StatsReply>,
+    pub draw_open: LineScript<DrawOpened>,
+    pub draw_claim: LineScript<DrawClaim>,
+    pub draw_finish: LineScript<DrawFinished>,
 }
 
 impl Scripts {
     pub fn new() -> Self {
-        let load = |body: &str| redis::Script::new(&script(body));
+        let p = prelude();
         Scripts {
-            enter: load(ENTER),
-            admission: load(ADMISSION),
-            leave: load(LEAVE),
-            tick: load(TICK),
-            sync: load(SYNC),
-            snapshot: load(SNAPSHOT),
-            stats: load(STATS),
-            draw_open: load(DRAW_OPEN),
-            draw_claim: load(DRAW_CLAIM),
-            draw_finish: load(DRAW_FINISH),
+            enter: LineScript::new(&p, include_str!("lua/enter.lua")),
+            admission: LineScript::new(&p, include_str!("lua/admission.lua")),
+            leave: LineScript::new(&p, include_str!("lua/leave.lua")),
+            tick: LineScript::new(&p, include_str!("lua/tick.lua")),
+            sync: LineScript::new(&p, include_str!("lua/sync.lua")),
+            snapshot: LineScript::new(&p, include_str!("lua/snapshot.lua")),
+            stats: LineScript::new(&p, include_str!("lua/stats.lua")),
+            draw_open: LineScript::new(&p, include_str!("lua/draw_open.lua")),
+            draw_claim: LineScript::new(&p, include_str!("lua/draw_claim.lua")),
+            draw_finish: LineScript::new(&p, include_str!("lua/draw_finish.lua")),
         }
+    }
+}
+
+impl Inner {
+    /// The one way a line script is called: the line's keys (and a user's bucket of the
+    /// users hash, or bucket 0), then `args`.
+    pub(crate) async fn invoke<R: Reply>(
+        &self,
+        script: &LineScript<R>,
+        line: &Line,
+        user: Option<UserId>,
+        args: &[String],
+    ) -> Result<R, QueueError> {
+        let users_key = line.keys.users(user);
+        let raw = self
+            .run(|mut conn| async move {
+                let mut call = script.script.prepare_invoke();
+                for key in line.keys.all() {
+                    call.key(key);
+                }
+                call.key(users_key);
+                for arg in args {
+                    call.arg(arg);
+                }
+                call.invoke_async::<R::Raw>(&mut conn).await
+            })
+            .await?;
+        R::from_raw(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prelude_names_every_key_by_its_position() {
+        let p = prelude();
+        assert!(p.starts_with("local SEQ, HEAD, GONE,"));
+        assert!(p.contains("ENTRANTS, USERS = KEYS[1], KEYS[2],"));
+        assert!(p.contains("KEYS[13], KEYS[14]\n"));
+        assert!(!p.contains("STREAM_MAXLEN"));
     }
 }

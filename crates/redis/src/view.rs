@@ -18,6 +18,8 @@ use std::time::Instant;
 use frontrow_domain::fenwick::Fenwick;
 use frontrow_domain::queue::Inventory;
 
+use crate::draw::DrawState;
+
 /// Where one number stands in the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Standing {
@@ -62,13 +64,13 @@ pub(crate) enum Phase {
 }
 
 impl Phase {
-    /// The state's name as the draw hash stores it.
-    pub fn name(&self) -> &'static str {
+    /// The state as the draw hash stores it.
+    pub fn state(&self) -> DrawState {
         match self {
-            Phase::None => "",
-            Phase::Pre { .. } => "pre",
-            Phase::Frozen { .. } => "frozen",
-            Phase::Drawn { .. } => "drawn",
+            Phase::None => DrawState::None,
+            Phase::Pre { .. } => DrawState::Pre,
+            Phase::Frozen { .. } => DrawState::Frozen,
+            Phase::Drawn { .. } => DrawState::Drawn,
         }
     }
 
@@ -190,18 +192,18 @@ impl View {
         }
     }
 
-    /// Takes the pre-queue's state from Redis: `state` is the draw hash's, `perm` the
+    /// Takes the pre-queue's state from Redis: `state` as the draw hash stores it, `perm` the
     /// stored draw once it is `drawn` (a drawn state without it keeps the view frozen
     /// until the permutation is read).
-    pub fn set_phase(&mut self, state: &str, k: u64, opens_ms: i64, perm: Option<Vec<u32>>) {
+    pub fn set_phase(&mut self, state: DrawState, k: u64, opens_ms: i64, perm: Option<Vec<u32>>) {
         match (state, perm) {
-            ("pre", _) => self.phase = Phase::Pre { opens_ms },
-            ("frozen", _) | ("drawn", None) => {
+            (DrawState::Pre, _) => self.phase = Phase::Pre { opens_ms },
+            (DrawState::Frozen, _) | (DrawState::Drawn, None) => {
                 if !matches!(self.phase, Phase::Drawn { .. }) {
                     self.phase = Phase::Frozen { opens_ms, k };
                 }
             }
-            ("drawn", Some(perm)) => {
+            (DrawState::Drawn, Some(perm)) => {
                 if matches!(self.phase, Phase::Drawn { .. }) {
                     return;
                 }
@@ -222,7 +224,7 @@ impl View {
                 }
                 self.unplaced = 0;
             }
-            _ => self.phase = Phase::None,
+            (DrawState::None, _) => self.phase = Phase::None,
         }
     }
 
@@ -440,16 +442,16 @@ mod tests {
     #[test]
     fn drawn_numbers_take_their_places_and_early_leavers_count_once() {
         let mut v = View::default();
-        v.set_phase("pre", 0, 1_000, None);
+        v.set_phase(DrawState::Pre, 0, 1_000, None);
         v.extend(4);
         assert_eq!(v.standing(2, 0), Standing::PreQueue);
         v.apply(Event::Gone(3));
-        v.set_phase("frozen", 4, 1_000, None);
+        v.set_phase(DrawState::Frozen, 4, 1_000, None);
         v.extend(6);
         assert_eq!(v.standing(1, 0), Standing::PreQueue);
         assert_eq!(v.standing(5, 0), Standing::Waiting { position: 4 });
         // the draw: 4 → 1, 2 → 2, 1 → 3, 3 (gone) → 4
-        v.set_phase("drawn", 4, 1_000, Some(vec![3, 2, 4, 1]));
+        v.set_phase(DrawState::Drawn, 4, 1_000, Some(vec![3, 2, 4, 1]));
         assert_eq!(v.standing(4, 0), Standing::Waiting { position: 1 });
         assert_eq!(v.standing(1, 0), Standing::Waiting { position: 3 });
         assert_eq!(v.standing(5, 0), Standing::Waiting { position: 4 });

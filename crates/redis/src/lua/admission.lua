@@ -1,9 +1,13 @@
+-- ARGV: number, now ms, the epoch the token was signed for. The authoritative standing
+-- of one number (the booking gate): `{'U'}` never issued in this line, `{'E'}` gone or
+-- expired, `{'P'}` pre-queued, `{'A', end_ms}`, or `{'W', position, rate,
+-- admit_per_second, paused}`.
 local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-if s > tonumber(redis.call('GET', KEYS[1]) or '0')
-   or redis.call('HGET', KEYS[8], 'epoch') ~= ARGV[3] then
+if s > tonumber(redis.call('GET', SEQ) or '0')
+   or redis.call('HGET', STATS, 'epoch') ~= ARGV[3] then
   return {'U'}
 end
-if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+if redis.call('ZSCORE', GONE, ARGV[1]) then
   return {'E'}
 end
 local h = head()
@@ -13,10 +17,10 @@ if p == 0 then
 end
 if p > h then
   local rate, aps, paused = eta_inputs()
-  local position = p - h - redis.call('ZCOUNT', KEYS[3], '(' .. h, p)
+  local position = p - h - redis.call('ZCOUNT', GONE, '(' .. h, p)
   if draw_state() == 'frozen' then
     -- pre-queued fans who left before the draw have no place yet
-    position = position - redis.call('ZCOUNT', KEYS[3], 0, 0)
+    position = position - redis.call('ZCOUNT', GONE, 0, 0)
   end
   return {'W', tostring(position), rate, aps, paused}
 end

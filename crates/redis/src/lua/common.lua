@@ -1,13 +1,15 @@
+-- Helpers shared by every script. The concert's keys (SEQ, HEAD, ... USERS) are locals
+-- declared before this from KEYS, in the order of `LineKey` (keys.rs).
 local function emit(e)
-  local n = redis.call('HINCRBY', KEYS[8], 'evn', 1)
-  redis.call('XADD', KEYS[10], 'MAXLEN', '~', STREAM_MAXLEN, '*', 'e', n .. ':' .. e)
+  local n = redis.call('HINCRBY', STATS, 'evn', 1)
+  redis.call('XADD', EVENTS, 'MAXLEN', '~', STREAM_MAXLEN, '*', 'e', n .. ':' .. e)
 end
 local function head()
-  return tonumber(redis.call('GET', KEYS[2]) or '0')
+  return tonumber(redis.call('GET', HEAD) or '0')
 end
 -- the draw's phase (nil: no pre-queue) and the count of pre-queued numbers
 local function draw_state()
-  local d = redis.call('HMGET', KEYS[11], 'state', 'k')
+  local d = redis.call('HMGET', DRAW, 'state', 'k')
   return d[1], tonumber(d[2] or '0')
 end
 -- the place of number s: 0 while it waits for the draw
@@ -17,29 +19,29 @@ local function place_of(s)
   if st == 'pre' then return 0 end
   if s > k then return s end
   if st == 'frozen' then return 0 end
-  return redis.call('BITFIELD_RO', KEYS[12], 'GET', 'u32', '#' .. (s - 1))[1]
+  return redis.call('BITFIELD_RO', PERM, 'GET', 'u32', '#' .. (s - 1))[1]
 end
 -- at the opening the pre-queue is frozen: numbers 1..k are drawn, later ones follow
 local function freeze_if_due(now)
-  local d = redis.call('HMGET', KEYS[11], 'state', 'opens')
+  local d = redis.call('HMGET', DRAW, 'state', 'opens')
   if d[1] == 'pre' and now >= tonumber(d[2]) then
-    redis.call('HSET', KEYS[11], 'state', 'frozen', 'k', redis.call('GET', KEYS[1]) or '0')
+    redis.call('HSET', DRAW, 'state', 'frozen', 'k', redis.call('GET', SEQ) or '0')
   end
 end
 local function set_seen(s, now)
-  redis.call('BITFIELD', KEYS[7], 'SET', 'u32', '#' .. s, now % 4294967296)
+  redis.call('BITFIELD', SEEN, 'SET', 'u32', '#' .. s, now % 4294967296)
 end
 -- the admission batch holding place s: its first place and end ms, or nil
 local function batch_of(s)
-  local r = redis.call('ZRANGEBYSCORE', KEYS[4], s, '+inf', 'LIMIT', 0, 1)
+  local r = redis.call('ZRANGEBYSCORE', BATCHES, s, '+inf', 'LIMIT', 0, 1)
   local first = r[1]
   if first and tonumber(first) <= s then
-    return first, tonumber(redis.call('ZSCORE', KEYS[5], first))
+    return first, tonumber(redis.call('ZSCORE', ENDS, first))
   end
   return nil, nil
 end
 -- what a waiting fan needs for the ETA
 local function eta_inputs()
-  local p = redis.call('HMGET', KEYS[9], 'admit_per_second', 'paused')
-  return redis.call('HGET', KEYS[8], 'rate') or '0', p[1] or '', p[2] or ''
+  local p = redis.call('HMGET', POLICY, 'admit_per_second', 'paused')
+  return redis.call('HGET', STATS, 'rate') or '0', p[1] or '', p[2] or ''
 end

@@ -1,10 +1,13 @@
-local d = redis.call('HMGET', KEYS[11], 'state', 'claim', 'k')
+-- ARGV: owner id, fans drawn. Completes the claimed draw once `perm` is stored: places
+-- the pre-queued fans who left, reveals the draw. Returns 1, or 0 when the claim was
+-- lost (nothing changes then).
+local d = redis.call('HMGET', DRAW, 'state', 'claim', 'k')
 if d[1] ~= 'frozen' or d[2] ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[11], 'state', 'drawn', 'n', ARGV[2])
-for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], 0, 0)) do
-  redis.call('ZADD', KEYS[3], place_of(tonumber(s)), s)
+redis.call('HSET', DRAW, 'state', 'drawn', 'n', ARGV[2])
+for _, s in ipairs(redis.call('ZRANGEBYSCORE', GONE, 0, 0)) do
+  redis.call('ZADD', GONE, place_of(tonumber(s)), s)
 end
 emit('d:' .. d[3])
 return 1

@@ -1,11 +1,16 @@
+-- ARGV: user, now ms, a fresh random epoch. Returns `{'W', number, head, epoch, phase}`
+-- (already waiting or pre-queued; counts as a heartbeat), `{'A', number, end_ms, epoch,
+-- phase}` (already active) or `{'N', number, head, epoch, phase}` (new), `phase` being
+-- the draw's state or ''. The epoch names this incarnation of the line (set once, by
+-- the first entry): tokens are signed with it.
 local usr, now = ARGV[1], tonumber(ARGV[2])
-redis.call('HSETNX', KEYS[8], 'epoch', ARGV[3])
-local epoch = redis.call('HGET', KEYS[8], 'epoch')
+redis.call('HSETNX', STATS, 'epoch', ARGV[3])
+local epoch = redis.call('HGET', STATS, 'epoch')
 freeze_if_due(now)
 local phase = draw_state() or ''
 local h = head()
-local old = redis.call('HGET', KEYS[14], usr)
-if old and not redis.call('ZSCORE', KEYS[3], old) then
+local old = redis.call('HGET', USERS, usr)
+if old and not redis.call('ZSCORE', GONE, old) then
   local s = tonumber(old)
   local p = place_of(s)
   if p == 0 or p > h then
@@ -17,12 +22,12 @@ if old and not redis.call('ZSCORE', KEYS[3], old) then
     return {'A', old, tostring(ends), epoch, phase}
   end
 end
-local s = redis.call('INCR', KEYS[1])
-redis.call('HSET', KEYS[14], usr, s)
+local s = redis.call('INCR', SEQ)
+redis.call('HSET', USERS, usr, s)
 set_seen(s, now)
-redis.call('HINCRBY', KEYS[8], 'waiting', 1)
+redis.call('HINCRBY', STATS, 'waiting', 1)
 if phase == 'pre' then
-  redis.call('BITFIELD', KEYS[13], 'SET', 'i64', '#' .. (s - 1), usr)
-  redis.call('HINCRBY', KEYS[11], 'live', 1)
+  redis.call('BITFIELD', ENTRANTS, 'SET', 'i64', '#' .. (s - 1), usr)
+  redis.call('HINCRBY', DRAW, 'live', 1)
 end
 return {'N', tostring(s), tostring(h), epoch, phase}

@@ -1,3 +1,6 @@
+-- GCRA (the generic cell rate algorithm): the key holds the theoretical arrival time
+-- (TAT) in ms. ARGV: emission interval ms, burst. Returns `{1, 0}` when allowed (and
+-- moves the TAT on), `{0, ms to wait}` when not (and changes nothing).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local period = tonumber(ARGV[1])

@@ -1,21 +1,27 @@
+-- ARGV: now ms, idle timeout ms, EMA tau seconds, then the default policy: max_active,
+-- admit_per_second, active_ttl_seconds, paused (0/1); then the inventory cap: seats
+-- (-1: none), holders, inventory code ('' : unknown); then the numbers this instance
+-- believes idle (each re-checked here against its last heartbeat).
+-- Returns {admitted, expired_waiting, expired_active, first, last, end_ms, to_draw,
+-- dropped...}; `to_draw` is 1 while the opening was reached and the draw has not run.
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 freeze_if_due(now)
 
 -- 1. admission batches that ended: their remaining fans expire
 local expired_active = 0
-local ended = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 1000)
+local ended = redis.call('ZRANGEBYSCORE', ENDS, '-inf', now, 'LIMIT', 0, 1000)
 for _, first in ipairs(ended) do
-  expired_active = expired_active + tonumber(redis.call('HGET', KEYS[6], first) or '0')
-  local last = redis.call('ZSCORE', KEYS[4], first)
+  expired_active = expired_active + tonumber(redis.call('HGET', LEFT, first) or '0')
+  local last = redis.call('ZSCORE', BATCHES, first)
   if last then
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], first, last)
+    redis.call('ZREMRANGEBYSCORE', GONE, first, last)
   end
-  redis.call('HDEL', KEYS[6], first)
-  redis.call('ZREM', KEYS[4], first)
-  redis.call('ZREM', KEYS[5], first)
+  redis.call('HDEL', LEFT, first)
+  redis.call('ZREM', BATCHES, first)
+  redis.call('ZREM', ENDS, first)
 end
 if expired_active > 0 then
-  redis.call('HINCRBY', KEYS[8], 'active', -expired_active)
+  redis.call('HINCRBY', STATS, 'active', -expired_active)
 end
 
 -- 2. idle waiters: the candidates whose last heartbeat is still too old
@@ -24,14 +30,14 @@ local dropped = {}
 for i = 11, #ARGV do
   local s = ARGV[i]
   local p = place_of(tonumber(s))
-  if (p == 0 or p > h) and not redis.call('ZSCORE', KEYS[3], s) then
-    local seen = redis.call('BITFIELD', KEYS[7], 'GET', 'u32', '#' .. s)[1]
+  if (p == 0 or p > h) and not redis.call('ZSCORE', GONE, s) then
+    local seen = redis.call('BITFIELD', SEEN, 'GET', 'u32', '#' .. s)[1]
     local quiet = (now - seen) % 4294967296
     -- a heartbeat 'ahead' of now (wrapped difference over half the range) is fresh
     if quiet >= idle and quiet < 2147483648 then
-      redis.call('ZADD', KEYS[3], p, s)
+      redis.call('ZADD', GONE, p, s)
       if p == 0 then
-        redis.call('HINCRBY', KEYS[11], 'live', -1)
+        redis.call('HINCRBY', DRAW, 'live', -1)
       end
       emit('g:' .. s)
       dropped[#dropped + 1] = s
@@ -40,14 +46,14 @@ for i = 11, #ARGV do
 end
 local expired_waiting = #dropped
 if expired_waiting > 0 then
-  redis.call('HINCRBY', KEYS[8], 'waiting', -expired_waiting)
+  redis.call('HINCRBY', STATS, 'waiting', -expired_waiting)
 end
 if expired_active + expired_waiting > 0 then
-  redis.call('HINCRBY', KEYS[8], 'expired_total', expired_active + expired_waiting)
+  redis.call('HINCRBY', STATS, 'expired_total', expired_active + expired_waiting)
 end
 
 -- 3. admission through the token bucket (thousandths of an admission: exact integers)
-local p = redis.call('HMGET', KEYS[9], 'max_active', 'admit_per_second',
+local p = redis.call('HMGET', POLICY, 'max_active', 'admit_per_second',
                      'active_ttl_seconds', 'paused')
 local max_active, aps, ttl, paused
 if p[1] and p[2] and p[3] then
@@ -56,7 +62,7 @@ else
   max_active, aps, ttl, paused = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]),
                                  ARGV[7] == '1'
 end
-local st = redis.call('HMGET', KEYS[8], 'bucket', 'bucket_ms', 'rate', 'rate_ms',
+local st = redis.call('HMGET', STATS, 'bucket', 'bucket_ms', 'rate', 'rate_ms',
                       'waiting', 'active', 'rate_var', 'inv')
 local capacity = aps * 1000
 local bucket = capacity
@@ -77,7 +83,7 @@ if cap >= 0 then
   room = math.min(room, cap - math.max(0, active - tonumber(ARGV[9])))
 end
 if ARGV[10] ~= '' and st[8] ~= ARGV[10] then
-  redis.call('HSET', KEYS[8], 'inv', ARGV[10])
+  redis.call('HSET', STATS, 'inv', ARGV[10])
   emit('i:' .. ARGV[10])
 end
 if not paused and (not phase or phase == 'drawn') then
@@ -86,22 +92,22 @@ end
 if admitted > 0 then
   -- move the head past the next `admitted` live places: holes (gone places) are
   -- skipped, each step O(log n) whatever the batch size
-  local top = tonumber(redis.call('GET', KEYS[1]) or '0')
+  local top = tonumber(redis.call('GET', SEQ) or '0')
   last = h + admitted
   while true do
-    local want = math.min(top, h + admitted + redis.call('ZCOUNT', KEYS[3], '(' .. h, last))
+    local want = math.min(top, h + admitted + redis.call('ZCOUNT', GONE, '(' .. h, last))
     if want == last then break end
     last = want
   end
   first = h + 1
   ends = now + ttl * 1000
-  redis.call('SET', KEYS[2], last)
-  redis.call('ZADD', KEYS[4], last, first)
-  redis.call('ZADD', KEYS[5], ends, first)
-  redis.call('HSET', KEYS[6], first, admitted)
-  redis.call('HINCRBY', KEYS[8], 'waiting', -admitted)
-  redis.call('HINCRBY', KEYS[8], 'active', admitted)
-  redis.call('HINCRBY', KEYS[8], 'admitted_total', admitted)
+  redis.call('SET', HEAD, last)
+  redis.call('ZADD', BATCHES, last, first)
+  redis.call('ZADD', ENDS, ends, first)
+  redis.call('HSET', LEFT, first, admitted)
+  redis.call('HINCRBY', STATS, 'waiting', -admitted)
+  redis.call('HINCRBY', STATS, 'active', admitted)
+  redis.call('HINCRBY', STATS, 'admitted_total', admitted)
   emit('a:' .. first .. ':' .. last .. ':' .. ends)
   bucket = bucket - admitted * 1000
 end
@@ -121,7 +127,7 @@ elseif rate_ms and waiting > 0 then
   var = var + alpha * (d * d - var)
   rate = rate + alpha * d
 end
-redis.call('HSET', KEYS[8], 'bucket', bucket, 'bucket_ms', bucket_ms,
+redis.call('HSET', STATS, 'bucket', bucket, 'bucket_ms', bucket_ms,
            'rate', rate, 'rate_ms', new_rate_ms, 'rate_var', var)
 local to_draw = 0
 if draw_state() == 'frozen' then to_draw = 1 end

@@ -1,0 +1,406 @@
+//! `impl Queue for RedisQueue`: the port's methods, each a script call (or a read of
+//! the view) composed from the other modules.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use deadpool_redis::redis;
+use frontrow_domain::draw::{Draw, Seed};
+use frontrow_domain::error::QueueError;
+use frontrow_domain::model::{ConcertId, UserId};
+use frontrow_domain::ports::Queue;
+use frontrow_domain::queue::{
+    AdmissionCap, DEFAULT_ADMIT_PER_SEAT, Entered, QueuePolicy, QueueStats, QueueToken,
+    RATE_EMA_TAU_SECONDS, TickReport, Ticket, TicketStatus, eta_range, eta_seconds,
+};
+
+use crate::heartbeat::beat;
+use crate::keys::LineKey;
+use crate::line::Line;
+use crate::replies::{AdmissionReply, DrawOpened, Entry};
+use crate::sync::RECHECK;
+use crate::ticket::expired_ticket;
+use crate::view::Event;
+use crate::{RedisQueue, parse, read, write};
+
+#[async_trait]
+impl Queue for RedisQueue {
+    #[tracing::instrument(skip_all, fields(concert = concert.0, user = user.0), err(level = "debug"))]
+    async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Entered, QueueError> {
+        let inner = &self.inner;
+        inner.register(concert).await?;
+        let line = inner.line(concert);
+        let now_ms = now.timestamp_millis();
+        let fresh_epoch = rand::random::<u64>() >> 12; // exact as a Lua number (< 2^53)
+        let args = [
+            user.0.to_string(),
+            now_ms.to_string(),
+            fresh_epoch.max(1).to_string(),
+        ];
+        let reply = inner
+            .invoke(&inner.scripts.enter, &line, Some(user), &args)
+            .await?;
+        let (place, epoch) = (reply.number, reply.epoch);
+        let token = inner.with_signer(&line, concert, epoch, |s| s.issue(concert, place, user));
+        if let Entry::Active { until_ms } = reply.entry {
+            // Already admitted: the script's answer is current, the view may trail it.
+            let mut ticket = expired_ticket(&token);
+            ticket.status = TicketStatus::Active;
+            ticket.active_until = Utc.timestamp_millis_opt(until_ms).single();
+            return Ok(Entered {
+                ticket,
+                created: false,
+            });
+        }
+        write(&line.view).extend(place);
+        if read(&line.view).epoch != epoch || read(&line.view).phase().state() != reply.phase {
+            // The first entry of this line (or of a new incarnation): learn its epoch.
+            inner.sync(&line).await?;
+        }
+        inner.ready_view(&line).await?;
+        let ticket = inner.ticket(&line, &token, now_ms);
+        Ok(Entered {
+            ticket,
+            created: reply.entry == Entry::New,
+        })
+    }
+
+    // No span here: this is the hot path (every poll), answered from memory.
+    async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
+        let inner = &self.inner;
+        let line = inner.line(token.concert());
+        let now_ms = now.timestamp_millis();
+        if let Some(ticket) = inner.status_from_view(&line, token, now_ms) {
+            beat(&line, &ticket, token.seq(), now_ms);
+            return Ok(ticket);
+        }
+        inner.ready_view(&line).await?;
+        inner.verify_current(&line, token).await?;
+        let place = token.seq();
+        if place > read(&line.view).seq_max() {
+            if inner.max_lag.is_none() {
+                // Read just now: no such place was ever issued.
+                return Err(QueueError::UnknownToken);
+            }
+            // Issued after this instance's last read (the signature proves it).
+            write(&line.view).extend(place);
+        }
+        let mut ticket = inner.ticket(&line, token, now_ms);
+        if inner.near_the_front(&line, &ticket) {
+            // The next admissions are about these fans: answer from a view at most one
+            // background interval old, so two instances disagree about them only that
+            // long (one read per interval however many ask; on failure the view answers).
+            let asked = Instant::now();
+            let fresh_enough = asked.checked_sub(RECHECK).unwrap_or(asked);
+            if inner.sync_unless_newer(&line, fresh_enough).await.is_ok() {
+                ticket = inner.ticket(&line, token, now_ms);
+            }
+        }
+        beat(&line, &ticket, place, now_ms);
+        Ok(ticket)
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn admission(
+        &self,
+        token: &QueueToken,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, QueueError> {
+        let inner = &self.inner;
+        let (line, reply) = inner
+            .token_call(&inner.scripts.admission, token, now)
+            .await?;
+        let mut ticket = expired_ticket(token);
+        match reply {
+            AdmissionReply::Unknown => return Err(QueueError::UnknownToken),
+            AdmissionReply::Expired => {}
+            AdmissionReply::PreQueue => {
+                ticket.status = TicketStatus::PreQueue;
+                ticket.opens_at = read(&line.view)
+                    .phase()
+                    .opens_ms()
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+            }
+            AdmissionReply::Active { until_ms } => {
+                ticket.status = TicketStatus::Active;
+                ticket.active_until = Utc.timestamp_millis_opt(until_ms).single();
+            }
+            AdmissionReply::Waiting {
+                position,
+                rate,
+                set,
+            } => {
+                let policy = inner.policy_with(set);
+                ticket.status = TicketStatus::Waiting;
+                ticket.position = Some(position);
+                ticket.eta_seconds = eta_seconds(position, rate, &policy);
+                let sd = read(&line.view).rate_sd;
+                ticket.eta_range = eta_range(position, rate, sd, &policy);
+            }
+        }
+        let inventory = read(&line.view).inventory;
+        Ok(ticket.with_inventory(inventory))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn leave(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        let (line, reply) = inner.token_call(&inner.scripts.leave, token, now).await?;
+        if !reply.known {
+            return Err(QueueError::UnknownToken);
+        }
+        if reply.changed {
+            // This instance reads its own write at once; the event follows.
+            write(&line.view).apply(Event::Gone(token.seq()));
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn tick_capped(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        cap: Option<AdmissionCap>,
+    ) -> Result<TickReport, QueueError> {
+        let inner = &self.inner;
+        let line = inner.line(concert);
+        let now_ms = now.timestamp_millis();
+        // Own heartbeats first, so the idle check sees them; then a current view, so
+        // the idle scan covers every place.
+        inner.flush(&line).await?;
+        inner.sync(&line).await?;
+        let idle = inner
+            .idle_candidates(&line, now_ms, inner.settings.max_expire_per_tick)
+            .await?;
+        let d = inner.settings.default_policy;
+        let mut args = vec![
+            now_ms.to_string(),
+            inner.drop_after_ms().to_string(),
+            RATE_EMA_TAU_SECONDS.to_string(),
+            d.max_active.to_string(),
+            d.admit_per_second.to_string(),
+            d.active_ttl_seconds.to_string(),
+            u8::from(d.paused).to_string(),
+            cap.map_or("-1".to_owned(), |c| c.seats.to_string()),
+            cap.map_or(0, |c| c.holders).to_string(),
+            cap.map_or("", |c| c.inventory.code()).to_owned(),
+        ];
+        args.extend(idle.iter().map(u64::to_string));
+        let reply = inner
+            .invoke(&inner.scripts.tick, &line, None, &args)
+            .await?;
+        let behind = {
+            let mut v = write(&line.view);
+            let behind = reply.admitted > 0
+                && !v.apply_own_admission(reply.first as u64, reply.last as u64, reply.until_ms);
+            for &place in &reply.dropped {
+                v.apply(Event::Gone(place as u64));
+            }
+            if let Some(cap) = cap {
+                v.inventory = Some(cap.inventory);
+            }
+            behind
+        };
+        if behind {
+            // Another instance admitted a batch since this view's last read: read it (and
+            // ours after it) from the stream rather than jump the head past it.
+            inner.sync(&line).await?;
+        }
+        if reply.to_draw {
+            inner.perform_draw(concert, &line, now_ms).await?;
+            inner.sync(&line).await?;
+        }
+        Ok(TickReport {
+            admitted: reply.admitted as u64,
+            expired_waiting: reply.expired_waiting as u64,
+            expired_active: reply.expired_active as u64,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError> {
+        let inner = &self.inner;
+        let key = inner.keys.of(concert, LineKey::Policy);
+        let raw: Vec<Option<String>> = inner
+            .run(|mut conn| async move {
+                redis::cmd("HMGET")
+                    .arg(key)
+                    .arg("max_active")
+                    .arg("admit_per_second")
+                    .arg("active_ttl_seconds")
+                    .arg("paused")
+                    .arg("sale_opens_at")
+                    .arg("admit_per_seat")
+                    .arg("pow_difficulty")
+                    .query_async::<Vec<Option<String>>>(&mut conn)
+                    .await
+            })
+            .await?;
+        match &raw[..] {
+            [
+                Some(max),
+                Some(aps),
+                Some(ttl),
+                paused,
+                opens,
+                per_seat,
+                pow,
+            ] => Ok(QueuePolicy {
+                max_active: parse(max)?,
+                admit_per_second: parse(aps)?,
+                active_ttl_seconds: parse(ttl)?,
+                paused: paused.as_deref() == Some("1"),
+                sale_opens_at: match opens.as_deref() {
+                    None | Some("") => None,
+                    Some(ms) => Utc.timestamp_millis_opt(parse(ms)?).single(),
+                },
+                admit_per_seat: match per_seat.as_deref() {
+                    None | Some("") => DEFAULT_ADMIT_PER_SEAT,
+                    Some(x) => parse(x)?,
+                },
+                pow_difficulty: pow.as_deref().map(parse).transpose()?.unwrap_or(0),
+            }),
+            _ => Ok(inner.settings.default_policy),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        let key = inner.keys.of(concert, LineKey::Policy);
+        if let Some(opens) = policy.sale_opens_at {
+            let line = inner.line(concert);
+            let seed = Seed::random();
+            let args = [
+                opens.timestamp_millis().to_string(),
+                seed.to_hex(),
+                seed.commitment(),
+            ];
+            let answer = inner
+                .invoke(&inner.scripts.draw_open, &line, None, &args)
+                .await?;
+            if answer == DrawOpened::Refused {
+                return Err(QueueError::Refused(
+                    "sale_opens_at can only be set before anyone entered the line".into(),
+                ));
+            }
+        }
+        let opens = policy
+            .sale_opens_at
+            .map_or(String::new(), |t| t.timestamp_millis().to_string());
+        inner
+            .run(|mut conn| async move {
+                redis::cmd("HSET")
+                    .arg(key)
+                    .arg("max_active")
+                    .arg(policy.max_active)
+                    .arg("admit_per_second")
+                    .arg(policy.admit_per_second)
+                    .arg("active_ttl_seconds")
+                    .arg(policy.active_ttl_seconds)
+                    .arg("paused")
+                    .arg(u8::from(policy.paused))
+                    .arg("sale_opens_at")
+                    .arg(opens)
+                    .arg("admit_per_seat")
+                    .arg(policy.admit_per_seat)
+                    .arg("pow_difficulty")
+                    .arg(policy.pow_difficulty)
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await?;
+        {
+            // This instance's ETAs follow at once; others at their next read.
+            let line = inner.line(concert);
+            let mut v = write(&line.view);
+            v.admit_per_second = Some(policy.admit_per_second);
+            v.paused = policy.paused;
+        }
+        inner.register(concert).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn stats(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<QueueStats, QueueError> {
+        let inner = &self.inner;
+        let line = inner.line(concert);
+        let args = [now.timestamp_millis().to_string()];
+        let reply = inner
+            .invoke(&inner.scripts.stats, &line, None, &args)
+            .await?;
+        Ok(QueueStats {
+            waiting: reply.waiting,
+            active: reply.active,
+            admitted_total: reply.admitted_total,
+            expired_total: reply.expired_total,
+            admit_rate: reply.rate,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn draw(&self, concert: ConcertId) -> Result<Option<Draw>, QueueError> {
+        self.inner.draw_info(concert).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn draw_receipts(
+        &self,
+        concert: ConcertId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<String>>, QueueError> {
+        let Some(all) = self.inner.receipts(concert).await? else {
+            return Ok(None);
+        };
+        let from = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+        let to = from
+            .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
+            .min(all.len());
+        Ok(Some(all[from..to].iter().map(hex::encode).collect()))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "debug"))]
+    async fn concerts(&self) -> Result<Vec<ConcertId>, QueueError> {
+        let key = self.inner.keys.concerts();
+        let ids: Vec<i64> = self
+            .inner
+            .run(|mut conn| async move {
+                redis::cmd("SMEMBERS")
+                    .arg(key)
+                    .query_async::<Vec<i64>>(&mut conn)
+                    .await
+            })
+            .await?;
+        let mut ids: Vec<ConcertId> = ids.into_iter().map(ConcertId).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// The server's mode is the configured one, a script runs on a line's keys (a line of
+    /// its own, read only), the global set answers, and every node answers `PING` (on a
+    /// Cluster the command goes to each node).
+    async fn ping(&self) -> Result<(), QueueError> {
+        let inner = &self.inner;
+        inner.check_mode().await?;
+        let probe = Line::new(inner.keys.probe());
+        let args = [Utc::now().timestamp_millis().to_string()];
+        inner
+            .invoke(&inner.scripts.stats, &probe, None, &args)
+            .await?;
+        self.concerts().await?;
+        inner
+            .run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+            .await
+    }
+}
