@@ -48,6 +48,7 @@ async fn concert(c: &Ctx, rows: u32, per_row: u32, schedules: usize) -> ConcertD
                 rows,
                 seats_per_row: per_row,
                 price: money(PRICE),
+                layout: None,
             })
             .collect(),
     };

@@ -424,6 +424,11 @@ mod tests {
             label: format!("A-{n}"),
             price: Money::from_u32(1),
             status: SeatStatus::Available,
+            section: "Main".into(),
+            row: "A".into(),
+            number: 1,
+            category: "Standard".into(),
+            accessible: false,
         }]
     }
 

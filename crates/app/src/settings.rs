@@ -9,6 +9,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, Map};
 use frontrow_domain::accounts::DEFAULT_MAX_CHARGE;
 use frontrow_domain::booking::BookingPolicy;
+use frontrow_domain::boxoffice::OrderPolicy;
 use frontrow_domain::model::Money;
 use frontrow_domain::queue::{QueuePolicy, QueueSettings, TokenKey};
 use secrecy::{ExposeSecret, SecretString};
@@ -133,6 +134,10 @@ pub struct BookingSettings {
     pub seat_map_cache_ms: u64,
     /// How much longer a fan may keep a hold, once (0 = holds cannot be extended).
     pub hold_extension_seconds: u64,
+    /// The most tickets in one order.
+    pub max_tickets_per_order: u32,
+    /// The most tickets one fan may hold or have bought per schedule, across orders.
+    pub max_tickets_per_fan: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -366,6 +371,8 @@ impl Default for BookingSettings {
             sweep_interval_ms: 1_000,
             seat_map_cache_ms: 250,
             hold_extension_seconds: p.hold_extension.num_seconds() as u64,
+            max_tickets_per_order: 8,
+            max_tickets_per_fan: 8,
         }
     }
 }
@@ -420,6 +427,8 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__BOOKING__SWEEP_INTERVAL_MS      expired-hold sweeper period [1000]
   FRONTROW__BOOKING__SEAT_MAP_CACHE_MS      life of a cached seat map, 0 = off [250]
   FRONTROW__BOOKING__HOLD_EXTENSION_SECONDS a hold may be extended once by this, 0 = off [300]
+  FRONTROW__BOOKING__MAX_TICKETS_PER_ORDER  tickets in one order, 1-100 [8]
+  FRONTROW__BOOKING__MAX_TICKETS_PER_FAN    tickets a fan may hold or own per schedule, 1-1000 [8]
   FRONTROW__QUEUE__MAX_ACTIVE               default max active fans per concert [1000]
   FRONTROW__QUEUE__ADMIT_PER_SECOND         default admission rate [100]
   FRONTROW__QUEUE__ACTIVE_TTL_SECONDS       how long an admission lasts [600]
@@ -575,6 +584,12 @@ impl Settings {
         if self.booking.max_held_per_user == 0 {
             return bad("booking.max_held_per_user", "must be at least 1");
         }
+        if !(1..=100).contains(&self.booking.max_tickets_per_order) {
+            return bad("booking.max_tickets_per_order", "must be between 1 and 100");
+        }
+        if !(1..=1000).contains(&self.booking.max_tickets_per_fan) {
+            return bad("booking.max_tickets_per_fan", "must be between 1 and 1000");
+        }
         if self.booking.max_charge <= 0 {
             return bad("booking.max_charge", "must be positive");
         }
@@ -683,6 +698,16 @@ impl Settings {
         BookingPolicy {
             hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
             max_held_per_user: self.booking.max_held_per_user,
+            hold_extension: chrono::Duration::seconds(self.booking.hold_extension_seconds as i64),
+        }
+    }
+
+    /// The box office's limits; holds last as long as booking holds.
+    pub fn order_policy(&self) -> OrderPolicy {
+        OrderPolicy {
+            hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
+            max_tickets_per_order: self.booking.max_tickets_per_order,
+            max_tickets_per_fan: self.booking.max_tickets_per_fan,
             hold_extension: chrono::Duration::seconds(self.booking.hold_extension_seconds as i64),
         }
     }

@@ -13,12 +13,16 @@ use anyhow::Context;
 use async_trait::async_trait;
 use frontrow_domain::accounts::Accounts;
 use frontrow_domain::booking::Booking;
+use frontrow_domain::boxoffice::BoxOffice;
 use frontrow_domain::catalog::Catalog;
 use frontrow_domain::model::{Money, NewConcert, NewSchedule};
 use frontrow_domain::ports::{
     CatalogRepository, Clock, PaymentRepository, Ports, Queue, SeatRepository, SystemClock,
 };
 use frontrow_domain::queue::QueueSettings;
+use frontrow_domain::venue::{
+    CategoryRange, Layout, LayoutRow, PriceCategory, Section, SectionKind,
+};
 use frontrow_domain::waiting_room::WaitingRoom;
 use frontrow_memory::MemoryQueue;
 use frontrow_redis::RedisQueue;
@@ -33,8 +37,8 @@ use crate::http::{AppState, Probe, build_app};
 use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::telemetry::{
-    self, DB_POOL, HOLDS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED, QUEUE_EXPIRED,
-    QUEUE_WAITING, REDIS_CONNECTS, REDIS_POOL,
+    self, DB_POOL, HOLDS_EXPIRED, ORDERS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED,
+    QUEUE_EXPIRED, QUEUE_WAITING, REDIS_CONNECTS, REDIS_POOL,
 };
 
 /// Connects to the database named by the settings.
@@ -234,6 +238,14 @@ impl Application {
                 clock.clone(),
                 settings.booking_policy(),
             ),
+            boxoffice: BoxOffice::new(
+                ports.catalog.clone(),
+                repos.orders.clone(),
+                ports.seats.clone(),
+                room.clone(),
+                clock.clone(),
+                settings.order_policy(),
+            ),
             room: room.clone(),
             clock: clock.clone(),
             probes: vec![
@@ -248,6 +260,7 @@ impl Application {
                 clock.clone(),
             ),
         });
+        let boxoffice = state.boxoffice.clone();
         let mut auth = Auth::new(
             &settings.auth.jwt_secret,
             settings.auth.admin_key.clone(),
@@ -333,6 +346,7 @@ impl Application {
             )),
             tokio::spawn(hold_sweeper(
                 ports,
+                boxoffice,
                 settings.sweep_interval(),
                 cancel.clone(),
             )),
@@ -448,14 +462,28 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
     tracing::debug!("admission ticker stopped");
 }
 
-/// Frees seats whose hold expired.
-async fn hold_sweeper(ports: Ports, every: Duration, cancel: CancellationToken) {
+/// Ends expired orders (their standing places back to their areas) and frees seats
+/// whose hold expired.
+async fn hold_sweeper(
+    ports: Ports,
+    boxoffice: BoxOffice,
+    every: Duration,
+    cancel: CancellationToken,
+) {
     let mut interval = tokio::time::interval(every);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = interval.tick() => {}
+        }
+        match boxoffice.release_expired(1_000).await {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics::counter!(ORDERS_EXPIRED).increment(n);
+                tracing::info!(ended = n, "expired orders ended");
+            }
+            Err(e) => tracing::warn!(error = %e, "order sweep skipped: database unavailable"),
         }
         match ports.seats.release_expired(ports.clock.now(), 1_000).await {
             Ok(0) => {}
@@ -467,6 +495,64 @@ async fn hold_sweeper(ports: Ports, every: Duration, cancel: CancellationToken) 
         }
     }
     tracing::debug!("hold sweeper stopped");
+}
+
+/// The demo's first night: a standing floor in front, then stalls of ten rows with a
+/// centre aisle (the first three rows premium, two accessible seats at the back).
+fn demo_layout() -> Layout {
+    let rows = (0..10u32)
+        .map(|r| {
+            let mut seats: Vec<Option<u32>> = (1..=10).map(Some).collect();
+            seats.push(None);
+            seats.extend((11..=20).map(Some));
+            LayoutRow {
+                label: frontrow_domain::venue::row_letters(r),
+                seats,
+                accessible: if r == 9 { vec![1, 20] } else { vec![] },
+                blocked: vec![],
+                categories: if r < 3 {
+                    vec![CategoryRange {
+                        from: 1,
+                        to: 20,
+                        category: "Premium".into(),
+                    }]
+                } else {
+                    vec![]
+                },
+            }
+        })
+        .collect();
+    Layout {
+        categories: vec![
+            PriceCategory {
+                name: "Premium".into(),
+                price: Money::from_u32(80_00),
+                hidden: false,
+            },
+            PriceCategory {
+                name: "Standard".into(),
+                price: Money::from_u32(50_00),
+                hidden: false,
+            },
+            PriceCategory {
+                name: "Floor".into(),
+                price: Money::from_u32(40_00),
+                hidden: false,
+            },
+        ],
+        sections: vec![
+            Section {
+                name: "Floor".into(),
+                category: "Floor".into(),
+                kind: SectionKind::Standing { capacity: 200 },
+            },
+            Section {
+                name: "Stalls".into(),
+                category: "Standard".into(),
+                kind: SectionKind::Seated { rows },
+            },
+        ],
+    }
 }
 
 /// Title of the demo concert; loading it twice does nothing the second time.
@@ -499,12 +585,14 @@ pub async fn load_demo(settings: &Settings) -> anyhow::Result<i64> {
                     rows: 10,
                     seats_per_row: 20,
                     price: Money::from_u32(50_00),
+                    layout: Some(demo_layout()),
                 },
                 NewSchedule {
                     starts_at: starts + chrono::Duration::days(1),
                     rows: 10,
                     seats_per_row: 20,
                     price: Money::from_u32(45_00),
+                    layout: None,
                 },
             ],
         })

@@ -27,9 +27,15 @@ pub const REDIS_CONNECTS: &str = "frontrow_redis_connects_total";
 pub const QUEUE_ETA_ERROR: &str = "frontrow_queue_eta_error_seconds";
 /// Requests refused by a rate limit, by class and key (`address` or `user`).
 pub const RATE_LIMITED: &str = "frontrow_rate_limited_total";
+/// Orders held, orders refused for want of seats or places, orders paid, and held
+/// orders the sweeper ended.
+pub const ORDERS: &str = "frontrow_orders_total";
+pub const ORDER_CONFLICTS: &str = "frontrow_order_conflicts_total";
+pub const ORDER_PAYMENTS: &str = "frontrow_order_payments_total";
+pub const ORDERS_EXPIRED: &str = "frontrow_orders_expired_total";
 
 /// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
-pub const METRICS: [&str; 16] = [
+pub const METRICS: [&str; 20] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     QUEUE_WAITING,
@@ -46,6 +52,10 @@ pub const METRICS: [&str; 16] = [
     REDIS_POOL,
     REDIS_CONNECTS,
     QUEUE_ETA_ERROR,
+    ORDERS,
+    ORDER_CONFLICTS,
+    ORDER_PAYMENTS,
+    ORDERS_EXPIRED,
 ];
 
 /// Installs the tracing subscriber once per process (later calls are no-ops, which

@@ -54,6 +54,8 @@ fn help_documents_every_setting() {
         "BOOKING__SWEEP_INTERVAL_MS",
         "BOOKING__SEAT_MAP_CACHE_MS",
         "BOOKING__HOLD_EXTENSION_SECONDS",
+        "BOOKING__MAX_TICKETS_PER_ORDER",
+        "BOOKING__MAX_TICKETS_PER_FAN",
         "QUEUE__MAX_ACTIVE",
         "QUEUE__ADMIT_PER_SECOND",
         "QUEUE__ACTIVE_TTL_SECONDS",

@@ -104,6 +104,14 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
             Arc::new(MockPaymentRepository::new()),
             clock.clone(),
         ),
+        boxoffice: frontrow_domain::boxoffice::BoxOffice::new(
+            catalog.clone(),
+            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
+            Arc::new(MockSeatRepository::new()),
+            room.clone(),
+            clock.clone(),
+            frontrow_domain::boxoffice::OrderPolicy::default(),
+        ),
         booking: Booking::new(
             catalog,
             Arc::new(m.seats),

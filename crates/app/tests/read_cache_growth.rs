@@ -56,6 +56,14 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
             Arc::new(MockPaymentRepository::new()),
             clock.clone(),
         ),
+        boxoffice: frontrow_domain::boxoffice::BoxOffice::new(
+            catalog.clone(),
+            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
+            Arc::new(MockSeatRepository::new()),
+            room.clone(),
+            clock.clone(),
+            frontrow_domain::boxoffice::OrderPolicy::default(),
+        ),
         booking: Booking::new(
             catalog,
             Arc::new(MockSeatRepository::new()),

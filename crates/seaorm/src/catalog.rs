@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use frontrow_domain::catalog::seat_label;
 use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{
     Concert, ConcertDetail, ConcertId, NewConcert, Schedule, ScheduleId, ScheduleSummary, Seat,
     SeatId, SeatStatus,
 };
 use frontrow_domain::ports::CatalogRepository;
+use frontrow_domain::venue::row_letters;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -19,12 +19,12 @@ use sea_orm::{
 };
 
 use crate::convert::{at, money, ms, seat_status};
-use crate::entity::{concert, schedule, seat};
+use crate::entity::{concert, schedule, seat, standing_area};
 use crate::errors::{Fail, retrying, store_err};
 use crate::store::SeaOrmStore;
 
-/// Seats per multi-row `INSERT` (8 parameters each, well under every backend's limit).
-const SEAT_BATCH: usize = 500;
+/// Seats per multi-row `INSERT` (14 parameters each, well under every backend's limit).
+const SEAT_BATCH: usize = 400;
 
 /// The status a client sees as of `now`.
 fn seat_status_at(s: &seat::Model, now: i64) -> Result<SeatStatus, DbErr> {
@@ -61,7 +61,8 @@ impl SeaOrmStore {
         .last_insert_id;
         let mut schedules = Vec::with_capacity(new.schedules.len());
         for s in &new.schedules {
-            let total = u64::from(s.rows) * u64::from(s.seats_per_row);
+            let (seats, areas) = s.layout().expand();
+            let total = u64::try_from(seats.len()).unwrap_or(u64::MAX);
             let schedule_id = schedule::Entity::insert(schedule::ActiveModel {
                 concert_id: Set(concert_id),
                 starts_at: Set(ms(s.starts_at)),
@@ -72,31 +73,51 @@ impl SeaOrmStore {
             .await?
             .last_insert_id;
             let mut batch = Vec::with_capacity(SEAT_BATCH);
-            for row in 0..s.rows {
-                for number in 1..=s.seats_per_row {
-                    batch.push(seat::ActiveModel {
-                        schedule_id: Set(schedule_id),
-                        row_no: Set(i32::try_from(row).unwrap_or(i32::MAX)),
-                        number: Set(i32::try_from(number).unwrap_or(i32::MAX)),
-                        label: Set(seat_label(row, number)),
-                        price: Set(s.price.minor_units()),
-                        status: Set(SeatStatus::Available.as_str().to_owned()),
-                        version: Set(0),
-                        held_by: Set(None),
-                        held_until: Set(None),
-                        ..Default::default()
-                    });
-                    if batch.len() == SEAT_BATCH {
-                        seat::Entity::insert_many(std::mem::take(&mut batch))
-                            .exec_without_returning(&txn)
-                            .await?;
-                    }
+            for st in seats {
+                let as_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+                batch.push(seat::ActiveModel {
+                    schedule_id: Set(schedule_id),
+                    row_no: Set(as_i32(st.row_no)),
+                    number: Set(as_i32(st.number)),
+                    label: Set(format!("{}-{}", st.row_label, st.number)),
+                    price: Set(st.price.minor_units()),
+                    status: Set(SeatStatus::Available.as_str().to_owned()),
+                    version: Set(0),
+                    held_by: Set(None),
+                    held_until: Set(None),
+                    section: Set(st.section),
+                    section_rank: Set(as_i32(st.section_rank)),
+                    row_label: Set(st.row_label),
+                    x: Set(as_i32(st.x)),
+                    category: Set(st.category),
+                    accessible: Set(st.accessible),
+                    ..Default::default()
+                });
+                if batch.len() == SEAT_BATCH {
+                    seat::Entity::insert_many(std::mem::take(&mut batch))
+                        .exec_without_returning(&txn)
+                        .await?;
                 }
             }
             if !batch.is_empty() {
                 seat::Entity::insert_many(batch)
                     .exec_without_returning(&txn)
                     .await?;
+            }
+            for a in areas {
+                standing_area::Entity::insert(standing_area::ActiveModel {
+                    schedule_id: Set(schedule_id),
+                    name: Set(a.name),
+                    section_rank: Set(i32::try_from(a.section_rank).unwrap_or(i32::MAX)),
+                    category: Set(a.category),
+                    price: Set(a.price.minor_units()),
+                    capacity: Set(i64::from(a.capacity)),
+                    held: Set(0),
+                    sold: Set(0),
+                    ..Default::default()
+                })
+                .exec(&txn)
+                .await?;
             }
             schedules.push(ScheduleSummary {
                 id: ScheduleId(schedule_id),
@@ -247,19 +268,29 @@ impl CatalogRepository for SeaOrmStore {
         let seats = seat::Entity::find()
             .filter(seat::Column::ScheduleId.eq(schedule.0))
             .order_by_asc(seat::Column::RowNo)
-            .order_by_asc(seat::Column::Number)
+            .order_by_asc(seat::Column::X)
             .all(&self.db)
             .await
             .map_err(store_err)?;
         let seats = seats
             .into_iter()
             .map(|s| {
+                let row = if s.row_label.is_empty() {
+                    row_letters(u32::try_from(s.row_no).unwrap_or(0))
+                } else {
+                    s.row_label.clone()
+                };
                 Ok(Seat {
                     id: SeatId(s.id),
                     schedule_id: ScheduleId(s.schedule_id),
                     status: seat_status_at(&s, now)?,
                     price: money(s.price)?,
                     label: s.label,
+                    section: s.section,
+                    row,
+                    number: u32::try_from(s.number).unwrap_or(0),
+                    category: s.category,
+                    accessible: s.accessible,
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()

@@ -9,6 +9,7 @@ mod catalog;
 mod convert;
 pub mod entity;
 mod errors;
+mod orders;
 mod payments;
 mod seats;
 mod store;

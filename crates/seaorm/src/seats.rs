@@ -20,7 +20,7 @@ use sea_orm::{
 };
 
 use crate::convert::{at, money, ms, reservation_status, seat_status};
-use crate::entity::{reservation, schedule, seat, wallet};
+use crate::entity::{reservation, schedule, seat, standing_area, wallet};
 use crate::errors::{Fail, retrying, store_err};
 use crate::store::SeaOrmStore;
 
@@ -66,6 +66,10 @@ async fn expire_holds_of_seat(
         .col_expr(
             reservation::Column::Version,
             Expr::col(reservation::Column::Version).add(1),
+        )
+        .col_expr(
+            reservation::Column::LiveSeatId,
+            Expr::value(Option::<i64>::None),
         )
         .filter(reservation::Column::SeatId.eq(seat_id))
         .filter(reservation::Column::Status.eq(HELD))
@@ -194,6 +198,8 @@ impl SeaOrmStore {
             created_at: Set(now),
             expires_at: Set(expires),
             paid_at: Set(None),
+            order_id: Set(None),
+            live_seat_id: Set(Some(s.id)),
             ..Default::default()
         };
         let id = reservation::Entity::insert(model)
@@ -245,6 +251,10 @@ impl SeaOrmStore {
             .col_expr(
                 reservation::Column::Version,
                 Expr::col(reservation::Column::Version).add(1),
+            )
+            .col_expr(
+                reservation::Column::LiveSeatId,
+                Expr::value(Option::<i64>::None),
             )
             .filter(reservation::Column::Id.eq(r.id))
             .filter(reservation::Column::Version.eq(r.version))
@@ -509,12 +519,28 @@ impl SeatRepository for SeaOrmStore {
             Ok(u64::try_from(n).unwrap_or(0))
         };
         let (sold, held, holders) = (count("sold")?, count("held")?, count("holders")?);
+        // Standing places count as inventory too (held places of unswept expired orders
+        // count as held until the sweeper gives them back).
+        let areas: Vec<(i64, i64, i64)> = standing_area::Entity::find()
+            .select_only()
+            .column(standing_area::Column::Capacity)
+            .column(standing_area::Column::Held)
+            .column(standing_area::Column::Sold)
+            .filter(standing_area::Column::ScheduleId.is_in(schedules.iter().map(|(id, _)| *id)))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        let as_u = |n: i64| u64::try_from(n).unwrap_or(0);
+        let standing_free: u64 = areas.iter().map(|(c, h, s)| as_u(c - h - s)).sum();
+        let standing_held: u64 = areas.iter().map(|(_, h, _)| as_u(*h)).sum();
         Ok(SeatCounts {
             free: u64::try_from(total)
                 .unwrap_or(0)
                 .saturating_sub(sold)
-                .saturating_sub(held),
-            held,
+                .saturating_sub(held)
+                + standing_free,
+            held: held + standing_held,
             holders,
         })
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use frontrow_domain::boxoffice::port::OrderRepository;
 use frontrow_domain::error::StoreError;
 use frontrow_domain::ports::{
     CatalogRepository, PaymentRepository, SeatRepository, UserRepository, WalletRepository,
@@ -41,6 +42,7 @@ pub struct StorePorts {
     pub seats: Arc<dyn SeatRepository>,
     pub wallets: Arc<dyn WalletRepository>,
     pub payments: Arc<dyn PaymentRepository>,
+    pub orders: Arc<dyn OrderRepository>,
 }
 
 /// The SQL store: one pool, implementing all the repository ports.
@@ -167,7 +169,8 @@ impl SeaOrmStore {
             catalog: me.clone(),
             seats: me.clone(),
             wallets: me.clone(),
-            payments: me,
+            payments: me.clone(),
+            orders: me,
         }
     }
 

@@ -57,6 +57,7 @@ async fn store_with_a_hold() -> (SeaOrmStore, StorePorts, Reservation, TempDb) {
                 rows: 1,
                 seats_per_row: 2,
                 price: Money::from_u32(100),
+                layout: None,
             }],
         })
         .await

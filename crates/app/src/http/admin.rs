@@ -39,19 +39,38 @@ pub async fn create_concert(
         .schedules
         .into_iter()
         .enumerate()
-        .map(|(i, s)| {
-            let price = Money::new(s.price).map_err(|_| {
-                ApiError::validation(format!(
-                    "schedules[{i}].price must be between 0 and {MAX_PRICE}"
-                ))
-            })?;
-            Ok(NewSchedule {
-                starts_at: s.starts_at,
-                rows: s.rows,
-                seats_per_row: s.seats_per_row,
-                price,
-            })
-        })
+        .map(
+            |(i, s)| match (s.layout, s.rows, s.seats_per_row, s.price) {
+                (Some(layout), None, None, None) => Ok(NewSchedule {
+                    starts_at: s.starts_at,
+                    rows: 0,
+                    seats_per_row: 0,
+                    price: Money::ZERO,
+                    layout: Some(
+                        layout
+                            .into_layout(&format!("schedules[{i}]"))
+                            .map_err(ApiError::validation)?,
+                    ),
+                }),
+                (None, Some(rows), Some(seats_per_row), Some(price)) => {
+                    let price = Money::new(price).map_err(|_| {
+                        ApiError::validation(format!(
+                            "schedules[{i}].price must be between 0 and {MAX_PRICE}"
+                        ))
+                    })?;
+                    Ok(NewSchedule {
+                        starts_at: s.starts_at,
+                        rows,
+                        seats_per_row,
+                        price,
+                        layout: None,
+                    })
+                }
+                _ => Err(ApiError::validation(format!(
+                    "schedules[{i}] needs either layout, or rows, seats_per_row and price"
+                ))),
+            },
+        )
         .collect::<Result<Vec<_>, ApiError>>()?;
     let new = NewConcert {
         title: body.title,

@@ -92,6 +92,14 @@ pub struct SeatView {
     pub price: i64,
     #[schema(example = "AVAILABLE")]
     pub status: &'static str,
+    #[schema(example = "Stalls")]
+    pub section: String,
+    #[schema(example = "A")]
+    pub row: String,
+    pub number: u32,
+    #[schema(example = "Standard")]
+    pub category: String,
+    pub accessible: bool,
 }
 
 impl From<Seat> for SeatView {
@@ -101,6 +109,11 @@ impl From<Seat> for SeatView {
             label: s.label,
             price: s.price.minor_units(),
             status: s.status.as_str(),
+            section: s.section,
+            row: s.row,
+            number: s.number,
+            category: s.category,
+            accessible: s.accessible,
         }
     }
 }
@@ -109,12 +122,17 @@ impl From<Seat> for SeatView {
 #[serde(deny_unknown_fields)]
 pub struct NewScheduleBody {
     pub starts_at: DateTime<Utc>,
-    /// 1 to 100.
-    pub rows: u32,
-    /// 1 to 500.
-    pub seats_per_row: u32,
-    /// Price of every seat, minor units.
-    pub price: i64,
+    /// Shorthand for one rectangular section: 1 to 100 rows (without `layout`).
+    #[schema(minimum = 1, maximum = 100)]
+    pub rows: Option<u32>,
+    /// Shorthand: 1 to 500 seats per row (without `layout`).
+    #[schema(minimum = 1, maximum = 500)]
+    pub seats_per_row: Option<u32>,
+    /// Shorthand: price of every seat, minor units (without `layout`).
+    #[schema(minimum = 0, maximum = 100_000_000)]
+    pub price: Option<i64>,
+    /// The venue: price categories, seated sections of rows, standing areas.
+    pub layout: Option<super::order_dto::LayoutBody>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

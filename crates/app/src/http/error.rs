@@ -7,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use frontrow_domain::accounts::AccountsError;
 use frontrow_domain::booking::BookingError;
+use frontrow_domain::boxoffice::OrderError;
 use frontrow_domain::catalog::CatalogError;
 use frontrow_domain::waiting_room::{GateError, WaitingRoomError};
 use serde::Serialize;
@@ -392,4 +393,108 @@ pub async fn route_not_found(req: actix_web::HttpRequest) -> HttpResponse {
         format!("no route for {} {}", req.method(), req.path()),
     )
     .error_response()
+}
+
+fn seat_list(seats: &[frontrow_domain::model::SeatId]) -> String {
+    seats
+        .iter()
+        .map(|s| s.0.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl From<OrderError> for ApiError {
+    fn from(e: OrderError) -> Self {
+        let detail = e.to_string();
+        match e {
+            OrderError::Gate(g) => g.into(),
+            OrderError::ScheduleNotFound | OrderError::NotFound => ApiError::not_found(detail),
+            OrderError::Invalid(why) => ApiError::validation(why),
+            OrderError::TooManyTickets { max } => {
+                ApiError::validation(format!("at most {max} tickets per order"))
+            }
+            OrderError::SeatsNotFound(s) => {
+                ApiError::validation(format!("seats not in this schedule: {}", seat_list(&s)))
+            }
+            OrderError::AreaNotFound(a) => {
+                ApiError::validation(format!("no standing area {a:?} in this schedule"))
+            }
+            OrderError::SeatsTaken(s) => ApiError::new(
+                StatusCode::CONFLICT,
+                "seats-taken",
+                "Seats already taken",
+                format!("seats already taken: {}; nothing was held", seat_list(&s)),
+            ),
+            OrderError::NoSeatsLeft { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "no-seats-left",
+                "No seats left together",
+                format!("{detail}; nothing was held"),
+            ),
+            OrderError::AreaFull { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "standing-area-full",
+                "Standing area full",
+                format!("{detail}; nothing was held"),
+            ),
+            OrderError::FanLimit { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "ticket-limit-reached",
+                "Ticket limit reached",
+                detail,
+            ),
+            OrderError::NotHeld(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "order-not-held",
+                "Order not held",
+                detail,
+            ),
+            OrderError::ExtensionNotAllowed => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-extension-not-allowed",
+                "Hold extension not allowed",
+                detail,
+            ),
+            OrderError::AlreadyExtended => ApiError::new(
+                StatusCode::CONFLICT,
+                "hold-already-extended",
+                "Hold already extended",
+                detail,
+            ),
+            OrderError::AdmissionEnds => ApiError::new(
+                StatusCode::CONFLICT,
+                "admission-ends",
+                "Admission ends first",
+                detail,
+            ),
+            OrderError::Expired => {
+                ApiError::new(StatusCode::GONE, "hold-expired", "Hold expired", detail)
+            }
+            OrderError::Cancelled => ApiError::new(
+                StatusCode::GONE,
+                "order-cancelled",
+                "Order cancelled",
+                detail,
+            ),
+            OrderError::AlreadyPaid => {
+                ApiError::new(StatusCode::CONFLICT, "already-paid", "Already paid", detail)
+            }
+            OrderError::InsufficientBalance { .. } => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient-balance",
+                "Insufficient balance",
+                detail,
+            ),
+            OrderError::KeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                detail,
+            ),
+            OrderError::InvalidIdempotencyKey { max } => {
+                ApiError::validation(format!("Idempotency-Key must be 1 to {max} characters"))
+            }
+            OrderError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
 }

@@ -12,6 +12,8 @@ pub mod dto;
 pub mod error;
 pub mod middleware;
 pub mod ops;
+pub mod order_dto;
+pub mod orders;
 pub mod pages;
 pub mod queue;
 pub mod reservations;
@@ -29,6 +31,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use frontrow_domain::accounts::Accounts;
 use frontrow_domain::booking::Booking;
+use frontrow_domain::boxoffice::BoxOffice;
 use frontrow_domain::catalog::Catalog;
 use frontrow_domain::ports::Clock;
 use frontrow_domain::waiting_room::WaitingRoom;
@@ -56,6 +59,8 @@ pub struct AppState {
     pub accounts: Accounts,
     pub catalog: Catalog,
     pub booking: Booking,
+    /// Orders of several tickets (the box office), behind the same waiting room.
+    pub boxoffice: BoxOffice,
     /// The same waiting room `booking` checks admissions with.
     pub room: WaitingRoom,
     pub clock: Arc<dyn Clock>,
@@ -117,7 +122,7 @@ impl Modify for SecuritySchemes {
     modifiers(&SecuritySchemes),
     components(schemas(error::Problem)),
     tags(
-        (name = "users"), (name = "catalog"), (name = "queue"), (name = "reservations"),
+        (name = "users"), (name = "catalog"), (name = "queue"), (name = "orders"), (name = "reservations"),
         (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw")
     )
 )]
@@ -162,6 +167,13 @@ pub fn build_app(
                 .service(catalog::get_concert)
                 .service(catalog::list_schedules)
                 .service(catalog::list_seats)
+                .service(orders::place_order)
+                .service(orders::list_orders)
+                .service(orders::get_order)
+                .service(orders::cancel_order)
+                .service(orders::pay_order)
+                .service(orders::extend_order)
+                .service(orders::get_availability)
                 .service(reservations::hold_seat)
                 .service(reservations::get_reservation)
                 .service(reservations::cancel_reservation)

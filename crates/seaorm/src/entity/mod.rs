@@ -3,9 +3,14 @@
 
 pub mod concert;
 pub mod ledger_entry;
+pub mod order;
+pub mod order_payment;
+pub mod order_standing;
 pub mod payment;
 pub mod reservation;
 pub mod schedule;
 pub mod seat;
+pub mod standing_area;
 pub mod user;
 pub mod wallet;
+pub mod wallet_charge;

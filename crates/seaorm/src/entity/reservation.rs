@@ -19,6 +19,11 @@ pub struct Model {
     pub paid_at: Option<i64>,
     /// When the hold was extended (at most once).
     pub extended_at: Option<i64>,
+    /// The order this seat belongs to (`None`: a one-seat hold).
+    pub order_id: Option<i64>,
+    /// The seat while held or confirmed, `None` otherwise: its unique index makes a
+    /// second live reservation of a seat impossible.
+    pub live_seat_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

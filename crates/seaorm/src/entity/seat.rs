@@ -16,6 +16,14 @@ pub struct Model {
     pub version: i64,
     pub held_by: Option<i64>,
     pub held_until: Option<i64>,
+    pub section: String,
+    pub section_rank: i32,
+    /// Empty for seats of rectangular maps made before layouts: read as the row letters.
+    pub row_label: String,
+    /// Place in the row, gaps counted: neighbours differ by one.
+    pub x: i32,
+    pub category: String,
+    pub accessible: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
