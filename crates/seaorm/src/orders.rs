@@ -742,6 +742,15 @@ impl SeaOrmStore {
         if debited == 0 {
             let balance = read_balance(&txn, o.user_id).await?.unwrap_or(0);
             txn.rollback().await?;
+            // A concurrent payment of this very order may have spent the balance:
+            // then this call replays (or is refused by) that payment instead.
+            let now_paid = order::Entity::find_by_id(o.id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|x| x.status == PAID);
+            if now_paid {
+                return Ok(None);
+            }
             return Err(Fail::Domain(OrderPayError::InsufficientBalance {
                 balance: money(balance)?,
                 amount: money(o.total)?,
