@@ -423,7 +423,8 @@ mod tests {
 
     #[test]
     fn invalid_layouts_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Layout)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Layout)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|l| l.categories.clear()), "layout.categories"),
             (
                 Box::new(|l| l.sections[0].category = "Nope".into()),

@@ -187,7 +187,8 @@ async fn no_block_left_is_409_only_after_a_fresh_snapshot() {
 #[tokio::test]
 async fn bad_asks_never_reach_the_store() {
     let office = office(MockOrderRepository::new());
-    let cases: Vec<(OrderAsk, fn(&OrderError) -> bool)> = vec![
+    type Expect = fn(&OrderError) -> bool;
+    let cases: Vec<(OrderAsk, Expect)> = vec![
         (
             OrderAsk {
                 best_available: None,
