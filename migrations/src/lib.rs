@@ -16,6 +16,7 @@ mod m20250101_000008_create_payments;
 mod m20261126_000001_add_extended_at_to_reservations;
 mod m20261126_000002_add_users_external_subject;
 mod m20261204_000001_create_orders;
+mod m20261204_000002_create_presale_codes;
 
 /// Every migration of frontrow, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_add_extended_at_to_reservations::Migration),
             Box::new(m20261126_000002_add_users_external_subject::Migration),
             Box::new(m20261204_000001_create_orders::Migration),
+            Box::new(m20261204_000002_create_presale_codes::Migration),
         ]
     }
 }

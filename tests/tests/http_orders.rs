@@ -546,3 +546,191 @@ async fn the_database_refuses_double_sales_and_negative_balances_on_mariadb() {
 async fn the_database_refuses_double_sales_and_negative_balances_on_postgres() {
     the_database_guards(Backend::Postgres).await;
 }
+
+async fn presale(db: Db) {
+    let app = &spawn(db, 8).await;
+    let row = |label: &str| json!({ "label": label, "seats": (1..=10).collect::<Vec<u32>>() });
+    let res = app
+        .create_concert_raw(&json!({
+            "title": "Presale", "venue": "Club",
+            "schedules": [{ "starts_at": "2030-01-01T20:00:00Z", "layout": {
+                "categories": [
+                    { "name": "Club", "price": 300, "hidden": true },
+                    { "name": "Std", "price": 100 }
+                ],
+                "sections": [
+                    { "name": "Club", "category": "Club", "rows": [row("C1"), row("C2")] },
+                    { "name": "Main", "category": "Std", "rows": [row("A"), row("B")] }
+                ]
+            } }]
+        }))
+        .await;
+    assert_eq!(res.status().as_u16(), 201);
+    let v: Value = res.json().await.unwrap();
+    let concert = v["id"].as_i64().unwrap();
+    let schedule = v["schedules"][0]["id"].as_i64().unwrap();
+    let fans = admitted_fans(app, concert, 50).await;
+    let codes = |body: Value| async move {
+        app.client
+            .post(app.url(&format!("/api/v1/admin/schedules/{schedule}/presale-codes")))
+            .header("X-Admin-Key", frontrow_tests::app::ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let window = |extra: Value| {
+        let mut b = json!({ "categories": ["Club"],
+            "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z" });
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    assert_eq!(
+        codes(window(json!({ "codes": ["ONE-TICKET"], "max_tickets": 1 })))
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    assert_eq!(
+        codes(window(
+            json!({ "codes": ["BOUND-CODE"], "max_tickets": 4, "user_id": fans[0].0.id })
+        ))
+        .await
+        .status()
+        .as_u16(),
+        201
+    );
+    let bulk: Value = codes(window(json!({ "count": 5, "max_tickets": 2 })))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bulk.as_array().unwrap().len(), 5);
+    assert_problem(
+        codes(window(json!({ "codes": ["ONE-TICKET"], "max_tickets": 1 }))).await,
+        422,
+    )
+    .await;
+    let csv = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/admin/schedules/{schedule}/presale-codes.csv"
+        )))
+        .header("X-Admin-Key", frontrow_tests::app::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 1 + 7, "{csv}");
+
+    // Without a code the hidden seats are not for sale.
+    let club_seat = app.seats(schedule).await[0]["id"].as_i64().unwrap();
+    let p = assert_problem(
+        order(
+            app,
+            &fans[1],
+            &json!({ "schedule_id": schedule, "seats": [club_seat] }),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/not-on-sale");
+    assert_problem(
+        order(
+            app,
+            &fans[1],
+            &json!({ "schedule_id": schedule, "best_available": { "count": 1, "category": "Club" } }),
+        )
+        .await,
+        409,
+    )
+    .await;
+    // A bound code reads as unknown to anyone else.
+    for code in ["BOUND-CODE", "NO-SUCH-CODE"] {
+        let p = assert_problem(
+            order(
+                app,
+                &fans[1],
+                &json!({ "schedule_id": schedule, "presale_code": code,
+                         "best_available": { "count": 1, "category": "Club" } }),
+            )
+            .await,
+            403,
+        )
+        .await;
+        assert_eq!(p["type"], "/problems/presale-code-invalid", "{code}");
+    }
+    let mine = order(
+        app,
+        &fans[0],
+        &json!({ "schedule_id": schedule, "presale_code": "BOUND-CODE",
+                 "best_available": { "count": 2, "category": "Club" } }),
+    )
+    .await;
+    assert_eq!(mine.status().as_u16(), 201);
+
+    // Fifty concurrent uses of a one-ticket code: exactly one hold.
+    let answers = join_all(fans.iter().skip(1).map(|f| async move {
+        let res = order(
+            app,
+            f,
+            &json!({ "schedule_id": schedule, "presale_code": "ONE-TICKET",
+                     "best_available": { "count": 1, "category": "Club" } }),
+        )
+        .await;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        (status, body)
+    }))
+    .await;
+    let won: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, _)| *s == 201 || *s == 409),
+        "{answers:?}"
+    );
+    // Its cancellation gives the ticket back to the code.
+    let winner = answers.iter().position(|(s, _)| *s == 201).unwrap() + 1;
+    let id = won[0]["id"].as_i64().unwrap();
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/orders/{id}")))
+        .bearer_auth(&fans[winner].0.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let again = order(
+        app,
+        &fans[(winner % 49) + 1],
+        &json!({ "schedule_id": schedule, "presale_code": "ONE-TICKET",
+                 "best_available": { "count": 1, "category": "Club" } }),
+    )
+    .await;
+    assert_eq!(again.status().as_u16(), 201);
+}
+
+#[tokio::test]
+async fn presale_codes_open_hidden_seats_exactly_as_far_as_they_go_on_sqlite() {
+    presale(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn presale_codes_open_hidden_seats_exactly_as_far_as_they_go_on_mariadb() {
+    presale(Db::MariaDb).await;
+}
+
+#[tokio::test]
+async fn presale_codes_open_hidden_seats_exactly_as_far_as_they_go_on_postgres() {
+    presale(Db::Postgres).await;
+}

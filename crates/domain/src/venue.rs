@@ -96,6 +96,8 @@ pub struct LayoutSeat {
     pub category: String,
     pub price: Money,
     pub accessible: bool,
+    /// Its category is hidden: sold only with a presale code.
+    pub hidden: bool,
 }
 
 /// One standing area to store.
@@ -106,6 +108,7 @@ pub struct LayoutArea {
     pub category: String,
     pub price: Money,
     pub capacity: u32,
+    pub hidden: bool,
 }
 
 /// The row letters of row `row` (0-based): `A`…`Z`, `AA`, `AB`, …
@@ -157,6 +160,12 @@ impl Layout {
                 },
             }],
         }
+    }
+
+    fn hidden(&self, category: &str) -> bool {
+        self.categories
+            .iter()
+            .any(|c| c.name == category && c.hidden)
     }
 
     fn price_of(&self, category: &str) -> Option<Money> {
@@ -293,6 +302,7 @@ impl Layout {
                     category: s.category.clone(),
                     price: self.price_of(&s.category).unwrap_or(Money::ZERO),
                     capacity: *capacity,
+                    hidden: self.hidden(&s.category),
                 }),
                 SectionKind::Seated { rows } => {
                     for r in rows {
@@ -317,6 +327,7 @@ impl Layout {
                                 category: category.clone(),
                                 price: self.price_of(category).unwrap_or(Money::ZERO),
                                 accessible: r.accessible.contains(&n),
+                                hidden: self.hidden(category),
                             });
                         }
                         row_no += 1;

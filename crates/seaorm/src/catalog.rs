@@ -91,6 +91,7 @@ impl SeaOrmStore {
                     x: Set(as_i32(st.x)),
                     category: Set(st.category),
                     accessible: Set(st.accessible),
+                    hidden: Set(st.hidden),
                     ..Default::default()
                 });
                 if batch.len() == SEAT_BATCH {
@@ -114,6 +115,7 @@ impl SeaOrmStore {
                     capacity: Set(i64::from(a.capacity)),
                     held: Set(0),
                     sold: Set(0),
+                    hidden: Set(a.hidden),
                     ..Default::default()
                 })
                 .exec(&txn)

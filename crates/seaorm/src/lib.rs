@@ -11,6 +11,7 @@ pub mod entity;
 mod errors;
 mod orders;
 mod payments;
+mod presale;
 mod seats;
 mod store;
 mod users;

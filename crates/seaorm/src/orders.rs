@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use frontrow_domain::boxoffice::model::{
-    AreaAvailability, Availability, CategoryAvailability, Order, OrderReceipt, OrderStatus,
-    PayOrder, PlaceOrder, SeatPosition, StandingPosition, VenueSeat,
+    AreaAvailability, Availability, CategoryAvailability, NewPresaleCodes, Order, OrderReceipt,
+    OrderStatus, PayOrder, PlaceOrder, PresaleCode, SeatPosition, StandingPosition, VenueSeat,
 };
 use frontrow_domain::boxoffice::port::{
-    OrderChangeError, OrderPayError, OrderRepository, PlaceError,
+    OrderChangeError, OrderPayError, OrderRepository, PlaceError, PresaleError,
 };
 use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{
@@ -192,7 +192,9 @@ async fn end_order(
         .order_by_asc(order_standing::Column::AreaId)
         .all(conn)
         .await?;
+    let mut tickets: i64 = 0;
     for l in lines {
+        tickets += i64::from(l.quantity);
         standing_area::Entity::update_many()
             .col_expr(
                 standing_area::Column::Held,
@@ -201,6 +203,15 @@ async fn end_order(
             .filter(standing_area::Column::Id.eq(l.area_id))
             .exec(conn)
             .await?;
+    }
+    if let Some(code) = o.presale_code_id {
+        // Every seat of the order counts, whatever became of its reservation since.
+        let seats = reservation::Entity::find()
+            .filter(reservation::Column::OrderId.eq(o.id))
+            .count(conn)
+            .await?;
+        tickets += i64::try_from(seats).unwrap_or(0);
+        crate::presale::give_back(conn, code, tickets).await?;
     }
     Ok(true)
 }
@@ -350,7 +361,32 @@ impl SeaOrmStore {
                 already,
             }));
         }
-        // 2. Seats, ascending.
+        // 2. The presale code: checked and counted after the fan's lock.
+        let code = match &req.presale_code {
+            None => None,
+            Some(c) => match crate::presale::take_code(&txn, schedule, c, user, wanted, now).await?
+            {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    txn.rollback().await?;
+                    return Err(Fail::Domain(e));
+                }
+            },
+        };
+        let opens = |category: &str, section: &str| {
+            code.as_ref()
+                .is_some_and(|c| crate::presale::opens(c, category, section))
+        };
+        let closed: Vec<SeatId> = found
+            .iter()
+            .filter(|s| s.hidden && !opens(&s.category, &s.section))
+            .map(|s| SeatId(s.id))
+            .collect();
+        if !closed.is_empty() {
+            txn.rollback().await?;
+            return Err(Fail::Domain(PlaceError::SeatsNotOnSale(closed)));
+        }
+        // 3. Seats, ascending.
         let mut claimed = 0u64;
         for chunk in ids.chunks(IN_CHUNK) {
             claimed += seat::Entity::update_many()
@@ -416,7 +452,7 @@ impl SeaOrmStore {
                     .await?;
             }
         }
-        // 3. Standing areas, by name.
+        // 4. Standing areas, by name.
         let mut standing = req.standing.clone();
         standing.sort();
         let mut lines = Vec::with_capacity(standing.len());
@@ -430,6 +466,10 @@ impl SeaOrmStore {
                 txn.rollback().await?;
                 return Err(Fail::Domain(PlaceError::AreaNotFound(name.clone())));
             };
+            if area.hidden && !opens(&area.category, &area.name) {
+                txn.rollback().await?;
+                return Err(Fail::Domain(PlaceError::AreaNotOnSale(name.clone())));
+            }
             let q = i64::from(*qty);
             let take = || {
                 standing_area::Entity::update_many()
@@ -462,7 +502,7 @@ impl SeaOrmStore {
             }
             lines.push((area, *qty));
         }
-        // 4. The order, then its positions.
+        // 5. The order, then its positions.
         let total: i64 = found.iter().map(|s| s.price).sum::<i64>()
             + lines
                 .iter()
@@ -482,6 +522,7 @@ impl SeaOrmStore {
             extended_at: Set(None),
             paid_at: Set(None),
             version: Set(0),
+            presale_code_id: Set(code.as_ref().map(|c| c.id)),
             ..Default::default()
         })
         .exec(&txn)
@@ -901,7 +942,7 @@ impl OrderRepository for SeaOrmStore {
         {
             return Ok(None);
         }
-        let rows: Vec<(i64, String, i32, i32, i32, String, bool)> = seat::Entity::find()
+        let rows: Vec<(i64, String, i32, i32, i32, String, bool, bool)> = seat::Entity::find()
             .select_only()
             .column(seat::Column::Id)
             .column(seat::Column::Section)
@@ -910,6 +951,7 @@ impl OrderRepository for SeaOrmStore {
             .column(seat::Column::X)
             .column(seat::Column::Category)
             .column(seat::Column::Accessible)
+            .column(seat::Column::Hidden)
             .filter(seat::Column::ScheduleId.eq(schedule.0))
             .into_tuple()
             .all(&self.db)
@@ -919,7 +961,7 @@ impl OrderRepository for SeaOrmStore {
         Ok(Some(
             rows.into_iter()
                 .map(
-                    |(id, section, rank, row, x, category, accessible)| VenueSeat {
+                    |(id, section, rank, row, x, category, accessible, hidden)| VenueSeat {
                         id: SeatId(id),
                         section,
                         section_rank: u(rank),
@@ -927,6 +969,7 @@ impl OrderRepository for SeaOrmStore {
                         x: u(x),
                         category,
                         accessible,
+                        hidden,
                     },
                 )
                 .collect(),
@@ -1046,6 +1089,40 @@ impl OrderRepository for SeaOrmStore {
             .count(&self.db)
             .await
             .map_err(store_err)
+    }
+
+    #[tracing::instrument(skip_all, fields(schedule = new.schedule_id.0, codes = new.codes.len()))]
+    async fn create_presale_codes(
+        &self,
+        new: NewPresaleCodes,
+    ) -> Result<Vec<PresaleCode>, PresaleError> {
+        retrying!(self.try_create_codes(&new).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(schedule = schedule.0), err)]
+    async fn presale_codes(
+        &self,
+        schedule: ScheduleId,
+    ) -> Result<Option<Vec<PresaleCode>>, StoreError> {
+        self.read_codes(schedule).await.map_err(store_err)
+    }
+
+    #[tracing::instrument(skip_all, fields(schedule = schedule.0), err)]
+    async fn presale_code(
+        &self,
+        schedule: ScheduleId,
+        code: &str,
+    ) -> Result<Option<PresaleCode>, StoreError> {
+        self.read_code(schedule, code).await.map_err(store_err)
+    }
+
+    #[tracing::instrument(skip_all, fields(schedule = schedule.0), err)]
+    async fn cancel_presale_code(
+        &self,
+        schedule: ScheduleId,
+        code: &str,
+    ) -> Result<bool, StoreError> {
+        self.cancel_code(schedule, code).await.map_err(store_err)
     }
 
     #[tracing::instrument(skip_all, fields(schedule = schedule.0), err)]

@@ -107,7 +107,8 @@ impl SeaOrmStore {
         let found = seat::Entity::find_by_id(req.seat_id.0)
             .one(&self.db)
             .await?;
-        let Some(s) = found.filter(|s| s.schedule_id == req.schedule_id.0) else {
+        // A hidden seat is sold only in an order with a presale code.
+        let Some(s) = found.filter(|s| s.schedule_id == req.schedule_id.0 && !s.hidden) else {
             return Err(Fail::Domain(HoldError::SeatNotFound));
         };
         let prev = seat_status(&s.status)?;

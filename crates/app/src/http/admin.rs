@@ -189,7 +189,7 @@ pub const SALES_CSV_HEADER: &str =
     "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at\r\n";
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
-fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {

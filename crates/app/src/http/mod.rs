@@ -16,6 +16,7 @@ pub mod order_dto;
 pub mod orders;
 pub mod pages;
 pub mod queue;
+pub mod presale;
 pub mod reservations;
 pub mod responses;
 pub mod users;
@@ -193,6 +194,10 @@ pub fn build_app(
                 .service(admin::get_sales_summary)
                 .service(admin::export_sales_csv)
                 .service(reservations::extend_reservation),
+                .service(presale::create_presale_codes)
+                .service(presale::export_presale_codes)
+                .service(presale::list_presale_codes)
+                .service(presale::cancel_presale_code)
         )
         .service(ops::index)
         .service(ops::healthz)

@@ -56,6 +56,9 @@ pub struct OrderBody {
     #[serde(default)]
     #[schema(max_items = 64)]
     pub standing: Vec<StandingBody>,
+    /// A presale code opening hidden categories or sections.
+    #[schema(min_length = 4, max_length = 64, pattern = "^[A-Za-z0-9-]{4,64}$")]
+    pub presale_code: Option<String>,
 }
 
 impl From<OrderBody> for OrderAsk {
@@ -76,6 +79,7 @@ impl From<OrderBody> for OrderAsk {
                 .into_iter()
                 .map(|s| (s.area, s.quantity))
                 .collect(),
+            presale_code: b.presale_code,
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct OrderAsk {
     pub seats: Vec<SeatId>,
     pub best_available: Option<BestAvailable>,
     pub standing: Vec<(String, u32)>,
+    /// A presale code opening hidden categories or sections.
+    pub presale_code: Option<String>,
 }
 
 /// Errors of the box office.
@@ -92,6 +94,15 @@ pub enum OrderError {
     AreaFull { area: String, available: u64 },
     #[error("at most {limit} tickets per fan for this schedule ({already} already held or bought)")]
     FanLimit { limit: u32, already: u64 },
+    /// Unknown, cancelled, outside its window or another fan's: all alike.
+    #[error("this presale code is not valid for this schedule")]
+    CodeInvalid,
+    #[error("this presale code has {left} tickets left")]
+    CodeExhausted { left: u32 },
+    #[error("seats not on sale to you: {0:?}")]
+    SeatsNotOnSale(Vec<SeatId>),
+    #[error("standing area {0:?} is not on sale to you")]
+    AreaNotOnSale(String),
     #[error("order not found")]
     NotFound,
     #[error("order is {0} and cannot be changed")]
@@ -129,6 +140,10 @@ impl From<PlaceError> for OrderError {
             PlaceError::AreaNotFound(a) => OrderError::AreaNotFound(a),
             PlaceError::AreaFull { area, available } => OrderError::AreaFull { area, available },
             PlaceError::FanLimit { limit, already } => OrderError::FanLimit { limit, already },
+            PlaceError::CodeInvalid => OrderError::CodeInvalid,
+            PlaceError::CodeExhausted { left } => OrderError::CodeExhausted { left },
+            PlaceError::SeatsNotOnSale(s) => OrderError::SeatsNotOnSale(s),
+            PlaceError::AreaNotOnSale(a) => OrderError::AreaNotOnSale(a),
             PlaceError::Unavailable(s) => OrderError::Store(s),
         }
     }
@@ -160,6 +175,66 @@ impl From<OrderPayError> for OrderError {
             OrderPayError::Unavailable(s) => OrderError::Store(s),
         }
     }
+}
+
+/// The most codes one request may create.
+pub const MAX_CODES_PER_BATCH: usize = 10_000;
+/// Letters of generated codes: no 0/O or 1/I/L to misread.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+/// A fresh random code like `K7QM-X2RD-9TPA`.
+fn generate_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let mut out = String::with_capacity(14);
+    for i in 0..12 {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        let k = rng.random_range(0..CODE_ALPHABET.len());
+        out.push(char::from(CODE_ALPHABET[k]));
+    }
+    out
+}
+
+/// A code a fan can type: 4 to 64 letters, digits and dashes.
+pub fn valid_code(code: &str) -> bool {
+    (4..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn check_presale(new: &model::NewPresaleCodes, generate: u32) -> Result<(), OrderError> {
+    let total = new.codes.len() + usize::try_from(generate).unwrap_or(usize::MAX);
+    if total == 0 || total > MAX_CODES_PER_BATCH {
+        return Err(OrderError::Invalid(format!(
+            "give 1 to {MAX_CODES_PER_BATCH} codes (codes and count together)"
+        )));
+    }
+    if let Some(c) = new.codes.iter().find(|c| !valid_code(c)) {
+        return Err(OrderError::Invalid(format!(
+            "code {c:?} must be 4 to 64 letters, digits and dashes"
+        )));
+    }
+    let mut sorted = new.codes.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(OrderError::Invalid(format!("code {:?} given twice", w[0])));
+    }
+    if new.categories.is_empty() && new.sections.is_empty() {
+        return Err(OrderError::Invalid(
+            "a code must open at least one category or section".into(),
+        ));
+    }
+    if new.ends_at <= new.starts_at {
+        return Err(OrderError::Invalid(
+            "ends_at must be after starts_at".into(),
+        ));
+    }
+    if !(1..=1_000).contains(&new.max_tickets) {
+        return Err(OrderError::Invalid(
+            "max_tickets must be between 1 and 1000".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// How long a best-available request keeps trying before it answers.
@@ -278,6 +353,14 @@ impl BoxOffice {
             .authorize(queue_token, user, sched.concert_id)
             .await?;
         let now = self.clock.now();
+        // The code first: its openings steer best-available.
+        let code = match &ask.presale_code {
+            None => None,
+            Some(c) => match self.orders.presale_code(ask.schedule_id, c).await? {
+                Some(code) if code.usable_by(user, now) => Some(code),
+                _ => return Err(OrderError::CodeInvalid),
+            },
+        };
         let admitted_until = ticket.active_until.unwrap_or(now + self.policy.hold_ttl);
         let mut seats = ask.seats.clone();
         seats.sort_unstable();
@@ -293,10 +376,11 @@ impl BoxOffice {
             max_per_fan: self.policy.max_tickets_per_fan,
             together: true,
             lone_seats_left: 0,
+            presale_code: ask.presale_code.clone(),
         };
         match &ask.best_available {
             None => Ok(self.orders.place(req).await?),
-            Some(best) => self.place_best(req, best).await,
+            Some(best) => self.place_best(req, best, code.as_ref()).await,
         }
     }
 
@@ -331,6 +415,7 @@ impl BoxOffice {
         &self,
         mut req: PlaceOrder,
         best: &BestAvailable,
+        code: Option<&model::PresaleCode>,
     ) -> Result<Order, OrderError> {
         let plan = self.planner(req.schedule_id).await?;
         let ask = Ask {
@@ -342,7 +427,8 @@ impl BoxOffice {
             category: best.category.clone(),
             section: best.section.clone(),
             accessible: best.accessible,
-            allowed_categories: None,
+            opened_categories: code.map(|c| c.categories.clone()).unwrap_or_default(),
+            opened_sections: code.map(|c| c.sections.clone()).unwrap_or_default(),
         };
         let deadline = Instant::now() + PLAN_DEADLINE;
         let mut fresh = false;
@@ -505,6 +591,51 @@ impl BoxOffice {
             }
         }
         Ok(receipt)
+    }
+
+    /// Creates presale codes: `codes` as given, or `generate` new random ones.
+    pub async fn create_presale_codes(
+        &self,
+        mut new: model::NewPresaleCodes,
+        generate: u32,
+    ) -> Result<Vec<model::PresaleCode>, OrderError> {
+        check_presale(&new, generate)?;
+        new.codes.extend((0..generate).map(|_| generate_code()));
+        new.now = self.clock.now();
+        self.orders
+            .create_presale_codes(new)
+            .await
+            .map_err(|e| match e {
+                port::PresaleError::ScheduleNotFound => OrderError::ScheduleNotFound,
+                port::PresaleError::Duplicate(c) => {
+                    OrderError::Invalid(format!("presale code {c:?} exists already"))
+                }
+                port::PresaleError::Unavailable(s) => OrderError::Store(s),
+            })
+    }
+
+    /// The schedule's presale codes.
+    pub async fn presale_codes(
+        &self,
+        schedule: ScheduleId,
+    ) -> Result<Vec<model::PresaleCode>, OrderError> {
+        self.orders
+            .presale_codes(schedule)
+            .await?
+            .ok_or(OrderError::ScheduleNotFound)
+    }
+
+    /// Cancels a presale code.
+    pub async fn cancel_presale_code(
+        &self,
+        schedule: ScheduleId,
+        code: &str,
+    ) -> Result<(), OrderError> {
+        if self.orders.cancel_presale_code(schedule, code).await? {
+            Ok(())
+        } else {
+            Err(OrderError::NotFound)
+        }
     }
 
     /// Ends expired held orders (standing places back to their areas).

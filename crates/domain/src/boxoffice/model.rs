@@ -129,6 +129,8 @@ pub struct PlaceOrder {
     pub max_per_fan: u32,
     pub together: bool,
     pub lone_seats_left: u32,
+    /// The presale code the fan entered, checked and counted in the same transaction.
+    pub presale_code: Option<String>,
 }
 
 /// One seat as the planner needs it: where it is and what it costs (never changes
@@ -142,6 +144,8 @@ pub struct VenueSeat {
     pub x: u32,
     pub category: String,
     pub accessible: bool,
+    /// In a hidden category: sold only with a presale code that opens it.
+    pub hidden: bool,
 }
 
 /// What is left to buy in one price category or standing area.
@@ -190,4 +194,52 @@ pub struct OrderReceipt {
     pub balance: Money,
     pub paid_at: DateTime<Utc>,
     pub replayed: bool,
+}
+
+/// A presale code: opens hidden categories or sections of one schedule to its holder
+/// during `[starts_at, ends_at)`, for at most `max_tickets` tickets in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresaleCode {
+    pub code: String,
+    pub schedule_id: ScheduleId,
+    pub categories: Vec<String>,
+    pub sections: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub max_tickets: u32,
+    /// Tickets of live or paid orders placed with the code.
+    pub used: u32,
+    /// Bound to one account: anyone else is told the code is unknown.
+    pub user_id: Option<UserId>,
+    pub cancelled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl PresaleCode {
+    /// True when `user` may use the code at `now` (window, binding, not cancelled).
+    pub fn usable_by(&self, user: UserId, now: DateTime<Utc>) -> bool {
+        !self.cancelled
+            && self.starts_at <= now
+            && now < self.ends_at
+            && self.user_id.is_none_or(|u| u == user)
+    }
+
+    /// True when the code opens a seat or area of `category` in `section`.
+    pub fn opens(&self, category: &str, section: &str) -> bool {
+        self.categories.iter().any(|c| c == category) || self.sections.iter().any(|s| s == section)
+    }
+}
+
+/// What an operator asks for: codes (given, or generated) and what they open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPresaleCodes {
+    pub schedule_id: ScheduleId,
+    pub codes: Vec<String>,
+    pub categories: Vec<String>,
+    pub sections: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub max_tickets: u32,
+    pub user_id: Option<UserId>,
+    pub now: DateTime<Utc>,
 }

@@ -25,14 +25,16 @@ pub struct Filter {
     pub section: Option<String>,
     /// Only accessible seats.
     pub accessible: bool,
-    /// Categories the fan may buy; `None`: every category.
-    pub allowed_categories: Option<Vec<String>>,
+    /// Hidden categories and sections the fan's presale code opens.
+    pub opened_categories: Vec<String>,
+    pub opened_sections: Vec<String>,
 }
 
 struct Meta {
     section: String,
     category: String,
     accessible: bool,
+    hidden: bool,
 }
 
 /// One schedule's planner state.
@@ -77,6 +79,7 @@ impl SeatPlan {
                     section: s.section.clone(),
                     category: s.category.clone(),
                     accessible: s.accessible,
+                    hidden: s.hidden,
                 });
             }
         }
@@ -144,10 +147,9 @@ impl SeatPlan {
                 cell.eligible = filter.category.as_ref().is_none_or(|c| *c == m.category)
                     && filter.section.as_ref().is_none_or(|s| *s == m.section)
                     && (!filter.accessible || m.accessible)
-                    && filter
-                        .allowed_categories
-                        .as_ref()
-                        .is_none_or(|a| a.contains(&m.category));
+                    && (!m.hidden
+                        || filter.opened_categories.contains(&m.category)
+                        || filter.opened_sections.contains(&m.section));
             }
         }
         let pick = seating::pick(&self.rows, ask)?;
@@ -245,6 +247,7 @@ mod tests {
                     x,
                     category: if r == 0 { "VIP".into() } else { "Std".into() },
                     accessible: x == 0,
+                    hidden: r == 1 && x == 7,
                 })
             })
             .collect()
@@ -293,6 +296,23 @@ mod tests {
         let b = p.plan(ask(1), &acc).unwrap();
         assert_eq!(b.seats, vec![SeatId(0)]);
         p.settle(&b.seats, false);
+        // Seat 107 is hidden: only a code opening its category reaches it.
+        let std_ = Filter {
+            category: Some("Std".into()),
+            ..Filter::default()
+        };
+        let all8 = p.plan(ask(8), &std_);
+        assert!(
+            all8.is_none(),
+            "a hidden seat breaks the row for the public"
+        );
+        let opened = Filter {
+            opened_categories: vec!["Std".into()],
+            ..std_
+        };
+        let c = p.plan(ask(8), &opened).unwrap();
+        assert!(c.seats.contains(&SeatId(107)));
+        p.settle(&c.seats, false);
         let all: Vec<SeatId> = (0..8).map(SeatId).collect();
         p.refresh(&all, Instant::now());
         assert!(p.plan(ask(1), &vip).is_none());

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::model::{
-    Availability, Order, OrderReceipt, OrderStatus, PayOrder, PlaceOrder, VenueSeat,
+    Availability, NewPresaleCodes, Order, OrderReceipt, OrderStatus, PayOrder, PlaceOrder,
+    PresaleCode, VenueSeat,
 };
 use crate::error::StoreError;
 use crate::model::{ConcertId, Money, OrderId, ScheduleId, SeatId, UserId};
@@ -32,6 +33,31 @@ pub enum PlaceError {
     /// The fan would hold or own more than `limit` tickets of the schedule.
     #[error("at most {limit} tickets per fan for this schedule ({already} already held or bought)")]
     FanLimit { limit: u32, already: u64 },
+    /// The presale code is unknown, cancelled, outside its window, or bound to
+    /// another account (all answered alike).
+    #[error("presale code not valid")]
+    CodeInvalid,
+    /// The code has fewer tickets left than the order asks for.
+    #[error("presale code has {left} tickets left")]
+    CodeExhausted { left: u32 },
+    /// These seats are in a hidden category or section the fan's code does not open.
+    #[error("seats not on sale to this fan: {0:?}")]
+    SeatsNotOnSale(Vec<SeatId>),
+    /// The standing area is hidden and the fan's code does not open it.
+    #[error("standing area {0:?} not on sale to this fan")]
+    AreaNotOnSale(String),
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+/// Why presale codes could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum PresaleError {
+    #[error("schedule not found")]
+    ScheduleNotFound,
+    /// A code of the batch exists already.
+    #[error("presale code {0:?} exists already")]
+    Duplicate(String),
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
@@ -111,6 +137,11 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// - `AreaNotFound`, `AreaFull` for the first standing line that cannot be met.
     /// - `FanLimit` when the fan's live and paid tickets of the schedule plus this
     ///   order exceed `req.max_per_fan`.
+    /// - `CodeInvalid` when `req.presale_code` is unknown, cancelled, outside its window
+    ///   or bound to another fan; `CodeExhausted` when it has fewer tickets left than
+    ///   the order (a code's count is kept by a conditional update, after the fan's
+    ///   lock and before the seats'); `SeatsNotOnSale` / `AreaNotOnSale` for hidden
+    ///   seats or areas the code does not open (or any, without a code).
     /// - `Unavailable` when the database cannot be reached.
     async fn place(&self, req: PlaceOrder) -> Result<Order, PlaceError>;
 
@@ -191,4 +222,44 @@ pub trait OrderRepository: Send + Sync + 'static {
         schedule: ScheduleId,
         now: DateTime<Utc>,
     ) -> Result<Option<Availability>, StoreError>;
+
+    /// Stores a batch of presale codes, all or none.
+    ///
+    /// # Errors
+    /// `ScheduleNotFound`, `Duplicate` (a code exists already; nothing stored),
+    /// `Unavailable`.
+    async fn create_presale_codes(
+        &self,
+        new: NewPresaleCodes,
+    ) -> Result<Vec<PresaleCode>, PresaleError>;
+
+    /// Every presale code of the schedule, oldest first; `None` for an unknown schedule.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn presale_codes(
+        &self,
+        schedule: ScheduleId,
+    ) -> Result<Option<Vec<PresaleCode>>, StoreError>;
+
+    /// The code of that schedule, if it exists (whoever may use it).
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn presale_code(
+        &self,
+        schedule: ScheduleId,
+        code: &str,
+    ) -> Result<Option<PresaleCode>, StoreError>;
+
+    /// Cancels a code: it opens nothing from now on (held orders keep their seats).
+    /// False when the schedule has no such code.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn cancel_presale_code(
+        &self,
+        schedule: ScheduleId,
+        code: &str,
+    ) -> Result<bool, StoreError>;
 }

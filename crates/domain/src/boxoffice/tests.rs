@@ -84,6 +84,7 @@ fn one_row(n: u32) -> Vec<VenueSeat> {
             x,
             category: "Std".into(),
             accessible: false,
+            hidden: false,
         })
         .collect()
 }
@@ -101,6 +102,7 @@ fn best(count: u32) -> OrderAsk {
             strict: false,
         }),
         standing: vec![],
+        presale_code: None,
     }
 }
 
@@ -122,6 +124,7 @@ async fn a_hold_never_outlives_the_admission() {
         seats: vec![SeatId(3), SeatId(1)],
         best_available: None,
         standing: vec![("Pit".into(), 2)],
+        presale_code: None,
     };
     let o = office(orders)
         .place(UserId(7), Some(TOKEN), ask)

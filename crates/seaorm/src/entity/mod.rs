@@ -7,6 +7,7 @@ pub mod order;
 pub mod order_payment;
 pub mod order_standing;
 pub mod payment;
+pub mod presale_code;
 pub mod reservation;
 pub mod schedule;
 pub mod seat;

@@ -20,6 +20,7 @@ pub struct Model {
     pub extended_at: Option<i64>,
     pub paid_at: Option<i64>,
     pub version: i64,
+    pub presale_code_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

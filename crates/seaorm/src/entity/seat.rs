@@ -24,6 +24,8 @@ pub struct Model {
     pub x: i32,
     pub category: String,
     pub accessible: bool,
+    /// In a hidden category: sold only with a presale code opening it.
+    pub hidden: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

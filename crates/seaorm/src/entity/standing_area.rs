@@ -15,6 +15,7 @@ pub struct Model {
     pub capacity: i64,
     pub held: i64,
     pub sold: i64,
+    pub hidden: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
