@@ -734,3 +734,56 @@ async fn presale_codes_open_hidden_seats_exactly_as_far_as_they_go_on_mariadb() 
 async fn presale_codes_open_hidden_seats_exactly_as_far_as_they_go_on_postgres() {
     presale(Db::Postgres).await;
 }
+
+async fn keyed_top_up(db: Db) {
+    let app = &spawn(db, 8).await;
+    let fan = app.create_user("topper").await;
+    let charge = |amount: i64, key: &'static str| {
+        let fan = &fan;
+        async move {
+            app.client
+                .post(app.url("/api/v1/wallet/charge"))
+                .bearer_auth(&fan.token)
+                .header("Idempotency-Key", key)
+                .json(&json!({ "amount": amount }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let answers = join_all((0..50).map(|_| async {
+        let res = charge(700, "top-up-1").await;
+        let status = res.status().as_u16();
+        let v: Value = res.json().await.unwrap();
+        (status, v["balance"].as_i64())
+    }))
+    .await;
+    assert!(
+        answers.iter().all(|a| *a == (200, Some(700))),
+        "every replay answers the first balance: {answers:?}"
+    );
+    assert_eq!(
+        app.balance(&fan).await,
+        700,
+        "credited once ({})",
+        db.name()
+    );
+    assert_problem(charge(5, "top-up-1").await, 422).await;
+    assert_eq!(charge(300, "top-up-2").await.status().as_u16(), 200);
+    assert_eq!(app.balance(&fan).await, 1_000);
+}
+
+#[tokio::test]
+async fn a_top_up_retried_with_one_key_credits_once_on_sqlite() {
+    keyed_top_up(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_top_up_retried_with_one_key_credits_once_on_mariadb() {
+    keyed_top_up(Db::MariaDb).await;
+}
+
+#[tokio::test]
+async fn a_top_up_retried_with_one_key_credits_once_on_postgres() {
+    keyed_top_up(Db::Postgres).await;
+}

@@ -29,6 +29,12 @@ pub enum AccountsError {
     /// The balance would exceed what the wallet can hold.
     #[error("balance limit exceeded")]
     BalanceLimit,
+    /// The idempotency key was used before for another amount.
+    #[error("idempotency key was already used for another charge")]
+    KeyReused,
+    /// The idempotency key is empty or longer than `max` bytes.
+    #[error("idempotency key must be 1 to {max} characters")]
+    InvalidIdempotencyKey { max: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,6 +44,7 @@ impl From<WalletError> for AccountsError {
         match e {
             WalletError::UserNotFound => AccountsError::UserNotFound,
             WalletError::BalanceLimit => AccountsError::BalanceLimit,
+            WalletError::KeyReused => AccountsError::KeyReused,
             WalletError::Unavailable(s) => AccountsError::Store(s),
         }
     }
@@ -109,6 +116,32 @@ impl Accounts {
                 max: self.max_charge,
             })?;
         Ok(self.wallets.charge(user, amount, self.clock.now()).await?)
+    }
+
+    /// Like `charge`, once per idempotency key: a retry with the same key and amount
+    /// answers the first charge's balance and charges nothing (`true`: a replay).
+    pub async fn charge_once(
+        &self,
+        user: UserId,
+        amount: i64,
+        key: &str,
+    ) -> Result<(Money, bool), AccountsError> {
+        let key = key.trim();
+        if key.is_empty() || key.len() > crate::booking::MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(AccountsError::InvalidIdempotencyKey {
+                max: crate::booking::MAX_IDEMPOTENCY_KEY_LEN,
+            });
+        }
+        let amount = Money::new(amount)
+            .ok()
+            .filter(|a| *a > Money::ZERO && *a <= self.max_charge)
+            .ok_or(AccountsError::InvalidAmount {
+                max: self.max_charge,
+            })?;
+        Ok(self
+            .wallets
+            .charge_once(user, amount, key, self.clock.now())
+            .await?)
     }
 }
 

@@ -71,6 +71,9 @@ pub enum WalletError {
     /// The balance would exceed what the wallet can hold.
     #[error("balance limit exceeded")]
     BalanceLimit,
+    /// The idempotency key was used before by this user for another amount.
+    #[error("idempotency key was already used for another charge")]
+    KeyReused,
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }

@@ -242,6 +242,21 @@ pub trait WalletRepository: Send + Sync + 'static {
         amount: Money,
         now: DateTime<Utc>,
     ) -> Result<Money, WalletError>;
+
+    /// Like `charge`, once per `(user, key)`: the first call charges and stores the new
+    /// balance under the key, in the same transaction; a later call with the same key and
+    /// amount changes nothing and returns that stored balance with `true` (a replay),
+    /// also when the calls run concurrently.
+    ///
+    /// # Errors
+    /// As `charge`, and `KeyReused` when this user used the key for another amount.
+    async fn charge_once(
+        &self,
+        user: UserId,
+        amount: Money,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Money, bool), WalletError>;
 }
 
 /// Paying a held reservation from the wallet, exactly once per idempotency key.

@@ -243,6 +243,15 @@ impl From<AccountsError> for ApiError {
                 "Balance limit",
                 detail,
             ),
+            AccountsError::KeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                detail,
+            ),
+            AccountsError::InvalidIdempotencyKey { max } => {
+                ApiError::validation(format!("Idempotency-Key must be 1 to {max} characters"))
+            }
             AccountsError::Store(src) => ApiError::unavailable("database", &src),
         }
     }

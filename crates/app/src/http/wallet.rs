@@ -1,12 +1,12 @@
 //! Handlers of the `wallet` tag: the caller's balance and charges.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
 use super::AppState;
 use super::auth::AuthUser;
 use super::dto::{BalanceView, ChargeBody};
 use super::error::ApiError;
-use super::responses::{JsonBodyProblems, NotFound, Unauthorized, Unavailable};
+use super::responses::{BadRequest, JsonBodyProblems, NotFound, Unauthorized, Unavailable};
 
 /// The caller's wallet balance.
 #[utoipa::path(
@@ -28,13 +28,19 @@ pub async fn get_wallet(
     Ok(HttpResponse::Ok().json(BalanceView::from(balance)))
 }
 
-/// Adds money to the caller's wallet (one ledger entry).
+/// Adds money to the caller's wallet (one ledger entry). With an `Idempotency-Key`, a
+/// retry with the same key and amount answers the first charge's balance and charges
+/// nothing; the same key with another amount is 422.
 #[utoipa::path(
     tag = "wallet",
     request_body = ChargeBody,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters, unique per top-up"),
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "New balance", body = BalanceView),
+        (status = 200, description = "New balance (or the first charge's, replayed)", body = BalanceView),
+        BadRequest,
         JsonBodyProblems,
         Unauthorized,
         NotFound,
@@ -44,9 +50,22 @@ pub async fn get_wallet(
 #[post("/wallet/charge")]
 pub async fn charge_wallet(
     state: web::Data<AppState>,
+    req: HttpRequest,
     user: AuthUser,
     body: web::Json<ChargeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let balance = state.accounts.charge(user.0, body.amount).await?;
+    let balance = match req.headers().get("idempotency-key") {
+        None => state.accounts.charge(user.0, body.amount).await?,
+        Some(k) => {
+            let key = k
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
+            let (balance, replayed) = state.accounts.charge_once(user.0, body.amount, key).await?;
+            if replayed {
+                metrics::counter!(crate::telemetry::PAYMENT_REPLAYS).increment(1);
+            }
+            balance
+        }
+    };
     Ok(HttpResponse::Ok().json(BalanceView::from(balance)))
 }
