@@ -50,14 +50,22 @@ struct Claims {
     sub: String,
     iat: i64,
     exp: i64,
+    /// Never set by `issue`, but checked when present: a token is accepted only if every
+    /// time claim it carries holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
 }
+
+/// Seconds of clock skew forgiven on `exp`, `nbf` and `iat` of the built-in tokens.
+const LEEWAY_SECONDS: u64 = 5;
 
 impl Auth {
     pub fn new(jwt_secret: &SecretString, admin_key: SecretString, ttl_seconds: u64) -> Self {
         let secret = jwt_secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 5;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
         Auth {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -131,6 +139,7 @@ impl Auth {
             sub: user.0.to_string(),
             iat: now,
             exp: now + self.ttl_seconds as i64,
+            nbf: None,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(&e))
@@ -139,6 +148,7 @@ impl Auth {
     fn verify(&self, token: &str) -> Result<UserId, ApiError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
+        issued_in_the_past(Some(data.claims.iat), LEEWAY_SECONDS)?;
         data.claims
             .sub
             .parse::<i64>()
@@ -167,6 +177,22 @@ impl Auth {
                 .zip(given)
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0
+    }
+}
+
+/// Refuses a token issued in the future (beyond `leeway` seconds of clock skew):
+/// `jsonwebtoken` checks `exp` and `nbf` but not `iat`, and a token minted ahead of time
+/// would otherwise outlive the lifetime its issuer meant.
+///
+/// # Errors
+/// 401 when `iat` is later than now plus `leeway`.
+pub(crate) fn issued_in_the_past(iat: Option<i64>, leeway: u64) -> Result<(), ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    match iat {
+        Some(iat) if iat > now.saturating_add(leeway as i64) => Err(ApiError::unauthorized(
+            "invalid access token: issued in the future (iat)",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -285,5 +311,95 @@ impl QueueTokenHeader {
         self.0
             .as_deref()
             .ok_or_else(|| ApiError::queue_token_required("the X-Queue-Token header is required"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::StatusCode;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+
+    const SECRET: &str = "test-jwt-secret-0123456789";
+
+    fn auth() -> Auth {
+        Auth::new(
+            &SecretString::from(SECRET),
+            SecretString::from("admin-key-0123456789"),
+            600,
+        )
+    }
+
+    /// An HS256 token under the test secret: `sub` 7, issued now, valid ten minutes,
+    /// with `claims` over those.
+    fn token(claims: Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut body = json!({"sub": "7", "iat": now, "exp": now + 600});
+        for (k, v) in claims.as_object().expect("an object") {
+            body[k] = v.clone();
+        }
+        encode(
+            &Header::new(Algorithm::HS256),
+            &body,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("encodes")
+    }
+
+    fn status(auth: &Auth, token: &str) -> Result<UserId, StatusCode> {
+        auth.verify(token).map_err(|e| e.status)
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let a = auth();
+        let t = a.issue(UserId(42)).expect("issues");
+        assert_eq!(status(&a, &t), Ok(UserId(42)));
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_or_issued_in_the_future_is_a_401() {
+        let a = auth();
+        let now = chrono::Utc::now().timestamp();
+        let cases = [
+            ("nbf 10 minutes ahead", json!({"nbf": now + 600}), false),
+            ("iat 10 minutes ahead", json!({"iat": now + 600}), false),
+            ("nbf within the leeway", json!({"nbf": now + 2}), true),
+            ("iat within the leeway", json!({"iat": now + 2}), true),
+            ("nbf in the past", json!({"nbf": now - 60}), true),
+            ("expired beyond the leeway", json!({"exp": now - 60}), false),
+        ];
+        for (why, claims, ok) in cases {
+            let got = status(&a, &token(claims));
+            if ok {
+                assert_eq!(got, Ok(UserId(7)), "{why}");
+            } else {
+                assert_eq!(got, Err(StatusCode::UNAUTHORIZED), "{why}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_with_altered_signature_bytes_is_a_401() {
+        let a = auth();
+        let t = token(json!({}));
+        let (signed, sig) = t.rsplit_once('.').expect("three parts");
+        let mut bytes = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
+        // A byte in the middle: every bit of it is signature, none is base64 padding.
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&bytes));
+        assert_ne!(forged, t);
+        assert_eq!(status(&a, &forged), Err(StatusCode::UNAUTHORIZED));
+        // And the payload changed under the original signature.
+        let (header, rest) = t.split_once('.').expect("three parts");
+        let (_, sig) = rest.split_once('.').expect("three parts");
+        let now = chrono::Utc::now().timestamp();
+        let payload =
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"8","iat":{now},"exp":{}}}"#, now + 600));
+        let swapped = format!("{header}.{payload}.{sig}");
+        assert_eq!(status(&a, &swapped), Err(StatusCode::UNAUTHORIZED));
     }
 }
