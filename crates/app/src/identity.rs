@@ -1,6 +1,12 @@
 //! Tokens from the operator's identity provider: verified against its JWKS document
 //! (`auth.jwks_url`, `https://…` or `file://…`) with RS256, ES256 or EdDSA, the key chosen
-//! by the token's `kid`, `iss` and `aud` checked.
+//! by the token's `kid`, `iss` and `aud` checked, and `exp`, `nbf` and `iat` with the
+//! same leeway.
+//!
+//! Over https the document is fetched trusting the system's root certificates plus the
+//! PEM bundle of `auth.jwks_ca_file` (a private CA). A failed fetch is logged with its
+//! whole cause chain (a TLS failure hides two levels under "error sending request") and
+//! counted in `frontrow_jwks_fetch_errors_total`.
 //!
 //! Keys are cached: refetched when older than `auth.jwks_cache_seconds`, and when a token
 //! names a `kid` the cache lacks (a rotation) — but then at most once per
@@ -8,7 +14,7 @@
 //! fetch. When a refetch fails the keys already known keep serving (logged).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -22,6 +28,9 @@ use crate::http::error::ApiError;
 
 /// The largest JWKS document read.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+/// Seconds of clock skew forgiven between the provider and us, on `exp`, `nbf` and `iat`.
+const LEEWAY_SECONDS: u64 = 30;
 
 /// Where the keys come from.
 enum Source {
@@ -49,6 +58,9 @@ pub struct ExternalUser {
 struct Claims {
     sub: String,
     iss: String,
+    /// Checked here: `jsonwebtoken` checks `exp` and `nbf` only.
+    #[serde(default)]
+    iat: Option<i64>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -69,16 +81,19 @@ pub struct IdentityProvider {
 }
 
 impl IdentityProvider {
-    /// A verifier of tokens from `url`'s keys, for `issuer` and `audience`.
+    /// A verifier of tokens from `url`'s keys, for `issuer` and `audience`; `ca_file`
+    /// adds a PEM bundle of root certificates to the system's for the https fetch.
     ///
     /// # Errors
-    /// When `url` is neither `https://…` nor `file://…`.
+    /// When `url` is neither `https://…` nor `file://…`, or `ca_file` cannot be read or
+    /// holds no certificate.
     pub fn new(
         url: &str,
         issuer: &str,
         audience: &str,
         max_age: Duration,
         min_refresh: Duration,
+        ca_file: Option<&Path>,
     ) -> anyhow::Result<IdentityProvider> {
         let source = if let Some(path) = url.strip_prefix("file://") {
             Source::File(PathBuf::from(path))
@@ -87,9 +102,18 @@ impl IdentityProvider {
         } else {
             anyhow::bail!("auth.jwks_url must start with https:// or file://");
         };
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
-            .build()?;
+            // A redirect to plain http would hand the keys to anyone on the path.
+            .https_only(true)
+            .tls_built_in_webpki_certs(false)
+            .tls_built_in_native_certs(true);
+        if let Some(path) = ca_file {
+            for cert in read_ca_bundle(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build()?;
         Ok(IdentityProvider {
             source,
             issuer: issuer.to_owned(),
@@ -147,10 +171,12 @@ impl IdentityProvider {
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        v.leeway = 30;
+        v.validate_nbf = true;
+        v.leeway = LEEWAY_SECONDS;
         let claims = decode::<Claims>(token, &key, &v)
             .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?
             .claims;
+        crate::http::auth::issued_in_the_past(claims.iat, LEEWAY_SECONDS)?;
         if claims.sub.is_empty() {
             return Err(ApiError::unauthorized("the access token has an empty sub"));
         }
@@ -196,10 +222,8 @@ impl IdentityProvider {
                 };
                 Ok(())
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot refresh the identity provider's keys");
-                self.ever_fetched().await
-            }
+            // `fetch` logged and counted it; the keys already known keep serving.
+            Err(_) => self.ever_fetched().await,
         }
     }
 
@@ -222,7 +246,20 @@ impl IdentityProvider {
         }
     }
 
+    /// The keys of the document, a failure logged with its cause chain and counted.
     async fn fetch(&self) -> anyhow::Result<HashMap<String, (DecodingKey, Algorithm)>> {
+        let result = self.fetch_once().await;
+        if let Err(e) = &result {
+            metrics::counter!(crate::telemetry::JWKS_FETCH_ERRORS).increment(1);
+            tracing::warn!(
+                error = %cause_chain(e.as_ref()),
+                "cannot fetch the identity provider's keys"
+            );
+        }
+        result
+    }
+
+    async fn fetch_once(&self) -> anyhow::Result<HashMap<String, (DecodingKey, Algorithm)>> {
         let bytes = match &self.source {
             Source::File(path) => {
                 let bytes = tokio::fs::read(path).await?;
@@ -259,6 +296,28 @@ impl IdentityProvider {
     }
 }
 
+/// The root certificates of a PEM bundle.
+fn read_ca_bundle(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    use anyhow::Context;
+    let what = || format!("auth.jwks_ca_file {}", path.display());
+    let pem = std::fs::read(path).with_context(what)?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(what)?;
+    anyhow::ensure!(!certs.is_empty(), "{}: no PEM certificate in it", what());
+    Ok(certs)
+}
+
+/// `e` and every error under it (`source()`), joined by ": ".
+fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// The one algorithm a key verifies: from its `alg` when given, else from its type;
 /// `None` for keys of other algorithms or meant for encryption.
 fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
@@ -279,5 +338,154 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
         Some(KeyAlgorithm::ES256) if by_type == Algorithm::ES256 => Some(by_type),
         Some(KeyAlgorithm::EdDSA) if by_type == Algorithm::EdDSA => Some(by_type),
         Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use jsonwebtoken::{EncodingKey, encode};
+    use serde_json::{Value, json};
+
+    const ISSUER: &str = "https://idp.test/";
+    const AUDIENCE: &str = "frontrow";
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/idp")
+            .join(name)
+    }
+
+    /// The provider of the fixture keys (tests/fixtures/idp/jwks.json).
+    async fn provider() -> IdentityProvider {
+        let url = format!("file://{}", fixture("jwks.json").display());
+        let idp = IdentityProvider::new(
+            &url,
+            ISSUER,
+            AUDIENCE,
+            Duration::from_secs(300),
+            Duration::from_secs(0),
+            None,
+        )
+        .expect("a file URL");
+        idp.load().await.expect("the fixture keys load");
+        idp
+    }
+
+    /// An ES256 token of the fixture key `ec-1`, `claims` over valid defaults (a null
+    /// removes the claim).
+    fn token(claims: Value) -> String {
+        let pem = std::fs::read_to_string(fixture("es256.pem")).expect("fixture key");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = STANDARD.decode(body).expect("PEM body");
+        let now = chrono::Utc::now().timestamp();
+        let mut c = json!({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600,
+        });
+        for (k, v) in claims.as_object().expect("an object") {
+            if v.is_null() {
+                c.as_object_mut().expect("an object").remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("ec-1".into());
+        encode(&header, &c, &EncodingKey::from_ec_der(&der)).expect("signs")
+    }
+
+    async fn status(idp: &IdentityProvider, token: &str) -> Result<String, StatusCode> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| StatusCode::BAD_REQUEST)?;
+        idp.verify(token, &header)
+            .await
+            .map(|u| u.subject)
+            .map_err(|e| e.status)
+    }
+
+    #[tokio::test]
+    async fn provider_tokens_not_yet_valid_or_issued_in_the_future_are_a_401() {
+        let idp = provider().await;
+        let now = chrono::Utc::now().timestamp();
+        let alice = Ok(format!("{ISSUER}|alice"));
+        let cases = [
+            ("valid", json!({}), true),
+            ("nbf 10 minutes ahead", json!({"nbf": now + 600}), false),
+            ("iat 10 minutes ahead", json!({"iat": now + 600}), false),
+            ("nbf within the leeway", json!({"nbf": now + 20}), true),
+            ("iat within the leeway", json!({"iat": now + 20}), true),
+            ("nbf just past the leeway", json!({"nbf": now + 45}), false),
+            ("no iat", json!({"iat": null}), true),
+            ("expired beyond the leeway", json!({"exp": now - 60}), false),
+        ];
+        for (why, claims, ok) in cases {
+            let got = status(&idp, &token(claims)).await;
+            if ok {
+                assert_eq!(got, alice, "{why}");
+            } else {
+                assert_eq!(got, Err(StatusCode::UNAUTHORIZED), "{why}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_token_with_altered_signature_bytes_is_a_401() {
+        let idp = provider().await;
+        let t = token(json!({}));
+        assert!(status(&idp, &t).await.is_ok());
+        let (signed, sig) = t.rsplit_once('.').expect("three parts");
+        let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
+        // ES256's signature is r || s, 32 bytes each: alter one of each, in the middle,
+        // where no bit is base64 padding.
+        for i in [10, 45] {
+            let mut bytes = sig.clone();
+            bytes[i] ^= 0x40;
+            let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&bytes));
+            assert_eq!(
+                status(&idp, &forged).await,
+                Err(StatusCode::UNAUTHORIZED),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_counted_and_its_cause_chain_told() {
+        let missing = std::env::temp_dir().join(format!("no-jwks-{}", uuid::Uuid::new_v4()));
+        let idp = IdentityProvider::new(
+            &format!("file://{}", missing.display()),
+            ISSUER,
+            AUDIENCE,
+            Duration::from_secs(300),
+            Duration::from_secs(0),
+            None,
+        )
+        .expect("a file URL");
+        let e = idp.load().await.expect_err("no such file");
+        let chain = cause_chain(e.as_ref());
+        assert!(chain.contains("No such file"), "{chain}");
+        // Before any key was known, a token is a 503 (the keys are missing, not the token).
+        assert_eq!(
+            status(&idp, &token(json!({}))).await,
+            Err(StatusCode::SERVICE_UNAVAILABLE)
+        );
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let path = std::env::temp_dir().join(format!("ca-{}.pem", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "not a certificate\n").expect("temp file");
+        let r = IdentityProvider::new(
+            "https://idp.test/jwks.json",
+            ISSUER,
+            AUDIENCE,
+            Duration::from_secs(300),
+            Duration::from_secs(30),
+            Some(&path),
+        );
+        let _ = std::fs::remove_file(&path);
+        let e = r.err().expect("refused");
+        assert!(format!("{e:#}").contains("auth.jwks_ca_file"), "{e:#}");
     }
 }

@@ -116,6 +116,9 @@ pub struct AuthSettings {
     /// An unknown `kid` fetches the keys again at most this often (a rotation is picked
     /// up at once; a flood of made-up `kid`s costs one fetch per interval).
     pub jwks_min_refresh_seconds: u64,
+    /// PEM bundle of root certificates trusted for an `https://` `jwks_url`, besides the
+    /// system's (a private CA).
+    pub jwks_ca_file: Option<String>,
     /// The built-in sign-up (`POST /api/v1/users`, HS256 tokens); false answers it 403.
     pub signup: bool,
 }
@@ -267,6 +270,9 @@ pub struct TelemetrySettings {
     pub json: bool,
     /// Log filter when `RUST_LOG` is not set.
     pub log_filter: String,
+    /// Serve `/metrics` on this address alone (its own listener, off the public one);
+    /// unset, it is served with the API on `http.bind`.
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -316,6 +322,7 @@ impl Default for AuthSettings {
             audience: None,
             jwks_cache_seconds: 300,
             jwks_min_refresh_seconds: 30,
+            jwks_ca_file: None,
             signup: true,
         }
     }
@@ -396,6 +403,7 @@ impl Default for TelemetrySettings {
         TelemetrySettings {
             json: false,
             log_filter: "info,sqlx=warn,sea_orm=warn,actix_server=warn".into(),
+            metrics_bind: None,
         }
     }
 }
@@ -439,6 +447,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__AUTH__ISSUER / AUDIENCE         iss and aud its tokens must carry
   FRONTROW__AUTH__JWKS_CACHE_SECONDS        fetched keys are fetched again after [300]
   FRONTROW__AUTH__JWKS_MIN_REFRESH_SECONDS  unknown kid refetches at most this often [30]
+  FRONTROW__AUTH__JWKS_CA_FILE              PEM roots trusted for jwks_url besides the system's [unset]
   FRONTROW__AUTH__SIGNUP                    built-in sign-up POST /users [true]
   FRONTROW__LIMITS__ENABLED                 rate limits on [true]
   FRONTROW__LIMITS__TRUSTED_PROXIES         proxies whose X-Forwarded-For counts (IPs/CIDRs, comma-separated)
@@ -453,6 +462,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__POW__CHALLENGE_TTL_SECONDS      life of a proof-of-work challenge [120]
   FRONTROW__TELEMETRY__JSON                 JSON log lines [false]
   FRONTROW__TELEMETRY__LOG_FILTER           filter when RUST_LOG is unset
+  FRONTROW__TELEMETRY__METRICS_BIND         serve /metrics only on this address [unset: on http.bind]
   FRONTROW_ENVIRONMENT                      picks config/<name>.toml [none]";
 
 /// Error of loading settings: one line naming the key and the problem.
@@ -502,6 +512,14 @@ impl Settings {
             return bad(
                 "http.bind (FRONTROW__HTTP__BIND)",
                 &format!("{:?} is not an address like 127.0.0.1:8080", self.http.bind),
+            );
+        }
+        if let Some(bind) = self.metrics_bind()
+            && bind.parse::<SocketAddr>().is_err()
+        {
+            return bad(
+                "telemetry.metrics_bind (FRONTROW__TELEMETRY__METRICS_BIND)",
+                &format!("{bind:?} is not an address like 127.0.0.1:9090"),
             );
         }
         let url = self.database.url.expose_secret();
@@ -657,6 +675,25 @@ impl Settings {
             return bad("pow.challenge_ttl_seconds", "must be between 1 and 3600");
         }
         Ok(())
+    }
+
+    /// The address of the metrics listener, when `/metrics` has its own.
+    pub fn metrics_bind(&self) -> Option<&str> {
+        self.telemetry
+            .metrics_bind
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+    }
+
+    /// The CA bundle trusted for the identity provider's JWKS, when one is configured.
+    pub fn jwks_ca_file(&self) -> Option<&std::path::Path> {
+        self.auth
+            .jwks_ca_file
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(std::path::Path::new)
     }
 
     /// The identity provider's JWKS URL, when one is configured.

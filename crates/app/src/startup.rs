@@ -37,8 +37,8 @@ use crate::http::{AppState, Probe, build_app};
 use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::telemetry::{
-    self, DB_POOL, HOLDS_EXPIRED, ORDERS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED,
-    QUEUE_EXPIRED, QUEUE_WAITING, REDIS_CONNECTS, REDIS_POOL,
+    self, HOLDS_EXPIRED, ORDERS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED,
+    QUEUE_EXPIRED, QUEUE_WAITING,
 };
 
 /// Connects to the database named by the settings.
@@ -115,9 +115,7 @@ impl Probe for DatabaseProbe {
 
     fn record_metrics(&self) {
         let s = self.0.pool_stats();
-        metrics::gauge!(DB_POOL, "state" => "open").set(s.size as f64);
-        metrics::gauge!(DB_POOL, "state" => "idle").set(s.idle as f64);
-        metrics::gauge!(DB_POOL, "state" => "max").set(s.max as f64);
+        telemetry::record_db_pool(s.size, s.idle, s.max);
     }
 }
 
@@ -135,11 +133,8 @@ impl Probe for QueueProbe {
 
     fn record_metrics(&self) {
         if let QueueBackend::Redis(q) = &self.0 {
-            let (size, available) = q.pool_status();
-            let status = q.connection_status();
-            metrics::gauge!(REDIS_POOL, "state" => "open").set(size as f64);
-            metrics::gauge!(REDIS_POOL, "state" => "available").set(available as f64);
-            metrics::gauge!(REDIS_CONNECTS).set(status.connects as f64);
+            let (slots, open) = q.pool_status();
+            telemetry::record_redis_pool(slots, open, q.connection_status().connects);
         }
     }
 }
@@ -186,6 +181,8 @@ impl ShutdownHandle {
 /// A built, bound, not yet running frontrow.
 pub struct Application {
     port: u16,
+    /// The metrics listener's port, when `/metrics` has its own (`telemetry.metrics_bind`).
+    metrics_port: Option<u16>,
     server: Server,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -274,6 +271,7 @@ impl Application {
                 settings.auth.audience.as_deref().unwrap_or_default(),
                 Duration::from_secs(settings.auth.jwks_cache_seconds),
                 Duration::from_secs(settings.auth.jwks_min_refresh_seconds),
+                settings.jwks_ca_file(),
             )
             .context("cannot set up the identity provider (auth.jwks_url)")?;
             // A provider that is down at start is tried again on the first token.
@@ -317,11 +315,34 @@ impl Application {
                 QueueBackend::Memory(_) => None,
             },
         ));
+        // `/metrics` alone on its own listener when `telemetry.metrics_bind` is set.
+        let metrics_server = match settings.metrics_bind() {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind)
+                    .with_context(|| format!("cannot listen on {bind} (telemetry.metrics_bind)"))?;
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = HttpServer::new(move || crate::http::ops::metrics_app(state.clone()))
+                    .disable_signals()
+                    .workers(1)
+                    .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+                    .listen(listener)?
+                    .run();
+                Some((port, server))
+            }
+            None => None,
+        };
+        let metrics_elsewhere = metrics_server.is_some();
         let limits_data = limits.clone();
         let server = HttpServer::new(move || {
             let app = build_app(state.clone(), auth.clone())
                 .app_data(signer.clone())
                 .app_data(pow.clone());
+            let app = if metrics_elsewhere {
+                app.app_data(crate::http::ops::MetricsElsewhere)
+            } else {
+                app
+            };
             match &limits_data {
                 Some(l) => app.app_data(l.clone()),
                 None => app,
@@ -351,6 +372,17 @@ impl Application {
                 cancel.clone(),
             )),
         ];
+        let metrics_port = metrics_server.as_ref().map(|(port, _)| *port);
+        if let Some((_, server)) = metrics_server {
+            let handle = server.handle();
+            let serving = tokio::spawn(server);
+            let cancel = cancel.clone();
+            tasks.push(tokio::spawn(async move {
+                cancel.cancelled().await;
+                handle.stop(true).await;
+                let _ = serving.await;
+            }));
+        }
         if let Some(l) = limits {
             tasks.push(tokio::spawn(crate::limits::housekeeping(
                 l.into_inner(),
@@ -360,6 +392,7 @@ impl Application {
         }
         Ok(Application {
             port,
+            metrics_port,
             server,
             cancel,
             tasks,
@@ -369,6 +402,10 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// A handle that stops this application gracefully.

@@ -1,6 +1,12 @@
 //! Logs (`tracing`, text or JSON, filtered by `RUST_LOG`) and metrics (a Prometheus
 //! recorder for the `metrics` facade). Metric names live here so the dashboard and the
 //! tests name the same series.
+//!
+//! Every family is described (`# HELP`) when the recorder is installed, and every series
+//! that exists before any traffic is registered then at zero, so a scrape of a fresh
+//! process already shows it: the unlabelled counters, the pool gauges, the rate-limit
+//! refusals by class and key. Families labelled by what traffic brings (route and
+//! status, concert) get their first series with their first event.
 
 use std::sync::OnceLock;
 
@@ -20,7 +26,13 @@ pub const HOLD_CONFLICTS: &str = "frontrow_hold_conflicts_total";
 pub const PAYMENTS: &str = "frontrow_payments_total";
 pub const PAYMENT_REPLAYS: &str = "frontrow_payment_replays_total";
 pub const HOLDS_EXPIRED: &str = "frontrow_holds_expired_total";
+/// Open database connections by `state`, `idle` or `in_use`: the states partition the
+/// pool, so their sum is the open connections.
 pub const DB_POOL: &str = "frontrow_db_pool_connections";
+/// The most connections the database pool opens.
+pub const DB_POOL_MAX: &str = "frontrow_db_pool_max";
+/// Redis connection slots (one per calling thread) by `state`, `open` or `closed`; the
+/// states partition the slots.
 pub const REDIS_POOL: &str = "frontrow_redis_pool_connections";
 pub const REDIS_CONNECTS: &str = "frontrow_redis_connects_total";
 /// Actual minus predicted wait of admitted fans (issue 11).
@@ -33,9 +45,11 @@ pub const ORDERS: &str = "frontrow_orders_total";
 pub const ORDER_CONFLICTS: &str = "frontrow_order_conflicts_total";
 pub const ORDER_PAYMENTS: &str = "frontrow_order_payments_total";
 pub const ORDERS_EXPIRED: &str = "frontrow_orders_expired_total";
+/// Failed fetches of the identity provider's keys (JWKS).
+pub const JWKS_FETCH_ERRORS: &str = "frontrow_jwks_fetch_errors_total";
 
 /// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
-pub const METRICS: [&str; 20] = [
+pub const METRICS: [&str; 23] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     QUEUE_WAITING,
@@ -49,14 +63,163 @@ pub const METRICS: [&str; 20] = [
     PAYMENT_REPLAYS,
     HOLDS_EXPIRED,
     DB_POOL,
+    DB_POOL_MAX,
     REDIS_POOL,
     REDIS_CONNECTS,
     QUEUE_ETA_ERROR,
+    RATE_LIMITED,
     ORDERS,
     ORDER_CONFLICTS,
     ORDER_PAYMENTS,
     ORDERS_EXPIRED,
+    JWKS_FETCH_ERRORS,
 ];
+
+/// What a metric is: its type and its `# HELP` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// The type and help text of every name in [`METRICS`].
+pub fn describe(name: &str) -> Option<(Kind, &'static str)> {
+    use Kind::{Counter, Gauge, Histogram};
+    Some(match name {
+        HTTP_REQUESTS => (
+            Counter,
+            "HTTP requests answered, by route, method and status.",
+        ),
+        HTTP_DURATION => (
+            Histogram,
+            "Time to answer an HTTP request, by route, method and status.",
+        ),
+        QUEUE_WAITING => (Gauge, "Fans waiting in a concert's line."),
+        QUEUE_ACTIVE => (Gauge, "Fans admitted and still active, by concert."),
+        QUEUE_ADMITTED => (Counter, "Fans admitted from a concert's line."),
+        QUEUE_EXPIRED => (
+            Counter,
+            "Places in a concert's line dropped for idleness or expiry.",
+        ),
+        QUEUE_ADMIT_RATE => (
+            Gauge,
+            "Fans admitted per second, by concert (its policy's rate).",
+        ),
+        HOLDS => (Counter, "Seats held (POST /reservations)."),
+        HOLD_CONFLICTS => (Counter, "Holds refused because the seat was taken."),
+        PAYMENTS => (Counter, "Reservations paid."),
+        PAYMENT_REPLAYS => (
+            Counter,
+            "Payments answered again from their idempotency key.",
+        ),
+        HOLDS_EXPIRED => (
+            Counter,
+            "Seat holds released by the sweeper after they expired.",
+        ),
+        DB_POOL => (
+            Gauge,
+            "Open database connections by state (idle, in_use); the states sum to the open connections.",
+        ),
+        DB_POOL_MAX => (Gauge, "The most connections the database pool opens."),
+        REDIS_POOL => (
+            Gauge,
+            "Redis connection slots by state (open, closed); the states sum to the slots.",
+        ),
+        REDIS_CONNECTS => (
+            Counter,
+            "Redis connections opened since start (reconnects included).",
+        ),
+        QUEUE_ETA_ERROR => (
+            Histogram,
+            "Actual minus predicted wait of admitted fans, in seconds.",
+        ),
+        RATE_LIMITED => (
+            Counter,
+            "Requests refused by a rate limit, by class and key (address or user).",
+        ),
+        ORDERS => (Counter, "Orders held."),
+        ORDER_CONFLICTS => (Counter, "Orders refused for want of seats or places."),
+        ORDER_PAYMENTS => (Counter, "Orders paid."),
+        ORDERS_EXPIRED => (
+            Counter,
+            "Held orders ended by the sweeper after they expired.",
+        ),
+        JWKS_FETCH_ERRORS => (
+            Counter,
+            "Failed fetches of the identity provider's keys (JWKS).",
+        ),
+        _ => return None,
+    })
+}
+
+/// Describes every family to the installed recorder and registers the series that exist
+/// before any traffic, at zero (adding zero keeps a value already there).
+fn register_all() {
+    for name in METRICS {
+        let Some((kind, help)) = describe(name) else {
+            continue;
+        };
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+    for name in [
+        HOLDS,
+        HOLD_CONFLICTS,
+        PAYMENTS,
+        PAYMENT_REPLAYS,
+        HOLDS_EXPIRED,
+        REDIS_CONNECTS,
+        ORDERS,
+        ORDER_CONFLICTS,
+        ORDER_PAYMENTS,
+        ORDERS_EXPIRED,
+        JWKS_FETCH_ERRORS,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for state in ["idle", "in_use"] {
+        metrics::gauge!(DB_POOL, "state" => state).increment(0.0);
+    }
+    metrics::gauge!(DB_POOL_MAX).increment(0.0);
+    for state in ["open", "closed"] {
+        metrics::gauge!(REDIS_POOL, "state" => state).increment(0.0);
+    }
+    use crate::limits::Class;
+    for class in [
+        Class::Signup,
+        Class::Enter,
+        Class::Status,
+        Class::Booking,
+        Class::Admin,
+    ] {
+        metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "address").increment(0);
+    }
+    // The classes with a per-user limit too (limits.enter_user_*, limits.booking_user_*).
+    for class in [Class::Enter, Class::Booking] {
+        metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "user").increment(0);
+    }
+}
+
+/// The database pool's gauges: `size` connections open, `idle` of them idle, at most `max`.
+pub fn record_db_pool(size: u32, idle: u32, max: u32) {
+    let idle = idle.min(size);
+    metrics::gauge!(DB_POOL, "state" => "idle").set(f64::from(idle));
+    metrics::gauge!(DB_POOL, "state" => "in_use").set(f64::from(size - idle));
+    metrics::gauge!(DB_POOL_MAX).set(f64::from(max));
+}
+
+/// The Redis gauges: `slots` connection slots, `open` of them connected, `connects`
+/// connections opened since start.
+pub fn record_redis_pool(slots: usize, open: usize, connects: u64) {
+    let open = open.min(slots);
+    metrics::gauge!(REDIS_POOL, "state" => "open").set(open as f64);
+    metrics::gauge!(REDIS_POOL, "state" => "closed").set((slots - open) as f64);
+    metrics::counter!(REDIS_CONNECTS).absolute(connects);
+}
 
 /// Installs the tracing subscriber once per process (later calls are no-ops, which
 /// keeps tests that build several apps working).
@@ -105,7 +268,10 @@ pub fn metrics_handle() -> PrometheusHandle {
                 })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
-                Ok(h) => h,
+                Ok(h) => {
+                    register_all();
+                    h
+                }
                 // Another recorder is installed (only possible in odd test setups): keep
                 // a private one so /metrics still answers.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),

@@ -1,9 +1,12 @@
-//! Operations endpoints: liveness, readiness (each dependency named), Prometheus metrics.
+//! Operations endpoints: liveness, readiness (each dependency named), Prometheus metrics
+//! (with the API, or alone on `telemetry.metrics_bind`: see [`metrics_app`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpRequest, HttpResponse, get, web};
 
 use super::AppState;
 use super::dto::{HealthView, ReadyView};
@@ -61,13 +64,40 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"))
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if req.app_data::<MetricsElsewhere>().is_some() {
+        return super::error::route_not_found(req).await;
+    }
     for probe in &state.probes {
         probe.record_metrics();
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())
+}
+
+/// Marks the API's app when `/metrics` is served on its own listener: the public one
+/// then answers it 404, as a route it does not have.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsElsewhere;
+
+/// The app of the metrics listener (`telemetry.metrics_bind`): `/metrics` and nothing
+/// else.
+pub fn metrics_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .service(metrics)
+        .default_service(web::to(super::error::route_not_found))
 }
 
 /// The fans' pages: concerts, the waiting room, the seat map, checkout (one page over
