@@ -354,9 +354,24 @@ impl From<BookingError> for ApiError {
 
 /// Turns actix's extractor failures (bad JSON, wrong types, bad path or query) into
 /// problem documents instead of actix's plain-text defaults.
+///
+/// What the HTTP layer refuses before a handler runs, and how:
+/// - a JSON body that is not an object, malformed, of the wrong shape, too large or not
+///   declared `application/json`: 422, 400, 413, 415 problems (here; see
+///   `middleware::ObjectBody`);
+/// - a path parameter or query string that does not parse: 404 and 400 problems (here);
+/// - an unknown path: 404 problem; a known path with a method it does not take: 405
+///   problem with `Allow` (`methods::no_route`);
+/// - a rate limit: 429 problem with `Retry-After` (`limits::enforce`);
+/// - no problem document is possible where actix's HTTP/1 codec answers before any
+///   service runs: a malformed request line or header, or more headers than it takes
+///   (400), a head larger than its buffer (431), a head not read within
+///   `http.client_request_timeout_ms` (408, or the connection closed when nothing came)
+///   — these come with an empty body; and an idle connection past
+///   `http.keep_alive_seconds` or one open at shutdown is closed without an answer.
 pub fn json_error(
     err: actix_web::error::JsonPayloadError,
-    _req: &actix_web::HttpRequest,
+    req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as J;
     let e = match &err {
@@ -372,6 +387,20 @@ pub fn json_error(
             "Payload too large",
             "the JSON body is too large",
         ),
+        J::Payload(actix_web::error::PayloadError::Io(io))
+            if io
+                .get_ref()
+                .is_some_and(|e| e.is::<super::middleware::NotAnObject>()) =>
+        {
+            let schema = req
+                .app_data::<actix_web::web::Data<super::methods::KnownRoutes>>()
+                .and_then(|k| k.body_schema(req.path(), req.method()))
+                .map(|s| format!(" ({s} in the OpenAPI document)"))
+                .unwrap_or_default();
+            ApiError::validation(format!(
+                "invalid JSON body: {io}; expected a JSON object{schema}"
+            ))
+        }
         J::Deserialize(d) if d.is_data() => ApiError::validation(format!("invalid JSON body: {d}")),
         J::Deserialize(d) => ApiError::bad_request(format!("malformed JSON body: {d}")),
         other => ApiError::bad_request(format!("unreadable JSON body: {other}")),

@@ -1,6 +1,7 @@
 //! Per-request plumbing: a request id (taken from `x-request-id` when the client sends a
 //! sane one, else a fresh UUID) on the request's tracing span and echoed in the response,
-//! and the request count and latency histogram by route, method and status.
+//! and the request count and latency histogram by route, method and status; and JSON
+//! bodies held to being objects (see [`ObjectBody`]).
 //!
 //! This runs on every request, the fans' status polls included, so it keeps its work
 //! small: the matched route is found once (`observe` leaves it in the request's
@@ -12,15 +13,21 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Decompress, Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::Method;
+use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
+use futures::Stream;
 use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
@@ -126,8 +133,100 @@ fn fresh_request_id() -> HeaderValue {
     HeaderValue::from_str(id).unwrap_or_else(|_| unreachable!("a UUID is a valid header value"))
 }
 
+/// What a JSON body that is no object starts with, when it is JSON at all: carried in
+/// the payload's error to `error::json_error`, which answers 422.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAnObject(pub &'static str);
+
+impl std::fmt::Display for NotAnObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the JSON body is {}, not an object", self.0)
+    }
+}
+
+impl std::error::Error for NotAnObject {}
+
+/// The JSON value a first byte starts, unless it is an object's `{`; `None` for `{` and
+/// for bytes no JSON starts with (serde then says the body is malformed: 400).
+fn not_an_object(first: u8) -> Option<NotAnObject> {
+    Some(NotAnObject(match first {
+        b'[' => "an array",
+        b'"' => "a string",
+        b'-' | b'0'..=b'9' => "a number",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => return None,
+    }))
+}
+
+/// A request body that fails at its first byte past JSON whitespace when that byte starts
+/// a JSON value other than an object.
+///
+/// Every JSON body of the API is an object, but serde's derived `Deserialize` of a
+/// struct also takes a sequence of its fields in order: `[7]` would charge a wallet 7.
+/// `web::JsonConfig` cannot look at the bytes, and `deny_unknown_fields` does not refuse
+/// sequences, so the check sits on the payload itself: it reads no further than the first
+/// significant byte, buffers nothing, and the extractor reads the rest as before.
+pub struct ObjectBody<S> {
+    inner: S,
+    /// Whether the first significant byte has gone by.
+    seen: bool,
+}
+
+impl<S> Stream for ObjectBody<S>
+where
+    S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = Pin::new(&mut self.inner).poll_next(cx);
+        if self.seen {
+            return item;
+        }
+        if let Poll::Ready(Some(Ok(chunk))) = &item
+            && let Some(&first) = chunk
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            self.seen = true;
+            if let Some(e) = not_an_object(first) {
+                let io = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+                return Poll::Ready(Some(Err(PayloadError::Io(io))));
+            }
+        }
+        item
+    }
+}
+
+/// Puts [`ObjectBody`] on a POST, PUT or PATCH whose body is declared JSON (the types
+/// actix's JSON extractor takes: `application/json`, `…+json`). A compressed body is
+/// decompressed here, and its `Content-Encoding` removed, so the check sees JSON.
+fn objects_only(req: &mut ServiceRequest) {
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        return;
+    }
+    let json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+    if !json {
+        return;
+    }
+    let decoded = Decompress::from_headers(req.take_payload(), req.headers());
+    req.headers_mut().remove(CONTENT_ENCODING);
+    let checked = ObjectBody {
+        inner: Box::pin(decoded),
+        seen: false,
+    };
+    req.set_payload(Payload::from(
+        Box::pin(checked) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>
+    ));
+}
+
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
@@ -139,6 +238,7 @@ pub async fn observe(
         .unwrap_or_else(fresh_request_id);
     let route = matched_route(&req);
     req.extensions_mut().insert(MatchedRoute(route.clone()));
+    objects_only(&mut req);
     let method = method_label(req.method());
     let span = tracing::info_span!(
         "request",

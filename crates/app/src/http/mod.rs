@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod draw;
 pub mod dto;
 pub mod error;
+pub mod methods;
 pub mod middleware;
 pub mod ops;
 pub mod order_dto;
@@ -208,7 +209,13 @@ pub fn build_app(
         .service(wellknown::jwks)
         .split_for_parts();
     let api = crate::limits::document(api);
-    app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+    // For 405 answers: the documented routes and the Swagger UI's.
+    let known = methods::KnownRoutes::from_openapi(&api)
+        .with("/swagger-ui", &[actix_web::http::Method::GET])
+        .with("/swagger-ui/{_:.*}", &[actix_web::http::Method::GET])
+        .with("/api-docs/openapi.json", &[actix_web::http::Method::GET]);
+    app.app_data(web::Data::new(known))
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
         .route(
             "/swagger-ui",
             web::get().to(|| async {
@@ -217,7 +224,7 @@ pub fn build_app(
                     .finish()
             }),
         )
-        .default_service(web::to(error::route_not_found))
+        .default_service(web::to(methods::no_route))
         // Inside `observe`, so refusals are counted and logged like any answer.
         .wrap(actix_web::middleware::from_fn(crate::limits::enforce))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
