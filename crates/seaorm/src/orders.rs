@@ -564,11 +564,49 @@ impl SeaOrmStore {
             .await?;
         }
         txn.commit().await?;
-        let o = order::Entity::find_by_id(order_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("order {order_id}")))?;
-        Ok(self.load_order(o).await?)
+        // The answer from what this transaction wrote (no second read).
+        let seats = found
+            .iter()
+            .map(|s| {
+                Ok(SeatPosition {
+                    seat_id: SeatId(s.id),
+                    label: s.label.clone(),
+                    section: s.section.clone(),
+                    row: row_of(s),
+                    number: u32::try_from(s.number).unwrap_or(0),
+                    category: s.category.clone(),
+                    price: money(s.price)?,
+                })
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        let standing = lines
+            .iter()
+            .map(|(a, q)| {
+                Ok(StandingPosition {
+                    area: a.name.clone(),
+                    category: a.category.clone(),
+                    quantity: *q,
+                    price: money(a.price)?,
+                })
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        Ok(Order {
+            id: OrderId(order_id),
+            user_id: req.user_id,
+            concert_id: req.concert_id,
+            schedule_id: req.schedule_id,
+            status: OrderStatus::Held,
+            total: money(total)?,
+            seats,
+            standing,
+            together: req.together,
+            lone_seats_left: req.lone_seats_left,
+            created_at: at(now)?,
+            expires_at: at(expires)?,
+            admitted_until: at(ms(req.admitted_until))?,
+            extended_at: None,
+            paid_at: None,
+        })
     }
 
     async fn owned(&self, user: UserId, id: OrderId) -> Result<Option<order::Model>, DbErr> {

@@ -241,6 +241,8 @@ fn check_presale(new: &model::NewPresaleCodes, generate: u32) -> Result<(), Orde
 const PLAN_DEADLINE: StdDuration = StdDuration::from_secs(5);
 /// How long a request waits for other requests' claims to settle before planning again.
 const PENDING_WAIT: StdDuration = StdDuration::from_millis(5);
+/// How long a request waits for another request's snapshot.
+const REFRESH_WAIT: StdDuration = StdDuration::from_millis(2);
 
 /// The most orders "my orders" lists.
 pub const MAX_ORDERS_LISTED: u64 = 200;
@@ -255,6 +257,8 @@ pub struct BoxOffice {
     clock: Arc<dyn Clock>,
     policy: OrderPolicy,
     planners: Planners,
+    /// Held while a venue is read into a planner.
+    loading: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn check_ask(ask: &OrderAsk, max: u32) -> Result<u32, OrderError> {
@@ -326,6 +330,7 @@ impl BoxOffice {
             clock,
             policy,
             planners: Planners::default(),
+            loading: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -392,6 +397,11 @@ impl BoxOffice {
         if let Some(p) = self.planners.get(schedule) {
             return Ok(p);
         }
+        // One read of the venue per instance, however many parties arrive at once.
+        let _loading = self.loading.lock().await;
+        if let Some(p) = self.planners.get(schedule) {
+            return Ok(p);
+        }
         let venue = self
             .orders
             .venue(schedule)
@@ -430,27 +440,34 @@ impl BoxOffice {
             opened_categories: code.map(|c| c.categories.clone()).unwrap_or_default(),
             opened_sections: code.map(|c| c.sections.clone()).unwrap_or_default(),
         };
-        let deadline = Instant::now() + PLAN_DEADLINE;
-        let mut fresh = false;
+        let started = Instant::now();
+        let deadline = started + PLAN_DEADLINE;
         loop {
-            if lock(&plan).stale(SNAPSHOT_TTL) {
-                self.refresh(&plan, req.schedule_id).await?;
-                fresh = true;
+            if lock(&plan).begin_refresh(SNAPSHOT_TTL) {
+                if let Err(e) = self.refresh(&plan, req.schedule_id).await {
+                    lock(&plan).refresh_failed();
+                    return Err(e);
+                }
             }
-            let (pick, pending) = {
+            let (pick, pending, fresh) = {
                 let mut p = lock(&plan);
-                (p.plan(ask, &filter), p.pending())
+                (p.plan(ask, &filter), p.pending(), p.fresh_since(started))
             };
             let Some(pick) = pick else {
-                if pending > 0 && Instant::now() < deadline {
+                if Instant::now() >= deadline {
+                    return Err(OrderError::NoSeatsLeft { count: best.count });
+                }
+                if pending > 0 {
                     // Another party's claim may yet fail and free its seats.
                     tokio::time::sleep(PENDING_WAIT).await;
                     continue;
                 }
-                if fresh || Instant::now() >= deadline {
+                if fresh {
                     return Err(OrderError::NoSeatsLeft { count: best.count });
                 }
+                // Only a snapshot read after this request began may refuse it.
                 lock(&plan).expire();
+                tokio::time::sleep(REFRESH_WAIT).await;
                 continue;
             };
             req.seats.clone_from(&pick.seats);
@@ -467,9 +484,8 @@ impl BoxOffice {
                     p.settle(&pick.seats, false);
                     p.mark_taken(&lost);
                     // Someone else (another instance, or a stale snapshot) got there
-                    // first: read the store again before the next plan.
+                    // first: read the store again before long.
                     p.expire();
-                    fresh = false;
                 }
                 Err(e) => {
                     p.settle(&pick.seats, false);

@@ -46,6 +46,10 @@ pub struct SeatPlan {
     pending: Vec<Vec<u32>>,
     pending_total: usize,
     refreshed: Option<Instant>,
+    /// A request is reading the store for a new snapshot: the others plan on this one.
+    refreshing: bool,
+    /// Seats won here lately, with when: a snapshot read before a win does not undo it.
+    recent: Vec<(SeatId, Instant)>,
     used: Instant,
 }
 
@@ -99,6 +103,8 @@ impl SeatPlan {
             pending,
             pending_total: 0,
             refreshed: None,
+            refreshing: false,
+            recent: Vec::new(),
             used: Instant::now(),
         }
     }
@@ -108,13 +114,39 @@ impl SeatPlan {
         self.refreshed.is_none_or(|t| t.elapsed() >= ttl)
     }
 
-    /// Replaces the snapshot: exactly `taken` are taken.
+    /// True when the caller should read a new snapshot (it is stale and nobody else is
+    /// reading one); the caller then calls [`SeatPlan::refresh`] or
+    /// [`SeatPlan::refresh_failed`].
+    pub fn begin_refresh(&mut self, ttl: Duration) -> bool {
+        if self.refreshing || !self.stale(ttl) {
+            return false;
+        }
+        self.refreshing = true;
+        true
+    }
+
+    /// True when a snapshot read at or after `t` is in place.
+    pub fn fresh_since(&self, t: Instant) -> bool {
+        self.refreshed.is_some_and(|r| r >= t)
+    }
+
+    /// Ends a failed refresh: the next request tries again.
+    pub fn refresh_failed(&mut self) {
+        self.refreshing = false;
+    }
+
+    /// Replaces the snapshot read at `at`: exactly `taken` are taken, and the seats won
+    /// here since `at` (the snapshot may predate them).
     pub fn refresh(&mut self, taken: &[SeatId], at: Instant) {
         for row in &mut self.taken {
             row.fill(false);
         }
         self.mark_taken(taken);
+        self.recent.retain(|(_, t)| *t >= at);
+        let recent: Vec<SeatId> = self.recent.iter().map(|(s, _)| *s).collect();
+        self.mark_taken(&recent);
         self.refreshed = Some(at);
+        self.refreshing = false;
     }
 
     /// Records seats as taken (a claim won here, or lost to someone else).
@@ -164,6 +196,10 @@ impl SeatPlan {
 
     /// Ends a planned claim: its seats are no longer pending; `won` seats are taken.
     pub fn settle(&mut self, planned: &[SeatId], won: bool) {
+        if won {
+            let now = Instant::now();
+            self.recent.extend(planned.iter().map(|s| (*s, now)));
+        }
         for s in planned {
             if let Some(&(r, c)) = self.index.get(s) {
                 self.pending[r][c] = self.pending[r][c].saturating_sub(1);
@@ -317,7 +353,15 @@ mod tests {
         p.refresh(&all, Instant::now());
         assert!(p.plan(ask(1), &vip).is_none());
         p.refresh(&[], Instant::now());
-        assert!(p.plan(ask(1), &vip).is_some());
+        let d = p.plan(ask(1), &vip).unwrap();
+        // A win after a snapshot began survives that snapshot.
+        let before = Instant::now();
+        p.settle(&d.seats, true);
+        p.refresh(&[], before);
+        assert!(
+            !p.plan(ask(8), &vip)
+                .is_some_and(|e| e.seats.contains(&d.seats[0]))
+        );
     }
 
     #[test]

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The box office benchmark (see loadtest/crowd/src/bin/boxoffice.rs): a 10,000-seat
+# stadium plus 2,000 standing, 2,500 parties (1-6, mean 4) and 500 standing orders
+# admitted first, then all ordering best-available at once and paying — on PostgreSQL,
+# MariaDB and SQLite, one release instance with the in-memory queue each, beside pgbench
+# on the same PostgreSQL. Writes loadtest/results/<UTC>-boxoffice.{json,md} (commit,
+# machine, command, date in the header) and exits non-zero when a run double-sold,
+# failed a request, or a target was missed (the report is kept either way).
+#
+# usage: loadtest/boxoffice.sh [--dbs "postgres mariadb sqlite"] [--parties 2500]
+#                              [--standing 500] [--allow-split]
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=()
+CMDLINE="loadtest/boxoffice.sh $*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dbs) DBS=$2; shift 2 ;;
+    --parties) PARTIES=$2; shift 2 ;;
+    --standing) STANDING=$2; shift 2 ;;
+    --allow-split) SPLIT=(--allow-split); shift ;;
+    *) echo "boxoffice.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+log() { echo "[boxoffice.sh $(date +%T)] $*" >&2; }
+
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+services_up mariadb postgres
+log "building release binaries"
+cargo build -q --release -p frontrow-app -p frontrow-crowd
+BIN="$CARGO_TARGET_DIR/release/frontrow"
+BOX="$CARGO_TARGET_DIR/release/boxoffice"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT="$HERE/results/$STAMP-boxoffice"
+WORK=$(mktemp -d /tmp/frontrow-boxoffice.XXXXXX)
+SERVER_PID=""
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  services_down || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# Same-run baseline: pgbench (TPC-B-like, 16 clients) on the very PostgreSQL.
+PGURL="$FRONTROW_TEST_POSTGRES_URL"
+psql -q "$PGURL/postgres" -c "CREATE DATABASE bench" >/dev/null
+PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+command -v pgbench >/dev/null && PGBENCH=$(command -v pgbench)
+"$PGBENCH" -q -i -s 10 "$PGURL/bench" >/dev/null 2>&1
+PGBENCH_TPS=$("$PGBENCH" -c 16 -j 2 -T 10 "$PGURL/bench" 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
+log "pgbench: $PGBENCH_TPS tps"
+
+rc=0
+for db in $DBS; do
+  name="box_$(date +%s%N)"
+  case "$db" in
+    postgres) psql -q "$PGURL/postgres" -c "CREATE DATABASE $name" >/dev/null; URL="$PGURL/$name" ;;
+    mariadb)
+      MPORT=${FRONTROW_TEST_MYSQL_URL##*:}
+      mariadb --no-defaults -h127.0.0.1 -P"$MPORT" -ufrontrow -pfrontrow -e "CREATE DATABASE $name"
+      URL="$FRONTROW_TEST_MYSQL_URL/$name" ;;
+    sqlite) URL="sqlite://$WORK/$name.db?mode=rwc" ;;
+    *) echo "boxoffice.sh: unknown database $db" >&2; exit 2 ;;
+  esac
+  PORT=$(free_port)
+  ADMIN_KEY="boxoffice-admin-$(date +%s)"
+  env RUST_LOG=warn \
+    FRONTROW__HTTP__BIND="127.0.0.1:$PORT" \
+    FRONTROW__DATABASE__URL="$URL" \
+    FRONTROW__DATABASE__MAX_CONNECTIONS=32 \
+    FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
+    FRONTROW__AUTH__JWT_SECRET="boxoffice-jwt-secret-0123456789" \
+    FRONTROW__LIMITS__ENABLED=false \
+    FRONTROW__QUEUE__TICK_INTERVAL_MS=50 \
+    FRONTROW__HTTP__CLIENT_REQUEST_TIMEOUT_MS=60000 \
+    "$BIN" serve >"$WORK/$db.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  log "$db: running $PARTIES parties + $STANDING standing orders"
+  "$BOX" --base "http://127.0.0.1:$PORT" --admin-key "$ADMIN_KEY" --parties "$PARTIES" \
+    --standing-orders "$STANDING" "${SPLIT[@]}" --out "$WORK/$db.json" >/dev/null || rc=1
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+done
+
+python3 - "$WORK" "$OUT" "$PGBENCH_TPS" "$CMDLINE" "$DBS" <<'PY'
+import json, os, subprocess, sys, datetime
+work, out, tps, cmd, dbs = sys.argv[1:6]
+commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "?")
+runs = {}
+for db in dbs.split():
+    p = os.path.join(work, db + ".json")
+    runs[db] = json.load(open(p)) if os.path.exists(p) else None
+doc = {"commit": commit, "dirty": bool(dirty), "cores": os.cpu_count(), "mem_kib": mem,
+       "command": cmd, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+       "pgbench_tps": float(tps) if tps else None, "runs": runs}
+json.dump(doc, open(out + ".json", "w"), indent=2)
+L = [f"# Box office benchmark {os.path.basename(out)}", "",
+     f"- commit: `{commit}`{' (with uncommitted changes)' if dirty else ''}",
+     f"- machine: {os.cpu_count()} cores, {int(mem)//1024} MiB; client, server and database share it",
+     f"- command: `{cmd}`", f"- date: {doc['date']}",
+     f"- same-run baseline: pgbench (TPC-B-like, scale 10, 16 clients, 10 s) on the same PostgreSQL: **{tps} tps**",
+     "- one release instance per database, in-memory queue, rate limits off, pool of 32 connections",
+     "", "| | " + " | ".join(dbs.split()) + " |", "|---|" + "---|" * len(dbs.split())]
+def row(label, f):
+    cells = []
+    for db in dbs.split():
+        r = runs[db]
+        try:
+            cells.append(f(r) if r else "no result")
+        except Exception as e:
+            cells.append(f"? ({e})")
+    L.append(f"| {label} | " + " | ".join(cells) + " |")
+row("first order → last payment (s)", lambda r: f"{r['first_order_to_last_payment_s']:.2f}")
+row("tickets paid per second", lambda r: f"{r['tickets_per_s']:,.0f}")
+row("seats sold / 10,000", lambda r: f"{r['seats_sold_on_map']:,} ({100*r['sold_share']:.2f} %)")
+row("standing sold / 2,000", lambda r: f"{r['standing_paid']:,}")
+row("seats left unsold", lambda r: f"{r['seats_unsold']:,}")
+row("order p50 / p99 (ms)", lambda r: f"{r['order_ms']['p50']:.1f} / {r['order_ms']['p99']:.1f}")
+row("payment p50 / p99 (ms)", lambda r: f"{r['payment_ms']['p50']:.1f} / {r['payment_ms']['p99']:.1f}")
+row("share of 409", lambda r: f"{100*r['share_409']:.3f} %")
+row("order answers", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r['order_statuses'].items())))
+row("payment answers", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r['payment_statuses'].items())))
+row("lone seats left (reported / on the map)", lambda r: f"{r['lone_seats_reported']} / {r['lone_seats_on_map']}")
+row("double-sold seats", lambda r: str(r['double_sold']))
+row("failed requests", lambda r: str(r['failures']))
+row("target: ≥ 99.5 % sold within 5 s", lambda r: "met" if r['targets']['sold_out_within_5_s'] else "**missed**")
+row("target: order p99 ≤ 250 ms", lambda r: "met" if r['targets']['order_p99_le_250_ms'] else "**missed**")
+row("target: 0 double-sold", lambda r: "met" if r['targets']['zero_double_sold'] else "**missed**")
+open(out + ".md", "w").write("\n".join(L) + "\n")
+print("\n".join(L))
+PY
+log "report: $OUT.md"
+exit $rc
