@@ -481,6 +481,33 @@ impl From<OrderError> for ApiError {
                 "Ticket limit reached",
                 detail,
             ),
+            OrderError::CodeInvalid => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "presale-code-invalid",
+                "Presale code not valid",
+                detail,
+            ),
+            OrderError::CodeExhausted { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "presale-code-exhausted",
+                "Presale code used up",
+                format!("{detail}; nothing was held"),
+            ),
+            OrderError::SeatsNotOnSale(s) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not-on-sale",
+                "Not on sale to you",
+                format!(
+                    "seats {} are in a presale you have no code for; nothing was held",
+                    seat_list(&s)
+                ),
+            ),
+            OrderError::AreaNotOnSale(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not-on-sale",
+                "Not on sale to you",
+                format!("{detail}; nothing was held"),
+            ),
             OrderError::NotHeld(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "order-not-held",
@@ -510,33 +537,6 @@ impl From<OrderError> for ApiError {
             }
             OrderError::Cancelled => ApiError::new(
                 StatusCode::GONE,
-            OrderError::CodeInvalid => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "presale-code-invalid",
-                "Presale code not valid",
-                detail,
-            ),
-            OrderError::CodeExhausted { .. } => ApiError::new(
-                StatusCode::CONFLICT,
-                "presale-code-exhausted",
-                "Presale code used up",
-                format!("{detail}; nothing was held"),
-            ),
-            OrderError::SeatsNotOnSale(s) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not-on-sale",
-                "Not on sale to you",
-                format!(
-                    "seats {} are in a presale you have no code for; nothing was held",
-                    seat_list(&s)
-                ),
-            ),
-            OrderError::AreaNotOnSale(_) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "not-on-sale",
-                "Not on sale to you",
-                format!("{detail}; nothing was held"),
-            ),
                 "order-cancelled",
                 "Order cancelled",
                 detail,

@@ -16,8 +16,8 @@ pub mod ops;
 pub mod order_dto;
 pub mod orders;
 pub mod pages;
-pub mod queue;
 pub mod presale;
+pub mod queue;
 pub mod reservations;
 pub mod responses;
 pub mod users;
@@ -194,11 +194,11 @@ pub fn build_app(
                 .service(draw::get_draw_receipts)
                 .service(admin::get_sales_summary)
                 .service(admin::export_sales_csv)
-                .service(reservations::extend_reservation),
                 .service(presale::create_presale_codes)
                 .service(presale::export_presale_codes)
                 .service(presale::list_presale_codes)
                 .service(presale::cancel_presale_code)
+                .service(reservations::extend_reservation),
         )
         .service(ops::index)
         .service(ops::healthz)
