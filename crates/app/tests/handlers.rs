@@ -284,10 +284,11 @@ async fn the_spec_documents_415_on_json_bodies_and_404_on_path_ids() {
             }
         }
     }
-    // Five operations take a JSON body, seventeen a path id (the draw's two, the sales
-    // summary and export, the hold extension, the pages' static files and the
-    // proof-of-work challenge among them).
-    assert_eq!(checked, (5, 17));
+    // Seven operations take a JSON body (orders and presale codes among them), 26 a path
+    // id (the draw's two, the sales summary and export, the hold extension, the pages'
+    // static files, the proof-of-work challenge, an order's four routes, availability and
+    // the presale codes' four among them).
+    assert_eq!(checked, (7, 26));
 }
 
 #[actix_web::test]
