@@ -39,8 +39,30 @@ export async function call(method, path, { body, headers = {}, raw = false } = {
   return { status: res.status, data: raw ? text : data, headers: res.headers };
 }
 
-/** Minor units → "42.00". */
-export const money = (minor) => (Number(minor) / 100).toFixed(2);
+// Prices are minor units of one currency; the service has no currency field, and its
+// amounts have two decimals (50_00 is 50.00), so the pages show euros.
+export const CURRENCY = "EUR";
+let locale = "en";
+/** The locale of every formatted amount and time ("en" or "ko"). */
+export function setLocale(l) { locale = l; }
+
+/** Minor units → "€42.00" (in the page's language). */
+export const money = (minor) =>
+  new Intl.NumberFormat(locale, { style: "currency", currency: CURRENCY }).format(Number(minor) / 100);
+
+/** Minor units → "42.00" (for an amount field). */
+export const amount = (minor) => (Number(minor) / 100).toFixed(2);
+
+/** An instant with its date, time and time zone ("1 May 2031, 22:00 CEST"). */
+export const when = (iso) => new Intl.DateTimeFormat(locale, {
+  year: "numeric", month: "short", day: "numeric", weekday: "short",
+  hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+}).format(new Date(iso));
+
+/** An instant's time of day with its time zone ("22:00:05 CEST"). */
+export const timeOf = (iso) => new Intl.DateTimeFormat(locale, {
+  hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+}).format(new Date(iso));
 
 /** "42.5" → 4250, or null when it is not an amount. */
 export function toMinor(text) {

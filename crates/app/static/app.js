@@ -1,8 +1,12 @@
-// The fans' pages: concerts, the waiting room, the seat map, checkout and the
+// The fans' pages: concerts, the waiting room, choosing tickets (party size, then best
+// available, seats on the map or standing places), one order's checkout and the
 // confirmation, one view at a time behind the URL's hash (#/concert/7/seats), so a reload
 // or a second tab lands where the fan was. What must survive a reload — who the fan is,
-// their place in each line, a hold and its payment attempt — lives in localStorage.
-import { call, money, toMinor, duration, clock, randomKey, el } from "./api.js";
+// their place in each line, their order and its payment key — lives in localStorage.
+// Every word on screen comes from i18n.js (English and Korean).
+import { call, money, amount, toMinor, clock, randomKey, el, when, timeOf, setLocale } from "./api.js";
+import { t, lang, setLang, applyStatic, span } from "./i18n.js";
+import { drawMap, paintSeat, categoryIndex, Zoom } from "./seatmap.js";
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -12,8 +16,11 @@ const store = {
 };
 const USER = "frontrow.user";
 const lineKey = (id) => `frontrow.line.${id}`;
-const holdKey = (id) => `frontrow.hold.${id}`;
+const holdKey = (id) => `frontrow.hold.${id}`;   // {order, key}: the order being paid and its one payment key
 const paidKey = (id) => `frontrow.paid.${id}`;
+// The most tickets in one order (booking.max_tickets_per_order's default); a server set
+// lower answers 422 "at most N tickets per order", and the page then takes its N.
+const MAX_PARTY_DEFAULT = 8;
 
 const S = {
   user: store.get(USER),
@@ -24,12 +31,19 @@ const S = {
   noStream: false,     // the stream failed once: poll for the rest of this page's life
   pollTimer: null,
   tickTimer: null,     // countdowns (pre-queue, turn, hold), once a second
-  seatTimer: null,
+  loopTimer: null,     // the seat map's and availability's refresh (with backoff on failure)
+  backoff: 0,
   seats: new Map(),    // seat id → button
+  seatData: new Map(), // seat id → the seat as last read
+  picked: new Set(),   // seat ids picked on the map
+  cats: new Map(),     // category → colour index
+  availability: null,
   schedules: [],
-  hold: null,          // {reservation, key}
+  hold: null,          // {order, key}
+  maxParty: store.get("frontrow.maxParty") || MAX_PARTY_DEFAULT,
   lastSaid: { at: 0, position: null },
   routeSeq: 0,
+  zoom: null,
 };
 
 // ---------- messages ----------
@@ -42,14 +56,14 @@ function fail(e) { $("error").textContent = e && e.message ? e.message : String(
 function clearError() { $("error").textContent = ""; }
 const auth = () => (S.user ? { Authorization: "Bearer " + S.user.access_token } : {});
 const queueHeader = () => (S.line ? { "X-Queue-Token": S.line.token } : {});
-const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+const view = () => document.body.dataset.view;
 
 // ---------- views and routes ----------
 const VIEWS = ["concerts", "waiting", "seats", "checkout", "done"];
-function show(view, focusId) {
-  for (const v of VIEWS) $("view-" + v).hidden = v !== view;
-  document.body.dataset.view = view;
+function show(name, focusId) {
+  for (const v of VIEWS) $("view-" + v).hidden = v !== name;
+  document.body.dataset.view = name;
   if (focusId) $(focusId).focus();
 }
 
@@ -57,28 +71,31 @@ function stopLive() {
   if (S.es) { S.es.close(); S.es = null; }
   clearTimeout(S.pollTimer); S.pollTimer = null;
   clearInterval(S.tickTimer); S.tickTimer = null;
-  clearInterval(S.seatTimer); S.seatTimer = null;
+  clearTimeout(S.loopTimer); S.loopTimer = null;
 }
 
 async function route() {
   const seq = ++S.routeSeq;
   stopLive(); clearError();
+  $("leave-confirm").hidden = true;
   const m = /^#\/concert\/(\d+)(?:\/(seats|checkout|done))?$/.exec(location.hash);
-  if (!m) return openConcerts();
+  if (!m) { openConcerts(); liveOrders(); return; }
   const id = Number(m[1]);
   if (!S.user) { location.hash = "#/"; return; }
   try {
     if (!S.concert || S.concert.id !== id) {
       const { data } = await call("GET", `/concerts/${id}`);
       S.concert = data;
+      S.schedules = data.schedules || [];
     }
   } catch (e) {
-    if (e.status === 404) { location.hash = "#/"; fail(new Error("That concert does not exist.")); } else fail(e);
+    if (e.status === 404) { location.hash = "#/"; fail(new Error(t("noSuchConcert"))); } else fail(e);
     return;
   }
   if (seq !== S.routeSeq) return;
   S.line = store.get(lineKey(id));
   const page = m[2] || "waiting";
+  if (page === "checkout" || page === "done") $("live-orders").hidden = true; else liveOrders();
   if (page === "waiting") return openWaiting();
   if (page === "seats") return openSeats();
   if (page === "checkout") return openCheckout();
@@ -89,6 +106,51 @@ const go = (page) => {
   if (location.hash === target) route(); else location.hash = target;
 };
 
+// ---------- the fan's live orders (a hold left behind stays visible and cancellable) ----------
+const concertTitles = new Map();
+async function liveOrders() {
+  const box = $("live-orders");
+  if (!S.user) { box.hidden = true; return; }
+  let orders;
+  try {
+    ({ data: orders } = await call("GET", "/orders", { headers: auth() }));
+  } catch { return; }
+  const live = orders.filter((o) => o.status === "HELD" && Date.parse(o.expires_at) > Date.now());
+  if (view() === "checkout" || view() === "done") { box.hidden = true; return; }
+  const list = $("live-list");
+  list.textContent = "";
+  for (const o of live) {
+    if (!concertTitles.has(o.concert_id)) {
+      try { concertTitles.set(o.concert_id, (await call("GET", `/concerts/${o.concert_id}`)).data.title); } catch { concertTitles.set(o.concert_id, `#${o.concert_id}`); }
+    }
+    const count = o.positions.reduce((n, p) => n + p.quantity, 0);
+    list.append(el("li", { class: "live-order", "data-order": String(o.id) },
+      el("p", {}, el("strong", { text: concertTitles.get(o.concert_id) }), " · ", t("ticketsN", { n: count }), " · ", money(o.total)),
+      el("p", { class: "muted", text: t("heldUntil", { at: timeOf(o.expires_at) }) }),
+      el("div", { class: "actions" },
+        el("button", { type: "button", class: "primary", text: t("goPay"), "aria-label": `${t("goPay")}: ${t("orderN", { id: o.id })}`, onclick: () => resume(o) }),
+        el("button", { type: "button", text: t("cancelHold"), "aria-label": `${t("cancelHold")}: ${t("orderN", { id: o.id })}`, onclick: () => cancelLive(o) }))));
+  }
+  box.hidden = live.length === 0;
+}
+
+function resume(o) {
+  const kept = store.get(holdKey(o.concert_id));
+  store.set(holdKey(o.concert_id), { order: o, key: kept && kept.order.id === o.id ? kept.key : null });
+  location.hash = `#/concert/${o.concert_id}/checkout`;
+}
+
+async function cancelLive(o) {
+  try {
+    await call("DELETE", `/orders/${o.id}`, { headers: auth() });
+  } catch (e) { if (e.status !== 404 && e.status !== 409 && e.status !== 410) { fail(e); return; } }
+  const kept = store.get(holdKey(o.concert_id));
+  if (kept && kept.order.id === o.id) store.del(holdKey(o.concert_id));
+  say(t("holdCancelled"));
+  await liveOrders();
+  if (view() === "seats") loop();
+}
+
 // ---------- concerts and signing in ----------
 function renderWho() {
   $("whoami").hidden = !S.user;
@@ -96,36 +158,58 @@ function renderWho() {
   if (S.user) $("whoami-name").textContent = S.user.name;
 }
 
+/** What is left of a schedule, seats and standing places together. */
+async function leftOf(s) {
+  try {
+    const { data: a } = await call("GET", `/schedules/${s.id}/availability`);
+    const left = a.categories.reduce((n, c) => n + c.available, 0) + a.standing.reduce((n, x) => n + x.available, 0);
+    const total = a.categories.reduce((n, c) => n + c.total, 0) + a.standing.reduce((n, x) => n + x.capacity, 0);
+    return { left, total };
+  } catch {
+    return { left: s.available_seats, total: s.total_seats };
+  }
+}
+
 async function openConcerts() {
   show("concerts");
-  document.title = "On sale — frontrow";
+  document.title = t("titleOnSale");
   renderWho();
   const list = $("concert-list");
   list.setAttribute("aria-busy", "true");
   try {
     const { data } = await call("GET", "/concerts");
     list.textContent = "";
-    if (!data.length) list.append(el("li", { class: "muted", text: "Nothing on sale right now." }));
-    for (const c of data) {
+    if (!data.length) list.append(el("li", { class: "muted", text: t("nothingOnSale") }));
+    await Promise.all(data.map(async (c) => {
+      concertTitles.set(c.id, c.title);
       const inLine = store.get(lineKey(c.id));
       const dates = el("p", { class: "muted dates" });
+      const join = el("div", { class: "join" });
       list.append(el("li", { class: "card concert" },
-        el("div", {}, el("h2", { text: c.title }), el("p", { class: "venue", text: c.venue }), dates),
-        el("div", { class: "join" },
-          inLine ? el("span", { class: "badge", text: "You have a place" }) : null,
-          el("button", { type: "button", class: "primary", "data-concert": String(c.id), text: inLine ? "Back to my place" : "Join the line",
-            "aria-label": `${inLine ? "Back to my place for" : "Join the line for"} ${c.title}`, onclick: () => join(c.id) }))));
-      call("GET", `/concerts/${c.id}/schedules`).then(({ data: ss }) => {
-        dates.textContent = ss.map((s) => `${when(s.starts_at)} · ${s.available_seats} of ${s.total_seats} left`).join(" — ");
-      }).catch(() => {});
-    }
+        el("div", {}, el("h2", { text: c.title }), el("p", { class: "venue", text: c.venue }), dates), join));
+      let soldOut = false;
+      try {
+        const { data: ss } = await call("GET", `/concerts/${c.id}/schedules`);
+        const left = await Promise.all(ss.map(leftOf));
+        dates.textContent = ss.map((s, i) => `${when(s.starts_at)} · ${t("leftOf", left[i])}`).join(" — ");
+        soldOut = ss.length > 0 && left.every((x) => x.left === 0);
+      } catch { /* the button stays: the waiting room says more */ }
+      if (soldOut && !inLine) {
+        join.append(el("span", { class: "badge sold", text: t("soldOutBadge") }));
+        return;
+      }
+      join.append(
+        inLine ? el("span", { class: "badge", text: t("haveAPlace") }) : null,
+        el("button", { type: "button", class: "primary", "data-concert": String(c.id), text: inLine ? t("backToPlace") : t("joinLine"),
+          "aria-label": `${inLine ? t("backToPlace") : t("joinLine")}: ${c.title}`, onclick: () => join_(c.id) }));
+    }));
   } catch (e) { fail(e); }
   list.setAttribute("aria-busy", "false");
 }
 
-function join(id) {
+function join_(id) {
   if (!S.user) {
-    fail(new Error("Enter your name first, then join the line."));
+    fail(new Error(t("nameFirst")));
     $("name").focus();
     S.pendingJoin = id;
     return;
@@ -136,23 +220,37 @@ function join(id) {
 async function signIn(ev) {
   ev.preventDefault();
   const name = $("name").value.trim();
-  if (!name) { fail(new Error("Please enter your name.")); $("name").focus(); return; }
+  if (!name) { fail(new Error(t("enterName"))); $("name").focus(); return; }
+  // Sign-ups are limited per network address: a 429 is waited out, in words.
+  let data;
+  for (let tries = 0; ; tries++) {
+    try {
+      ({ data } = await call("POST", "/users", { body: { name } }));
+      break;
+    } catch (e) {
+      if (e.status !== 429 || tries >= 5) { fail(e); return; }
+      const s = e.retryAfter ?? 5;
+      fail(new Error(t("signupBusy", { s })));
+      await wait(s * 1000);
+    }
+  }
   try {
-    const { data } = await call("POST", "/users", { body: { name } });
     S.user = { id: data.id, name: data.name, access_token: data.access_token };
     store.set(USER, S.user);
     clearError(); renderWho();
-    if (S.pendingJoin) { const id = S.pendingJoin; S.pendingJoin = null; join(id); }
-    else say(`Signed in as ${data.name}.`);
+    if (S.pendingJoin) { const id = S.pendingJoin; S.pendingJoin = null; join_(id); }
+    else say(t("signedInAsName", { name: data.name }));
+    liveOrders();
   } catch (e) { fail(e); }
 }
 
 function signOut() {
   for (let i = localStorage.length - 1; i >= 0; i--) {
     const k = localStorage.key(i);
-    if (k && k.startsWith("frontrow.")) localStorage.removeItem(k);
+    if (k && k.startsWith("frontrow.") && k !== "frontrow.lang") localStorage.removeItem(k);
   }
   S.user = null; S.line = null;
+  $("live-orders").hidden = true;
   location.hash = "#/"; route();
 }
 
@@ -162,6 +260,7 @@ async function openWaiting() {
   $("wait-h").textContent = S.concert.title;
   $("wait-venue").textContent = S.concert.venue;
   $("rejoin-btn").hidden = true; $("draw-link").hidden = true; $("leave-btn").hidden = false;
+  $("draw-msg").textContent = "";
   if (S.line) {
     try {
       const { data } = await call("GET", "/queue/status", { headers: queueHeader() });
@@ -179,7 +278,7 @@ async function openWaiting() {
 // Enters the line (a second call keeps the same place). Answers the proof-of-work
 // challenge when the server asks for one, and waits out rate limits.
 async function enter(attempt = 0) {
-  $("wait-state").textContent = "Getting you a place in line…";
+  $("wait-state").textContent = t("gettingPlace");
   let extra = {};
   for (let tries = 0; tries < 5; tries++) {
     try {
@@ -198,7 +297,7 @@ async function enter(attempt = 0) {
       }
       if (e.status === 429 || e.status === 503) {
         const s = e.retryAfter ?? 2;
-        $("wait-state").textContent = `The line is busy; trying again in ${s} s…`;
+        $("wait-state").textContent = t("lineBusy", { s });
         await wait(s * 1000);
         continue;
       }
@@ -206,12 +305,12 @@ async function enter(attempt = 0) {
       return;
     }
   }
-  if (attempt === 0) fail(new Error("We could not get you a place just now. Please try again."));
+  if (attempt === 0) fail(new Error(t("noPlaceNow")));
   $("rejoin-btn").hidden = false;
 }
 
 async function proofOfWork() {
-  $("wait-state").textContent = "Checking this browser before it joins the line…";
+  $("wait-state").textContent = t("checkingBrowser");
   try {
     const { data } = await call("GET", `/concerts/${S.concert.id}/queue/challenge`, { headers: auth() });
     const { solvePow } = await import("/static/pow.js");
@@ -238,10 +337,10 @@ function follow() {
   const es = new EventSource(`/api/v1/queue/events?token=${encodeURIComponent(S.line.token)}`);
   S.es = es;
   es.addEventListener("standing", (ev) => {
-    let t;
-    try { t = JSON.parse(ev.data); } catch { return; }
+    let tk;
+    try { tk = JSON.parse(ev.data); } catch { return; }
     clearError();
-    if (!renderTicket(t)) { es.close(); if (S.es === es) S.es = null; }
+    if (!renderTicket(tk)) { es.close(); if (S.es === es) S.es = null; }
   });
   es.addEventListener("unavailable", () => {
     es.close(); if (S.es === es) S.es = null;
@@ -256,7 +355,7 @@ function follow() {
 
 async function poll() {
   clearTimeout(S.pollTimer);
-  if (!S.line || document.body.dataset.view !== "waiting") return;
+  if (!S.line || view() !== "waiting") return;
   try {
     const { data } = await call("GET", "/queue/status", { headers: queueHeader() });
     clearError();
@@ -275,71 +374,69 @@ function lapsed() {
   forgetLine();
   stopLive();
   $("wait-place").hidden = true; $("prequeue").hidden = true; $("wait-notice").hidden = true;
-  $("wait-state").textContent = "Your place in line has lapsed (the page was closed too long, or you left in another tab).";
-  $("rejoin-btn").hidden = false; $("leave-btn").hidden = true;
-  say("Your place in line has lapsed.", true);
+  $("wait-state").textContent = t("lapsed");
+  $("rejoin-btn").hidden = false; $("leave-btn").hidden = true; $("leave-confirm").hidden = true;
+  say(t("lapsedShort"), true);
 }
 
 /** Shows a standing; false when there is nothing more to follow. */
-function renderTicket(t) {
-  if (document.body.dataset.view !== "waiting") return false;
+function renderTicket(tk) {
+  if (view() !== "waiting") return false;
   const prev = S.ticket;
-  S.ticket = t;
+  S.ticket = tk;
   const place = $("wait-place"), pre = $("prequeue"), notice = $("wait-notice");
   place.hidden = true; pre.hidden = true; notice.hidden = true;
   clearInterval(S.tickTimer); S.tickTimer = null;
-  document.body.dataset.status = t.status;
-  renderInventory(t.inventory);
+  document.body.dataset.status = tk.status;
+  renderInventory(tk.inventory);
 
-  switch (t.status) {
+  switch (tk.status) {
     case "PRE_QUEUE": {
       pre.hidden = false;
-      $("wait-state").textContent = "You are early: you have a place in the waiting room. When the sale opens, places are drawn at random among everyone waiting here.";
-      const opens = t.opens_at ? new Date(t.opens_at) : null;
-      $("opens-at").textContent = opens ? `at ${when(t.opens_at)}` : "";
+      $("wait-state").textContent = t("early");
+      const opens = tk.opens_at ? new Date(tk.opens_at) : null;
+      $("opens-at").textContent = opens ? t("atTime", { at: when(tk.opens_at) }) : "";
       const tick = () => {
         const left = opens ? (opens - Date.now()) / 1000 : 0;
-        $("opens-in").textContent = opens ? clock(left) : "soon";
-        if (left <= 0) $("opens-in").textContent = "opening…";
+        $("opens-in").textContent = opens ? clock(left) : t("soon");
+        if (left <= 0) $("opens-in").textContent = t("opening");
       };
       tick(); S.tickTimer = setInterval(tick, 1000);
-      if (!prev || prev.status !== "PRE_QUEUE") say(opens ? `The sale opens at ${when(t.opens_at)}. Keep this page open.` : "The sale opens soon.");
-      document.title = "Waiting for the sale — frontrow";
+      if (!prev || prev.status !== "PRE_QUEUE") say(opens ? t("saleOpensAt", { at: when(tk.opens_at) }) : t("saleOpensSoon"));
+      document.title = t("titleWaitingSale");
       return true;
     }
     case "WAITING": {
       place.hidden = false;
-      if (S.line && (S.line.first == null || t.position > S.line.first)) {
-        S.line.first = t.position; store.set(lineKey(S.concert.id), S.line);
+      if (S.line && (S.line.first == null || tk.position > S.line.first)) {
+        S.line.first = tk.position; store.set(lineKey(S.concert.id), S.line);
       }
-      const paused = t.eta_seconds == null && t.eta_seconds_low == null;
-      $("wait-state").textContent = paused
-        ? "The sale is paused for a moment. You keep your place in line."
-        : "You are in line. We will take you to the seats the moment it is your turn.";
-      $("queue-position").textContent = `#${t.position}`;
-      $("queue-ahead").textContent = t.ahead === 0 ? "You are next." : `${t.ahead} ${t.ahead === 1 ? "person" : "people"} ahead of you`;
-      $("queue-eta").textContent = paused ? "Estimated wait: on hold while the sale is paused" : `Estimated wait: ${eta(t)}`;
-      const first = Math.max(S.line?.first || t.position, 1);
-      const pct = Math.max(0, Math.min(100, Math.round(((first - t.position) / first) * 100)));
+      const paused = tk.eta_seconds == null && tk.eta_seconds_low == null;
+      $("wait-state").textContent = paused ? t("pausedState") : t("inLineState");
+      $("queue-position").textContent = `#${tk.position}`;
+      $("queue-ahead").textContent = tk.ahead === 0 ? t("youAreNext") : t("aheadN", { n: tk.ahead });
+      $("queue-eta").textContent = paused ? t("etaPaused") : t("eta", { eta: eta(tk) });
+      const first = Math.max(S.line?.first || tk.position, 1);
+      const pct = Math.max(0, Math.min(100, Math.round(((first - tk.position) / first) * 100)));
       const bar = $("progress");
       bar.setAttribute("aria-valuenow", String(pct));
-      bar.setAttribute("aria-valuetext", `${pct}% of the way: place ${t.position}`);
+      bar.setAttribute("aria-valuetext", t("progressText", { pct, n: tk.position }));
       $("progress-fill").style.width = `${Math.max(pct, 2)}%`;
       document.body.classList.toggle("paused", paused);
-      document.title = `#${t.position} in line — frontrow`;
+      document.title = t("titleInLine", { n: tk.position });
       const pausedBefore = prev && prev.status === "WAITING" && prev.eta_seconds == null && prev.eta_seconds_low == null;
       if (prev && prev.status === "WAITING" && paused !== pausedBefore) {
-        say(paused ? "The sale is paused. You keep your place." : `The sale is moving again. You are number ${t.position} in line.`);
-        S.lastSaid = { at: Date.now(), position: t.position };
-      } else if (S.lastSaid.position !== t.position && Date.now() - S.lastSaid.at > 8000) {
-        say(`You are number ${t.position} in line. ${t.ahead === 0 ? "You are next." : `${t.ahead} ahead of you.`}`);
-        S.lastSaid = { at: Date.now(), position: t.position };
+        say(paused ? t("sayPaused") : t("sayMoving", { n: tk.position }));
+        S.lastSaid = { at: Date.now(), position: tk.position };
+      } else if (S.lastSaid.position !== tk.position && Date.now() - S.lastSaid.at > 8000) {
+        say(t("sayPosition", { n: tk.position, ahead: tk.ahead }));
+        S.lastSaid = { at: Date.now(), position: tk.position };
       }
       return true;
     }
     case "ACTIVE":
       S.justAdmitted = true;
-      document.title = "It's your turn! — frontrow";
+      document.title = t("titleTurn");
       go("seats");
       return false;
     case "SOLD_OUT":
@@ -347,54 +444,77 @@ function renderTicket(t) {
       return false;
     default: // EXPIRED
       forgetLine();
-      $("wait-state").textContent = "Your turn has ended. You can join the line again.";
-      $("rejoin-btn").hidden = false; $("leave-btn").hidden = true;
-      say("Your turn has ended.", true);
-      document.title = "Your turn ended — frontrow";
+      $("wait-state").textContent = t("turnEndedRejoin");
+      $("rejoin-btn").hidden = false; $("leave-btn").hidden = true; $("leave-confirm").hidden = true;
+      say(t("turnEnded"), true);
+      document.title = t("titleTurnEnded");
       return false;
   }
 }
 
 function soldOut() {
   forgetLine();
-  $("wait-state").textContent = "Sold out: every seat has been sold. Thank you for waiting.";
-  $("leave-btn").hidden = true;
+  $("wait-state").textContent = t("soldOutState");
+  $("leave-btn").hidden = true; $("leave-confirm").hidden = true;
   const link = $("draw-link");
   link.href = `/api/v1/concerts/${S.concert.id}/draw`;
   link.hidden = false;
-  say("This concert is sold out.", true);
-  document.title = "Sold out — frontrow";
+  say(t("saySoldOut"), true);
+  document.title = t("titleSoldOut");
+}
+
+// The draw's record exists only when the line opened with a draw: look before leaving
+// the page, and say so in words when there was none.
+async function showDraw(ev) {
+  ev.preventDefault();
+  const box = $("draw-msg");
+  box.textContent = t("drawLooking");
+  try {
+    const { data } = await call("GET", `/concerts/${S.concert.id}/draw`);
+    box.textContent = "";
+    box.append(el("p", { text: t("drawWas", { n: data.entrants, at: when(data.opens_at) }) }),
+      el("p", { class: "muted mono", text: `${t("drawCommitment")}: ${data.commitment}${data.seed ? ` · ${t("drawSeed")}: ${data.seed}` : ""}` }),
+      el("a", { href: $("draw-link").href, text: t("drawRecord") }));
+  } catch (e) {
+    box.textContent = e.status === 404 || e.status === 409 ? t("noDraw") : e.message;
+  }
 }
 
 function renderInventory(inventory) {
   const notice = $("wait-notice");
   if (inventory === "ALL_HELD") {
     notice.hidden = false;
-    notice.textContent = "Every seat is held by fans ahead of you right now. Holds that are not paid come back on sale, so keep your place.";
+    notice.textContent = t("allHeld");
   } else if (inventory === "SOLD_OUT") {
     notice.hidden = false;
-    notice.textContent = "Sold out.";
+    notice.textContent = t("soldOutShort");
   }
 }
 
-function eta(t) {
-  if (t.eta_seconds_low != null && t.eta_seconds_high != null && t.eta_seconds_high > t.eta_seconds_low) {
-    return `between ${duration(t.eta_seconds_low)} and ${duration(t.eta_seconds_high)}`;
+function eta(tk) {
+  if (tk.eta_seconds_low != null && tk.eta_seconds_high != null && tk.eta_seconds_high > tk.eta_seconds_low) {
+    return t("between", { a: span(tk.eta_seconds_low), b: span(tk.eta_seconds_high) });
   }
-  return `about ${duration(t.eta_seconds ?? t.eta_seconds_low ?? 0)}`;
+  return t("about", { a: span(tk.eta_seconds ?? tk.eta_seconds_low ?? 0) });
+}
+
+function askLeave() {
+  $("leave-confirm").hidden = false;
+  $("leave-no").focus();
 }
 
 async function leave() {
   stopLive();
+  $("leave-confirm").hidden = true;
   if (S.line) {
     try { await call("DELETE", "/queue", { headers: queueHeader() }); } catch (e) { if (e.status !== 401) fail(e); }
   }
   forgetLine();
-  say("You left the line.");
+  say(t("youLeft"));
   location.hash = "#/";
 }
 
-// ---------- the seat map ----------
+// ---------- choosing tickets: party size, then best available, the map or standing ----------
 async function openSeats() {
   if (!S.line) { go(""); return; }
   let ticket;
@@ -407,94 +527,267 @@ async function openSeats() {
   if (ticket.status !== "ACTIVE") { go(""); return; }
   S.ticket = ticket;
   show("seats");
-  document.title = "Pick your seat — frontrow";
-  const until = ticket.active_until ? new Date(ticket.active_until) : null;
+  document.title = t("titlePick");
+  $("order-msg").textContent = "";
+  const until = ticket.active_until ? ticket.active_until : null;
   const tick = () => {
     if (!until) return;
-    const left = (until - Date.now()) / 1000;
-    $("turn-ends").textContent = left > 0 ? `Your turn lasts ${clock(left)} more (until ${until.toLocaleTimeString()}).` : "Your turn has ended.";
+    const left = (Date.parse(until) - Date.now()) / 1000;
+    $("turn-ends").textContent = left > 0 ? t("turnLasts", { left: clock(left), at: timeOf(until) }) : t("turnEnded");
   };
   tick(); S.tickTimer = setInterval(tick, 1000);
   if (S.justAdmitted) {
     S.justAdmitted = false;
     $("seats-h").focus();
-    say(`It's your turn! Pick a seat${until ? ` before ${until.toLocaleTimeString()}` : ""}.`, true);
+    say(t("sayTurn", { at: until ? timeOf(until) : "" }), true);
   } else {
     $("seats-h").focus();
   }
-  try {
-    const { data } = await call("GET", `/concerts/${S.concert.id}/schedules`);
-    S.schedules = data;
-    const sel = $("schedule"), chosen = sel.value;
-    sel.textContent = "";
-    for (const s of data) sel.append(el("option", { value: String(s.id), text: `${when(s.starts_at)} · ${s.available_seats} left` }));
-    if (chosen && data.some((s) => String(s.id) === chosen)) sel.value = chosen;
-    S.seats.clear(); $("seat-map").textContent = "";
-    await drawSeats();
-    S.seatTimer = setInterval(refreshSeats, 2000);
-  } catch (e) { fail(e); }
+  const sel = $("schedule"), chosen = sel.value;
+  sel.textContent = "";
+  for (const s of S.schedules) sel.append(el("option", { value: String(s.id), text: when(s.starts_at) }));
+  if (chosen && S.schedules.some((s) => String(s.id) === chosen)) sel.value = chosen;
+  $("party").max = String(S.maxParty);
+  $("party-max").textContent = t("upTo", { n: S.maxParty });
+  resetMap();
+  renderMode();
+  loop();
 }
 
-const parseLabel = (label) => {
-  const m = /^(.*?)[-\s]?(\d+)$/.exec(label);
-  return m ? { row: m[1] || "", num: Number(m[2]) } : { row: "", num: 0 };
+const schedule = () => Number($("schedule").value);
+const party = () => {
+  const n = Math.round(Number($("party").value));
+  return Number.isFinite(n) ? Math.min(S.maxParty, Math.max(1, n)) : 1;
 };
-const STATUS_WORDS = { AVAILABLE: "available", HELD: "held by someone else", SOLD: "sold" };
+const mode = () => document.querySelector('input[name="mode"]:checked').value;
 
-async function drawSeats() {
-  const schedule = Number($("schedule").value);
-  if (!schedule) return;
-  const { data } = await call("GET", `/schedules/${schedule}/seats`);
-  if (Number($("schedule").value) !== schedule) return;
-  const prices = [...new Set(data.map((s) => s.price))].sort((a, b) => b - a);
-  const category = (p) => Math.min(prices.indexOf(p), 3);
-  const map = $("seat-map");
-  if (S.seats.size !== data.length || !data.every((s) => S.seats.has(s.id))) {
-    map.textContent = ""; S.seats.clear();
-    const rows = new Map();
-    for (const s of data) {
-      const { row, num } = parseLabel(s.label);
-      if (!rows.has(row)) rows.set(row, []);
-      rows.get(row).push({ ...s, num });
-    }
-    for (const [row, seats] of rows) {
-      const line = el("div", { class: "seat-row", role: "group", "aria-label": row ? `Row ${row}` : "Seats" },
-        el("span", { class: "row-label", "aria-hidden": "true", text: row }));
-      for (const s of seats.sort((a, b) => a.num - b.num)) {
-        const b = el("button", { type: "button", class: "seat", "data-seat": String(s.id), "data-label": s.label, text: String(s.num || s.label) });
-        b.addEventListener("click", () => hold(schedule, s));
-        S.seats.set(s.id, b);
-        line.append(b);
-      }
-      line.append(el("span", { class: "row-label", "aria-hidden": "true", text: row }));
-      map.append(line);
-    }
-    const legend = $("legend");
-    legend.textContent = "";
-    prices.slice(0, 4).forEach((p, i) => legend.append(el("li", {}, el("span", { class: `swatch seat cat-${i} AVAILABLE`, "aria-hidden": "true" }), `${prices.length > 1 ? `Category ${i + 1}: ` : ""}${money(p)}`)));
-    legend.append(el("li", {}, el("span", { class: "swatch seat HELD", "aria-hidden": "true" }), "Held"));
-    legend.append(el("li", {}, el("span", { class: "swatch seat SOLD", "aria-hidden": "true" }), "Sold"));
-  }
-  let available = 0;
-  for (const s of data) {
-    if (s.status === "AVAILABLE") available++;
-    const b = S.seats.get(s.id);
-    const key = `${s.status}/${s.price}`;
-    if (b.dataset.state === key) continue; // unchanged since the last look: no DOM work
-    b.dataset.state = key;
-    const { row, num } = parseLabel(s.label);
-    b.className = `seat cat-${category(s.price)} ${s.status}`;
-    b.disabled = s.status !== "AVAILABLE";
-    b.setAttribute("aria-label", `${row ? `Row ${row}, seat ${num}` : s.label}, ${money(s.price)}, ${STATUS_WORDS[s.status] || s.status.toLowerCase()}`);
-  }
-  $("inventory").textContent = available ? `${available} seats left` : "No seats left on this date right now";
-  const opt = $("schedule").selectedOptions[0], sched = S.schedules.find((x) => x.id === schedule);
-  if (opt && sched) opt.textContent = `${when(sched.starts_at)} · ${available} left`;
+function resetMap() {
+  S.seats.clear(); S.seatData.clear(); S.picked.clear();
+  $("seat-map").textContent = ""; $("standing-boxes").textContent = "";
+  S.availability = null;
 }
 
-async function refreshSeats() {
-  if (document.body.dataset.view !== "seats") return;
-  try { await drawSeats(); } catch { /* the next refresh tries again */ }
+function renderMode() {
+  const m = mode();
+  $("best-panel").hidden = m !== "best";
+  $("map-panel").hidden = m !== "map";
+  $("standing-panel").hidden = m !== "standing";
+  const n = party();
+  $("best-btn").textContent = t("findN", { n });
+  $("standing-btn").textContent = t("holdStandingN", { n });
+  renderPicked();
+  if (m === "map" && S.zoom) S.zoom.fit();
+}
+
+// One loop refreshes what the chosen mode shows: availability always, the seats on the
+// map. A failure (a 503 while the service is busy) is retried with a growing pause and
+// a visible notice, never a reload.
+async function loop() {
+  clearTimeout(S.loopTimer);
+  if (view() !== "seats") return;
+  const sched = schedule();
+  try {
+    const [{ data: a }, seats] = await Promise.all([
+      call("GET", `/schedules/${sched}/availability`),
+      mode() === "map" ? call("GET", `/schedules/${sched}/seats`).then((r) => r.data) : Promise.resolve(null),
+    ]);
+    if (view() !== "seats" || schedule() !== sched) return;
+    renderAvailability(a);
+    if (seats) renderSeats(seats);
+    if (S.backoff) say(t("mapBack"));
+    S.backoff = 0;
+    $("pick-notice").hidden = true;
+    S.loopTimer = setTimeout(loop, mode() === "map" ? 2000 : 4000);
+  } catch (e) {
+    if (view() !== "seats") return;
+    S.backoff = Math.min(S.backoff ? S.backoff * 2 : 1, 16);
+    const s = Math.max(S.backoff, e.retryAfter ?? 0);
+    const notice = $("pick-notice");
+    notice.hidden = false;
+    notice.textContent = e.status === 0 ? t("mapOffline", { s }) : t("mapBusy", { s });
+    S.loopTimer = setTimeout(loop, s * 1000);
+  }
+}
+
+function renderAvailability(a) {
+  const first = !S.availability;
+  S.availability = a;
+  S.cats = categoryIndex([...a.categories.map((c) => c.category), ...a.standing.map((x) => x.category)]);
+  const left = a.categories.reduce((n, c) => n + c.available, 0) + a.standing.reduce((n, x) => n + x.available, 0);
+  $("inventory").textContent = left ? t("placesLeft", { n: left }) : t("nothingLeft");
+  // The category filter of best available: every category with its price and what is left.
+  const cat = $("best-category"), had = cat.value;
+  cat.textContent = "";
+  cat.append(el("option", { value: "", text: t("anyCategory") }));
+  for (const c of a.categories) {
+    cat.append(el("option", { value: c.category, disabled: c.available === 0, text: t("catOption", { name: c.category, price: money(c.price), n: c.available }) }));
+  }
+  if (had && a.categories.some((c) => c.category === had)) cat.value = had;
+  // Standing areas, chosen by quantity.
+  const hasStanding = a.standing.length > 0;
+  $("mode-standing-label").hidden = !hasStanding;
+  const area = $("standing-area"), hadArea = area.value;
+  area.textContent = "";
+  for (const x of a.standing) {
+    area.append(el("option", { value: x.area, disabled: x.available === 0, text: t("areaOption", { name: x.area, price: money(x.price), n: x.available }) }));
+  }
+  if (hadArea && a.standing.some((x) => x.area === hadArea)) area.value = hadArea;
+  const boxes = $("standing-boxes");
+  boxes.textContent = "";
+  for (const x of a.standing) {
+    boxes.append(el("div", { class: `standing-box cat-${S.cats.get(x.category) ?? 0}` },
+      el("strong", { text: x.area }), ` · ${t("standingWord")} · ${money(x.price)} · ${t("nOfLeft", { n: x.available, of: x.capacity })}`));
+  }
+  if (first || $("legend").dataset.cats !== legendKey(a)) renderLegend(a);
+}
+
+/** Every price category once, seated first, then the standing areas' own. */
+const legendCats = (a) => {
+  const seen = new Set(a.categories.map((c) => c.category));
+  return [...a.categories.map((c) => ({ category: c.category, price: c.price })),
+    ...a.standing.filter((x) => !seen.has(x.category) && seen.add(x.category)).map((x) => ({ category: x.category, price: x.price }))];
+};
+const legendKey = (a) => legendCats(a).map((c) => c.category + c.price).join();
+
+function renderLegend(a) {
+  const legend = $("legend");
+  legend.dataset.cats = legendKey(a);
+  legend.textContent = "";
+  for (const c of legendCats(a)) {
+    legend.append(el("li", {}, el("span", { class: `swatch seat cat-${S.cats.get(c.category)} AVAILABLE`, "aria-hidden": "true" }), `${c.category} · ${money(c.price)}`));
+  }
+  legend.append(el("li", {}, el("span", { class: "swatch seat picked", "aria-hidden": "true" }), t("legendPicked")));
+  legend.append(el("li", {}, el("span", { class: "swatch seat HELD", "aria-hidden": "true" }), t("legendHeld")));
+  legend.append(el("li", {}, el("span", { class: "swatch seat SOLD", "aria-hidden": "true" }), t("legendSold")));
+  legend.append(el("li", {}, el("span", { class: "swatch acc-icon", "aria-hidden": "true", text: "♿" }), t("legendAccessible")));
+}
+
+const STATUS = (s) => t(s === "AVAILABLE" ? "stAvailable" : s === "HELD" ? "stHeld" : s === "SOLD" ? "stSold" : "stOther");
+const seatName = (s) => t("seatName", { section: s.section, row: s.row, n: s.number });
+const seatAria = (s, picked) => [seatName(s), s.category, money(s.price), s.accessible ? t("accessibleSeat") : null,
+  picked ? t("stPicked") : STATUS(s.status)].filter(Boolean).join(", ");
+
+function renderSeats(seats) {
+  const sched = schedule();
+  if (S.seats.size !== seats.length || !seats.every((s) => S.seats.has(s.id))) {
+    const cells = drawMap($("seat-map"), seats, {
+      interactive: true,
+      rowLabel: (row, section) => t("rowGroup", { row, section }),
+    });
+    S.seats = cells;
+    for (const [id, b] of cells) b.addEventListener("click", () => toggle(sched, id));
+    if (!S.zoom) {
+      S.zoom = new Zoom($("seat-scroll"), $("seat-sizer"), $("seat-map"), (z) => { $("zoom-level").textContent = `${Math.round(z * 100)}%`; });
+    }
+    S.zoom.set(S.zoom.z);
+  }
+  for (const s of seats) {
+    S.seatData.set(s.id, s);
+    // A picked seat someone else took meanwhile is unpicked, and the fan is told.
+    if (S.picked.has(s.id) && s.status !== "AVAILABLE") {
+      S.picked.delete(s.id);
+      $("order-msg").textContent = t("pickedTaken", { seat: seatName(s) });
+    }
+    const picked = S.picked.has(s.id);
+    paintSeat(S.seats.get(s.id), s, S.cats, seatAria(s, picked), picked ? "picked" : "");
+  }
+  renderPicked();
+}
+
+function toggle(sched, id) {
+  const s = S.seatData.get(id);
+  if (!s || sched !== schedule()) return;
+  $("order-msg").textContent = "";
+  if (S.picked.has(id)) S.picked.delete(id);
+  else if (s.status === "AVAILABLE") {
+    if (S.picked.size >= party()) {
+      $("order-msg").textContent = t("pickedEnough", { n: party() });
+      return;
+    }
+    S.picked.add(id);
+  }
+  const picked = S.picked.has(id);
+  paintSeat(S.seats.get(id), s, S.cats, seatAria(s, picked), picked ? "picked" : "");
+  renderPicked();
+}
+
+function renderPicked() {
+  const n = party(), k = S.picked.size;
+  const names = [...S.picked].map((id) => S.seatData.get(id)).filter(Boolean).map((s) => s.label);
+  $("picked").textContent = t("pickedN", { k, n }) + (names.length ? `: ${names.join(", ")}` : "");
+  $("hold-btn").textContent = t("holdN", { n });
+  $("hold-btn").disabled = k !== n;
+}
+
+async function order(body, what) {
+  $("order-msg").textContent = "";
+  for (const b of ["best-btn", "hold-btn", "standing-btn"]) $(b).disabled = true;
+  try {
+    const { data } = await call("POST", "/orders", { headers: { ...auth(), ...queueHeader() }, body: { schedule_id: schedule(), ...body } });
+    S.hold = { order: data, key: null };
+    store.set(holdKey(S.concert.id), S.hold);
+    S.picked.clear();
+    say(t("sayHeld", { n: data.positions.reduce((x, p) => x + p.quantity, 0) }));
+    go("checkout");
+  } catch (e) {
+    const msg = $("order-msg");
+    if (e.status === 409 && e.type.endsWith("/seats-taken")) {
+      msg.textContent = t("seatsTaken");
+      S.picked.clear();
+      loop();
+    } else if (e.status === 409 && e.type.endsWith("/no-seats-left")) {
+      msg.textContent = t("noBlock", { n: what.n });
+    } else if (e.status === 409 && e.type.endsWith("/standing-area-full")) {
+      msg.textContent = t("areaFull", { area: what.area, n: what.n });
+      loop();
+    } else if (e.status === 409 && e.type.endsWith("/ticket-limit-reached")) {
+      msg.textContent = t("fanLimit", { detail: e.message });
+      liveOrders();
+    } else if (e.status === 422 && /at most (\d+) tickets/.test(e.message)) {
+      S.maxParty = Number(/at most (\d+) tickets/.exec(e.message)[1]);
+      store.set("frontrow.maxParty", S.maxParty);
+      $("party").max = String(S.maxParty); $("party-max").textContent = t("upTo", { n: S.maxParty });
+      msg.textContent = t("tooMany", { n: S.maxParty });
+    } else if (e.status === 403) {
+      fail(new Error(t("turnOver")));
+      go("");
+    } else if (e.status === 429 || e.status === 503) {
+      msg.textContent = t("busyTryAgain", { s: e.retryAfter ?? 2 });
+    } else {
+      msg.textContent = e.message;
+    }
+    say(msg.textContent, true);
+  } finally {
+    for (const b of ["best-btn", "standing-btn"]) $(b).disabled = false;
+    renderPicked();
+  }
+}
+
+function orderBest() {
+  const n = party();
+  const best = { count: n, allow_split: $("allow-split").checked };
+  if ($("best-category").value) best.category = $("best-category").value;
+  order({ best_available: best }, { n });
+}
+function orderPicked() {
+  if (S.picked.size !== party()) return;
+  order({ seats: [...S.picked] }, { n: party() });
+}
+function orderStanding() {
+  const area = $("standing-area").value;
+  if (!area) return;
+  order({ standing: [{ area, quantity: party() }] }, { n: party(), area });
+}
+
+function setParty(n) {
+  $("party").value = String(Math.min(S.maxParty, Math.max(1, n)));
+  // Fewer tickets than seats picked: the last picks go.
+  while (S.picked.size > party()) S.picked.delete([...S.picked].at(-1));
+  for (const [id, b] of S.seats) {
+    const s = S.seatData.get(id);
+    if (s) paintSeat(b, s, S.cats, seatAria(s, S.picked.has(id)), S.picked.has(id) ? "picked" : "");
+  }
+  renderMode();
 }
 
 function moveFocus(ev) {
@@ -522,87 +815,102 @@ function moveFocus(ev) {
   if (target) { ev.preventDefault(); target.focus(); }
 }
 
-async function hold(schedule, seat) {
-  clearError();
-  try {
-    const { data } = await call("POST", "/reservations", { headers: { ...auth(), ...queueHeader() }, body: { schedule_id: schedule, seat_id: seat.id } });
-    S.hold = { reservation: data, key: null };
-    store.set(holdKey(S.concert.id), S.hold);
-    say(`Seat ${data.seat_label} is held for you.`);
-    go("checkout");
-  } catch (e) {
-    if (e.status === 409) {
-      fail(new Error(e.type.endsWith("/seat-taken")
-        ? `Seat ${seat.label} was just taken by someone else, so it cannot be held. Pick another one.`
-        : `Seat ${seat.label} cannot be held: ${e.message}.`));
-      say(`Seat ${seat.label} was just taken. Pick another one.`, true);
-      refreshSeats();
-    } else if (e.status === 403) {
-      fail(new Error("Your turn has ended, so seats cannot be held any more. Join the line again."));
-      go("");
-    } else if (e.status === 429) {
-      fail(new Error(`Too many tries at once; wait ${e.retryAfter ?? 1} s and pick again.`));
-    } else fail(e);
-  }
-}
-
-// ---------- checkout ----------
+// ---------- checkout: one order, one countdown, one payment ----------
 async function openCheckout() {
   S.hold = store.get(holdKey(S.concert.id));
   if (!S.hold) { go("seats"); return; }
+  show("checkout", "checkout-h");
+  $("order-ended").hidden = true; $("hold-live").hidden = false;
+  $("wallet-card").hidden = false; $("pay-actions").hidden = false;
+  $("pay-msg").textContent = "";
   try {
-    const { data } = await call("GET", `/reservations/${S.hold.reservation.id}`, { headers: auth() });
-    S.hold.reservation = data;
+    const { data } = await call("GET", `/orders/${S.hold.order.id}`, { headers: auth() });
+    S.hold.order = data;
     store.set(holdKey(S.concert.id), S.hold);
   } catch (e) {
-    if (e.status === 404) { store.del(holdKey(S.concert.id)); go("seats"); return; }
-    fail(e); return;
+    if (e.status === 404) { store.del(holdKey(S.concert.id)); S.hold = null; go("seats"); return; }
+    fail(e);
   }
-  const r = S.hold.reservation;
-  if (r.status === "CONFIRMED") { go("done"); return; }
-  if (r.status !== "HELD") { store.del(holdKey(S.concert.id)); go("seats"); fail(new Error(`Your hold on ${r.seat_label} has ended; pick a seat again.`)); return; }
-  show("checkout", "checkout-h");
-  document.title = `Checkout: ${r.seat_label} — frontrow`;
-  $("pay-msg").textContent = "";
-  $("hold-label").textContent = r.seat_label;
-  const sched = S.schedules.find((s) => s.id === r.schedule_id);
-  $("hold-date").textContent = sched ? when(sched.starts_at) : `schedule ${r.schedule_id}`;
-  $("hold-price").textContent = money(r.price);
-  renderExtend(r);
+  const o = S.hold.order;
+  renderOrder(o);
+  if (o.status === "PAID") {
+    if (!store.get(paidKey(S.concert.id))) keepPaid(o, { order_id: o.id, amount: o.total, balance: null, paid_at: o.paid_at });
+    store.del(holdKey(S.concert.id));
+    go("done");
+    return;
+  }
+  if (o.status !== "HELD" || Date.parse(o.expires_at) <= Date.now()) { ended(o.status === "CANCELLED" ? "CANCELLED" : "EXPIRED"); return; }
+  document.title = t("titleCheckout");
   startHoldCountdown();
   await refreshBalance();
 }
 
-function renderExtend(r) {
-  const can = r.extendable === true && r.extension_seconds > 0;
+const scheduleOf = (id) => S.schedules.find((s) => s.id === id);
+const positionName = (p) => (p.area ? t("standingLine", { area: p.area, n: p.quantity }) : t("seatName", { section: p.section, row: p.row, n: p.number }));
+const ticketCount = (o) => o.positions.reduce((n, p) => n + p.quantity, 0);
+
+function renderOrder(o) {
+  const sched = scheduleOf(o.schedule_id);
+  $("order-what").textContent = `${S.concert.title} · ${S.concert.venue}${sched ? " · " + when(sched.starts_at) : ""}`;
+  const body = $("order-lines");
+  body.textContent = "";
+  for (const p of o.positions) {
+    body.append(el("tr", { "data-label": p.label || p.area },
+      el("td", { text: positionName(p) }), el("td", { text: p.category }),
+      el("td", { class: "num", text: p.quantity > 1 ? `${p.quantity} × ${money(p.price)}` : money(p.price) })));
+  }
+  $("order-total").textContent = money(o.total);
+  const seated = o.positions.filter((p) => !p.area).length;
+  $("order-together").textContent = seated > 1 ? (o.together ? t("together") : t("notTogether")) : "";
+  $("pay-btn").textContent = t("payAmount", { amount: money(o.total) });
+  $("hold-until").textContent = t("untilParen", { at: timeOf(o.expires_at) });
+  renderExtend(o);
+}
+
+// More time is offered once, and only while the hold ends before the admission does
+// (the server never extends past admitted_until).
+function renderExtend(o) {
+  const room = Date.parse(o.admitted_until) - Date.parse(o.expires_at);
+  const can = o.status === "HELD" && !o.extended_at && room > 1000;
   $("extend-line").hidden = !can;
-  if (can) $("extend-by").textContent = duration(r.extension_seconds);
+  const note = $("extend-note");
+  note.hidden = can;
+  note.textContent = can ? "" : o.extended_at ? t("extendedOnce", { at: timeOf(o.admitted_until) }) : t("noExtendAdmission", { at: timeOf(o.admitted_until) });
 }
 
 function startHoldCountdown() {
   clearInterval(S.tickTimer);
   const said = new Set();
   const tick = () => {
-    const r = S.hold && S.hold.reservation;
-    if (!r) return;
-    const left = (new Date(r.expires_at) - Date.now()) / 1000;
+    const o = S.hold && S.hold.order;
+    if (!o) return;
+    const left = (Date.parse(o.expires_at) - Date.now()) / 1000;
     $("hold-countdown").textContent = clock(left);
     $("hold-countdown").classList.toggle("urgent", left < 60);
     for (const mark of [60, 20]) {
       if (left <= mark && left > mark - 2 && !said.has(mark)) {
         said.add(mark);
-        say(`${mark === 60 ? "One minute" : "20 seconds"} left to pay for seat ${r.seat_label}.${!$("extend-line").hidden ? " You can ask for more time." : ""}`, true);
+        say(t(mark === 60 ? "oneMinuteLeft" : "twentyLeft") + (!$("extend-line").hidden ? " " + t("canExtend") : ""), true);
       }
     }
-    if (left <= 0) {
-      clearInterval(S.tickTimer);
-      store.del(holdKey(S.concert.id));
-      S.hold = null;
-      fail(new Error(`Your hold on ${r.seat_label} expired and the seat went back on sale.`));
-      go("seats");
-    }
+    if (left <= 0) ended("EXPIRED");
   };
   tick(); S.tickTimer = setInterval(tick, 1000);
+}
+
+/** The hold is over (expired, or cancelled elsewhere): said in words, with a way on. */
+function ended(kind) {
+  clearInterval(S.tickTimer); S.tickTimer = null;
+  const o = S.hold && S.hold.order;
+  store.del(holdKey(S.concert.id));
+  S.hold = null;
+  $("hold-live").hidden = true; $("wallet-card").hidden = true; $("pay-actions").hidden = true;
+  $("order-ended").hidden = false;
+  $("ended-h").textContent = t(kind === "CANCELLED" ? "cancelledH" : "expiredH");
+  $("ended-text").textContent = kind === "CANCELLED" ? t("cancelledText") : t("expiredText", { at: o ? timeOf(o.expires_at) : "" });
+  $("ended-h").focus();
+  say(`${$("ended-h").textContent}. ${$("ended-text").textContent}`, true);
+  document.title = t("titleExpired");
 }
 
 async function refreshBalance() {
@@ -610,72 +918,74 @@ async function refreshBalance() {
     const { data } = await call("GET", "/wallet", { headers: auth() });
     $("balance").textContent = money(data.balance);
     S.balance = data.balance;
-    const price = S.hold ? S.hold.reservation.price : 0;
-    if (!$("topup-amount").value) $("topup-amount").value = money(Math.max(price - data.balance, 0) || 10000);
+    const total = S.hold ? S.hold.order.total : 0;
+    if (!$("topup-amount").value) $("topup-amount").value = amount(Math.max(total - data.balance, 0) || 10000);
   } catch (e) { fail(e); }
 }
 
 async function topUp(ev) {
   ev.preventDefault();
-  const amount = toMinor($("topup-amount").value);
-  if (!amount) { $("pay-msg").textContent = "Enter an amount such as 25.00."; $("topup-amount").focus(); return; }
+  const minor = toMinor($("topup-amount").value);
+  if (!minor) { $("pay-msg").textContent = t("enterAmount"); $("topup-amount").focus(); return; }
   try {
-    const { data } = await call("POST", "/wallet/charge", { headers: auth(), body: { amount } });
+    const { data } = await call("POST", "/wallet/charge", { headers: auth(), body: { amount: minor } });
     $("balance").textContent = money(data.balance);
     S.balance = data.balance;
     $("pay-msg").textContent = "";
-    say(`Added ${money(amount)}. Your balance is ${money(data.balance)}.`);
+    say(t("added", { a: money(minor), b: money(data.balance) }));
   } catch (e) { $("pay-msg").textContent = e.message; }
+}
+
+function keepPaid(o, receipt) {
+  const sched = scheduleOf(o.schedule_id);
+  store.set(paidKey(S.concert.id), {
+    order: o, receipt, concert: S.concert.title, starts_at: sched ? sched.starts_at : null,
+  });
 }
 
 async function pay() {
   const h = S.hold;
   if (!h) return;
-  // One key per attempt: kept (and stored) until the server has answered, so a retry
-  // after a lost answer is the same attempt and can never charge twice.
+  // One key per order, made on the first press and kept (in localStorage too) for every
+  // retry of this order's payment: the server charges a key once, whatever is repeated.
   if (!h.key) { h.key = randomKey(); store.set(holdKey(S.concert.id), h); }
   $("pay-btn").disabled = true;
   $("pay-msg").textContent = "";
   try {
-    const { data } = await call("POST", `/reservations/${h.reservation.id}/payment`,
+    const { data } = await call("POST", `/orders/${h.order.id}/payment`,
       { headers: { ...auth(), ...queueHeader(), "Idempotency-Key": h.key } });
-    const sched = S.schedules.find((s) => s.id === h.reservation.schedule_id);
-    store.set(paidKey(S.concert.id), {
-      reservation_id: data.reservation_id, seat_label: h.reservation.seat_label, amount: data.amount,
-      balance: data.balance, paid_at: data.paid_at, concert: S.concert.title, starts_at: sched ? sched.starts_at : null,
-    });
+    keepPaid({ ...h.order, status: "PAID", paid_at: data.paid_at }, data);
     store.del(holdKey(S.concert.id));
     S.hold = null;
-    // A payment that leaves no seat held ends the fan's turn: forget the place then.
+    // A payment that leaves nothing held ends the fan's turn: forget the place then.
     try {
-      const { data: t } = await call("GET", "/queue/status", { headers: queueHeader() });
-      if (t.status !== "ACTIVE") forgetLine();
+      const { data: tk } = await call("GET", "/queue/status", { headers: queueHeader() });
+      if (tk.status !== "ACTIVE") forgetLine();
     } catch (e2) { if (e2.status === 401) forgetLine(); }
     go("done");
   } catch (e) {
     if (e.status === 0) {
-      $("pay-msg").textContent = "We could not reach the server. Press Pay again: the same attempt is repeated, you will not be charged twice.";
+      $("pay-msg").textContent = t("payOffline");
+    } else if (e.status === 402) {
+      const short = h.order.total - (S.balance ?? 0);
+      $("pay-msg").textContent = t("notEnough", { total: money(h.order.total), short: short > 0 ? money(short) : "" });
+      if (short > 0) $("topup-amount").value = amount(short);
+      await refreshBalance();
+      $("topup-amount").focus();
+    } else if (e.status === 410) {
+      ended(e.type.endsWith("/order-cancelled") ? "CANCELLED" : "EXPIRED");
+      return;
+    } else if (e.status === 409 && e.type.endsWith("/already-paid")) {
+      go("checkout");
+      return;
+    } else if (e.status === 409) {
+      $("pay-msg").textContent = t("cannotPay", { detail: e.message });
+    } else if (e.status === 403) {
+      $("pay-msg").textContent = t("payTurnOver");
     } else {
-      h.key = null; store.set(holdKey(S.concert.id), h);
-      if (e.status === 402) {
-        const short = h.reservation.price - (S.balance ?? 0);
-        $("pay-msg").textContent = `Not enough in your wallet: the seat costs ${money(h.reservation.price)}${short > 0 ? `, add at least ${money(short)}` : ""}. Top up, then pay.`;
-        if (short > 0) $("topup-amount").value = money(short);
-        await refreshBalance();
-        $("topup-amount").focus();
-      } else if (e.status === 410) {
-        store.del(holdKey(S.concert.id)); S.hold = null;
-        fail(new Error("Your hold expired before the payment, and the seat went back on sale. Nothing was charged. Pick a seat again."));
-        go("seats");
-      } else if (e.status === 409) {
-        $("pay-msg").textContent = `This seat cannot be paid now: ${e.message} Check your booking, or pick another seat.`;
-      } else if (e.status === 403) {
-        $("pay-msg").textContent = "Your turn in line has ended, so the payment was refused. Nothing was charged.";
-      } else {
-        $("pay-msg").textContent = e.message;
-      }
-      say($("pay-msg").textContent, true);
+      $("pay-msg").textContent = e.message;
     }
+    say($("pay-msg").textContent, true);
   } finally {
     $("pay-btn").disabled = false;
   }
@@ -685,16 +995,17 @@ async function extend() {
   const h = S.hold;
   if (!h) return;
   try {
-    const { data } = await call("POST", `/reservations/${h.reservation.id}/extend`, { headers: auth() });
-    h.reservation = data;
+    const { data } = await call("POST", `/orders/${h.order.id}/extend`, { headers: auth() });
+    h.order = data;
     store.set(holdKey(S.concert.id), h);
-    renderExtend(data);
+    renderOrder(data);
     $("pay-btn").focus();
-    say(`Your hold on ${data.seat_label} now lasts until ${new Date(data.expires_at).toLocaleTimeString()}.`);
-    startHoldCountdown();
+    say(t("nowUntil", { at: timeOf(data.expires_at) }));
   } catch (e) {
-    $("pay-msg").textContent = e.status === 409 ? `No more time can be added: ${e.message}` : e.message;
-    if (e.status === 409 || e.status === 410) $("extend-line").hidden = true;
+    if (e.status === 410) { ended("EXPIRED"); return; }
+    $("extend-line").hidden = true;
+    $("extend-note").hidden = false;
+    $("extend-note").textContent = e.status === 409 ? t("noMoreTime", { detail: e.message }) : e.message;
   }
 }
 
@@ -702,27 +1013,58 @@ async function release() {
   const h = S.hold;
   if (!h) return;
   try {
-    await call("DELETE", `/reservations/${h.reservation.id}`, { headers: auth() });
-  } catch (e) { if (e.status !== 404 && e.status !== 409) { $("pay-msg").textContent = e.message; return; } }
+    await call("DELETE", `/orders/${h.order.id}`, { headers: auth() });
+  } catch (e) { if (e.status !== 404 && e.status !== 409 && e.status !== 410) { $("pay-msg").textContent = e.message; return; } }
   store.del(holdKey(S.concert.id)); S.hold = null;
-  say(`Seat ${h.reservation.seat_label} released.`);
+  say(t("orderCancelled"));
   go("seats");
 }
 
 // ---------- confirmation ----------
-function openDone() {
+async function openDone() {
   const p = store.get(paidKey(S.concert.id));
   if (!p) { go(""); return; }
   show("done", "done-h");
-  document.title = `Booked: ${p.seat_label} — frontrow`;
-  $("paid-label").textContent = p.seat_label;
+  const o = p.order;
+  const n = ticketCount(o);
+  document.title = t("titleBooked", { n });
+  $("paid-what").textContent = t("yoursN", { n });
   $("paid-concert").textContent = p.concert;
   $("paid-date").textContent = p.starts_at ? when(p.starts_at) : "";
-  $("paid-amount").textContent = money(p.amount);
-  $("paid-balance").textContent = money(p.balance);
-  $("paid-ref").textContent = `FR-${p.reservation_id}`;
+  $("paid-label").textContent = o.positions.map((x) => (x.area ? t("standingLine", { area: x.area, n: x.quantity }) : x.label)).join(", ");
+  $("paid-amount").textContent = money(p.receipt.amount);
+  $("paid-balance").textContent = p.receipt.balance == null ? "–" : money(p.receipt.balance);
+  $("paid-ref").textContent = `FR-${p.receipt.order_id}`;
   $("more-btn").hidden = !S.line;
-  say(`Paid. Seat ${p.seat_label} is yours.`);
+  say(t("sayPaid", { n }));
+  // Where the fan sits, on the hall's current map (public): their seats, now sold.
+  const mine = new Set(o.positions.filter((x) => x.seat_id).map((x) => x.seat_id));
+  $("done-map-card").hidden = mine.size === 0;
+  if (!mine.size) return;
+  try {
+    const [{ data: seats }, { data: a }] = await Promise.all([
+      call("GET", `/schedules/${o.schedule_id}/seats`), call("GET", `/schedules/${o.schedule_id}/availability`)]);
+    const cats = categoryIndex([...a.categories.map((c) => c.category), ...a.standing.map((x) => x.category)]);
+    const cells = drawMap($("done-map"), seats, { interactive: false });
+    for (const s of seats) {
+      paintSeat(cells.get(s.id), s, cats, `${s.label}${mine.has(s.id) ? ` (${t("yours")})` : ""}, ${STATUS(s.status)}`, mine.has(s.id) ? "mine" : "");
+    }
+  } catch { $("done-map-card").hidden = true; }
+}
+
+// ---------- language ----------
+function switchLanguage() {
+  setLang(lang() === "ko" ? "en" : "ko");
+  applyLanguage();
+  route();
+}
+function applyLanguage() {
+  setLocale(lang());
+  applyStatic(document);
+  const other = lang() === "ko" ? "en" : "ko";
+  const b = $("lang-btn");
+  b.textContent = other === "ko" ? "한국어" : "English";
+  b.setAttribute("lang", other);
 }
 
 // ---------- wiring ----------
@@ -731,7 +1073,7 @@ window.addEventListener("storage", (ev) => {
   if (!ev.key || !ev.key.startsWith("frontrow.")) return;
   if (ev.key === USER) { S.user = store.get(USER); route(); return; }
   // Another tab joined, left or was admitted for the concert on screen: follow it.
-  if (S.concert && ev.key === lineKey(S.concert.id) && document.body.dataset.view === "waiting") {
+  if (S.concert && ev.key === lineKey(S.concert.id) && view() === "waiting") {
     S.line = store.get(lineKey(S.concert.id));
     if (!S.line) { lapsed(); return; }
     follow();
@@ -739,14 +1081,31 @@ window.addEventListener("storage", (ev) => {
 });
 $("signin").addEventListener("submit", signIn);
 $("signout-btn").addEventListener("click", signOut);
-$("leave-btn").addEventListener("click", leave);
+$("lang-btn").addEventListener("click", switchLanguage);
+$("leave-btn").addEventListener("click", askLeave);
+$("leave-yes").addEventListener("click", leave);
+$("leave-no").addEventListener("click", () => { $("leave-confirm").hidden = true; $("leave-btn").focus(); });
+$("draw-link").addEventListener("click", showDraw);
 $("rejoin-btn").addEventListener("click", () => { $("rejoin-btn").hidden = true; $("leave-btn").hidden = false; enter(); });
-$("schedule").addEventListener("change", () => { S.seats.clear(); drawSeats().catch(fail); });
+$("schedule").addEventListener("change", () => { resetMap(); loop(); });
+for (const r of document.querySelectorAll('input[name="mode"]')) r.addEventListener("change", () => { renderMode(); loop(); });
+$("party").addEventListener("change", () => setParty(party()));
+$("party-minus").addEventListener("click", () => setParty(party() - 1));
+$("party-plus").addEventListener("click", () => setParty(party() + 1));
+$("best-btn").addEventListener("click", orderBest);
+$("standing-btn").addEventListener("click", orderStanding);
+$("hold-btn").addEventListener("click", orderPicked);
+$("clear-btn").addEventListener("click", () => { S.picked.clear(); setParty(party()); });
+$("zoom-in").addEventListener("click", () => S.zoom && S.zoom.set(S.zoom.z + 0.25));
+$("zoom-out").addEventListener("click", () => S.zoom && S.zoom.set(S.zoom.z - 0.25));
+$("zoom-fit").addEventListener("click", () => S.zoom && S.zoom.set(S.zoom.fitting()));
 $("seat-map").addEventListener("keydown", moveFocus);
 $("topup").addEventListener("submit", topUp);
 $("pay-btn").addEventListener("click", pay);
 $("extend-btn").addEventListener("click", extend);
 $("cancel-btn").addEventListener("click", release);
+$("again-btn").addEventListener("click", () => go("seats"));
 $("more-btn").addEventListener("click", () => go("seats"));
+applyLanguage();
 renderWho();
 route();
