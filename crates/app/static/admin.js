@@ -1,12 +1,15 @@
 // The operators' console: concerts, the queue policy of one (pause and resume included),
-// live charts of its waiting room and sales, and the sales as CSV. The operator key is
-// asked once and kept in sessionStorage (this tab only).
-import { call, money, toMinor, el, ApiError, API } from "./api.js";
+// live charts of its waiting room and sales, one date's layout with its sales per price
+// category and standing area, and the sales as CSV. The operator key is asked once and
+// kept in sessionStorage (this tab only).
+import { call, money, toMinor, el, ApiError, API, when } from "./api.js";
 import { LineChart } from "./charts.js";
+import { drawMap, paintSeat, categoryIndex } from "./seatmap.js";
 
 const $ = (id) => document.getElementById(id);
 const KEY = "frontrow.adminKey";
-const S = { key: sessionStorage.getItem(KEY), concert: null, policy: null, timer: null, charts: {}, conflicts: null, busy: false };
+const S = { key: sessionStorage.getItem(KEY), concert: null, policy: null, timer: null, charts: {}, conflicts: null, busy: false,
+  ticks: 0, cells: null, layoutOf: null };
 
 function fail(e) { $("error").textContent = e && e.message ? e.message : String(e); }
 function clearError() { $("error").textContent = ""; }
@@ -80,6 +83,7 @@ async function choose(id) {
   clearError();
   try {
     await loadPolicy();
+    await loadDates();
     await sample();
   } catch (e) { fail(e); return; }
   clearInterval(S.timer);
@@ -178,10 +182,74 @@ async function sample() {
     if (conflicts != null) S.conflicts = conflicts;
     S.charts.conflicts.push(perSecond);
     if (sales) renderSales(sales);
+    if (S.ticks++ % 3 === 0) await drawLayout();
   } catch (e) {
     fail(e);
   } finally {
     S.busy = false;
+  }
+}
+
+// ---------- one date's layout and its sales per category and standing area ----------
+async function loadDates() {
+  const { data } = await call("GET", `/concerts/${S.concert}/schedules`);
+  const sel = $("layout-date"), had = sel.value;
+  sel.textContent = "";
+  for (const s of data) sel.append(el("option", { value: String(s.id), text: when(s.starts_at) }));
+  if (had && data.some((s) => String(s.id) === had)) sel.value = had;
+  S.cells = null; S.layoutOf = null;
+}
+
+async function drawLayout() {
+  const id = Number($("layout-date").value);
+  if (!id) return;
+  let seats, a;
+  try {
+    [{ data: seats }, { data: a }] = await Promise.all([call("GET", `/schedules/${id}/seats`), call("GET", `/schedules/${id}/availability`)]);
+  } catch (e) {
+    $("layout-state").textContent = `The layout could not be read (${e.message}); trying again.`;
+    return;
+  }
+  if (id !== Number($("layout-date").value)) return;
+  $("layout-state").textContent = "";
+  const cats = categoryIndex([...a.categories.map((c) => c.category), ...a.standing.map((x) => x.category)]);
+  if (S.layoutOf !== id || !S.cells || S.cells.size !== seats.length) {
+    S.cells = drawMap($("layout-map"), seats, { interactive: false });
+    S.layoutOf = id;
+    const legend = $("layout-legend");
+    legend.textContent = "";
+    for (const c of a.categories) legend.append(el("li", {}, el("span", { class: `swatch seat cat-${cats.get(c.category)} AVAILABLE`, "aria-hidden": "true" }), `${c.category} · ${money(c.price)}`));
+    legend.append(el("li", {}, el("span", { class: "swatch seat HELD", "aria-hidden": "true" }), "Held"));
+    legend.append(el("li", {}, el("span", { class: "swatch seat SOLD", "aria-hidden": "true" }), "Sold"));
+    legend.append(el("li", {}, el("span", { class: "swatch acc-icon", "aria-hidden": "true", text: "♿" }), "Wheelchair accessible"));
+  }
+  const per = new Map(a.categories.map((c) => [c.category, { held: 0, sold: 0, revenue: 0 }]));
+  for (const s of seats) {
+    const cell = S.cells.get(s.id);
+    if (cell) paintSeat(cell, s, cats, `${s.label} · ${s.category} · ${money(s.price)} · ${s.status.toLowerCase()}`);
+    const p = per.get(s.category);
+    if (!p) continue;
+    if (s.status === "HELD") p.held++;
+    if (s.status === "SOLD") { p.sold++; p.revenue += s.price; }
+  }
+  $("layout-standing").textContent = "";
+  for (const x of a.standing) {
+    $("layout-standing").append(el("div", { class: `standing-box cat-${cats.get(x.category) ?? 0}`, "data-area": x.area },
+      el("strong", { text: x.area }), ` · standing · ${x.available} of ${x.capacity} left`));
+  }
+  const body = $("category-rows");
+  body.textContent = "";
+  for (const c of a.categories) {
+    const p = per.get(c.category);
+    body.append(el("tr", { "data-category": c.category }, el("th", { scope: "row", text: c.category }), el("td", { text: money(c.price) }),
+      el("td", { text: String(c.total) }), el("td", { text: String(c.available) }),
+      el("td", { text: String(p.held) }), el("td", { text: String(p.sold) }), el("td", { text: money(p.revenue) })));
+  }
+  for (const x of a.standing) {
+    const taken = x.capacity - x.available;
+    body.append(el("tr", { "data-area": x.area }, el("th", { scope: "row", text: `${x.area} (standing)` }), el("td", { text: money(x.price) }),
+      el("td", { text: String(x.capacity) }), el("td", { text: String(x.available) }),
+      el("td", { colspan: "2", text: `${taken} taken` }), el("td", { text: "–" })));
   }
 }
 
@@ -262,6 +330,7 @@ $("key-form").addEventListener("submit", async (ev) => {
 });
 $("forget-btn").addEventListener("click", forget);
 $("concert").addEventListener("change", () => choose(Number($("concert").value)));
+$("layout-date").addEventListener("change", () => { S.cells = null; drawLayout().catch(fail); });
 $("pause-btn").addEventListener("click", togglePause);
 $("policy-form").addEventListener("submit", savePolicy);
 $("csv-btn").addEventListener("click", exportCsv);
