@@ -70,41 +70,49 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   await until(grace, () => /paused/.test(document.getElementById("wait-state").textContent), undefined, 8000);
   await until(grace, () => /paused/.test(document.getElementById("announce").textContent), undefined, 8000);
 
-  // Ada's seat map: two rows facing the stage, 12 seats, one price category.
+  // Ada's seat map (one ticket, picked on the map): two rows facing the stage, 12 seats,
+  // one price category.
+  await ada.click("#party-minus");
+  await ada.check("#mode-map");
   await ada.waitForSelector("button.seat.AVAILABLE");
   assert.equal(await ada.locator("#seat-map .seat-row").count(), 2);
   assert.equal(await ada.locator("#seat-map button.seat").count(), 12);
-  assert.equal(await text(ada, ".stage"), "STAGE");
-  assert.match(await ada.getAttribute('button[data-label="A-3"]', "aria-label"), /^Row A, seat 3, 42\.00, available$/);
+  assert.equal(await text(ada, "#map-panel .stage"), "STAGE");
+  assert.match(await ada.getAttribute('button[data-label="A-3"]', "aria-label"), /row A, seat 3, .*€42\.00, available$/);
   await record(ada, "seats");
 
-  // Ada holds A-3: checkout with a countdown; paying with an empty wallet is a clear 402.
+  // Ada holds A-3: one order with a countdown; paying with an empty wallet is a clear 402.
   await ada.click('button[data-label="A-3"]');
+  await ada.click("#hold-btn");
   await ada.waitForSelector("#view-checkout:not([hidden])");
-  assert.equal(await text(ada, "#hold-label"), "A-3");
-  assert.equal(await text(ada, "#hold-price"), "42.00");
+  assert.match(await text(ada, "#order-lines tr:first-child td:first-child"), /row A, seat 3$/);
+  assert.equal(await text(ada, "#order-total"), "€42.00");
   assert.match(await text(ada, "#hold-countdown"), /^\d+:\d\d$/);
   await record(ada, "checkout");
-  // More time, once (WCAG 2.2.1): the hold moves by the configured extension.
+  // More time, once (WCAG 2.2.1): the hold moves by the configured extension, never
+  // past the end of the turn.
   const heldBefore = await stored(ada, `frontrow.hold.${c.id}`);
-  assert.match(await text(ada, "#extend-btn"), /^Keep it 5 min longer$/);
+  assert.equal(await text(ada, "#extend-btn"), "Ask for more time");
   await ada.click("#extend-btn");
   await ada.waitForSelector("#extend-line", { state: "hidden" });
   const heldAfter = await stored(ada, `frontrow.hold.${c.id}`);
-  assert.equal(Date.parse(heldAfter.reservation.expires_at) - Date.parse(heldBefore.reservation.expires_at), 300_000);
+  assert.equal(Date.parse(heldAfter.order.expires_at) - Date.parse(heldBefore.order.expires_at), 300_000);
+  assert.ok(Date.parse(heldAfter.order.expires_at) <= Date.parse(heldAfter.order.admitted_until));
   await until(ada, () => /now lasts until/.test(document.getElementById("announce").textContent));
   assert.equal(await ada.evaluate(() => document.activeElement.id), "pay-btn");
   await ada.click("#pay-btn");
   await until(ada, () => /Not enough in your wallet/.test(document.getElementById("pay-msg").textContent));
   assert.equal(await ada.inputValue("#topup-amount"), "42.00");
+  const key = (await stored(ada, `frontrow.hold.${c.id}`)).key;
   await record(ada, "checkout-402");
   await ada.click("#topup-btn");
-  await until(ada, () => document.getElementById("balance").textContent === "42.00");
+  await until(ada, () => document.getElementById("balance").textContent === "€42.00");
+  assert.equal((await stored(ada, `frontrow.hold.${c.id}`)).key, key, "the order's one payment key is kept for the retry");
   await ada.click("#pay-btn");
   await ada.waitForSelector("#view-done:not([hidden])");
   assert.equal(await text(ada, "#paid-label"), "A-3");
-  assert.equal(await text(ada, "#paid-amount"), "42.00");
-  assert.equal(await text(ada, "#paid-balance"), "0.00");
+  assert.equal(await text(ada, "#paid-amount"), "€42.00");
+  assert.equal(await text(ada, "#paid-balance"), "€0.00");
   await record(ada, "confirmation");
 
   // The console's live charts and sales table show the sale; the CSV lists it.
@@ -124,6 +132,8 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   await ops.click("#policy-btn");
   await until(ops, () => document.getElementById("sale-state").textContent === "Admitting");
   await grace.waitForSelector("#view-seats:not([hidden])", { timeout: 15000 });
+  await grace.click("#party-minus");
+  await grace.check("#mode-map");
   await grace.waitForSelector('button[data-label="A-3"].SOLD');
   assert.equal(await grace.isDisabled('button[data-label="A-3"]'), true);
   assert.match(await grace.getAttribute('button[data-label="A-3"]', "aria-label"), /sold$/);
@@ -153,7 +163,8 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   });
   assert.equal(held.status, 201);
   await grace.click('button[data-label="A-5"]');
-  await until(grace, () => /Seat A-5 was just taken by someone else/.test(document.getElementById("error").textContent));
+  await grace.click("#hold-btn");
+  await until(grace, () => /just taken by someone else, so nothing was held/.test(document.getElementById("order-msg").textContent));
   await grace.unrouteAll({ behavior: "wait" });
   await grace.waitForSelector('button[data-label="A-5"].HELD', { timeout: 8000 });
   await record(grace, "seats-taken");
@@ -171,7 +182,7 @@ test("a fan goes from sign-in to confirmation with the keyboard alone, across a 
   await tabTo(page, "#name");
   await page.keyboard.type("Kay");
   await page.keyboard.press("Enter");
-  await page.waitForSelector("#whoami:not([hidden])");
+  await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
   await tabTo(page, `button[data-concert="${c.id}"]`);
   await page.keyboard.press("Enter");
   await page.waitForSelector("#view-waiting:not([hidden])");
@@ -192,19 +203,29 @@ test("a fan goes from sign-in to confirmation with the keyboard alone, across a 
   await admin("PUT", `/admin/concerts/${c.id}/queue-policy`,
     { max_active: 5, admit_per_second: 10, active_ttl_seconds: 600, paused: false });
   await page.waitForSelector("#view-seats:not([hidden])", { timeout: 15000 });
-  await page.waitForSelector("button.seat.AVAILABLE");
-  // The admitted cue takes the focus to the seat map's heading.
+  await page.waitForSelector("#best-btn:not(:empty)");
+  // The admitted cue takes the focus to the heading; one ticket, picked on the map.
   assert.equal(await page.evaluate(() => document.activeElement.id), "seats-h");
+  await tabTo(page, "#party-minus");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.inputValue("#party"), "1");
+  await tabTo(page, "#mode-best");
+  await page.keyboard.press("ArrowRight");
+  assert.equal(await page.isChecked("#mode-map"), true);
+  await page.waitForSelector('button[data-label="A-1"].AVAILABLE');
   await tabTo(page, 'button[data-label="A-1"]');
   await page.keyboard.press("ArrowRight");
   await page.keyboard.press("ArrowDown");
   assert.equal(await page.evaluate(() => document.activeElement.dataset.label), "B-2");
   await page.keyboard.press("Enter");
+  assert.equal(await page.getAttribute('button[data-label="B-2"]', "aria-pressed"), "true");
+  await tabTo(page, "#hold-btn");
+  await page.keyboard.press("Enter");
   await page.waitForSelector("#view-checkout:not([hidden])");
-  assert.equal(await text(page, "#hold-label"), "B-2");
+  assert.match(await text(page, "#order-lines"), /row B, seat 2/);
   await tabTo(page, "#topup-btn");
   await page.keyboard.press("Enter");
-  await until(page, () => document.getElementById("balance").textContent === "25.00");
+  await until(page, () => document.getElementById("balance").textContent === "€25.00");
   await tabTo(page, "#pay-btn");
   await page.keyboard.press("Enter");
   await page.waitForSelector("#view-done:not([hidden])");
@@ -236,7 +257,7 @@ test("the operator creates a concert with two dates from the console and fans se
   await until(ops, () => /Console Night/.test(document.getElementById("concert").selectedOptions[0]?.textContent ?? ""));
   await until(ops, () => document.querySelectorAll("#sales-rows tr").length === 3);
   const rows = await ops.$$eval("#sales-rows tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
-  assert.deepEqual(rows.map((r) => r.slice(1)), [["30", "30", "0", "0", "0.00"], ["8", "8", "0", "0", "0.00"], ["38", "38", "0", "0", "0.00"]]);
+  assert.deepEqual(rows.map((r) => r.slice(1)), [["30", "30", "0", "0", "€0.00"], ["8", "8", "0", "0", "€0.00"], ["38", "38", "0", "0", "€0.00"]]);
   await audit(ops, "console-created");
 
   // A wrong price is refused in the form, with the field named.

@@ -38,10 +38,12 @@ export async function launch() {
  * A browser context of its own (its own localStorage: one fan) and a page in it that
  * records script errors and failed requests to our own origin.
  */
-export async function newPage(browser, viewport = DESKTOP) {
+export async function newPage(browser, viewport = DESKTOP, { locale = "en-US" } = {}) {
   // The pages run under their real content security policy (a violation is a console
   // error, which fails the tests); axe-core is served to them from their own origin.
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  // At phone size the page is a touch screen.
+  const phone = viewport.width <= PHONE.width;
+  const context = await browser.newContext({ viewport, acceptDownloads: true, locale, hasTouch: phone, isMobile: phone });
   await context.route(`${BASE}/__test__/axe.min.js`, (route) =>
     route.fulfill({ status: 200, contentType: "text/javascript", body: AXE_SOURCE }));
   const page = await context.newPage();
@@ -127,7 +129,92 @@ export async function join(page, name, concertId) {
   await page.waitForSelector("#view-concerts:not([hidden])");
   await page.fill("#name", name);
   await page.click("#signin-btn");
-  await page.waitForSelector("#whoami:not([hidden])");
+  // Sign-ups are limited per address (5 a minute, burst 5): the page waits out a 429.
+  await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
   await page.click(`button[data-concert="${concertId}"]`);
   await page.waitForSelector("#view-waiting:not([hidden])");
+}
+
+/**
+ * A concert with one date laid out as a hall: a standing "Floor" (30.00, 40 places) and
+ * seated "Stalls" of rows A–C, seats 1–4 and 11–14 either side of an aisle (the numbers
+ * jump across it), row A Premium (80.00), the rest Standard (50.00), C-1 and C-14
+ * wheelchair accessible.
+ */
+export async function hallConcert(title, { floor = 40 } = {}) {
+  const seats = [1, 2, 3, 4, null, 11, 12, 13, 14];
+  return admin("POST", "/admin/concerts", {
+    title, venue: "Layout Hall",
+    schedules: [{
+      starts_at: "2031-06-01T19:30:00Z",
+      layout: {
+        categories: [{ name: "Premium", price: 8000 }, { name: "Standard", price: 5000 }, { name: "Floor", price: 3000 }],
+        sections: [
+          { name: "Floor", category: "Floor", capacity: floor },
+          { name: "Stalls", category: "Standard", rows: [
+            { label: "A", seats, categories: [{ from: 1, to: 14, category: "Premium" }] },
+            { label: "B", seats },
+            { label: "C", seats, accessible: [1, 14] },
+          ] },
+        ],
+      },
+    }],
+  });
+}
+
+/** Opens the sale of `concertId` to `maxActive` fans at once, turns of `ttl` seconds. */
+export async function openSale(concertId, { maxActive = 5, ttl = 600, paused = false } = {}) {
+  await admin("PUT", `/admin/concerts/${concertId}/queue-policy`,
+    { max_active: maxActive, admit_per_second: 10, active_ttl_seconds: ttl, paused });
+}
+
+/** Calls the fans' API directly (set-up of other fans' purchases). */
+export async function api(method, path, { body, headers = {} } = {}) {
+  const res = await fetch(BASE + "/api/v1" + path, {
+    method, headers: { "Content-Type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, data: text ? JSON.parse(text) : null };
+}
+
+/**
+ * Another fan, by the API alone: signs in, joins the line of `concertId` and waits to be
+ * admitted. Returns the headers of an admitted fan.
+ */
+export async function admittedFan(name, concertId) {
+  // Sign-ups are limited per address (5 a minute): wait out a 429 as a fan would.
+  const retrying = async (fn) => {
+    for (;;) {
+      const r = await fn();
+      if (r.status !== 429) return r;
+      await new Promise((ok) => setTimeout(ok, 1000));
+    }
+  };
+  const { data: user } = await retrying(() => api("POST", "/users", { body: { name } }));
+  const bearer = { Authorization: `Bearer ${user.access_token}` };
+  const { data: ticket } = await retrying(() => api("POST", `/concerts/${concertId}/queue`, { headers: bearer }));
+  for (let i = 0; i < 150; i++) {
+    const { data: t } = await api("GET", "/queue/status", { headers: { "X-Queue-Token": ticket.token } });
+    if (t.status === "ACTIVE") return { ...bearer, "X-Queue-Token": ticket.token };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} was not admitted`);
+}
+
+/** An admitted fan (`headers` from admittedFan) orders `body`, tops up and pays. */
+export async function buy(headers, body) {
+  const placed = await api("POST", "/orders", { headers, body });
+  assert.equal(placed.status, 201, JSON.stringify(placed.data));
+  await api("POST", "/wallet/charge", { headers, body: { amount: placed.data.total || 1 } });
+  const paid = await api("POST", `/orders/${placed.data.id}/payment`, { headers: { ...headers, "Idempotency-Key": `k-${placed.data.id}` } });
+  assert.equal(paid.status, 200, JSON.stringify(paid.data));
+  return placed.data;
+}
+
+/** Joins the line with the page and waits until the page offers tickets. */
+export async function joinAndChoose(page, name, concertId) {
+  await join(page, name, concertId);
+  await page.waitForSelector("#view-seats:not([hidden])", { timeout: 15000 });
+  await page.waitForFunction(() => document.getElementById("best-category").options.length > 1, undefined, { timeout: 10000 });
 }

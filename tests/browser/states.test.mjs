@@ -57,6 +57,11 @@ test("the waiting room shows the pre-queue countdown, an ETA range, all seats he
   answer = { status: "SOLD_OUT", inventory: "SOLD_OUT" };
   await until(page, () => /Sold out/.test(document.getElementById("wait-state").textContent));
   assert.equal(await page.getAttribute("#draw-link", "href"), `/api/v1/concerts/${c.id}/draw`);
+  // This line opened without a draw: the link says so instead of opening a 404.
+  const url = page.url();
+  await page.click("#draw-link");
+  await until(page, () => /There was no draw for this concert/.test(document.getElementById("draw-msg").textContent));
+  assert.equal(page.url(), url);
   assert.equal(await page.isVisible("#leave-btn"), false);
   await until(page, () => /sold out/.test(document.getElementById("announce-now").textContent));
   assert.equal(await page.evaluate((id) => localStorage.getItem(`frontrow.line.${id}`), c.id), null);
