@@ -113,6 +113,39 @@ impl SeaOrmStore {
         }
 
         let txn = self.begin_write().await?;
+        // The one lock order: the fan's wallet (debited, never below zero), then the
+        // reservation, then the seat.
+        let debited = wallet::Entity::update_many()
+            .col_expr(
+                wallet::Column::Balance,
+                Expr::col(wallet::Column::Balance).sub(r.price),
+            )
+            .col_expr(
+                wallet::Column::Version,
+                Expr::col(wallet::Column::Version).add(1),
+            )
+            .filter(wallet::Column::UserId.eq(r.user_id))
+            .filter(wallet::Column::Balance.gte(r.price))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if debited == 0 {
+            let balance = read_balance(&txn, r.user_id).await?.unwrap_or(0);
+            txn.rollback().await?;
+            // A concurrent twin of this payment may have spent the balance: then this
+            // call replays (or is refused by) it.
+            let paid = reservation::Entity::find_by_id(r.id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|x| x.status == ReservationStatus::Confirmed.as_str());
+            if paid {
+                return Ok(Step::Again);
+            }
+            return Err(Fail::Domain(PaymentError::InsufficientBalance {
+                balance: money(balance)?,
+                amount: money(r.price)?,
+            }));
+        }
         let confirmed = reservation::Entity::update_many()
             .col_expr(
                 reservation::Column::Status,
@@ -133,28 +166,6 @@ impl SeaOrmStore {
         if confirmed == 0 {
             txn.rollback().await?;
             return Ok(Step::Again);
-        }
-        let debited = wallet::Entity::update_many()
-            .col_expr(
-                wallet::Column::Balance,
-                Expr::col(wallet::Column::Balance).sub(r.price),
-            )
-            .col_expr(
-                wallet::Column::Version,
-                Expr::col(wallet::Column::Version).add(1),
-            )
-            .filter(wallet::Column::UserId.eq(r.user_id))
-            .filter(wallet::Column::Balance.gte(r.price))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if debited == 0 {
-            let balance = read_balance(&txn, r.user_id).await?.unwrap_or(0);
-            txn.rollback().await?;
-            return Err(Fail::Domain(PaymentError::InsufficientBalance {
-                balance: money(balance)?,
-                amount: money(r.price)?,
-            }));
         }
         let balance = read_balance(&txn, r.user_id).await?.unwrap_or(0);
         let sold = seat::Entity::update_many()

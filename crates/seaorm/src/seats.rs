@@ -140,8 +140,19 @@ impl SeaOrmStore {
         };
 
         let txn = self.begin_write().await?;
-        // The optimistic lock: first statement of the transaction, and the only one that
-        // decides who gets the seat.
+        // The one lock order of every booking transaction: the fan's allowance (a write to
+        // the wallet row, no table lock: a concurrent hold of another seat by the same fan
+        // waits here until this transaction ends, and its count below then includes this
+        // hold), then the seat.
+        wallet::Entity::update_many()
+            .col_expr(
+                wallet::Column::Version,
+                Expr::col(wallet::Column::Version).add(1),
+            )
+            .filter(wallet::Column::UserId.eq(req.user_id.0))
+            .exec(&txn)
+            .await?;
+        // The optimistic lock: the only statement that decides who gets the seat.
         let won = seat::Entity::update_many()
             .col_expr(seat::Column::Status, Expr::value(SeatStatus::Held.as_str()))
             .col_expr(
@@ -160,17 +171,6 @@ impl SeaOrmStore {
             txn.rollback().await?;
             return Err(Fail::Domain(HoldError::SeatTaken));
         }
-        // The per-user limit, race-free: bumping the user's wallet row (a row write, no
-        // table lock) makes a concurrent hold of another seat by the same user wait here
-        // until this transaction ends; its count below then includes this hold.
-        wallet::Entity::update_many()
-            .col_expr(
-                wallet::Column::Version,
-                Expr::col(wallet::Column::Version).add(1),
-            )
-            .filter(wallet::Column::UserId.eq(req.user_id.0))
-            .exec(&txn)
-            .await?;
         let held_now = reservation::Entity::find()
             .filter(reservation::Column::UserId.eq(req.user_id.0))
             .filter(reservation::Column::ScheduleId.eq(req.schedule_id.0))
