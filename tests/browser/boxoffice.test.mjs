@@ -38,6 +38,7 @@ test("a party of 3 orders best available, sees one summary and one countdown, pa
 
   await page.click("#best-btn");
   await page.waitForSelector("#view-checkout:not([hidden])");
+  await page.waitForSelector("#order-lines tr");
   // One summary: three positions of one order, one total, one countdown.
   const lines = await page.$$eval("#order-lines tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.equal(lines.length, 3);
@@ -105,6 +106,7 @@ test("standing places are ordered by quantity, and the console shows the layout 
   await record(page, "choose-standing");
   await page.click("#standing-btn");
   await page.waitForSelector("#view-checkout:not([hidden])");
+  await page.waitForSelector("#order-lines tr");
   const lines = await page.$$eval("#order-lines tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.deepEqual(lines, [["Floor, standing × 4", "Floor", "4 × €30.00"]]);
   assert.equal(await text(page, "#order-total"), "€120.00");
@@ -183,6 +185,7 @@ test("on a 390x844 phone a fan picks two seats on the map, goes back, and finds 
   assert.match(await text(page, "#order-msg"), /picked 2 seats already/);
   await page.tap("#hold-btn");
   await page.waitForSelector("#view-checkout:not([hidden])");
+  await page.waitForSelector("#order-lines tr");
   assert.equal(await page.locator("#order-lines tr").count(), 2);
   assert.equal(await text(page, "#order-total"), "€100.00");
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390));
@@ -238,6 +241,7 @@ test("an order that cannot be extended past the turn hides the extension, and a 
   await joinAndChoose(page, "Eve", c.id);
   await page.click("#best-btn");
   await page.waitForSelector("#view-checkout:not([hidden])");
+  await page.waitForSelector("#order-lines tr");
   const { order } = await stored(page, `frontrow.hold.${c.id}`);
   assert.ok(Date.parse(order.expires_at) >= Date.parse(order.admitted_until));
   assert.equal(await page.isVisible("#extend-line"), false);

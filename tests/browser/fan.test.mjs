@@ -222,6 +222,7 @@ test("a fan goes from sign-in to confirmation with the keyboard alone, across a 
   await tabTo(page, "#hold-btn");
   await page.keyboard.press("Enter");
   await page.waitForSelector("#view-checkout:not([hidden])");
+  await page.waitForSelector("#order-lines tr");
   assert.match(await text(page, "#order-lines"), /row B, seat 2/);
   await tabTo(page, "#topup-btn");
   await page.keyboard.press("Enter");

@@ -823,6 +823,7 @@ async function openCheckout() {
   $("order-ended").hidden = true; $("hold-live").hidden = false;
   $("wallet-card").hidden = false; $("pay-actions").hidden = false;
   $("pay-msg").textContent = "";
+  renderOrder(S.hold.order); // as kept, until the server's answer
   try {
     const { data } = await call("GET", `/orders/${S.hold.order.id}`, { headers: auth() });
     S.hold.order = data;
