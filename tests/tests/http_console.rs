@@ -158,3 +158,45 @@ async fn the_sales_summary_and_export_follow_holds_and_payments() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_policy_change_from_a_stale_read_is_refused_with_412() {
+    let app = spawn_app().await;
+    let concert = app.create_concert(2, 2, 100).await;
+    let path = format!("/api/v1/admin/concerts/{}/queue-policy", concert.id);
+    let res = get_admin(&app, &path, Some(ADMIN_KEY)).await;
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let policy: Value = res.json().await.unwrap();
+    let put = |body: Value, if_match: Option<String>| {
+        let mut r = app
+            .client
+            .put(app.url(&path))
+            .header("X-Admin-Key", ADMIN_KEY)
+            .json(&body);
+        if let Some(m) = if_match {
+            r = r.header("If-Match", m);
+        }
+        r.send()
+    };
+    // Operator A saves with the ETag she read: accepted, a new ETag.
+    let mut a = policy.clone();
+    a["max_active"] = json!(77);
+    let res = put(a, Some(etag.clone())).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let new_etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    // Operator B read before A saved: refused, A's change stays.
+    let mut b = policy.clone();
+    b["max_active"] = json!(5);
+    let p = assert_problem(put(b.clone(), Some(etag)).await.unwrap(), 412).await;
+    assert_eq!(p["type"], "/problems/policy-changed");
+    let now: Value = get_admin(&app, &path, Some(ADMIN_KEY))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["max_active"], 77);
+    // With the current ETag (or none, for API clients) the change goes through.
+    assert_eq!(put(b, Some(new_etag)).await.unwrap().status(), 200);
+}

@@ -100,18 +100,42 @@ pub async fn create_concert(
 #[put("/admin/concerts/{concert_id}/queue-policy")]
 pub async fn put_queue_policy(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     _admin: Admin,
     path: web::Path<i64>,
     body: web::Json<QueuePolicyBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let concert = ConcertId(path.into_inner());
+    // `If-Match`: refuse to overwrite a policy another operator changed since this one
+    // read it (the console sends the ETag it got).
+    if let Some(want) = req.headers().get(actix_web::http::header::IF_MATCH) {
+        let want = want.to_str().unwrap_or_default().trim();
+        let current = QueuePolicyBody::from(state.room.policy(concert).await?);
+        if want != "*" && !want.split(',').any(|t| t.trim() == policy_etag(&current)) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PRECONDITION_FAILED,
+                "policy-changed",
+                "Policy changed",
+                "the policy was changed since you read it; reload it and apply your change again",
+            ));
+        }
+    }
     let policy = state
         .room
-        .set_policy(
-            ConcertId(path.into_inner()),
-            QueuePolicy::from(body.into_inner()),
-        )
+        .set_policy(concert, QueuePolicy::from(body.into_inner()))
         .await?;
-    Ok(HttpResponse::Ok().json(QueuePolicyBody::from(policy)))
+    let body = QueuePolicyBody::from(policy);
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::ETAG, policy_etag(&body)))
+        .json(body))
+}
+
+/// The policy's entity tag: a strong validator of its JSON.
+fn policy_etag(p: &QueuePolicyBody) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(p).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&json);
+    format!("\"{}\"", hex::encode(&digest[..12]))
 }
 
 /// A concert's admission policy (operators).
@@ -134,7 +158,10 @@ pub async fn get_queue_policy(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let policy = state.room.policy(ConcertId(path.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(QueuePolicyBody::from(policy)))
+    let body = QueuePolicyBody::from(policy);
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::ETAG, policy_etag(&body)))
+        .json(body))
 }
 
 /// Live figures of a concert's waiting room (operators).
