@@ -1,6 +1,7 @@
 //! Handlers of the `queue` tag: enter the waiting room, poll the token (its heartbeat),
 //! leave. The operator's side is in `admin`.
 
+use actix_web::http::header::ContentEncoding;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use frontrow_domain::model::ConcertId;
 use frontrow_domain::queue::{Ticket, TicketStatus, poll_after_ms};
@@ -112,26 +113,55 @@ pub struct EventsQuery {
 pub async fn queue_events(
     state: web::Data<AppState>,
     query: web::Query<EventsQuery>,
+    signer: Option<web::Data<AdmissionSigner>>,
 ) -> Result<HttpResponse, ApiError> {
     let token = query.into_inner().token;
     // The first standing is checked before the stream starts, so a bad token is a 401.
     let first = state.room.status(&token).await?;
-    let stream = futures::stream::unfold(SseState::Start(first, state, token), |sse| async move {
+    let stream = SseStream {
+        state,
+        token,
+        signer,
+    };
+    let stream = futures::stream::unfold(SseState::Start(first, stream), |sse| async move {
         sse.next().await
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
+        // `identity` keeps the `Compress` middleware off this response: it would
+        // buffer the events until its encoder's block fills.
+        .insert_header(ContentEncoding::Identity)
         .streaming(stream))
+}
+
+/// What one event stream reads from.
+struct SseStream {
+    state: web::Data<AppState>,
+    token: String,
+    /// Signs the pass of an `ACTIVE` standing, as `GET /queue/status` does (the same
+    /// cache, so both give the same pass for one admission).
+    signer: Option<web::Data<AdmissionSigner>>,
+}
+
+impl SseStream {
+    fn standing(&self, ticket: Ticket) -> web::Bytes {
+        let idle = self.state.queue_idle_timeout_seconds;
+        let view = TicketView::new(ticket.clone(), idle)
+            .with_pass(&ticket, self.signer.as_ref().map(|s| s.get_ref()));
+        sse_event(
+            "standing",
+            &serde_json::to_string(&view).unwrap_or_default(),
+        )
+    }
 }
 
 /// Where one event stream is.
 enum SseState {
-    Start(Ticket, web::Data<AppState>, String),
+    Start(Ticket, SseStream),
     Running {
-        state: web::Data<AppState>,
-        token: String,
+        stream: SseStream,
         last: Ticket,
         sent_at: std::time::Instant,
     },
@@ -162,25 +192,18 @@ fn sse_event(name: &str, data: &str) -> web::Bytes {
     web::Bytes::from(format!("event: {name}\nretry: 2000\ndata: {data}\n\n"))
 }
 
-fn standing_event(ticket: Ticket, idle: u64) -> web::Bytes {
-    let json = serde_json::to_string(&TicketView::new(ticket, idle)).unwrap_or_default();
-    sse_event("standing", &json)
-}
-
 impl SseState {
     async fn next(self) -> Option<(Result<web::Bytes, actix_web::Error>, SseState)> {
         match self {
             SseState::Done => None,
-            SseState::Start(first, state, token) => {
-                let idle = state.queue_idle_timeout_seconds;
+            SseState::Start(first, stream) => {
                 let ends = !still_in_line(first.status);
-                let bytes = standing_event(first.clone(), idle);
+                let bytes = stream.standing(first.clone());
                 let next = if ends {
                     SseState::Done
                 } else {
                     SseState::Running {
-                        state,
-                        token,
+                        stream,
                         last: first,
                         sent_at: std::time::Instant::now(),
                     }
@@ -188,18 +211,17 @@ impl SseState {
                 Some((Ok(bytes), next))
             }
             SseState::Running {
-                state,
-                token,
+                stream,
                 mut last,
                 mut sent_at,
             } => loop {
-                let idle = state.queue_idle_timeout_seconds;
+                let idle = stream.state.queue_idle_timeout_seconds;
                 // A quarter of the advised poll cadence: near the front that is the
                 // shortest poll (admission seen within a fraction of a second), far
                 // back a few seconds (a crowd of streams costs little).
                 let pause = (poll_after_ms(&last, idle) / 4).clamp(125, 5_000);
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                let now = match state.room.status(&token).await {
+                let now = match stream.state.room.status(&stream.token).await {
                     Ok(t) => t,
                     Err(e) => {
                         let bytes = sse_event(
@@ -212,7 +234,7 @@ impl SseState {
                 let due = sent_at.elapsed() >= std::time::Duration::from_secs(15);
                 if material(&last, &now) || due {
                     let ends = !still_in_line(now.status);
-                    let bytes = standing_event(now.clone(), idle);
+                    let bytes = stream.standing(now.clone());
                     if ends {
                         return Some((Ok(bytes), SseState::Done));
                     }
@@ -221,8 +243,7 @@ impl SseState {
                     return Some((
                         Ok(bytes),
                         SseState::Running {
-                            state,
-                            token,
+                            stream,
                             last,
                             sent_at,
                         },
