@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpRequest, HttpResponse, get, web};
+use actix_web::{App, HttpRequest, HttpResponse, get, route, web};
 
 use super::AppState;
 use super::dto::{HealthView, ReadyView};
@@ -104,16 +104,12 @@ pub fn metrics_app(
 /// this API; its scripts are under `/static/`).
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "The fans' web page", body = String, content_type = "text/html"))
+    responses(
+        (status = 200, description = "The fans' web page", body = String, content_type = "text/html"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+    )
 )]
-#[get("/")]
-pub async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header((
-            "Content-Security-Policy",
-            super::pages::CONTENT_SECURITY_POLICY,
-        ))
-        .body(include_str!("../../static/index.html"))
+#[route("/", method = "GET", method = "HEAD")]
+pub async fn index(req: HttpRequest) -> Result<HttpResponse, super::error::ApiError> {
+    super::pages::serve(&req, "index.html")
 }
