@@ -39,6 +39,7 @@ pub struct ReceiptsQuery {
     #[serde(default)]
     pub offset: u64,
     /// Receipts per page, 1 to 100000 (default 100000).
+    #[param(minimum = 1, maximum = 100_000)]
     pub limit: Option<u64>,
 }
 

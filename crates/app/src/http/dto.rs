@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Display name, 1 to 100 characters.
-    #[schema(example = "Ada")]
+    /// Display name: 1 to 100 characters, not only spaces (it is trimmed).
+    #[schema(example = "Ada", min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -138,8 +138,24 @@ pub struct NewScheduleBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConcertBody {
+    /// 1 to 200 characters, not only spaces (it is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S",
+        example = "The Quiet Hours"
+    )]
     pub title: String,
+    /// 1 to 200 characters, not only spaces (it is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S",
+        example = "Royal Hall"
+    )]
     pub venue: String,
+    /// 1 to 50 dates.
+    #[schema(min_items = 1, max_items = 50)]
     pub schedules: Vec<NewScheduleBody>,
 }
 
@@ -243,7 +259,8 @@ impl From<Money> for BalanceView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargeBody {
-    /// Minor units, 1 to the configured maximum.
+    /// Minor units, 1 to `booking.max_charge` (default 100,000,000).
+    #[schema(minimum = 1, maximum = 100_000_000, example = 5000)]
     pub amount: i64,
 }
 
@@ -319,8 +336,14 @@ impl TicketView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueuePolicyBody {
+    /// Fans admitted at once, 1 to 10,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub max_active: u64,
+    /// Admissions per second, 1 to 10,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub admit_per_second: u64,
+    /// How long an admission lasts, 1 to 86,400 s.
+    #[schema(minimum = 1, maximum = 86_400)]
     pub active_ttl_seconds: u64,
     #[serde(default)]
     pub paused: bool,
@@ -331,11 +354,12 @@ pub struct QueuePolicyBody {
     /// Fans admitted per free seat (1 to 1000000; default 1.5): admission stops while
     /// `free seats × admit_per_seat` admitted fans hold no seat.
     #[serde(default = "default_admit_per_seat")]
-    #[schema(example = 1.5)]
+    #[schema(example = 1.5, minimum = 1, maximum = 1_000_000)]
     pub admit_per_seat: f64,
     /// Proof-of-work asked of each enter: leading zero bits of SHA-256(`X-Pow`), 0 to 32;
     /// 0 (the default) asks none; 16 takes a browser about a second or two.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 32)]
     pub pow_difficulty: u8,
 }
 

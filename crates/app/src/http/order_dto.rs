@@ -14,12 +14,14 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BestAvailableBody {
-    /// How many seats, 1 to `booking.max_tickets_per_order`.
-    #[schema(minimum = 1, maximum = 100, example = 4)]
+    /// How many seats, 1 to `booking.max_tickets_per_order` (default 8).
+    #[schema(minimum = 1, maximum = 8, example = 4)]
     pub count: u32,
     /// Only seats of this price category.
+    #[schema(min_length = 1, max_length = 64)]
     pub category: Option<String>,
     /// Only seats of this section.
+    #[schema(min_length = 1, max_length = 64)]
     pub section: Option<String>,
     /// Only accessible seats.
     #[serde(default)]
@@ -37,24 +39,29 @@ pub struct BestAvailableBody {
 #[serde(deny_unknown_fields)]
 pub struct StandingBody {
     /// The area's name (a standing section of the layout).
+    #[schema(min_length = 1, max_length = 64, example = "Floor")]
     pub area: String,
-    #[schema(minimum = 1, maximum = 100)]
+    /// Places, 1 to `booking.max_tickets_per_order` (default 8).
+    #[schema(minimum = 1, maximum = 8)]
     pub quantity: u32,
 }
 
 /// What a party orders: picked seats or best-available, and standing places. Held all
-/// together, with one expiry, or not at all.
+/// together, with one expiry, or not at all. At least one of `seats`, `best_available`
+/// and `standing`; `seats` and `best_available` not together; at most
+/// `booking.max_tickets_per_order` (default 8) tickets in all.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderBody {
     pub schedule_id: i64,
-    /// Seats picked on the map (not with `best_available`).
+    /// Seats picked on the map (not with `best_available`), each once.
     #[serde(default)]
-    #[schema(max_items = 100)]
+    #[schema(max_items = 8)]
     pub seats: Vec<i64>,
     pub best_available: Option<BestAvailableBody>,
+    /// Standing places, each area once.
     #[serde(default)]
-    #[schema(max_items = 64)]
+    #[schema(max_items = 8)]
     pub standing: Vec<StandingBody>,
     /// A presale code opening hidden categories or sections.
     #[schema(min_length = 4, max_length = 64, pattern = "^[A-Za-z0-9-]{4,64}$")]
@@ -259,7 +266,13 @@ impl From<Availability> for AvailabilityView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryBody {
-    #[schema(min_length = 1, max_length = 64, example = "Floor")]
+    /// 1 to 64 characters without surrounding spaces, unique in the layout.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^\S([\s\S]*\S)?$",
+        example = "Floor"
+    )]
     pub name: String,
     /// Minor units.
     #[schema(minimum = 0, maximum = 100_000_000)]
@@ -273,8 +286,10 @@ pub struct CategoryBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryRangeBody {
+    /// First seat number of the range (not above `to`).
     pub from: u32,
     pub to: u32,
+    #[schema(min_length = 1, max_length = 64)]
     pub category: String,
 }
 
@@ -282,9 +297,16 @@ pub struct CategoryRangeBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowBody {
-    #[schema(min_length = 1, max_length = 64, example = "A")]
+    /// 1 to 64 characters without surrounding spaces, unique in the section.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^\S([\s\S]*\S)?$",
+        example = "A"
+    )]
     pub label: String,
-    #[schema(max_items = 1000)]
+    /// Up to 1,000 places; seat numbers 1 to 100,000, at least one seat.
+    #[schema(min_items = 1, max_items = 1000)]
     pub seats: Vec<Option<u32>>,
     #[serde(default)]
     pub accessible: Vec<u32>,
@@ -298,13 +320,22 @@ pub struct RowBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionBody {
-    #[schema(min_length = 1, max_length = 64, example = "Floor A")]
+    /// 1 to 64 characters without surrounding spaces, unique in the layout.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^\S([\s\S]*\S)?$",
+        example = "Floor A"
+    )]
     pub name: String,
-    /// The section's default price category.
+    /// The section's default price category (one of the layout's `categories`).
+    #[schema(min_length = 1, max_length = 64)]
     pub category: String,
-    /// Rows, nearest the stage first (a seated section).
+    /// Rows, nearest the stage first (a seated section): 1 to 500.
+    #[schema(min_items = 1, max_items = 500)]
     pub rows: Option<Vec<RowBody>>,
-    /// Places sold by quantity (a standing section).
+    /// Places sold by quantity (a standing section): 1 to 200,000.
+    #[schema(minimum = 1, maximum = 200_000)]
     pub capacity: Option<u32>,
 }
 

@@ -147,7 +147,7 @@ pub async fn cancel_order(
     tag = "orders",
     params(
         ("order_id" = i64, Path, description = "Order id"),
-        ("Idempotency-Key" = String, Header, description = "1 to 128 characters, unique per payment attempt"),
+        ("Idempotency-Key" = String, Header, description = "1 to 128 printable ASCII characters (spaces only between others), unique per payment attempt", min_length = 1, max_length = 128, pattern = r"^[\x21-\x7E]([\t\x20-\x7E]{0,126}[\x21-\x7E])?$"),
     ),
     security(("bearer" = [], "queue_token" = [])),
     responses(

@@ -18,22 +18,22 @@ use super::responses::{Forbidden, JsonBodyProblems, NotFound, Unauthorized, Unav
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPresaleCodesBody {
-    /// Codes chosen by the operator: 4 to 64 letters, digits and dashes each.
+    /// Codes chosen by the operator: 4 to 64 letters, digits and dashes each, each once.
     #[serde(default)]
-    #[schema(max_items = 10000)]
+    #[schema(schema_with = code_list)]
     pub codes: Vec<String>,
     /// How many random codes to generate (with `codes`: 1 to 10,000 in all).
     #[serde(default)]
     #[schema(maximum = 10000)]
     pub count: u32,
-    /// Hidden price categories the codes open.
+    /// Hidden price categories the codes open (with `sections`: at least one in all).
     #[serde(default)]
     pub categories: Vec<String>,
     /// Hidden sections (seated or standing) the codes open.
     #[serde(default)]
     pub sections: Vec<String>,
     pub starts_at: DateTime<Utc>,
-    /// Exclusive end of the window.
+    /// Exclusive end of the window, after `starts_at`.
     pub ends_at: DateTime<Utc>,
     /// Tickets one code may buy in all, 1 to 1000.
     #[schema(minimum = 1, maximum = 1000)]
@@ -41,6 +41,24 @@ pub struct NewPresaleCodesBody {
     /// Bind every code of the batch to this account.
     pub user_id: Option<i64>,
 }
+
+/// The schema of `codes`: up to 10,000 codes a fan can type.
+fn code_list() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(4))
+                .max_length(Some(64))
+                .pattern(Some(CODE_PATTERN)),
+        )
+        .max_items(Some(frontrow_domain::boxoffice::MAX_CODES_PER_BATCH))
+        .build()
+}
+
+/// What [`frontrow_domain::boxoffice::valid_code`] accepts.
+const CODE_PATTERN: &str = "^[A-Za-z0-9-]{4,64}$";
 
 /// A presale code.
 #[derive(Debug, Serialize, ToSchema)]
@@ -203,7 +221,7 @@ pub async fn export_presale_codes(
     tag = "admin",
     params(
         ("schedule_id" = i64, Path, description = "Schedule id"),
-        ("code" = String, Path, description = "The code"),
+        ("code" = String, Path, description = "The code", min_length = 4, max_length = 64, pattern = "^[A-Za-z0-9-]{4,64}$"),
     ),
     security(("admin_key" = [])),
     responses(

@@ -35,7 +35,7 @@ pub async fn get_wallet(
     tag = "wallet",
     request_body = ChargeBody,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters, unique per top-up"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 128 printable ASCII characters (spaces only between others), unique per top-up", min_length = 1, max_length = 128, pattern = r"^[\x21-\x7E]([\t\x20-\x7E]{0,126}[\x21-\x7E])?$"),
     ),
     security(("bearer" = [])),
     responses(
