@@ -18,7 +18,7 @@ use crate::telemetry::{HOLD_CONFLICTS, HOLDS, PAYMENT_REPLAYS, PAYMENTS};
 #[utoipa::path(
     tag = "reservations",
     request_body = HoldBody,
-    security(("bearer" = []), ("queue_token" = [])),
+    security(("bearer" = [], "queue_token" = [])),
     responses(
         (status = 201, description = "Seat held", body = ReservationView),
         JsonBodyProblems,
@@ -126,9 +126,9 @@ pub async fn cancel_reservation(
     tag = "reservations",
     params(
         ("reservation_id" = i64, Path, description = "Reservation id"),
-        ("Idempotency-Key" = String, Header, description = "1 to 128 characters, unique per payment attempt"),
+        ("Idempotency-Key" = String, Header, description = "1 to 128 printable ASCII characters (spaces only between others), unique per payment attempt", min_length = 1, max_length = 128, pattern = r"^[\x21-\x7E]([\t\x20-\x7E]{0,126}[\x21-\x7E])?$"),
     ),
-    security(("bearer" = []), ("queue_token" = [])),
+    security(("bearer" = [], "queue_token" = [])),
     responses(
         (status = 200, description = "Paid (or the replay of the first payment with this key)", body = PaymentView),
         BadRequest,
