@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod draw;
 pub mod dto;
 pub mod error;
+pub mod links;
 pub mod methods;
 pub mod middleware;
 pub mod ops;
@@ -209,6 +210,7 @@ pub fn build_app(
         .service(wellknown::jwks)
         .split_for_parts();
     let api = crate::limits::document(api);
+    let api = links::document(api);
     // For 405 answers: the documented routes and the Swagger UI's.
     let known = methods::KnownRoutes::from_openapi(&api)
         .with("/swagger-ui", &[actix_web::http::Method::GET])
