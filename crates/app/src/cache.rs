@@ -427,6 +427,7 @@ mod tests {
             section: "Main".into(),
             row: "A".into(),
             number: 1,
+            x: 0,
             category: "Standard".into(),
             accessible: false,
         }]

@@ -206,6 +206,8 @@ pub struct Seat {
     pub section: String,
     pub row: String,
     pub number: u32,
+    /// Place in the row, gaps (aisles, blocked seats) counted: neighbours differ by one.
+    pub x: u32,
     pub category: String,
     pub accessible: bool,
 }

@@ -161,6 +161,7 @@ mod tests {
             section: "Main".into(),
             row: "A".into(),
             number: u32::try_from(id).unwrap(),
+            x: 0,
             category: "Standard".into(),
             accessible: false,
         }

@@ -291,6 +291,7 @@ impl CatalogRepository for SeaOrmStore {
                     section: s.section,
                     row,
                     number: u32::try_from(s.number).unwrap_or(0),
+                    x: u32::try_from(s.x).unwrap_or(0),
                     category: s.category,
                     accessible: s.accessible,
                 })

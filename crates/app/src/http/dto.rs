@@ -99,6 +99,8 @@ pub struct SeatView {
     pub number: u32,
     #[schema(example = "Standard")]
     pub category: String,
+    /// Place in the row, aisles counted: two seats are neighbours when their `x` differ by one.
+    pub x: u32,
     pub accessible: bool,
 }
 
@@ -112,6 +114,7 @@ impl From<Seat> for SeatView {
             section: s.section,
             row: s.row,
             number: s.number,
+            x: s.x,
             category: s.category,
             accessible: s.accessible,
         }
