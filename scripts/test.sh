@@ -107,6 +107,14 @@ else
   echo "schemathesis: FAILED" >&2
 fi
 
+# /metrics as Prometheus's own linter reads it (promtool, Debian's prometheus package).
+if scripts/promtool-check.sh; then
+  passed=$((passed + 1))
+else
+  failed=1; nfailed=$((nfailed + 1))
+  echo "promtool: FAILED" >&2
+fi
+
 # The book (docs/): mdBook builds it, and no relative link or anchor may be broken.
 if scripts/check-book-links.sh; then
   passed=$((passed + 1))

@@ -98,7 +98,8 @@ function toLocalInput(iso) {
 }
 
 async function loadPolicy() {
-  const { data } = await admin("GET", `/concerts/${S.concert}/queue-policy`);
+  const { data, headers } = await admin("GET", `/concerts/${S.concert}/queue-policy`);
+  S.policyTag = headers.get("ETag");
   renderPolicy(data);
 }
 
@@ -118,8 +119,18 @@ function renderPolicy(p) {
 }
 
 async function putPolicy(body, message) {
-  const { data } = await admin("PUT", `/concerts/${S.concert}/queue-policy`, { body });
-  renderPolicy(data);
+  // If-Match: the server refuses (412) to overwrite a change another operator made since
+  // this page read the policy; the form then shows theirs.
+  const headers = S.policyTag ? { "If-Match": S.policyTag } : {};
+  try {
+    const { data, headers: h } = await admin("PUT", `/concerts/${S.concert}/queue-policy`, { body, headers });
+    S.policyTag = h.get("ETag");
+    renderPolicy(data);
+  } catch (e) {
+    if (e.status !== 412) throw e;
+    await loadPolicy();
+    throw new ApiError(412, { detail: "Another operator changed the policy meanwhile. The form now shows their version: apply your change again." }, null);
+  }
   clearError();
   say(message || "Policy saved.");
 }

@@ -443,11 +443,11 @@ impl BoxOffice {
         let started = Instant::now();
         let deadline = started + PLAN_DEADLINE;
         loop {
-            if lock(&plan).begin_refresh(SNAPSHOT_TTL) {
-                if let Err(e) = self.refresh(&plan, req.schedule_id).await {
-                    lock(&plan).refresh_failed();
-                    return Err(e);
-                }
+            if lock(&plan).begin_refresh(SNAPSHOT_TTL)
+                && let Err(e) = self.refresh(&plan, req.schedule_id).await
+            {
+                lock(&plan).refresh_failed();
+                return Err(e);
             }
             let (pick, pending, fresh) = {
                 let mut p = lock(&plan);
