@@ -112,6 +112,47 @@ async fn tickets_of_fan(
     Ok(seats + standing)
 }
 
+/// The order's held reservations as `(id, seat_id)`, read without locks: the changes
+/// that follow go by primary key, so MariaDB/MySQL take no gap locks on the secondary
+/// index (which made concurrent orders wait on each other's inserts).
+async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<(i64, i64)>, DbErr> {
+    reservation::Entity::find()
+        .select_only()
+        .column(reservation::Column::Id)
+        .column(reservation::Column::SeatId)
+        .filter(reservation::Column::OrderId.eq(order))
+        .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
+        .order_by_asc(reservation::Column::SeatId)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// Ends an order's held reservations (by primary key): `to`, and no longer live.
+async fn end_reservations(
+    conn: &impl ConnectionTrait,
+    ids: &[i64],
+    to: ReservationStatus,
+) -> Result<(), DbErr> {
+    for chunk in ids.chunks(IN_CHUNK) {
+        reservation::Entity::update_many()
+            .col_expr(reservation::Column::Status, Expr::value(to.as_str()))
+            .col_expr(
+                reservation::Column::LiveSeatId,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
+                reservation::Column::Version,
+                Expr::col(reservation::Column::Version).add(1),
+            )
+            .filter(reservation::Column::Id.is_in(chunk.iter().copied()))
+            .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Ends a held order (`Cancelled` or `Expired`): its standing places go back, its
 /// reservations end and its seats are free. `when` limits which orders qualify: for a
 /// cancel, unexpired ones; for an expiry, expired ones. True when this call ended it.
@@ -137,36 +178,15 @@ async fn end_order(
     if q.exec(conn).await?.rows_affected == 0 {
         return Ok(false);
     }
-    let seats: Vec<i64> = reservation::Entity::find()
-        .select_only()
-        .column(reservation::Column::SeatId)
-        .filter(reservation::Column::OrderId.eq(o.id))
-        .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-        .into_tuple()
-        .all(conn)
-        .await?;
+    let held = held_of_order(conn, o.id).await?;
+    let seats: Vec<i64> = held.iter().map(|(_, s)| *s).collect();
+    let ids: Vec<i64> = held.iter().map(|(r, _)| *r).collect();
     let res_status = if to == OrderStatus::Cancelled {
         ReservationStatus::Cancelled
     } else {
         ReservationStatus::Expired
     };
-    reservation::Entity::update_many()
-        .col_expr(
-            reservation::Column::Status,
-            Expr::value(res_status.as_str()),
-        )
-        .col_expr(
-            reservation::Column::LiveSeatId,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(
-            reservation::Column::Version,
-            Expr::col(reservation::Column::Version).add(1),
-        )
-        .filter(reservation::Column::OrderId.eq(o.id))
-        .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-        .exec(conn)
-        .await?;
+    end_reservations(conn, &ids, res_status).await?;
     for ids in seats.chunks(IN_CHUNK) {
         // Only seats still carrying this order's hold (same holder, same expiry).
         seat::Entity::update_many()
@@ -431,26 +451,21 @@ impl SeaOrmStore {
         if !ids.is_empty() {
             // Expired holds taken over: their reservations end first (the unique
             // live-seat index would refuse the new ones otherwise).
+            let mut stale: Vec<i64> = Vec::new();
             for chunk in ids.chunks(IN_CHUNK) {
-                reservation::Entity::update_many()
-                    .col_expr(
-                        reservation::Column::Status,
-                        Expr::value(ReservationStatus::Expired.as_str()),
-                    )
-                    .col_expr(
-                        reservation::Column::LiveSeatId,
-                        Expr::value(Option::<i64>::None),
-                    )
-                    .col_expr(
-                        reservation::Column::Version,
-                        Expr::col(reservation::Column::Version).add(1),
-                    )
-                    .filter(reservation::Column::SeatId.is_in(chunk.iter().copied()))
-                    .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-                    .filter(reservation::Column::ExpiresAt.lte(now))
-                    .exec(&txn)
-                    .await?;
+                stale.extend(
+                    reservation::Entity::find()
+                        .select_only()
+                        .column(reservation::Column::Id)
+                        .filter(reservation::Column::LiveSeatId.is_in(chunk.iter().copied()))
+                        .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
+                        .filter(reservation::Column::ExpiresAt.lte(now))
+                        .into_tuple::<i64>()
+                        .all(&txn)
+                        .await?,
+                );
             }
+            end_reservations(&txn, &stale, ReservationStatus::Expired).await?;
         }
         // 4. Standing areas, by name.
         let mut standing = req.standing.clone();
@@ -691,14 +706,8 @@ impl SeaOrmStore {
             txn.rollback().await?;
             return Box::pin(self.try_extend_order(user, id, by, now)).await;
         }
-        let seats: Vec<i64> = reservation::Entity::find()
-            .select_only()
-            .column(reservation::Column::SeatId)
-            .filter(reservation::Column::OrderId.eq(o.id))
-            .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-            .into_tuple()
-            .all(&txn)
-            .await?;
+        let held = held_of_order(&txn, o.id).await?;
+        let seats: Vec<i64> = held.iter().map(|(_, s)| *s).collect();
         let mut moved = 0;
         for chunk in seats.chunks(IN_CHUNK) {
             moved += seat::Entity::update_many()
@@ -719,13 +728,15 @@ impl SeaOrmStore {
             txn.rollback().await?;
             return Err(Fail::Db(DbErr::Custom("seat changed during extend".into())));
         }
-        reservation::Entity::update_many()
-            .col_expr(reservation::Column::ExpiresAt, Expr::value(until))
-            .col_expr(reservation::Column::ExtendedAt, Expr::value(Some(now)))
-            .filter(reservation::Column::OrderId.eq(o.id))
-            .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-            .exec(&txn)
-            .await?;
+        for chunk in held.chunks(IN_CHUNK) {
+            reservation::Entity::update_many()
+                .col_expr(reservation::Column::ExpiresAt, Expr::value(until))
+                .col_expr(reservation::Column::ExtendedAt, Expr::value(Some(now)))
+                .filter(reservation::Column::Id.is_in(chunk.iter().map(|(r, _)| *r)))
+                .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         let o = order::Entity::find_by_id(o.id)
             .one(&self.db)
@@ -836,15 +847,8 @@ impl SeaOrmStore {
             }));
         }
         let balance = read_balance(&txn, o.user_id).await?.unwrap_or(0);
-        let seats: Vec<i64> = reservation::Entity::find()
-            .select_only()
-            .column(reservation::Column::SeatId)
-            .filter(reservation::Column::OrderId.eq(o.id))
-            .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-            .order_by_asc(reservation::Column::SeatId)
-            .into_tuple()
-            .all(&txn)
-            .await?;
+        let held = held_of_order(&txn, o.id).await?;
+        let seats: Vec<i64> = held.iter().map(|(_, s)| *s).collect();
         let mut sold = 0;
         for chunk in seats.chunks(IN_CHUNK) {
             sold += seat::Entity::update_many()
@@ -884,20 +888,22 @@ impl SeaOrmStore {
             txn.rollback().await?;
             return Ok(None);
         }
-        reservation::Entity::update_many()
-            .col_expr(
-                reservation::Column::Status,
-                Expr::value(ReservationStatus::Confirmed.as_str()),
-            )
-            .col_expr(reservation::Column::PaidAt, Expr::value(Some(now)))
-            .col_expr(
-                reservation::Column::Version,
-                Expr::col(reservation::Column::Version).add(1),
-            )
-            .filter(reservation::Column::OrderId.eq(o.id))
-            .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-            .exec(&txn)
-            .await?;
+        for chunk in held.chunks(IN_CHUNK) {
+            reservation::Entity::update_many()
+                .col_expr(
+                    reservation::Column::Status,
+                    Expr::value(ReservationStatus::Confirmed.as_str()),
+                )
+                .col_expr(reservation::Column::PaidAt, Expr::value(Some(now)))
+                .col_expr(
+                    reservation::Column::Version,
+                    Expr::col(reservation::Column::Version).add(1),
+                )
+                .filter(reservation::Column::Id.is_in(chunk.iter().map(|(r, _)| *r)))
+                .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
+                .exec(&txn)
+                .await?;
+        }
         let lines = order_standing::Entity::find()
             .filter(order_standing::Column::OrderId.eq(o.id))
             .order_by_asc(order_standing::Column::AreaId)
