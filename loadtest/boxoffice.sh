@@ -4,8 +4,9 @@
 # admitted first, then all ordering best-available at once and paying — on PostgreSQL,
 # MariaDB and SQLite, one release instance with the in-memory queue each, beside pgbench
 # on the same PostgreSQL. Writes loadtest/results/<UTC>-boxoffice.{json,md} (commit,
-# machine, command, date in the header) and exits non-zero when a run double-sold,
-# failed a request, or a target was missed (the report is kept either way).
+# machine, command, date in the header) and exits non-zero when a run double-sold or
+# failed a request (missed speed targets are marked in the table; the report is kept
+# either way).
 #
 # usage: loadtest/boxoffice.sh [--dbs "postgres mariadb sqlite"] [--parties 2500]
 #                              [--standing 500] [--allow-split]
