@@ -98,7 +98,7 @@ fn respond(
     res.content_type(content_type(name)).body(body)
 }
 
-/// The embedded file `name` (see [`respond`]); pages are revalidated on every load,
+/// The embedded file `name` (see `respond`); pages are revalidated on every load,
 /// their assets kept a few minutes.
 pub fn serve(req: &HttpRequest, name: &str) -> Result<HttpResponse, ApiError> {
     let file = Assets::get(name).ok_or_else(|| ApiError::not_found(format!("no file {name}")))?;
