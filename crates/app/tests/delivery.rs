@@ -292,6 +292,26 @@ async fn json_answers_are_compressed_only_when_the_client_asks() {
 }
 
 #[tokio::test]
+async fn the_status_poll_is_never_compressed() {
+    let app = spawn().await;
+    let (_, token) = app.fan_in_line(false).await;
+    let res = app
+        .get(
+            "/api/v1/queue/status",
+            &[
+                ("X-Queue-Token", &token),
+                ("Accept-Encoding", "gzip, deflate, br, zstd"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "content-encoding"), Some("identity"));
+    let v: Value = res.json().await.expect("plain JSON");
+    assert_eq!(v["token"], token.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn pages_and_their_assets_carry_validators_and_answer_304_when_unchanged() {
     let app = spawn().await;
     for (path, cache, kind) in [

@@ -207,6 +207,7 @@ pub fn build_app(
         .service(ops::metrics)
         .service(pages::admin_page)
         .service(pages::static_file)
+        .service(pages::favicon)
         .service(wellknown::jwks)
         .split_for_parts();
     let api = crate::limits::document(api);
@@ -230,4 +231,9 @@ pub fn build_app(
         // Inside `observe`, so refusals are counted and logged like any answer.
         .wrap(actix_web::middleware::from_fn(crate::limits::enforce))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
+        // Swagger UI's files get cache headers; then every answer is compressed when the
+        // client asks for it, but for the event stream (it must not be buffered) and
+        // the status poll (small and hot), which opt out.
+        .wrap(actix_web::middleware::from_fn(pages::swagger_ui_cache))
+        .wrap(actix_web::middleware::Compress::default())
 }
