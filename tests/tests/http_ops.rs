@@ -44,6 +44,27 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/reservations/{reservation_id}/extend"),
     ("get", "/api/v1/concerts/{concert_id}/queue/challenge"),
     ("get", "/.well-known/jwks.json"),
+    ("get", "/favicon.ico"),
+    ("get", "/api/v1/schedules/{schedule_id}/availability"),
+    ("post", "/api/v1/orders"),
+    ("get", "/api/v1/orders"),
+    ("get", "/api/v1/orders/{order_id}"),
+    ("delete", "/api/v1/orders/{order_id}"),
+    ("post", "/api/v1/orders/{order_id}/payment"),
+    ("post", "/api/v1/orders/{order_id}/extend"),
+    (
+        "post",
+        "/api/v1/admin/schedules/{schedule_id}/presale-codes",
+    ),
+    ("get", "/api/v1/admin/schedules/{schedule_id}/presale-codes"),
+    (
+        "get",
+        "/api/v1/admin/schedules/{schedule_id}/presale-codes.csv",
+    ),
+    (
+        "delete",
+        "/api/v1/admin/schedules/{schedule_id}/presale-codes/{code}",
+    ),
 ];
 
 #[tokio::test]
@@ -79,7 +100,9 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         let concrete = path
             .replace("{concert_id}", "1")
             .replace("{schedule_id}", "1")
-            .replace("{reservation_id}", "1");
+            .replace("{reservation_id}", "1")
+            .replace("{order_id}", "1")
+            .replace("{code}", "CODE-1");
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = app
             .client

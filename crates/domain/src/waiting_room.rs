@@ -71,6 +71,10 @@ pub enum GateError {
     /// The queue backend cannot answer.
     #[error("queue unavailable")]
     Unavailable(#[source] BoxError),
+    /// The queue backend answered but refused the check; the message says why
+    /// (retrying does not help, unlike `Unavailable`).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The waiting room, over the `Queue` port.
@@ -172,7 +176,7 @@ impl WaitingRoom {
             Ok(t) => t,
             Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
             Err(QueueError::Unavailable(cause)) => return Err(GateError::Unavailable(cause)),
-            Err(QueueError::Refused(why)) => return Err(GateError::Unavailable(why.into())),
+            Err(QueueError::Refused(why)) => return Err(GateError::Refused(why)),
         };
         if ticket.user_id != user {
             return Err(GateError::OtherUser);
@@ -311,6 +315,18 @@ mod tests {
     }
 
     const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
+
+    #[tokio::test]
+    async fn a_refusal_at_the_gate_is_no_outage() {
+        let mut q = MockQueue::new();
+        q.expect_admission()
+            .returning(|_, _| Err(QueueError::Refused("line closed".into())));
+        let room = WaitingRoom::new(Arc::new(q), catalog_with(Some(1)), clock());
+        assert!(matches!(
+            room.authorize(Some(TOKEN), UserId(7), ConcertId(1)).await,
+            Err(GateError::Refused(why)) if why == "line closed"
+        ));
+    }
 
     #[tokio::test]
     async fn gate_maps_every_ticket_state() {

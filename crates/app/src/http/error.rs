@@ -201,6 +201,13 @@ impl From<GateError> for ApiError {
             GateError::OtherUser => ApiError::forbidden("queue-token-other-user", detail),
             GateError::OtherConcert => ApiError::forbidden("queue-token-other-concert", detail),
             GateError::Unavailable(src) => ApiError::unavailable("waiting room", src.as_ref()),
+            // The line answered and said no: not an outage, and retrying does not help.
+            GateError::Refused(why) => ApiError::new(
+                StatusCode::CONFLICT,
+                "queue-refused",
+                "Refused by the waiting room",
+                why,
+            ),
         }
     }
 }
