@@ -34,14 +34,29 @@ fn sigterm_lets_the_in_flight_request_finish() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start frontrow");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("server never listened: {e}"),
+    // Ready: every worker built its app (the listener is bound before they are, and a
+    // request that reaches a worker still starting is not what this test is about).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ok = TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                s.write_all(
+                    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                )
+                .ok()?;
+                let mut answer = String::new();
+                s.read_to_string(&mut answer).ok()?;
+                answer.starts_with("HTTP/1.1 200").then_some(())
+            });
+        if ok.is_some() {
+            break;
         }
-    };
+        assert!(Instant::now() < deadline, "server never became healthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     // Send the head and half the body: the request is now in flight.
     let body = br#"{"name":"in-flight fan"}"#;
     let head = format!(
