@@ -133,6 +133,18 @@ async fn an_instant_out_of_range_is_a_store_error_not_1970() {
 #[tokio::test]
 async fn a_negative_balance_is_a_store_error_not_money() {
     let (store, p, _, _db) = store_with_a_hold().await;
+    // The database refuses a negative balance itself...
+    assert!(
+        store
+            .connection()
+            .execute_unprepared("UPDATE wallets SET balance = -5")
+            .await
+            .is_err(),
+        "the balance guard let a negative balance in"
+    );
+    // ...and should one get past it (the guard dropped by hand), reading it is an error,
+    // never money.
+    sql(&store, "DROP TRIGGER trg_wallets_balance_update").await;
     sql(&store, "UPDATE wallets SET balance = -5").await;
     assert!(p.wallets.balance(UserId(1)).await.is_err());
 }
