@@ -154,7 +154,7 @@ pub struct QueueSettingsToml {
     pub idle_timeout_seconds: u64,
     /// Period of the admission ticker.
     pub tick_interval_ms: u64,
-    /// Default fans admitted per free seat (issue 11).
+    /// Default fans admitted per free seat (inventory-aware admission).
     pub admit_per_seat: f64,
 }
 

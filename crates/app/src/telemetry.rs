@@ -35,7 +35,7 @@ pub const DB_POOL_MAX: &str = "frontrow_db_pool_max";
 /// states partition the slots.
 pub const REDIS_POOL: &str = "frontrow_redis_pool_connections";
 pub const REDIS_CONNECTS: &str = "frontrow_redis_connects_total";
-/// Actual minus predicted wait of admitted fans (issue 11).
+/// Actual minus predicted wait of admitted fans, per concert.
 pub const QUEUE_ETA_ERROR: &str = "frontrow_queue_eta_error_seconds";
 /// Requests refused by a rate limit, by class and key (`address` or `user`).
 pub const RATE_LIMITED: &str = "frontrow_rate_limited_total";

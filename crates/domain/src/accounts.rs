@@ -126,12 +126,10 @@ impl Accounts {
         amount: i64,
         key: &str,
     ) -> Result<(Money, bool), AccountsError> {
-        let key = key.trim();
-        if key.is_empty() || key.len() > crate::booking::MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(AccountsError::InvalidIdempotencyKey {
+        let key =
+            crate::booking::idempotency_key(key).ok_or(AccountsError::InvalidIdempotencyKey {
                 max: crate::booking::MAX_IDEMPOTENCY_KEY_LEN,
-            });
-        }
+            })?;
         let amount = Money::new(amount)
             .ok()
             .filter(|a| *a > Money::ZERO && *a <= self.max_charge)

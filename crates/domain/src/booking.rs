@@ -41,6 +41,12 @@ impl Default for BookingPolicy {
 /// The longest idempotency key of a payment, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
+/// The key a client sent, trimmed, when it is 1 to [`MAX_IDEMPOTENCY_KEY_LEN`] bytes.
+pub fn idempotency_key(raw: &str) -> Option<&str> {
+    let key = raw.trim();
+    (!key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN).then_some(key)
+}
+
 /// Errors of the booking use case: the gate's refusals, then one variant per outcome of
 /// the seat and payment ports (their `Unavailable` is `Store`).
 #[derive(Debug, thiserror::Error)]
@@ -258,12 +264,10 @@ impl Booking {
         id: ReservationId,
         idempotency_key: &str,
     ) -> Result<PaymentReceipt, BookingError> {
-        let key = idempotency_key.trim();
-        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(BookingError::InvalidIdempotencyKey {
+        let key =
+            self::idempotency_key(idempotency_key).ok_or(BookingError::InvalidIdempotencyKey {
                 max: MAX_IDEMPOTENCY_KEY_LEN,
-            });
-        }
+            })?;
         let reservation = match self.seats.reservation(id).await? {
             Some(r) if r.user_id == user => r,
             _ => return Err(BookingError::ReservationNotFound),

@@ -114,16 +114,7 @@ fn validate_new_concert(new: &NewConcert) -> Result<(), String> {
 
 /// The label of a seat: row letters (`A`…`Z`, `AA`, `AB`, …) and 1-based number.
 pub fn seat_label(row: u32, number: u32) -> String {
-    let mut letters = Vec::new();
-    let mut n = row + 1; // bijective base 26
-    while n > 0 {
-        let rem = (n - 1) % 26;
-        letters.push(char::from(b'A' + rem as u8));
-        n = (n - 1) / 26;
-    }
-    letters.reverse();
-    let row: String = letters.into_iter().collect();
-    format!("{row}-{number}")
+    format!("{}-{number}", crate::venue::row_letters(row))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! How long the on-sale draw takes (issue 11): N fans pre-queued on a real Redis, then
+//! How long the on-sale draw takes: N fans pre-queued on a real Redis, then
 //! the tick at the opening that freezes the pre-queue, claims the draw, orders the
 //! entrants by the seed (in Rust), stores their places and reveals the seed. Checks the
 //! result: the receipts verify against the revealed seed and the commitment, and a

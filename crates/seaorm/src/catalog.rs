@@ -11,7 +11,6 @@ use frontrow_domain::model::{
     SeatId, SeatStatus,
 };
 use frontrow_domain::ports::CatalogRepository;
-use frontrow_domain::venue::row_letters;
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -277,11 +276,7 @@ impl CatalogRepository for SeaOrmStore {
         let seats = seats
             .into_iter()
             .map(|s| {
-                let row = if s.row_label.is_empty() {
-                    row_letters(u32::try_from(s.row_no).unwrap_or(0))
-                } else {
-                    s.row_label.clone()
-                };
+                let row = s.row_name();
                 Ok(Seat {
                     id: SeatId(s.id),
                     schedule_id: ScheduleId(s.schedule_id),

@@ -21,7 +21,6 @@ use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{
     ConcertId, OrderId, ReservationStatus, ScheduleId, SeatId, SeatStatus, UserId,
 };
-use frontrow_domain::venue::row_letters;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
@@ -44,14 +43,6 @@ const IN_CHUNK: usize = 500;
 
 fn order_status(s: &str) -> Result<OrderStatus, DbErr> {
     OrderStatus::parse(s).ok_or_else(|| DbErr::Type(format!("corrupt row: order status {s:?}")))
-}
-
-fn row_of(s: &seat::Model) -> String {
-    if s.row_label.is_empty() {
-        row_letters(u32::try_from(s.row_no).unwrap_or(0))
-    } else {
-        s.row_label.clone()
-    }
 }
 
 /// Seats not sold and not under a hold unexpired at `now`.
@@ -288,7 +279,7 @@ impl SeaOrmStore {
                 seat_id: SeatId(s.id),
                 label: s.label.clone(),
                 section: s.section.clone(),
-                row: row_of(s),
+                row: s.row_name(),
                 number: u32::try_from(s.number).unwrap_or(0),
                 category: s.category.clone(),
                 price: money(r.price)?,
@@ -587,7 +578,7 @@ impl SeaOrmStore {
                     seat_id: SeatId(s.id),
                     label: s.label.clone(),
                     section: s.section.clone(),
-                    row: row_of(s),
+                    row: s.row_name(),
                     number: u32::try_from(s.number).unwrap_or(0),
                     category: s.category.clone(),
                     price: money(s.price)?,

@@ -281,6 +281,24 @@ impl FromRequest for Admin {
     }
 }
 
+/// The `Idempotency-Key` header, if sent; 400 when it is not visible ASCII (its length is
+/// the use case's to check).
+pub fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    req.headers()
+        .get("idempotency-key")
+        .map(|k| {
+            k.to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))
+        })
+        .transpose()
+}
+
+/// The `Idempotency-Key` header a payment needs: 400 when missing or not visible ASCII.
+pub fn required_idempotency_key(req: &HttpRequest) -> Result<&str, ApiError> {
+    idempotency_key(req)?
+        .ok_or_else(|| ApiError::bad_request("the Idempotency-Key header is required"))
+}
+
 /// The `X-Queue-Token` header, if sent (the use cases decide what a missing one means).
 #[derive(Debug, Clone)]
 pub struct QueueTokenHeader(pub Option<String>);

@@ -150,13 +150,7 @@ pub async fn pay_reservation(
     token: QueueTokenHeader,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .ok_or_else(|| ApiError::bad_request("the Idempotency-Key header is required"))?
-        .to_str()
-        .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?
-        .to_owned();
+    let key = super::auth::required_idempotency_key(&req)?.to_owned();
     let receipt = state
         .booking
         .pay(

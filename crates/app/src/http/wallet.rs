@@ -54,12 +54,9 @@ pub async fn charge_wallet(
     user: AuthUser,
     body: web::Json<ChargeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let balance = match req.headers().get("idempotency-key") {
+    let balance = match super::auth::idempotency_key(&req)? {
         None => state.accounts.charge(user.0, body.amount).await?,
-        Some(k) => {
-            let key = k
-                .to_str()
-                .map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
+        Some(key) => {
             let (balance, replayed) = state.accounts.charge_once(user.0, body.amount, key).await?;
             if replayed {
                 metrics::counter!(crate::telemetry::PAYMENT_REPLAYS).increment(1);

@@ -546,12 +546,11 @@ impl BoxOffice {
         id: OrderId,
         idempotency_key: &str,
     ) -> Result<OrderReceipt, OrderError> {
-        let key = idempotency_key.trim();
-        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(OrderError::InvalidIdempotencyKey {
+        let key = crate::booking::idempotency_key(idempotency_key).ok_or(
+            OrderError::InvalidIdempotencyKey {
                 max: MAX_IDEMPOTENCY_KEY_LEN,
-            });
-        }
+            },
+        )?;
         let order = self.order(user, id).await?;
         // A paid order is only replayed or refused: no admission needed (the payment
         // may have freed the slot already).

@@ -32,3 +32,14 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The row's name: its label, or the row letters of a seat made before layouts.
+    pub fn row_name(&self) -> String {
+        if self.row_label.is_empty() {
+            frontrow_domain::venue::row_letters(u32::try_from(self.row_no).unwrap_or(0))
+        } else {
+            self.row_label.clone()
+        }
+    }
+}
