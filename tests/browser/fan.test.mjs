@@ -87,6 +87,8 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   await ada.waitForSelector("#view-checkout:not([hidden])");
   assert.match(await text(ada, "#order-lines tr:first-child td:first-child"), /row A, seat 3$/);
   assert.equal(await text(ada, "#order-total"), "€42.00");
+  // The countdown is written on the checkout's first tick: wait for it, then check it.
+  await until(ada, () => /^\d+:\d\d$/.test(document.querySelector("#hold-countdown")?.textContent.trim() ?? ""));
   assert.match(await text(ada, "#hold-countdown"), /^\d+:\d\d$/);
   await record(ada, "checkout");
   // More time, once (WCAG 2.2.1): the hold moves by the configured extension, never
