@@ -313,7 +313,8 @@ L.append("")
 L.append(f"- machine: {meta.get('nproc')} cores, {meta.get('cpu')}, "
          f"{round((meta.get('mem_total_kb') or 0) / 1048576, 1)} GiB RAM; loopback only; "
          "k6, wrk, the server, Redis and the database share the CPUs")
-L.append(f"- database: {meta.get('db')}; {meta.get('server')}; git {meta.get('git')}; {meta.get('k6')}")
+L.append(f"- database: {meta.get('db')}; {meta.get('server')}; {meta.get('build', 'release')} build; "
+         f"git {meta.get('git')}; {meta.get('k6')}")
 L.append(f"- k6 profile (queue.js = ceiling.js): {meta.get('queue_vus')} VUs, {meta.get('profile')}; "
          f"wrk {meta.get('wrk')} --latency")
 L.append(f"- hotseat: {meta.get('hot_vus')} VUs; sellout: {meta.get('fans')} fans, {meta.get('seats')} seats, "

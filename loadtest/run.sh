@@ -79,10 +79,20 @@ fi
 
 # ---- build ------------------------------------------------------------------------------
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-log "building release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release -q -p frontrow-app -p frontrow-crowd)
-BIN="$CARGO_TARGET_DIR/release/frontrow"
-CROWD_BIN="$CARGO_TARGET_DIR/release/frontrow-crowd"
+# A smoke run checks that the scripts and their invariants still work, not speed: it uses
+# the debug build the test suite has already made (a cold release build costs the full
+# tier several minutes). Speed runs always use the release build. LOADTEST_PROFILE=release
+# forces it for a smoke run too.
+PROFILE=${LOADTEST_PROFILE:-$([ "$SMOKE" = 1 ] && echo debug || echo release)}
+case "$PROFILE" in
+  release) log "building release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+           (cd "$ROOT" && cargo build --release -q -p frontrow-app -p frontrow-crowd) ;;
+  debug)   log "building debug (CARGO_TARGET_DIR=$CARGO_TARGET_DIR; a smoke run measures no speed)"
+           (cd "$ROOT" && cargo build -q -p frontrow-app -p frontrow-crowd) ;;
+  *) echo "run.sh: LOADTEST_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
+BIN="$CARGO_TARGET_DIR/$PROFILE/frontrow"
+CROWD_BIN="$CARGO_TARGET_DIR/$PROFILE/frontrow-crowd"
 START_EPOCH=$(date +%s)
 
 # ---- services (scripts/services.sh registers services_down on EXIT) ---------------------
@@ -204,7 +214,7 @@ new_concert() { # title rows seats_per_row price -> "concert_id schedule_id"
 }
 
 cat >"$RAW/meta.json" <<EOF
-{"mode":"$MODE","db":"$DB","started_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","git":"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)",
+{"mode":"$MODE","build":"$PROFILE","db":"$DB","started_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","git":"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)",
  "nproc":$(nproc),"cpu":"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//;s/"/ /g')",
  "mem_total_kb":$(awk '/MemTotal/{print $2}' /proc/meminfo),"k6":"$("$K6" version | head -1 | cut -d' ' -f1-2)",
  "wrk":"-t$WRK_T -c$WRK_C -d$WRK_D","wrk_rounds":$WRK_ROUNDS,"queue_vus":$Q_VUS,"profile":"$RAMP_UP up / $STEADY steady / $RAMP_DOWN down",

@@ -108,21 +108,33 @@ const go = (page) => {
 
 // ---------- the fan's live orders (a hold left behind stays visible and cancellable) ----------
 const concertTitles = new Map();
+// The page the address names: the view shown may still be the previous one while the new
+// page loads (the seats page asks for the line's status first), so the list asks the address.
+const routedPage = () => {
+  const m = /^#\/concert\/\d+(?:\/(seats|checkout|done))?$/.exec(location.hash);
+  return m ? m[1] || "waiting" : "concerts";
+};
+let liveSeq = 0;
 async function liveOrders() {
+  const seq = ++liveSeq;
   const box = $("live-orders");
   if (!S.user) { box.hidden = true; return; }
   let orders;
   try {
     ({ data: orders } = await call("GET", "/orders", { headers: auth() }));
   } catch { return; }
+  if (seq !== liveSeq) return; // a later call draws the list
   const live = orders.filter((o) => o.status === "HELD" && Date.parse(o.expires_at) > Date.now());
-  if (view() === "checkout" || view() === "done") { box.hidden = true; return; }
-  const list = $("live-list");
-  list.textContent = "";
+  if (routedPage() === "checkout" || routedPage() === "done") { box.hidden = true; return; }
   for (const o of live) {
     if (!concertTitles.has(o.concert_id)) {
       try { concertTitles.set(o.concert_id, (await call("GET", `/concerts/${o.concert_id}`)).data.title); } catch { concertTitles.set(o.concert_id, `#${o.concert_id}`); }
     }
+  }
+  if (seq !== liveSeq) return;
+  const list = $("live-list");
+  list.textContent = "";
+  for (const o of live) {
     const count = o.positions.reduce((n, p) => n + p.quantity, 0);
     list.append(el("li", { class: "live-order", "data-order": String(o.id) },
       el("p", {}, el("strong", { text: concertTitles.get(o.concert_id) }), " · ", t("ticketsN", { n: count }), " · ", money(o.total)),
