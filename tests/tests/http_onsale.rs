@@ -394,3 +394,39 @@ async fn admission_knows_the_inventory_in_memory() {
 async fn admission_knows_the_inventory_on_redis() {
     admission_knows_the_inventory(true).await;
 }
+
+/// A `sale_opens_at` sent once fans entered a line that has no pre-queue is valid data
+/// the line's state refuses: 409 `policy-conflict`, and the line is unchanged (no draw).
+async fn an_opening_after_fans_entered_is_a_conflict(redis: bool) {
+    let app = app_on(redis, |_| {}).await;
+    let concert = app.create_concert(1, 10, 1_000).await;
+    let fan = app.create_user("early").await;
+    let entered = app.enter_queue(&fan, concert.id).await;
+    assert_eq!(entered.status().as_u16(), 201);
+    let opens = (Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    let res = app
+        .set_policy(
+            concert.id,
+            &json!({"max_active": 1000, "admit_per_second": 100, "active_ttl_seconds": 600,
+                    "sale_opens_at": opens}),
+        )
+        .await;
+    let problem = assert_problem(res, 409).await;
+    assert_eq!(problem["type"], "/problems/policy-conflict", "{problem}");
+    // Nothing changed: still no draw for this line.
+    let draw = app
+        .get(&format!("/api/v1/concerts/{}/draw", concert.id), None)
+        .await;
+    assert_eq!(draw.status().as_u16(), 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_after_fans_entered_is_a_conflict_in_memory() {
+    an_opening_after_fans_entered_is_a_conflict(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_after_fans_entered_is_a_conflict_on_redis() {
+    an_opening_after_fans_entered_is_a_conflict(true).await;
+}

@@ -24,6 +24,10 @@ pub enum WaitingRoomError {
     UnknownToken,
     #[error("invalid queue policy: {0}")]
     InvalidPolicy(String),
+    /// A valid policy the line's state refuses (e.g. `sale_opens_at` once fans entered
+    /// a line without a pre-queue): the request conflicts with what already happened.
+    #[error("the line refuses this policy now: {0}")]
+    PolicyConflict(String),
     #[error("queue unavailable")]
     /// The queue backend could not answer (the cause of `QueueError::Unavailable`).
     QueueUnavailable(#[source] BoxError),
@@ -42,7 +46,7 @@ impl From<QueueError> for WaitingRoomError {
         match e {
             QueueError::UnknownToken => WaitingRoomError::UnknownToken,
             QueueError::Unavailable(cause) => WaitingRoomError::QueueUnavailable(cause),
-            QueueError::Refused(why) => WaitingRoomError::InvalidPolicy(why),
+            QueueError::Refused(why) => WaitingRoomError::PolicyConflict(why),
         }
     }
 }
@@ -424,6 +428,18 @@ mod tests {
         assert!(matches!(
             room.set_policy(ConcertId(9), QueuePolicy::default()).await,
             Err(WaitingRoomError::ConcertNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_policy_the_line_refuses_is_a_conflict_not_invalid_input() {
+        let mut q = MockQueue::new();
+        q.expect_set_policy()
+            .returning(|_, _| Err(QueueError::Refused("fans already entered".into())));
+        let room = WaitingRoom::new(Arc::new(q), catalog_with(Some(1)), clock());
+        assert!(matches!(
+            room.set_policy(ConcertId(1), QueuePolicy::default()).await,
+            Err(WaitingRoomError::PolicyConflict(why)) if why == "fans already entered"
         ));
     }
 }

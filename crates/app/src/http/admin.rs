@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Admin;
 use super::dto::SalesSummaryView;
 use super::dto::{ConcertDetailView, NewConcertBody, QueuePolicyBody, QueueStatsView};
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::responses::{
     Forbidden, JsonBodyProblems, NotFound, Unauthorized, Unavailable, Unprocessable,
 };
@@ -93,6 +93,8 @@ pub async fn create_concert(
         Unauthorized,
         Forbidden,
         NotFound,
+        (status = 409, description = "`policy-conflict`: a valid policy the line's state refuses — `sale_opens_at` once fans entered a line that has no pre-queue", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`policy-changed`: `If-Match` names a policy another operator has replaced since; read it again", body = Problem, content_type = "application/problem+json"),
         Unprocessable,
         Unavailable,
     )

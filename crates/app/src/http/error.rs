@@ -219,6 +219,12 @@ impl From<WaitingRoomError> for ApiError {
             WaitingRoomError::ConcertNotFound => ApiError::not_found(detail),
             WaitingRoomError::UnknownToken => ApiError::queue_token_invalid(detail),
             WaitingRoomError::InvalidPolicy(m) => ApiError::validation(m),
+            WaitingRoomError::PolicyConflict(m) => ApiError::new(
+                StatusCode::CONFLICT,
+                "policy-conflict",
+                "Conflicts with the line's state",
+                m,
+            ),
             WaitingRoomError::QueueUnavailable(src) => {
                 ApiError::unavailable("waiting room", src.as_ref())
             }
