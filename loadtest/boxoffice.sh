@@ -9,13 +9,16 @@
 # either way).
 #
 # usage: loadtest/boxoffice.sh [--dbs "postgres mariadb sqlite"] [--parties 2500]
-#                              [--standing 500] [--allow-split]
+#                              [--standing 500] [--allow-split] [--perf]
+# --perf samples the server's CPU (perf record, 499 Hz, call graphs) during each run and
+# writes where the time goes beside the report: <UTC>-boxoffice-<db>.perf.txt (the top
+# symbols, self time) — the profile behind a missed target.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=()
+DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=(); PERF=0
 CMDLINE="loadtest/boxoffice.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,6 +26,7 @@ while [ $# -gt 0 ]; do
     --parties) PARTIES=$2; shift 2 ;;
     --standing) STANDING=$2; shift 2 ;;
     --allow-split) SPLIT=(--allow-split); shift ;;
+    --perf) PERF=1; shift ;;
     *) echo "boxoffice.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -83,8 +87,27 @@ for db in $DBS; do
   SERVER_PID=$!
   for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   log "$db: running $PARTIES parties + $STANDING standing orders"
+  PERF_PID=""
+  if [ "$PERF" = 1 ]; then
+    perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/$db.perf.data" 2>/dev/null &
+    PERF_PID=$!
+  fi
   "$BOX" --base "http://127.0.0.1:$PORT" --admin-key "$ADMIN_KEY" --parties "$PARTIES" \
-    --standing-orders "$STANDING" "${SPLIT[@]}" --out "$WORK/$db.json" >/dev/null || rc=1
+    --standing-orders "$STANDING" "${SPLIT[@]+"${SPLIT[@]}"}" --out "$WORK/$db.json" >/dev/null || rc=1
+  if [ -n "$PERF_PID" ]; then
+    kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
+    {
+      echo "# where the server's CPU went: $db, $PARTIES parties + $STANDING standing orders (perf, 499 Hz, self time)"
+      echo "# commit $(git rev-parse HEAD), $(date -u +%FT%TZ), command: $CMDLINE"
+      perf report -i "$WORK/$db.perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+        grep -vE '^#|^$' | grep -E '^ +[0-9]' | head -60
+      echo
+      echo "# by shared object"
+      perf report -i "$WORK/$db.perf.data" --no-children --sort dso --stdio 2>/dev/null |
+        grep -E '^ +[0-9]' | head -15
+    } >"$OUT-$db.perf.txt"
+    log "$db: profile in $OUT-$db.perf.txt"
+  fi
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 done
 

@@ -155,6 +155,28 @@ async fn a_json_body_that_is_no_object_is_a_422_naming_the_expected_shape() {
 }
 
 #[tokio::test]
+async fn whole_numbers_written_as_decimals_are_the_integers_the_schema_says() {
+    let app = spawn(|_| {}).await;
+    let (_, token) = app.user().await;
+    // `7.0` and `7e0` are integers to JSON Schema: accepted as 7.
+    for body in [r#"{"amount": 7.0}"#, r#"{"amount": 0.7e1}"#] {
+        let res = app.post("/api/v1/wallet/charge", body, Some(&token)).await;
+        assert_eq!(res.status(), 200, "{body}");
+    }
+    assert_eq!(app.balance(&token).await, 14);
+    // A fraction is not an integer: refused, nothing credited.
+    let p = problem(
+        app.post("/api/v1/wallet/charge", r#"{"amount": 7.5}"#, Some(&token))
+            .await,
+        422,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("7.5"), "{p}");
+    assert_eq!(app.balance(&token).await, 14);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_wrong_method_on_a_known_path_is_a_405_with_allow() {
     let app = spawn(|_| {}).await;
     let trace = Method::from_bytes(b"TRACE").unwrap();

@@ -31,6 +31,7 @@ use futures::Stream;
 use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
+use super::json_numbers::WholeNumbers;
 use crate::telemetry::{HTTP_DURATION, HTTP_REQUESTS};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -165,12 +166,18 @@ fn not_an_object(first: u8) -> Option<NotAnObject> {
 /// Every JSON body of the API is an object, but serde's derived `Deserialize` of a
 /// struct also takes a sequence of its fields in order: `[7]` would charge a wallet 7.
 /// `web::JsonConfig` cannot look at the bytes, and `deny_unknown_fields` does not refuse
-/// sequences, so the check sits on the payload itself: it reads no further than the first
-/// significant byte, buffers nothing, and the extractor reads the rest as before.
+/// sequences, so the check sits on the payload itself, at its first significant byte.
+/// The same pass writes whole numbers given as decimals (`2.0`) as the integers JSON
+/// Schema takes them for ([`WholeNumbers`]); it holds back at most one number split
+/// across chunks, and the extractor reads the rest as before.
 pub struct ObjectBody<S> {
     inner: S,
     /// Whether the first significant byte has gone by.
     seen: bool,
+    /// Whole numbers written as decimals become integers ([`WholeNumbers`]).
+    numbers: WholeNumbers,
+    /// The inner stream has ended (and the last number was written).
+    ended: bool,
 }
 
 impl<S> Stream for ObjectBody<S>
@@ -180,22 +187,35 @@ where
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
         let item = Pin::new(&mut self.inner).poll_next(cx);
-        if self.seen {
-            return item;
-        }
-        if let Poll::Ready(Some(Ok(chunk))) = &item
-            && let Some(&first) = chunk
-                .iter()
-                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        {
-            self.seen = true;
-            if let Some(e) = not_an_object(first) {
-                let io = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-                return Poll::Ready(Some(Err(PayloadError::Io(io))));
+        match item {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if !self.seen
+                    && let Some(&first) = chunk
+                        .iter()
+                        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                {
+                    self.seen = true;
+                    if let Some(e) = not_an_object(first) {
+                        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+                        return Poll::Ready(Some(Err(PayloadError::Io(io))));
+                    }
+                }
+                let mut out = Vec::with_capacity(chunk.len());
+                self.numbers.feed(&chunk, &mut out);
+                Poll::Ready(Some(Ok(Bytes::from(out))))
             }
+            Poll::Ready(None) => {
+                self.ended = true;
+                let mut out = Vec::new();
+                self.numbers.finish(&mut out);
+                Poll::Ready((!out.is_empty()).then(|| Ok(Bytes::from(out))))
+            }
+            other => other,
         }
-        item
     }
 }
 
@@ -219,6 +239,8 @@ fn objects_only(req: &mut ServiceRequest) {
     let checked = ObjectBody {
         inner: Box::pin(decoded),
         seen: false,
+        numbers: WholeNumbers::default(),
+        ended: false,
     };
     req.set_payload(Payload::from(
         Box::pin(checked) as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>

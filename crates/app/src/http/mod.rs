@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod draw;
 pub mod dto;
 pub mod error;
+pub mod json_numbers;
 pub mod links;
 pub mod methods;
 pub mod middleware;
