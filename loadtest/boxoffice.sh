@@ -97,14 +97,15 @@ for db in $DBS; do
   if [ -n "$PERF_PID" ]; then
     kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
     {
-      echo "# where the server's CPU went: $db, $PARTIES parties + $STANDING standing orders (perf, 499 Hz, self time)"
+      echo "# where the server's CPU went: $db, $PARTIES parties + $STANDING standing orders (perf, 499 Hz, self time, ≥ 0.25 %)"
       echo "# commit $(git rev-parse HEAD), $(date -u +%FT%TZ), command: $CMDLINE"
-      perf report -i "$WORK/$db.perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -vE '^#|^$' | grep -E '^ +[0-9]' | head -60
+      echo "# machine load while sampling (1/5/15 min): $(cut -d' ' -f1-3 /proc/loadavg)"
+      perf report -i "$WORK/$db.perf.data" --no-children --sort dso,symbol --stdio --percent-limit 0.25 2>/dev/null |
+        grep -E '^ +[0-9]' | sed -E 's/ +/ /g; s/ - - *$//' || true
       echo
       echo "# by shared object"
-      perf report -i "$WORK/$db.perf.data" --no-children --sort dso --stdio 2>/dev/null |
-        grep -E '^ +[0-9]' | head -15
+      perf report -i "$WORK/$db.perf.data" --no-children --sort dso --stdio --percent-limit 0.5 2>/dev/null |
+        grep -E '^ +[0-9]' | sed -E 's/ +/ /g' || true
     } >"$OUT-$db.perf.txt"
     log "$db: profile in $OUT-$db.perf.txt"
   fi
