@@ -174,11 +174,31 @@ async fn metrics_expose_the_booking_flow() {
     app.charge(&a, 1_000).await;
     assert_eq!(app.pay(&a, Some(&qa), rid, Some("m1")).await.status(), 200);
     assert_eq!(app.pay(&a, Some(&qa), rid, Some("m1")).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(1_300)).await; // the ticker refreshes queue gauges each second
-
-    let res = app.get("/metrics", None).await;
-    assert_eq!(res.status(), 200);
-    let text = res.text().await.unwrap();
+    // The ticker refreshes the queue gauges each second: read until they are there.
+    let c = format!(r#"concert="{}""#, concert.id);
+    let queue_series = [
+        "frontrow_queue_waiting{",
+        "frontrow_queue_active{",
+        "frontrow_queue_admitted_total{",
+        "frontrow_queue_expired_total{",
+    ];
+    let text = frontrow_tests::wait::until(
+        "the queue gauges are exported",
+        Duration::from_millis(100),
+        || async {
+            let res = app.get("/metrics", None).await;
+            assert_eq!(res.status(), 200);
+            let text = res.text().await.unwrap();
+            match queue_series
+                .iter()
+                .find(|s| !text.lines().any(|l| l.starts_with(**s) && l.contains(&c)))
+            {
+                None => Ok(text),
+                Some(missing) => Err(format!("{missing} for concert not yet exported")),
+            }
+        },
+    )
+    .await;
     let has = |needle: &str| {
         text.lines()
             .any(|l| !l.starts_with('#') && l.contains(needle))
@@ -194,19 +214,6 @@ async fn metrics_expose_the_booking_flow() {
     assert!(has("frontrow_hold_conflicts_total"), "conflicts");
     assert!(has("frontrow_payments_total"), "payments");
     assert!(has("frontrow_payment_replays_total"), "replays");
-    let c = format!(r#"concert="{}""#, concert.id);
-    for series in [
-        "frontrow_queue_waiting{",
-        "frontrow_queue_active{",
-        "frontrow_queue_admitted_total{",
-        "frontrow_queue_expired_total{",
-    ] {
-        assert!(
-            text.lines()
-                .any(|l| l.starts_with(series) && l.contains(&c)),
-            "{series} for concert"
-        );
-    }
     assert!(has("frontrow_db_pool_connections{"), "db pool");
     app.stop().await;
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use frontrow_domain::draw::{receipt, verify};
@@ -23,6 +23,7 @@ use frontrow_domain::queue::{
 use frontrow_memory::MemoryQueue;
 use frontrow_redis::RedisQueue;
 use frontrow_tests::redis::TestRedis;
+use frontrow_tests::wait;
 use futures::{StreamExt, stream};
 
 const CONCERT: ConcertId = ConcertId(7);
@@ -915,27 +916,24 @@ queue_contract!(on_memory);
 queue_contract!(on_redis);
 queue_contract!(on_redis_cluster);
 
+/// Each call gives up with `Unavailable` instead of waiting for a server that will not
+/// answer: on a silent server only the command timeout can end it, so returning at all
+/// (within the hang bound, far above the 300 ms timeout) is what is checked, not how fast.
 async fn assert_unavailable_fast(q: &RedisQueue) {
-    let started = Instant::now();
-    let result = q.ping().await;
+    let result = wait::returns("ping", q.ping()).await;
     assert!(
         matches!(result, Err(QueueError::Unavailable(_))),
         "{result:?}"
     );
-    let result = q.enter(CONCERT, UserId(1), at(0)).await;
+    let result = wait::returns("enter", q.enter(CONCERT, UserId(1), at(0))).await;
     assert!(
         matches!(result, Err(QueueError::Unavailable(_))),
         "{result:?}"
     );
-    let result = q.tick(CONCERT, at(0)).await;
+    let result = wait::returns("tick", q.tick(CONCERT, at(0))).await;
     assert!(
         matches!(result, Err(QueueError::Unavailable(_))),
         "{result:?}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_millis(1_500),
-        "three calls took {:?}",
-        started.elapsed()
     );
 }
 
@@ -1055,21 +1053,20 @@ async fn redis_queue_recovers_when_the_server_comes_back_on_redis() {
     assert_eq!(q.pool_status(), (1, 1));
 
     relay.cut();
-    let started = Instant::now();
-    assert!(matches!(q.ping().await, Err(QueueError::Unavailable(_))));
-    assert!(matches!(q.ping().await, Err(QueueError::Unavailable(_))));
-    assert!(started.elapsed() < Duration::from_secs(1));
+    for _ in 0..2 {
+        assert!(matches!(
+            wait::returns("ping after the cut", q.ping()).await,
+            Err(QueueError::Unavailable(_))
+        ));
+    }
 
     let back = Relay::start(relay.port, Some(upstream));
-    let mut recovered = false;
-    for _ in 0..40 {
-        if q.ping().await.is_ok() {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(recovered, "the queue reconnects by itself");
+    wait::until(
+        "the queue reconnects by itself",
+        Duration::from_millis(50),
+        || async { q.ping().await.map_err(|e| e.to_string()) },
+    )
+    .await;
     q.enter(CONCERT, UserId(1), at(0))
         .await
         .expect("enter after recovery");
@@ -1078,6 +1075,9 @@ async fn redis_queue_recovers_when_the_server_comes_back_on_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_view_answers_within_its_lag_bound_and_unavailable_past_it_on_redis() {
+    // The view's age is the adapter's own `Instant`: a wide bound keeps the one answer
+    // expected before it from racing a descheduled test thread.
+    const MAX_LAG: Duration = Duration::from_secs(5);
     let test = TestRedis::new();
     let upstream = test
         .url
@@ -1093,7 +1093,7 @@ async fn a_view_answers_within_its_lag_bound_and_unavailable_past_it_on_redis() 
         Duration::from_millis(300),
     )
     .expect("valid redis url")
-    .with_background_sync(Duration::from_secs(3600), Duration::from_millis(1_000));
+    .with_background_sync(Duration::from_secs(3600), MAX_LAG);
     let token = enter(&q, 1, at(0)).await;
     let second = enter(&q, 2, at(0)).await;
     assert_eq!(position(&q, &second, at(1)).await, Some(2));
@@ -1107,7 +1107,9 @@ async fn a_view_answers_within_its_lag_bound_and_unavailable_past_it_on_redis() 
     // Redis gone: the view answers while it is younger than the bound, then refuses.
     relay.cut();
     assert_eq!(position(&q, &second, at(3)).await, Some(1));
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // Sleeping past the bound only makes the view older: this wait cannot be too short
+    // on a slow machine. (The answer just above has MAX_LAG of margin.)
+    tokio::time::sleep(MAX_LAG + Duration::from_millis(100)).await;
     assert!(matches!(
         q.status(&second, at(4)).await,
         Err(QueueError::Unavailable(_))
