@@ -6,6 +6,7 @@ Each figure is shown next to its same-run ceiling, the ratio, the target and whe
 was met. Missing inputs (e.g. with --only) are skipped.
 """
 import json
+import math
 import os
 import re
 import sys
@@ -75,8 +76,19 @@ def fmt(v, unit=""):
     if v is None:
         return "–"
     if isinstance(v, float):
-        v = round(v, 2)
+        # A small non-zero figure (a failure rate of 0.0015) keeps two significant
+        # digits: rounding it to 0.0 would report a failure as none.
+        v = f"{v:.2g}" if 0 < abs(v) < 1 else round(v, 2)
     return f"{v}{unit}"
+
+
+def percent(n, d):
+    """`n` of `d` as a percentage that never shows a non-zero share as 0."""
+    if not n or not d:
+        return "0 %"
+    p = 100.0 * n / d
+    digits = max(1, 1 - math.floor(math.log10(p)))
+    return f"{p:.{digits}f} %"
 
 
 def row(figure, value, ceiling=None, ratio=None, target="", met=None, unit=""):
@@ -114,8 +126,10 @@ if kq:
     r = ratio(kq["rps"], c.get("rps"))
     row(f"queue.js k6 req/s ({meta.get('queue_vus')} VUs)", kq["rps"], c.get("rps"), r, ">= 85 % of k6 ceiling",
         None if r is None else r >= 0.85, " req/s")
-    row("queue.js k6 req/s vs 5 x 1,759", kq["rps"], 5 * 1759, ratio(kq["rps"], 5 * 1759),
-        ">= 8,795 req/s", kq["rps"] is not None and kq["rps"] >= 5 * 1759, " req/s")
+    # The seed's 1,759 req/s was measured on another machine and code: context for the
+    # reader, never a divisor (a ratio is only taken against this run's own ceiling).
+    row("queue.js k6 req/s (context: the seed measured 1,759 req/s elsewhere)", kq["rps"], None, None,
+        "(context only)", None, " req/s")
     for p in ("p50", "p95", "p99"):
         v, cv = kq[p + "_ms"], c.get(p + "_ms")
         if p == "p95":
@@ -249,7 +263,7 @@ if sell:
         share = (s["fans_no_seat"] or 0) / s["fans_admitted"]
         s["admitted_nothing_share"] = round(share, 4)
         row(f"sellout: admitted fans who found nothing ({s['fans_no_seat']} of {s['fans_admitted']})",
-            f"{share * 100:.1f} %", None, None, "<= 10 %", share <= 0.10)
+            percent(share * 1_000_000, 1_000_000), None, None, "<= 10 %", share <= 0.10)
     eta = load("eta_error.txt")
     if eta:
         s["eta_error_histogram"] = [l for l in eta.splitlines() if l and not l.startswith("#")]

@@ -84,6 +84,15 @@ rm -f "$LOG"
 passed=${passed:-0}; nfailed=${nfailed:-0}
 if [ "$failed" = 1 ] && [ "$nfailed" = 0 ]; then nfailed=1; fi
 
+# The in-memory queue's critical sections under shuttle's scheduler, which preempts at
+# every lock (a model check; the `shuttle` feature swaps the crate's locks for its own).
+if cargo test -q -p frontrow-memory --features shuttle --test shuttle; then
+  passed=$((passed + 1))
+else
+  failed=1; nfailed=$((nfailed + 1))
+  echo "shuttle model check: FAILED" >&2
+fi
+
 if [ "$quick" = 1 ]; then
   echo "tests: ${passed} passed, ${nfailed} failed"
   exit "$failed"

@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
   BASE, ADMIN, PHONE, admin, launch, newPage, record, audit, join, scriptErrors,
-  hallConcert, openSale, api, admittedFan, buy, joinAndChoose,
+  hallConcert, openSale, api, admittedFan, buy, joinAndChoose, seeText, seeValue, seeFocus,
 } from "./helpers.mjs";
 
 let browser;
@@ -25,14 +25,14 @@ test("a party of 3 orders best available, sees one summary and one countdown, pa
   await joinAndChoose(page, "Petra", c.id);
 
   // Party size first (2 by default), best available by default, with the categories.
-  assert.equal(await page.inputValue("#party"), "2");
+  await seeValue(page, "#party", "2");
   assert.equal(await page.isChecked("#mode-best"), true);
   const options = await page.$$eval("#best-category option", (os) => os.map((o) => o.textContent));
   assert.deepEqual(options, ["Any category", "Premium · €80.00 · 8 left", "Standard · €50.00 · 16 left"]);
   assert.equal(await page.isVisible("#mode-standing-label"), true);
   await page.click("#party-plus");
-  assert.equal(await page.inputValue("#party"), "3");
-  assert.equal(await text(page, "#best-btn"), "Find the best 3 seats");
+  await seeValue(page, "#party", "3");
+  await seeText(page, "#best-btn", "Find the best 3 seats");
   await page.selectOption("#best-category", "Premium");
   await record(page, "choose-best");
 
@@ -46,20 +46,20 @@ test("a party of 3 orders best available, sees one summary and one countdown, pa
     assert.match(l[0], /^Stalls, row A, seat \d+$/);
     assert.deepEqual(l.slice(1), ["Premium", "€80.00"]);
   }
-  assert.equal(await text(page, "#order-total"), "€240.00");
-  assert.equal(await text(page, "#order-together"), "Your seats are together.");
+  await seeText(page, "#order-total", "€240.00");
+  await seeText(page, "#order-together", "Your seats are together.");
   assert.equal(await visibleTimers(page), 1);
-  assert.match(await text(page, "#hold-countdown"), /^\d+:\d\d$/);
-  assert.match(await text(page, "#hold-until"), /^\(until \d\d:\d\d:\d\d [A-Z]/, "the expiry is a time with its zone");
-  assert.match(await text(page, "#order-what"), /Party Night · Layout Hall · .*2031.*(UTC|GMT|[A-Z]{3,4})/);
-  assert.equal(await text(page, "#pay-btn"), "Pay €240.00");
+  await seeText(page, "#hold-countdown", /^\d+:\d\d$/);
+  await seeText(page, "#hold-until", /^\(until \d\d:\d\d:\d\d [A-Z]/, "the expiry is a time with its zone");
+  await seeText(page, "#order-what", /Party Night · Layout Hall · .*2031.*(UTC|GMT|[A-Z]{3,4})/);
+  await seeText(page, "#pay-btn", "Pay €240.00");
   const held = await stored(page, `frontrow.hold.${c.id}`);
   assert.equal(held.order.positions.length, 3);
   await record(page, "order-summary");
 
   // Top up what is missing, then pay. The first answer is lost on the way back (the
   // server has charged): the fan presses Pay again and the same key replays the receipt.
-  assert.equal(await page.inputValue("#topup-amount"), "240.00");
+  await seeValue(page, "#topup-amount", "240.00");
   await page.click("#topup-btn");
   await until(page, () => document.getElementById("balance").textContent === "€240.00");
   const keys = [];
@@ -76,9 +76,9 @@ test("a party of 3 orders best available, sees one summary and one countdown, pa
   await page.waitForSelector("#view-done:not([hidden])");
   assert.equal(keys.length, 2);
   assert.equal(keys[0], keys[1], "one Idempotency-Key for the order, reused on the retry");
-  assert.equal(await text(page, "#paid-amount"), "€240.00");
-  assert.equal(await text(page, "#paid-balance"), "€0.00", "charged once");
-  assert.match(await text(page, "#paid-what"), /All 3 tickets are yours/);
+  await seeText(page, "#paid-amount", "€240.00");
+  await seeText(page, "#paid-balance", "€0.00", "charged once");
+  await seeText(page, "#paid-what", /All 3 tickets are yours/);
   // Where the fan sits: their three seats, sold, on the hall's map.
   await page.waitForSelector("#done-map .seat.mine");
   const mine = await page.$$eval("#done-map .seat.mine", (ss) => ss.map((s) => [s.dataset.label, s.dataset.status]));
@@ -102,19 +102,19 @@ test("standing places are ordered by quantity, and the console shows the layout 
   await page.fill("#party", "4");
   await page.dispatchEvent("#party", "change");
   assert.deepEqual(await page.$$eval("#standing-area option", (os) => os.map((o) => o.textContent)), ["Floor · €30.00 · 40 left"]);
-  assert.equal(await text(page, "#standing-btn"), "Hold 4 standing places");
+  await seeText(page, "#standing-btn", "Hold 4 standing places");
   await record(page, "choose-standing");
   await page.click("#standing-btn");
   await page.waitForSelector("#view-checkout:not([hidden])");
   await page.waitForSelector("#order-lines tr");
   const lines = await page.$$eval("#order-lines tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.deepEqual(lines, [["Floor, standing × 4", "Floor", "4 × €30.00"]]);
-  assert.equal(await text(page, "#order-total"), "€120.00");
+  await seeText(page, "#order-total", "€120.00");
   await page.click("#topup-btn");
   await until(page, () => document.getElementById("balance").textContent === "€120.00");
   await page.click("#pay-btn");
   await page.waitForSelector("#view-done:not([hidden])");
-  assert.equal(await text(page, "#paid-label"), "Floor, standing × 4");
+  await seeText(page, "#paid-label", "Floor, standing × 4");
   assert.equal(await page.isVisible("#done-map-card"), false);
   const a = (await api("GET", `/schedules/${c.schedules[0].id}/availability`)).data;
   assert.equal(a.standing[0].available, 36);
@@ -144,7 +144,7 @@ test("standing places are ordered by quantity, and the console shows the layout 
     ["Standard", "€50.00", "16", "14", "0", "2", "€100.00"],
     ["Floor (standing)", "€30.00", "40", "36", "4 taken", "–"],
   ]);
-  assert.match(await text(ops, '#layout-standing [data-area="Floor"]'), /36 of 40 left/);
+  await seeText(ops, '#layout-standing [data-area="Floor"]', /36 of 40 left/);
   await record(ops, "console-layout");
   for (const p of [page, ops]) assert.deepEqual(scriptErrors(p), []);
 });
@@ -162,14 +162,14 @@ test("on a 390x844 phone a fan picks two seats on the map, goes back, and finds 
   assert.deepEqual(await page.$$eval('#seat-map .seat-row:nth-child(2) .block', (bs) => bs.map((b) => b.textContent)), ["1234", "11121314"]);
   assert.match(await page.getAttribute('button[data-label="C-1"]', "aria-label"), /^Stalls, row C, seat 1, Standard, €50\.00, wheelchair accessible, available$/);
   assert.equal(await page.locator('button[data-label="C-1"] .acc').count(), 1);
-  assert.match(await text(page, "#legend"), /Premium · €80\.00.*Standard · €50\.00.*Floor · €30\.00/);
-  assert.match(await text(page, "#standing-boxes"), /Floor · standing · €30\.00 · 40 of 40 left/);
+  await seeText(page, "#legend", /Premium · €80\.00.*Standard · €50\.00.*Floor · €30\.00/);
+  await seeText(page, "#standing-boxes", /Floor · standing · €30\.00 · 40 of 40 left/);
   // Nothing wider than the phone but the map's own scroll region; zoom by buttons.
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), "the page does not scroll sideways");
   const width = () => page.evaluate(() => document.getElementById("seat-sizer").getBoundingClientRect().width);
   const w1 = await width();
   await page.click("#zoom-in");
-  assert.equal(await text(page, "#zoom-level"), "125%");
+  await seeText(page, "#zoom-level", "125%");
   assert.ok(await width() > w1 * 1.2);
   await page.click("#zoom-fit");
   assert.ok(await width() <= 370);
@@ -180,14 +180,14 @@ test("on a 390x844 phone a fan picks two seats on the map, goes back, and finds 
   await page.tap('button[data-label="B-3"]');
   await page.tap('button[data-label="B-4"]');
   assert.equal(await page.getAttribute('button[data-label="B-4"]', "aria-pressed"), "true");
-  assert.equal(await text(page, "#picked"), "2 of 2 seats picked: B-3, B-4");
+  await seeText(page, "#picked", "2 of 2 seats picked: B-3, B-4");
   await page.tap('button[data-label="B-11"]');
-  assert.match(await text(page, "#order-msg"), /picked 2 seats already/);
+  await seeText(page, "#order-msg", /picked 2 seats already/);
   await page.tap("#hold-btn");
   await page.waitForSelector("#view-checkout:not([hidden])");
   await page.waitForSelector("#order-lines tr");
   assert.equal(await page.locator("#order-lines tr").count(), 2);
-  assert.equal(await text(page, "#order-total"), "€100.00");
+  await seeText(page, "#order-total", "€100.00");
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390));
   await record(page, "order-summary-phone");
 
@@ -195,8 +195,8 @@ test("on a 390x844 phone a fan picks two seats on the map, goes back, and finds 
   await page.goBack();
   await page.waitForSelector("#view-seats:not([hidden])");
   await page.waitForSelector("#live-orders:not([hidden])");
-  assert.match(await text(page, "#live-list"), /Phone Night · 2 tickets · €100\.00/);
-  assert.match(await text(page, "#live-list"), /Held until \d\d:\d\d:\d\d/);
+  await seeText(page, "#live-list", /Phone Night · 2 tickets · €100\.00/);
+  await seeText(page, "#live-list", /Held until \d\d:\d\d:\d\d/);
   await record(page, "live-orders-phone");
   await page.tap("#live-list button:has-text('Cancel this hold')");
   await page.waitForSelector("#live-orders", { state: "hidden" });
@@ -224,7 +224,7 @@ test("the seat map recovers from 503 answers (stub) with a notice and no reload"
   await page.evaluate(() => { window.__loads = (window.__loads || 0) + 1; });
   await page.check("#mode-map");
   await page.waitForSelector("#pick-notice:not([hidden])");
-  assert.match(await text(page, "#pick-notice"), /busy right now\. Trying again in \d+ s/);
+  await seeText(page, "#pick-notice", /busy right now\. Trying again in \d+ s/);
   await record(page, "map-busy");
   await page.waitForSelector('button.seat[data-label="A-1"]', { timeout: 20000 });
   await page.waitForSelector("#pick-notice", { state: "hidden" });
@@ -245,7 +245,7 @@ test("an order that cannot be extended past the turn hides the extension, and a 
   const { order } = await stored(page, `frontrow.hold.${c.id}`);
   assert.ok(Date.parse(order.expires_at) >= Date.parse(order.admitted_until));
   assert.equal(await page.isVisible("#extend-line"), false);
-  assert.match(await text(page, "#extend-note"), /Your turn ends at .*no time can be added/);
+  await seeText(page, "#extend-note", /Your turn ends at .*no time can be added/);
 
   // Stub: the payment answers 410 hold-expired.
   await page.route("**/api/v1/orders/*/payment", (route) => route.fulfill({ status: 410, contentType: "application/problem+json",
@@ -254,11 +254,11 @@ test("an order that cannot be extended past the turn hides the extension, and a 
   await until(page, () => document.getElementById("balance").textContent !== "–");
   await page.click("#pay-btn");
   await page.waitForSelector("#order-ended:not([hidden])");
-  assert.equal(await text(page, "#ended-h"), "Your hold has expired");
-  assert.match(await text(page, "#ended-text"), /until \d\d:\d\d:\d\d .*on sale again\. Nothing was charged\./);
+  await seeText(page, "#ended-h", "Your hold has expired");
+  await seeText(page, "#ended-text", /until \d\d:\d\d:\d\d .*on sale again\. Nothing was charged\./);
   assert.equal(await page.isVisible("#view-checkout"), true, "the page stays on the message, not the map");
   assert.equal(await page.isVisible("#pay-btn"), false);
-  assert.equal(await page.evaluate(() => document.activeElement.id), "ended-h");
+  await seeFocus(page, "ended-h");
   assert.equal(await stored(page, `frontrow.hold.${c.id}`), null);
   await record(page, "order-expired");
   assert.deepEqual(scriptErrors(page), []);
@@ -272,7 +272,7 @@ test("leaving the line asks first, and a sold-out concert offers no place in lin
   await until(page, () => document.getElementById("queue-position").textContent === "#1");
   await page.click("#leave-btn");
   await page.waitForSelector("#leave-confirm:not([hidden])");
-  assert.equal(await page.evaluate(() => document.activeElement.id), "leave-no");
+  await seeFocus(page, "leave-no");
   await record(page, "leave-confirm");
   await page.click("#leave-no");
   await page.waitForSelector("#leave-confirm", { state: "hidden" });
@@ -310,20 +310,20 @@ test("the pages speak Korean to a Korean browser, and the switch turns them to E
   await page.goto(BASE + "/");
   await page.waitForSelector("#view-concerts:not([hidden])");
   assert.equal(await page.getAttribute("html", "lang"), "ko");
-  assert.equal(await text(page, "#concerts-h"), "판매 중");
+  await seeText(page, "#concerts-h", "판매 중");
   await page.fill("#name", "민지");
   await page.click("#signin-btn");
   await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
   await page.click(`button[data-concert="${c.id}"]`);
   await page.waitForSelector("#view-seats:not([hidden])", { timeout: 15000 });
-  assert.equal(await text(page, "#seats-h"), "내 차례입니다 — 티켓을 고르세요");
-  assert.equal(await text(page, "#best-btn"), "가장 좋은 자리 2석 찾기");
+  await seeText(page, "#seats-h", "내 차례입니다 — 티켓을 고르세요");
+  await seeText(page, "#best-btn", "가장 좋은 자리 2석 찾기");
   await until(page, () => document.getElementById("best-category").options.length > 1);
   assert.match(await page.textContent("#best-category option:nth-child(2)"), /Premium · €80\.00 · 8석 남음/);
   await audit(page, "choose-ko");
   await page.click("#lang-btn");
   await until(page, () => document.getElementById("seats-h").textContent === "It's your turn — choose your tickets");
   assert.equal(await page.getAttribute("html", "lang"), "en");
-  assert.equal(await text(page, "#lang-btn"), "한국어");
+  await seeText(page, "#lang-btn", "한국어");
   assert.deepEqual(scriptErrors(page), []);
 });

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { BASE, ADMIN, admin, launch, newPage, record, audit, tabTo, concert, join, scriptErrors } from "./helpers.mjs";
+import { BASE, ADMIN, admin, launch, newPage, record, audit, tabTo, concert, join, scriptErrors, seeText, seeValue, seeFocus } from "./helpers.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -40,8 +40,8 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   const grace = await newPage(browser);
   await join(grace, "Grace", c.id);
   await until(grace, () => document.getElementById("queue-position").textContent === "#2");
-  for (const fan of [ada, grace]) assert.match(await text(fan, "#wait-state"), /paused/);
-  assert.match(await text(grace, "#queue-ahead"), /^1 person ahead of you$/);
+  for (const fan of [ada, grace]) await seeText(fan, "#wait-state", /paused/);
+  await seeText(grace, "#queue-ahead", /^1 person ahead of you$/);
   assert.equal(await grace.getAttribute("#progress", "role"), "progressbar");
   await record(grace, "waiting-paused");
 
@@ -77,7 +77,7 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   await ada.waitForSelector("button.seat.AVAILABLE");
   assert.equal(await ada.locator("#seat-map .seat-row").count(), 2);
   assert.equal(await ada.locator("#seat-map button.seat").count(), 12);
-  assert.equal(await text(ada, "#map-panel .stage"), "STAGE");
+  await seeText(ada, "#map-panel .stage", "STAGE");
   assert.match(await ada.getAttribute('button[data-label="A-3"]', "aria-label"), /row A, seat 3, .*€42\.00, available$/);
   await record(ada, "seats");
 
@@ -85,26 +85,26 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   await ada.click('button[data-label="A-3"]');
   await ada.click("#hold-btn");
   await ada.waitForSelector("#view-checkout:not([hidden])");
-  assert.match(await text(ada, "#order-lines tr:first-child td:first-child"), /row A, seat 3$/);
-  assert.equal(await text(ada, "#order-total"), "€42.00");
+  await seeText(ada, "#order-lines tr:first-child td:first-child", /row A, seat 3$/);
+  await seeText(ada, "#order-total", "€42.00");
   // The countdown is written on the checkout's first tick: wait for it, then check it.
   await until(ada, () => /^\d+:\d\d$/.test(document.querySelector("#hold-countdown")?.textContent.trim() ?? ""));
-  assert.match(await text(ada, "#hold-countdown"), /^\d+:\d\d$/);
+  await seeText(ada, "#hold-countdown", /^\d+:\d\d$/);
   await record(ada, "checkout");
   // More time, once (WCAG 2.2.1): the hold moves by the configured extension, never
   // past the end of the turn.
   const heldBefore = await stored(ada, `frontrow.hold.${c.id}`);
-  assert.equal(await text(ada, "#extend-btn"), "Ask for more time");
+  await seeText(ada, "#extend-btn", "Ask for more time");
   await ada.click("#extend-btn");
   await ada.waitForSelector("#extend-line", { state: "hidden" });
   const heldAfter = await stored(ada, `frontrow.hold.${c.id}`);
   assert.equal(Date.parse(heldAfter.order.expires_at) - Date.parse(heldBefore.order.expires_at), 300_000);
   assert.ok(Date.parse(heldAfter.order.expires_at) <= Date.parse(heldAfter.order.admitted_until));
   await until(ada, () => /now lasts until/.test(document.getElementById("announce").textContent));
-  assert.equal(await ada.evaluate(() => document.activeElement.id), "pay-btn");
+  await seeFocus(ada, "pay-btn");
   await ada.click("#pay-btn");
   await until(ada, () => /Not enough in your wallet/.test(document.getElementById("pay-msg").textContent));
-  assert.equal(await ada.inputValue("#topup-amount"), "42.00");
+  await seeValue(ada, "#topup-amount", "42.00");
   const key = (await stored(ada, `frontrow.hold.${c.id}`)).key;
   await record(ada, "checkout-402");
   await ada.click("#topup-btn");
@@ -112,9 +112,9 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   assert.equal((await stored(ada, `frontrow.hold.${c.id}`)).key, key, "the order's one payment key is kept for the retry");
   await ada.click("#pay-btn");
   await ada.waitForSelector("#view-done:not([hidden])");
-  assert.equal(await text(ada, "#paid-label"), "A-3");
-  assert.equal(await text(ada, "#paid-amount"), "€42.00");
-  assert.equal(await text(ada, "#paid-balance"), "€0.00");
+  await seeText(ada, "#paid-label", "A-3");
+  await seeText(ada, "#paid-amount", "€42.00");
+  await seeText(ada, "#paid-balance", "€0.00");
   await record(ada, "confirmation");
 
   // The console's live charts and sales table show the sale; the CSV lists it.
@@ -142,19 +142,26 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
 
   // A seat taken between Grace's last look and her click: a clear 409 message, and her
   // map then shows it held. (Her page is shown the stale map until Ada's hold is in.)
+  // Stub (a state no server gives on purpose): Grace's map keeps A-5 free. Her page
+  // polls the seats one request after the other, so once one answer has gone through
+  // the stub no older, real answer can still arrive after Max's hold.
+  let stubbed;
+  const throughStub = new Promise((ok) => { stubbed = ok; });
   await grace.route("**/api/v1/schedules/*/seats", async (route) => {
     const res = await route.fetch();
     const seats = (await res.json()).map((s) => (s.label === "A-5" ? { ...s, status: "AVAILABLE" } : s));
     await route.fulfill({ response: res, json: seats });
+    stubbed();
   });
-  await grace.waitForTimeout(2500);
+  await throughStub;
   // Max, a third fan (API only), is admitted to the place Ada's payment freed and takes A-5.
   const max = await (await fetch(`${BASE}/api/v1/users`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "Max" }) })).json();
   const bearer = { Authorization: `Bearer ${max.access_token}` };
   const ticket = await (await fetch(`${BASE}/api/v1/concerts/${c.id}/queue`, { method: "POST", headers: bearer })).json();
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; ; i++) {
     const t = await (await fetch(`${BASE}/api/v1/queue/status`, { headers: { "X-Queue-Token": ticket.token } })).json();
     if (t.status === "ACTIVE") break;
+    assert.ok(i < 600, `Max never admitted: ${JSON.stringify(t)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const seatA5 = (await (await fetch(`${BASE}/api/v1/schedules/${c.schedules[0].id}/seats`)).json()).find((s) => s.label === "A-5");
@@ -207,10 +214,10 @@ test("a fan goes from sign-in to confirmation with the keyboard alone, across a 
   await page.waitForSelector("#view-seats:not([hidden])", { timeout: 15000 });
   await page.waitForSelector("#best-btn:not(:empty)");
   // The admitted cue takes the focus to the heading; one ticket, picked on the map.
-  assert.equal(await page.evaluate(() => document.activeElement.id), "seats-h");
+  await seeFocus(page, "seats-h");
   await tabTo(page, "#party-minus");
   await page.keyboard.press("Enter");
-  assert.equal(await page.inputValue("#party"), "1");
+  await seeValue(page, "#party", "1");
   await tabTo(page, "#mode-best");
   await page.keyboard.press("ArrowRight");
   assert.equal(await page.isChecked("#mode-map"), true);
@@ -225,15 +232,15 @@ test("a fan goes from sign-in to confirmation with the keyboard alone, across a 
   await page.keyboard.press("Enter");
   await page.waitForSelector("#view-checkout:not([hidden])");
   await page.waitForSelector("#order-lines tr");
-  assert.match(await text(page, "#order-lines"), /row B, seat 2/);
+  await seeText(page, "#order-lines", /row B, seat 2/);
   await tabTo(page, "#topup-btn");
   await page.keyboard.press("Enter");
   await until(page, () => document.getElementById("balance").textContent === "€25.00");
   await tabTo(page, "#pay-btn");
   await page.keyboard.press("Enter");
   await page.waitForSelector("#view-done:not([hidden])");
-  assert.equal(await text(page, "#paid-label"), "B-2");
-  assert.equal(await page.evaluate(() => document.activeElement.id), "done-h");
+  await seeText(page, "#paid-label", "B-2");
+  await seeFocus(page, "done-h");
   await audit(page, "confirmation-keyboard");
   assert.deepEqual(scriptErrors(page), []);
 });

@@ -218,3 +218,42 @@ export async function joinAndChoose(page, name, concertId) {
   await page.waitForSelector("#view-seats:not([hidden])", { timeout: 15000 });
   await page.waitForFunction(() => document.getElementById("best-category").options.length > 1, undefined, { timeout: 10000 });
 }
+
+/**
+ * Waits until the trimmed text of `selector` matches `want` (a RegExp, or a string it
+ * must equal) and fails with the text last seen. Pages fill their views after async
+ * work (a fetch, the first tick of a timer): a check made once, at once, races that
+ * work on a busy machine; a check that waits only fails when the page never gets there.
+ */
+export async function seeText(page, selector, want, message, timeout = 15000) {
+  const re = want instanceof RegExp ? [want.source, want.flags] : null;
+  try {
+    await page.waitForFunction(([sel, re, s]) => {
+      const t = (document.querySelector(sel)?.textContent ?? "").trim();
+      return re ? new RegExp(re[0], re[1]).test(t) : t === s;
+    }, [selector, re, re ? null : want], { timeout });
+  } catch {
+    const seen = await page.textContent(selector, { timeout: 1000 }).catch(() => null);
+    assert.fail(`${message ?? selector}: want ${want}, the page shows ${JSON.stringify(seen?.trim() ?? null)}`);
+  }
+}
+
+/** As `seeText`, for the value of an input (`want` a string it must equal). */
+export async function seeValue(page, selector, want, message, timeout = 15000) {
+  try {
+    await page.waitForFunction(([sel, s]) => document.querySelector(sel)?.value === s, [selector, want], { timeout });
+  } catch {
+    const seen = await page.inputValue(selector, { timeout: 1000 }).catch(() => null);
+    assert.fail(`${message ?? selector}: want ${want}, the input holds ${JSON.stringify(seen)}`);
+  }
+}
+
+/** As `seeText`, for the id of the focused element. */
+export async function seeFocus(page, id, message, timeout = 15000) {
+  try {
+    await page.waitForFunction((want) => document.activeElement?.id === want, id, { timeout });
+  } catch {
+    const seen = await page.evaluate(() => document.activeElement?.id ?? null);
+    assert.fail(`${message ?? "focus"}: want #${id}, focus is on ${JSON.stringify(seen)}`);
+  }
+}

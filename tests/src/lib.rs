@@ -8,9 +8,11 @@
 // Test support: failing loudly (unwrap/expect) is how a test reports a broken premise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod admission;
 pub mod app;
 pub mod db;
 pub mod redis;
+pub mod wait;
 
 /// Reads a variable that `scripts/test.sh` exports, or fails the test saying so.
 pub fn required_env(name: &str, what: &str) -> String {

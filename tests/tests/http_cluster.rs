@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use frontrow_tests::admission::{admits_within_the_rate, fills_to_max_active_and_no_further};
 use frontrow_tests::app::{AppOptions, Db, TestApp, TestConcert, TestUser, spawn_app_with};
 use frontrow_tests::redis::{Cluster, redis_cluster_urls, redis_failover_urls, redis_url};
 use futures::future::join_all;
@@ -106,39 +107,15 @@ async fn three_instances_sharing_a_queue_never_admit_past_the_policy_on_redis_cl
         tokens.push(v["token"].as_str().unwrap().to_owned());
     }
     // Phase 1: three tickers race; the active set fills to exactly max_active.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        for app in &apps {
-            let s = app.queue_stats(concert.id).await;
-            assert!(
-                s["active"].as_u64().unwrap() <= 10,
-                "active past max_active: {s}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let s = apps[2].queue_stats(concert.id).await;
-    assert_eq!(s["active"], 10, "{s}");
-    assert_eq!(s["admitted_total"], 10, "{s}");
+    let all: Vec<&TestApp> = apps.iter().collect();
+    fills_to_max_active_and_no_further(&all, concert.id).await;
 
     // Phase 2: 10 admissions per second for the three tickers together.
     let phase2 = json!({"max_active": 1000, "admit_per_second": 10, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
-    assert_eq!(apps[2].set_policy(concert.id, &phase2).await.status(), 200);
-    let start = Instant::now();
-    let mut last = 10;
-    while start.elapsed() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let s = apps[(last as usize) % 3].queue_stats(concert.id).await;
-        let admitted = s["admitted_total"].as_u64().unwrap() - 10;
-        let allowed = 10.0 * start.elapsed().as_secs_f64() + 10.0 + 1.0;
-        assert!(
-            (admitted as f64) <= allowed,
-            "{admitted} admitted in {:?}: rate exceeded",
-            start.elapsed()
-        );
-        last = admitted;
-    }
-    assert!(last >= 20, "admission stalled: {last} in 3 s at 10/s");
+    admits_within_the_rate(&all, concert.id, async {
+        assert_eq!(apps[2].set_policy(concert.id, &phase2).await.status(), 200);
+    })
+    .await;
     for (i, t) in tokens.iter().enumerate() {
         assert_eq!(apps[i % 3].queue_status(t).await.status(), 200);
     }
@@ -402,7 +379,7 @@ async fn a_master_killed_mid_sale_answers_503_then_recovers_without_a_restart_on
         info.lines()
             .any(|l| l.starts_with("slave0:") && l.contains("state=online"))
     };
-    let synced_by = Instant::now() + Duration::from_secs(20);
+    let synced_by = Instant::now() + frontrow_tests::wait::HANG;
     while !replica_online() {
         assert!(
             Instant::now() < synced_by,
@@ -430,8 +407,8 @@ async fn a_master_killed_mid_sale_answers_503_then_recovers_without_a_restart_on
         .expect("kill");
     assert!(killed.success());
 
-    // Until the line answers again after failing, at most 30 s.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Until the line answers again after failing (the bound only catches a hang).
+    let deadline = Instant::now() + frontrow_tests::wait::HANG;
     let mut probe = Vec::new();
     let mut said = String::new();
     let recovered = loop {

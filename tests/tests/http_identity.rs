@@ -47,11 +47,15 @@ async fn the_admission_pass_verifies_with_nothing_but_the_jwks_document() {
         .timestamp();
     assert_eq!(claims["exp"], until);
 
-    // A pass altered by one character does not.
-    let mut forged = pass.to_owned();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
-    assert!(decode::<Value>(&forged, &DecodingKey::from_jwk(jwk).unwrap(), &v).is_err());
+    // A pass whose signature or claims were altered does not.
+    let key = DecodingKey::from_jwk(jwk).unwrap();
+    for forged in forged_passes(pass, &claims) {
+        let (what, token) = forged;
+        assert!(
+            decode::<Value>(&token, &key, &v).is_err(),
+            "{what}: still verifies"
+        );
+    }
 
     // A waiting fan gets none.
     app.set_policy(
@@ -69,6 +73,55 @@ async fn the_admission_pass_verifies_with_nothing_but_the_jwks_document() {
     assert_eq!(entered["status"], "WAITING");
     assert!(entered.get("admission_token").is_none(), "{entered}");
     app.stop().await;
+}
+
+/// `pass` altered where a forger would: one byte of each half of the ES256 signature
+/// (r ‖ s, 32 bytes each, bytes in the middle so no bit is base64 padding), and each
+/// claim given another value under the original signature. The untouched parts are
+/// kept byte for byte: re-encoding the payload with a claim set to its own value gives
+/// back `pass` itself, so a failure below is the signature's doing, not the decoding's.
+fn forged_passes(pass: &str, claims: &Value) -> Vec<(String, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, sig) = pass.rsplit_once('.').unwrap();
+    let (header, payload) = signed.split_once('.').unwrap();
+    let sig_bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    assert_eq!(sig_bytes.len(), 64, "ES256: r || s");
+    let mut forged = Vec::new();
+    for i in [10, 45] {
+        let mut bytes = sig_bytes.clone();
+        bytes[i] ^= 0x40;
+        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&bytes));
+        forged.push((format!("signature byte {i}"), token));
+    }
+    let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let with = |name: &str, value: &Value| {
+        let was = format!("\"{name}\":{}", claims[name]);
+        assert_eq!(json.matches(&was).count(), 1, "{was} in {json}");
+        let body = json.replace(&was, &format!("\"{name}\":{value}"));
+        format!("{header}.{}.{sig}", URL_SAFE_NO_PAD.encode(body))
+    };
+    let claim_names: Vec<String> = claims.as_object().unwrap().keys().cloned().collect();
+    for name in &claim_names {
+        assert_eq!(
+            with(name, &claims[name]),
+            pass,
+            "{name}: the payload re-encodes"
+        );
+        let other = match &claims[name] {
+            Value::Number(n) => json!(n.as_i64().unwrap() + 1),
+            Value::String(s) => json!(format!("{s}x")),
+            v => panic!("claim {name}: {v}"),
+        };
+        forged.push((format!("claim {name} changed"), with(name, &other)));
+    }
+    assert!(
+        ["sub", "concert", "exp", "iss"]
+            .iter()
+            .all(|c| claim_names.iter().any(|n| n == c)),
+        "{claim_names:?}"
+    );
+    forged
 }
 
 #[tokio::test]

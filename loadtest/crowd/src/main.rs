@@ -4,6 +4,7 @@
 mod args;
 mod http;
 mod probe;
+mod provenance;
 mod report;
 mod sim;
 mod token;

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::args::Args;
 use crate::probe::Sample;
+use crate::provenance::Provenance;
 use crate::sim::{OrderSource, Tally};
 
 #[derive(Debug, Serialize)]
@@ -55,6 +56,8 @@ pub struct RssFigures {
 
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// Commit, machine, command line and date of this run.
+    pub provenance: Provenance,
     pub fans: u32,
     pub targets: usize,
     pub sticky: bool,
@@ -96,6 +99,18 @@ pub struct Report {
     pub unavailable_503_429: u64,
     pub answers: BTreeMap<String, u64>,
     pub transport_errors: BTreeMap<String, u64>,
+    /// Fans of `fans` that never got a place (enter never answered with one).
+    pub never_entered: u64,
+    /// Requests answered or failed, and of them the ones that were faults (5xx, 503,
+    /// 429, transport errors).
+    pub requests: u64,
+    pub faulty_requests: u64,
+    /// A WAITING answer counts as an overtake only when sent this long after a later
+    /// fan was seen ACTIVE (`--overtake-grace-ms`).
+    pub overtake_grace_ms: u64,
+    /// Faults this run was told to accept (`--allow-503`, `--allow-429`), with counts:
+    /// printed in the verdict, never silently dropped.
+    pub allowed: Vec<String>,
     pub sse_streams: u64,
     pub sse_refused: u64,
     pub sse_events: u64,
@@ -186,6 +201,7 @@ impl Report {
             }
         });
         let mut r = Report {
+            provenance: Provenance::here(),
             fans: args.fans,
             targets: args.targets.len(),
             sticky: args.sticky,
@@ -230,6 +246,17 @@ impl Report {
             unavailable_503_429: t.unavailable,
             answers: t.codes.clone(),
             transport_errors: t.transport_errors.clone(),
+            never_entered: u64::from(args.fans).saturating_sub(t.entered + t.entered_existing),
+            requests: t.codes.values().sum::<u64>() + t.transport_errors.values().sum::<u64>(),
+            faulty_requests: t.server_errors
+                + t.codes
+                    .iter()
+                    .filter(|(k, _)| k.ends_with(" 429"))
+                    .map(|(_, v)| v)
+                    .sum::<u64>()
+                + t.transport_errors.values().sum::<u64>(),
+            overtake_grace_ms: args.overtake_grace_ms,
+            allowed: Vec::new(),
             sse_streams: t.sse_streams,
             sse_refused: t.sse_refused,
             sse_events: t.sse_events,
@@ -239,11 +266,26 @@ impl Report {
             failed_checks: Vec::new(),
             samples: p.samples,
         };
-        r.failed_checks = r.failures(args);
+        (r.failed_checks, r.allowed) = r.verdict(args);
         r
     }
 
-    fn failures(&self, args: &Args) -> Vec<String> {
+    /// Answers of one status code, over every endpoint.
+    fn code(&self, code: u16) -> u64 {
+        let suffix = format!(" {code}");
+        self.answers
+            .iter()
+            .filter(|(k, _)| k.ends_with(&suffix))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// What failed the run, and what it was told to accept. Every fault a fan could
+    /// meet fails it: a broken promise of the line (overtakes, wrong or rising
+    /// positions, lost places, idle fans kept), an answer that is not one (5xx,
+    /// transport errors), load shed on a fan (503, 429) unless the run allows it, and a
+    /// fan who never got a place — a run that did not test every fan it claims.
+    pub fn verdict(&self, args: &Args) -> (Vec<String>, Vec<String>) {
         let mut f = Vec::new();
         let mut check = |n: u64, what: &str| {
             if n > 0 {
@@ -258,26 +300,34 @@ impl Report {
             "idle fans still in line after the drop bound",
         );
         check(
-            self.lost_polling,
-            "places lost by fans told WAITING within the idle timeout",
+            self.expired_waiting,
+            "places lost (EXPIRED or 401 while in line)",
         );
-        let five = if args.allow_503 {
-            self.server_errors_5xx.saturating_sub(
-                self.answers
-                    .iter()
-                    .filter(|(k, _)| k.ends_with(" 503"))
-                    .map(|(_, v)| v)
-                    .sum(),
-            )
-        } else {
-            self.server_errors_5xx
-        };
-        check(five, "5xx answers");
-        f
+        let (s503, s429) = (self.code(503), self.code(429));
+        check(
+            self.server_errors_5xx - s503,
+            "5xx answers (other than 503)",
+        );
+        check(self.transport_errors.values().sum(), "transport errors");
+        check(self.never_entered, "fans who never got a place");
+        check(self.failed, "fans given up after 20 failed tries");
+        let mut allowed = Vec::new();
+        for (n, code, allow, flag) in [
+            (s503, 503, args.allow_503, "--allow-503"),
+            (s429, 429, args.allow_429, "--allow-429"),
+        ] {
+            if allow {
+                allowed.push(format!("{n} × {code} ({flag})"));
+            } else {
+                check(n, &format!("{code} answers"));
+            }
+        }
+        (f, allowed)
     }
 
     pub fn markdown(&self) -> String {
-        let mut s = String::new();
+        let mut s = self.provenance.markdown();
+        s.push('\n');
         let approx = match self.entry_order {
             OrderSource::Exact => "exact (token seq)",
             OrderSource::Approximate => {
@@ -357,7 +407,10 @@ impl Report {
         row("entry order", approx.into());
         row(
             "overtakes",
-            format!("{} answers ({} fans)", self.overtakes, self.overtaken_fans),
+            format!(
+                "{} answers ({} fans; grace {} ms after a later fan was seen ACTIVE)",
+                self.overtakes, self.overtaken_fans, self.overtake_grace_ms
+            ),
         );
         row(
             "position errors at quiescence",
@@ -374,7 +427,8 @@ impl Report {
         row(
             "lost places (EXPIRED/401 while polling)",
             format!(
-                "{} ({} told WAITING within the idle timeout before)",
+                "{} ({} told WAITING within the idle timeout before; the others were polled \
+                 later than it, the simulator having fallen behind: either fails the run)",
                 self.expired_waiting, self.lost_polling
             ),
         );
@@ -383,12 +437,31 @@ impl Report {
             self.idle_kept.to_string(),
         );
         row(
-            "5xx / 503+429 / transport errors",
+            "5xx (503 included) / 503+429 / transport errors",
             format!(
                 "{} / {} / {}",
                 self.server_errors_5xx,
                 self.unavailable_503_429,
                 self.transport_errors.values().sum::<u64>()
+            ),
+        );
+        row(
+            "faulty requests (5xx, 429, transport errors)",
+            format!(
+                "{} of {} ({})",
+                self.faulty_requests,
+                self.requests,
+                percent(self.faulty_requests, self.requests)
+            ),
+        );
+        row(
+            "fans who never got a place",
+            format!(
+                "{} of {} ({}; {} given up after 20 failed tries)",
+                self.never_entered,
+                self.fans,
+                percent(self.never_entered, u64::from(self.fans)),
+                self.failed
             ),
         );
         if self.sse_streams + self.sse_refused > 0 {
@@ -444,14 +517,46 @@ impl Report {
             "simulator memory per fan",
             format!("{:.0} B", self.simulator_bytes_per_fan),
         );
+        let allowed = if self.allowed.is_empty() {
+            String::new()
+        } else {
+            format!(" (allowed by this run: {})", self.allowed.join(", "))
+        };
         row(
             "result",
             if self.failed_checks.is_empty() {
-                "all invariants held".into()
+                format!("all invariants held, no fault{allowed}")
             } else {
-                format!("FAILED: {}", self.failed_checks.join("; "))
+                format!("FAILED: {}{allowed}", self.failed_checks.join("; "))
             },
         );
         s
+    }
+}
+
+/// `n` of `d` as a percentage with enough digits that a non-zero share never reads as
+/// zero (0.15 % stays 0.15 %, 1 in a million reads 0.0001 %).
+pub fn percent(n: u64, d: u64) -> String {
+    if n == 0 || d == 0 {
+        return "0 %".into();
+    }
+    let p = 100.0 * n as f64 / d as f64;
+    // Two significant digits at least.
+    let digits = (1.0 - p.log10().floor()).max(1.0) as usize;
+    format!("{p:.digits$} %")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn a_failure_rate_never_reads_as_zero() {
+        assert_eq!(percent(0, 10), "0 %");
+        assert_eq!(percent(15, 10_000), "0.15 %");
+        assert_eq!(percent(1, 1_000_000), "0.00010 %");
+        assert_eq!(percent(1_153, 1_040_000), "0.11 %");
+        assert_eq!(percent(1, 3), "33.3 %");
+        assert_eq!(percent(10, 10), "100.0 %");
     }
 }
