@@ -65,6 +65,22 @@ const ROUTES: &[(&str, &str)] = &[
         "delete",
         "/api/v1/admin/schedules/{schedule_id}/presale-codes/{code}",
     ),
+    ("get", "/api/v1/tickets"),
+    ("post", "/api/v1/tickets/{ticket_id}/holder-key"),
+    ("get", "/.well-known/ticket-keys"),
+    ("post", "/api/v1/checkins"),
+    ("post", "/api/v1/checkins/batch"),
+    ("get", "/api/v1/schedules/{schedule_id}/gate-kit"),
+    ("post", "/api/v1/admin/schedules/{schedule_id}/gate-keys"),
+    ("get", "/api/v1/admin/schedules/{schedule_id}/gate-keys"),
+    (
+        "delete",
+        "/api/v1/admin/schedules/{schedule_id}/gate-keys/{key_id}",
+    ),
+    ("get", "/api/v1/admin/schedules/{schedule_id}/checkins"),
+    ("post", "/api/v1/admin/tickets/{ticket_id}/revocation"),
+    ("get", "/api/v1/admin/schedules/{schedule_id}/ticket-policy"),
+    ("put", "/api/v1/admin/schedules/{schedule_id}/ticket-policy"),
 ];
 
 #[tokio::test]
@@ -102,7 +118,9 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
             .replace("{schedule_id}", "1")
             .replace("{reservation_id}", "1")
             .replace("{order_id}", "1")
-            .replace("{code}", "CODE-1");
+            .replace("{code}", "CODE-1")
+            .replace("{ticket_id}", "1")
+            .replace("{key_id}", "1");
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let res = app
             .client
@@ -120,7 +138,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     }
     // security schemes and error responses are documented
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
-    for s in ["bearer", "admin_key", "queue_token"] {
+    for s in ["bearer", "admin_key", "queue_token", "gate_key"] {
         assert!(schemes.contains_key(s), "missing security scheme {s}");
     }
     let hold = &doc["paths"]["/api/v1/reservations"]["post"]["responses"];
