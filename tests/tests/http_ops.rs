@@ -43,6 +43,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
             .replace("{reservation_id}", "1")
             .replace("{order_id}", "1")
             .replace("{code}", "CODE-1")
+            .replace("{ticket_id}", "1")
+            .replace("{key_id}", "1")
             .replace("{file}", "app.js");
         assert!(!concrete.contains('{'), "a new path parameter in {path}");
         for method in ["get", "post", "put", "delete", "patch"] {
@@ -74,7 +76,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     }
     // security schemes and error responses are documented
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
-    for s in ["bearer", "admin_key", "queue_token"] {
+    for s in ["bearer", "admin_key", "queue_token", "gate_key"] {
         assert!(schemes.contains_key(s), "missing security scheme {s}");
     }
     let hold = &doc["paths"]["/api/v1/reservations"]["post"]["responses"];

@@ -51,6 +51,47 @@ pub enum Command {
         /// The concert whose draw to check.
         concert_id: i64,
     },
+    /// The offline gate: verify ticket codes against a gate kit with no network.
+    Gate {
+        #[command(subcommand)]
+        action: GateAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateAction {
+    /// Verify codes against the kit (GET /api/v1/schedules/{id}/gate-kit saved to a
+    /// file): one JSON line per code with its `result`. Every scan is kept in
+    /// `<kit>.scans.jsonl` (lines of POST /api/v1/checkins/batch); a ticket admitted
+    /// once on this device is `already_redeemed` the next time.
+    Verify {
+        /// The gate kit file.
+        #[arg(long)]
+        kit: PathBuf,
+        /// This gate's name.
+        #[arg(long, default_value = "offline")]
+        gate: String,
+        /// This device's name.
+        #[arg(long, default_value = "cli")]
+        device: String,
+        /// Verify as of this instant (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        /// The scanned codes.
+        #[arg(required = true)]
+        codes: Vec<String>,
+    },
+    /// Merge the revocations changed since the kit was made (GET …/gate-kit?since=).
+    Sync {
+        #[arg(long)]
+        kit: PathBuf,
+        /// The service, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        url: String,
+        /// The gate key of the kit's schedule.
+        #[arg(long, env = "FRONTROW_GATE_KEY", hide_env_values = true)]
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod cache;
 pub mod cli;
 pub mod eta;
+pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod limits;
@@ -12,6 +13,7 @@ pub mod pow;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub mod ticketing;
 pub mod verify;
 
 pub use settings::Settings;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use frontrow_app::cli::{Cli, Command, MigrateAction};
+use frontrow_app::cli::{Cli, Command, GateAction, MigrateAction};
 use frontrow_app::startup::{connect_store, load_demo};
 use frontrow_app::{Application, Settings, telemetry};
 
@@ -33,6 +33,35 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("frontrow: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `frontrow gate …`: offline verification and kit sync.
+async fn gate(action: GateAction) -> anyhow::Result<()> {
+    use std::io::Write;
+    match action {
+        GateAction::Verify {
+            kit,
+            gate,
+            device,
+            at,
+            codes,
+        } => {
+            let mut g = frontrow_app::gate::OfflineGate::open(&kit)?;
+            let verdicts = g.verify(&codes, &gate, &device, at.unwrap_or_else(chrono::Utc::now))?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for v in verdicts {
+                serde_json::to_writer(&mut out, &v)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        GateAction::Sync { kit, url, key } => {
+            let n = frontrow_app::gate::sync(&kit, &url, &key).await?;
+            println!("{n} revocation(s) merged into {}", kit.display());
+            Ok(())
         }
     }
 }
@@ -67,6 +96,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
+        Command::Gate { action } => gate(action).await,
         Command::Demo => {
             let id = load_demo(&settings).await?;
             println!("demo concert id: {id}");

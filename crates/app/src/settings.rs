@@ -32,6 +32,7 @@ pub struct Settings {
     pub limits: LimitsSettings,
     pub admission: AdmissionSettings,
     pub pow: PowSettings,
+    pub tickets: crate::ticketing::TicketSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -460,6 +461,10 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__ADMISSION__SIGNING_KEY          PKCS#8 PEM P-256 key of admission passes [generated]
   FRONTROW__ADMISSION__ISSUER               iss of admission passes [frontrow]
   FRONTROW__POW__CHALLENGE_TTL_SECONDS      life of a proof-of-work challenge [120]
+  FRONTROW__TICKETS__SIGNING_KEYS           PKCS#8 PEM Ed25519 keys of ticket codes, first signs [generated]
+  FRONTROW__TICKETS__VALID_BEFORE_START_MINUTES  codes valid from this long before the start [360]
+  FRONTROW__TICKETS__VALID_AFTER_START_MINUTES   …until this long after it [720]
+  FRONTROW__TICKETS__CLOCK_SKEW_SECONDS     scanner clock tolerance [120]
   FRONTROW__TELEMETRY__JSON                 JSON log lines [false]
   FRONTROW__TELEMETRY__LOG_FILTER           filter when RUST_LOG is unset
   FRONTROW__TELEMETRY__METRICS_BIND         serve /metrics only on this address [unset: on http.bind]
@@ -673,6 +678,14 @@ impl Settings {
         }
         if self.pow.challenge_ttl_seconds == 0 || self.pow.challenge_ttl_seconds > 3_600 {
             return bad("pow.challenge_ttl_seconds", "must be between 1 and 3600");
+        }
+        if self.tickets.valid_before_start_minutes == 0
+            && self.tickets.valid_after_start_minutes == 0
+        {
+            return bad(
+                "tickets.valid_before_start_minutes / tickets.valid_after_start_minutes",
+                "cannot both be 0 (no moment a ticket would be valid)",
+            );
         }
         Ok(())
     }

@@ -307,6 +307,16 @@ impl Application {
             crate::admission::AdmissionSigner::from_settings(&settings.admission)
                 .context("cannot set up admission passes (admission.signing_key)")?,
         );
+        let (ticket_signer, ticket_keys) = crate::ticketing::keys_from_settings(&settings.tickets)
+            .context("cannot set up ticket codes (tickets.signing_keys)")?;
+        let tickets = web::Data::new(frontrow_domain::tickets::Tickets::new(
+            repos.tickets.clone(),
+            ports.catalog.clone(),
+            Arc::new(ticket_signer),
+            Arc::new(ticket_keys),
+            clock.clone(),
+            settings.tickets.policy(),
+        ));
         let pow = web::Data::new(crate::pow::PowGate::new(
             settings.auth.jwt_secret.expose_secret().as_bytes(),
             Duration::from_secs(settings.pow.challenge_ttl_seconds),
@@ -337,7 +347,8 @@ impl Application {
         let server = HttpServer::new(move || {
             let app = build_app(state.clone(), auth.clone())
                 .app_data(signer.clone())
-                .app_data(pow.clone());
+                .app_data(pow.clone())
+                .app_data(tickets.clone());
             let app = if metrics_elsewhere {
                 app.app_data(crate::http::ops::MetricsElsewhere)
             } else {

@@ -17,5 +17,6 @@ pub mod ports;
 pub mod queue;
 pub mod sales;
 pub mod seating;
+pub mod tickets;
 pub mod venue;
 pub mod waiting_room;

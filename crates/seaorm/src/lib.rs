@@ -14,6 +14,7 @@ mod payments;
 mod presale;
 mod seats;
 mod store;
+mod tickets;
 mod users;
 mod wallets;
 

@@ -915,6 +915,8 @@ impl SeaOrmStore {
                 .exec(&txn)
                 .await?;
         }
+        // Every position becomes a ticket in this same transaction.
+        crate::tickets::issue(&txn, &o, &seats, now).await?;
         ledger_entry::Entity::insert(ledger_entry::ActiveModel {
             user_id: Set(o.user_id),
             delta: Set(-o.total),

@@ -9,6 +9,7 @@ use frontrow_domain::error::StoreError;
 use frontrow_domain::ports::{
     CatalogRepository, PaymentRepository, SeatRepository, UserRepository, WalletRepository,
 };
+use frontrow_domain::tickets::port::TicketRepository;
 use frontrow_migration::{MigrationStatus, Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -43,6 +44,7 @@ pub struct StorePorts {
     pub wallets: Arc<dyn WalletRepository>,
     pub payments: Arc<dyn PaymentRepository>,
     pub orders: Arc<dyn OrderRepository>,
+    pub tickets: Arc<dyn TicketRepository>,
 }
 
 /// The SQL store: one pool, implementing all the repository ports.
@@ -170,7 +172,8 @@ impl SeaOrmStore {
             seats: me.clone(),
             wallets: me.clone(),
             payments: me.clone(),
-            orders: me,
+            orders: me.clone(),
+            tickets: me,
         }
     }
 

@@ -576,3 +576,31 @@ impl From<OrderError> for ApiError {
         }
     }
 }
+
+impl From<frontrow_domain::tickets::TicketError> for ApiError {
+    fn from(e: frontrow_domain::tickets::TicketError) -> Self {
+        use frontrow_domain::tickets::TicketError;
+        let detail = e.to_string();
+        match e {
+            TicketError::Invalid(why) => ApiError::validation(why),
+            TicketError::GateKeyInvalid => ApiError::forbidden("gate-key-invalid", detail),
+            TicketError::GateKeyWrongSchedule => {
+                ApiError::forbidden("gate-key-wrong-schedule", detail)
+            }
+            TicketError::ScheduleNotFound | TicketError::NotFound => ApiError::not_found(detail),
+            TicketError::Revoked => ApiError::new(
+                StatusCode::CONFLICT,
+                "ticket-revoked",
+                "Ticket revoked",
+                detail,
+            ),
+            TicketError::AlreadyAdmitted => ApiError::new(
+                StatusCode::CONFLICT,
+                "ticket-admitted",
+                "Ticket already admitted",
+                detail,
+            ),
+            TicketError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod draw;
 pub mod dto;
 pub mod error;
+pub mod gate_admin;
 pub mod json_numbers;
 pub mod links;
 pub mod methods;
@@ -22,6 +23,8 @@ pub mod presale;
 pub mod queue;
 pub mod reservations;
 pub mod responses;
+pub mod ticket_dto;
+pub mod tickets;
 pub mod users;
 pub mod wallet;
 pub mod wellknown;
@@ -107,6 +110,13 @@ impl Modify for SecuritySchemes {
             ))),
         );
         components.add_security_scheme(
+            "gate_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Gate-Key",
+                "Gate key of one schedule (POST /api/v1/admin/schedules/{schedule_id}/gate-keys)",
+            ))),
+        );
+        components.add_security_scheme(
             "queue_token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "X-Queue-Token",
@@ -127,7 +137,7 @@ impl Modify for SecuritySchemes {
     components(schemas(error::Problem)),
     tags(
         (name = "users"), (name = "catalog"), (name = "queue"), (name = "orders"), (name = "reservations"),
-        (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw")
+        (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw"), (name = "tickets")
     )
 )]
 pub struct ApiDoc;
@@ -200,7 +210,19 @@ pub fn build_app(
                 .service(presale::export_presale_codes)
                 .service(presale::list_presale_codes)
                 .service(presale::cancel_presale_code)
-                .service(reservations::extend_reservation),
+                .service(reservations::extend_reservation)
+                .service(tickets::list_tickets)
+                .service(tickets::bind_holder_key)
+                .service(tickets::checkin)
+                .service(tickets::checkin_batch)
+                .service(tickets::gate_kit)
+                .service(gate_admin::issue_gate_key)
+                .service(gate_admin::list_gate_keys)
+                .service(gate_admin::revoke_gate_key)
+                .service(gate_admin::checkin_stats)
+                .service(gate_admin::revoke_ticket)
+                .service(gate_admin::get_ticket_policy)
+                .service(gate_admin::put_ticket_policy),
         )
         .service(ops::index)
         .service(ops::healthz)
@@ -210,6 +232,7 @@ pub fn build_app(
         .service(pages::static_file)
         .service(pages::favicon)
         .service(wellknown::jwks)
+        .service(tickets::ticket_keys)
         .split_for_parts();
     let api = crate::limits::document(api);
     let api = links::document(api);

@@ -1,7 +1,9 @@
 //! SeaORM entities, one per table of `frontrow-migration`. Instants are epoch
 //! milliseconds; statuses are the domain's upper-case names.
 
+pub mod checkin;
 pub mod concert;
+pub mod gate_key;
 pub mod ledger_entry;
 pub mod order;
 pub mod order_payment;
@@ -12,6 +14,10 @@ pub mod reservation;
 pub mod schedule;
 pub mod seat;
 pub mod standing_area;
+pub mod ticket;
+pub mod ticket_binding;
+pub mod ticket_policy;
+pub mod ticket_revocation;
 pub mod user;
 pub mod wallet;
 pub mod wallet_charge;

@@ -1,0 +1,414 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use p256::ecdsa::SigningKey as HolderSecret;
+use p256::ecdsa::signature::Signer as _;
+use proptest::prelude::*;
+
+use super::code::{self, Claims};
+use super::keys::{HolderKey, KeyId, KeySet, TicketSigner};
+use super::model::{CheckResult, FirstScan, InvalidReason, Place, Ticket, TicketId};
+use super::rules::{self, Gate, Precheck, WINDOW_SECONDS, window_of};
+use crate::model::{OrderId, ScheduleId, SeatId, UserId};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 19, 0, 0).unwrap()
+}
+
+fn claims(ticket: i64) -> Claims {
+    Claims {
+        ticket: TicketId(ticket),
+        schedule: ScheduleId(7),
+        place: Place::Seat(SeatId(1234)),
+        valid_from: (now() - Duration::hours(6)).timestamp(),
+        valid_until: (now() + Duration::hours(12)).timestamp(),
+        kid: KeyId([0; 4]),
+        generation: 0,
+        holder: None,
+    }
+}
+
+fn gate(keys: &KeySet) -> Gate<'_> {
+    Gate {
+        keys,
+        schedule: ScheduleId(7),
+        now: now(),
+        skew: Duration::minutes(2),
+    }
+}
+
+fn result(p: &Precheck) -> (CheckResult, Option<InvalidReason>) {
+    match p {
+        Precheck::Admissible(_) => (CheckResult::Admitted, None),
+        Precheck::Refused { result, reason, .. } => (*result, *reason),
+    }
+}
+
+fn setup() -> (TicketSigner, KeySet) {
+    let s = TicketSigner::from_secret(&[9; 32]);
+    let keys = KeySet::new(&[s.public()]);
+    (s, keys)
+}
+
+#[test]
+fn a_signed_code_round_trips_and_is_short_enough_for_a_glance() {
+    let (s, keys) = setup();
+    let text = s.sign(claims(123_456));
+    assert!(text.len() <= 130, "{} chars", text.len());
+    let p = rules::precheck(&text, gate(&keys), |_| None);
+    let Precheck::Admissible(c) = p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(c.ticket, TicketId(123_456));
+    assert_eq!(c.kid, s.kid());
+}
+
+#[test]
+fn each_refusal_has_its_answer() {
+    let (s, keys) = setup();
+    let ok = s.sign(claims(1));
+    let mut other = claims(1);
+    other.schedule = ScheduleId(8);
+    assert_eq!(
+        result(&rules::precheck(&s.sign(other), gate(&keys), |_| None)).0,
+        CheckResult::WrongSchedule
+    );
+    assert_eq!(
+        result(&rules::precheck(&ok, gate(&keys), |_| Some(0))).0,
+        CheckResult::Revoked
+    );
+    let mut early = claims(1);
+    early.valid_from = (now() + Duration::minutes(3)).timestamp();
+    assert_eq!(
+        result(&rules::precheck(&s.sign(early), gate(&keys), |_| None)).0,
+        CheckResult::NotValidYet
+    );
+    let mut late = claims(1);
+    late.valid_until = (now() - Duration::minutes(3)).timestamp();
+    assert_eq!(
+        result(&rules::precheck(&s.sign(late), gate(&keys), |_| None)).0,
+        CheckResult::Expired
+    );
+    // Within the clock skew both ends still admit.
+    let mut edge = claims(1);
+    edge.valid_from = (now() + Duration::minutes(1)).timestamp();
+    edge.valid_until = (now() - Duration::minutes(1)).timestamp() + 1;
+    assert!(matches!(
+        rules::precheck(&s.sign(edge), gate(&keys), |_| None),
+        Precheck::Admissible(_)
+    ));
+    assert_eq!(
+        result(&rules::precheck("not a code!", gate(&keys), |_| None)),
+        (CheckResult::Invalid, Some(InvalidReason::Format))
+    );
+    let stranger = TicketSigner::from_secret(&[1; 32]);
+    assert_eq!(
+        result(&rules::precheck(
+            &stranger.sign(claims(1)),
+            gate(&keys),
+            |_| None
+        )),
+        (CheckResult::Invalid, Some(InvalidReason::UnknownKey))
+    );
+}
+
+#[test]
+fn a_code_signed_by_another_key_under_a_published_kid_is_a_bad_signature() {
+    let (s, keys) = setup();
+    let forger = TicketSigner::from_secret(&[2; 32]);
+    let mut c = claims(5);
+    c.kid = s.kid();
+    let signed = code::claims_bytes(&c);
+    let forged_text = forger.sign(c.clone());
+    // Re-label the forgery with the genuine kid.
+    let mut bytes = code::decode_text(&forged_text).unwrap();
+    bytes[2..6].copy_from_slice(&s.kid().0);
+    assert_eq!(&bytes[..signed.len()], &signed[..]);
+    let text = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &bytes);
+    assert_eq!(
+        result(&rules::precheck(&text, gate(&keys), |_| None)),
+        (CheckResult::Invalid, Some(InvalidReason::Signature))
+    );
+}
+
+#[test]
+fn the_revocation_list_refuses_generations_up_to_its_entry() {
+    let (s, keys) = setup();
+    let mut c = claims(3);
+    c.generation = 2;
+    let text = s.sign(c);
+    assert_eq!(
+        result(&rules::precheck(&text, gate(&keys), |_| Some(1))).0,
+        CheckResult::Admitted
+    );
+    assert_eq!(
+        result(&rules::precheck(&text, gate(&keys), |_| Some(2))).0,
+        CheckResult::Revoked
+    );
+    assert_eq!(
+        result(&rules::precheck(&text, gate(&keys), |_| Some(u32::MAX))).0,
+        CheckResult::Revoked
+    );
+}
+
+#[test]
+fn redemption_admits_once() {
+    assert_eq!(rules::redeem(None), CheckResult::Admitted);
+    let first = FirstScan {
+        at: now(),
+        gate: "A".into(),
+    };
+    assert_eq!(rules::redeem(Some(&first)), CheckResult::AlreadyRedeemed);
+    assert!(rules::is_duplicate(
+        Some(CheckResult::Admitted),
+        CheckResult::AlreadyRedeemed
+    ));
+    assert!(!rules::is_duplicate(None, CheckResult::AlreadyRedeemed));
+    assert!(!rules::is_duplicate(
+        Some(CheckResult::Admitted),
+        CheckResult::Admitted
+    ));
+}
+
+fn ticket(generation: u32) -> Ticket {
+    Ticket {
+        id: TicketId(1),
+        order_id: OrderId(1),
+        user_id: UserId(1),
+        schedule_id: ScheduleId(7),
+        place: Place::Area(3),
+        label: "Pit".into(),
+        category: "Floor".into(),
+        starts_at: now(),
+        issued_at: now(),
+        generation,
+        holder: None,
+        admitted: None,
+        revoked_at: None,
+    }
+}
+
+#[test]
+fn the_stored_ticket_decides_revoked_rebound_and_redeemed() {
+    assert_eq!(
+        rules::stored_refusal(None, 0),
+        Some((CheckResult::Invalid, Some(InvalidReason::UnknownTicket)))
+    );
+    assert_eq!(rules::stored_refusal(Some(&ticket(0)), 0), None);
+    assert_eq!(
+        rules::stored_refusal(Some(&ticket(1)), 0),
+        Some((CheckResult::Revoked, None))
+    );
+    assert_eq!(
+        rules::stored_refusal(Some(&ticket(0)), 1),
+        Some((CheckResult::Invalid, Some(InvalidReason::UnknownTicket)))
+    );
+    let mut t = ticket(0);
+    t.admitted = Some(FirstScan {
+        at: now(),
+        gate: "B".into(),
+    });
+    assert_eq!(
+        rules::stored_refusal(Some(&t), 0),
+        Some((CheckResult::AlreadyRedeemed, None))
+    );
+    t.revoked_at = Some(now());
+    assert_eq!(
+        rules::stored_refusal(Some(&t), 0),
+        Some((CheckResult::Revoked, None))
+    );
+}
+
+fn holder(seed: u8) -> (HolderSecret, HolderKey) {
+    let secret = HolderSecret::from_slice(&[seed; 32]).unwrap();
+    let public = secret.verifying_key().to_encoded_point(false);
+    (
+        secret.clone(),
+        HolderKey::from_sec1(public.as_bytes()).unwrap(),
+    )
+}
+
+fn rotating(static_text: &str, window: u64, secret: &HolderSecret) -> String {
+    let inner = code::decode_text(static_text).unwrap();
+    let msg = code::rotating_message(&inner, window);
+    let sig: p256::ecdsa::Signature = secret.sign(&msg);
+    code::encode_rotating(&inner, window, &sig.to_bytes().into())
+}
+
+#[test]
+fn rotating_codes_hold_for_one_window_either_side_and_no_longer() {
+    let (s, keys) = setup();
+    let (secret, key) = holder(4);
+    let mut c = claims(11);
+    c.generation = 1;
+    c.holder = Some(key);
+    let inner = s.sign(c);
+    let w = window_of(now());
+    for (offset, admitted) in [(-2i64, false), (-1, true), (0, true), (1, true), (2, false)] {
+        let win = w.checked_add_signed(offset).unwrap();
+        let got = result(&rules::precheck(
+            &rotating(&inner, win, &secret),
+            gate(&keys),
+            |_| None,
+        ));
+        if admitted {
+            assert_eq!(got.0, CheckResult::Admitted, "offset {offset}");
+        } else {
+            assert_eq!(
+                got,
+                (CheckResult::Invalid, Some(InvalidReason::StaleWindow)),
+                "offset {offset}"
+            );
+        }
+    }
+    // A screenshot taken now is refused 30 s later (two windows on).
+    let shot = rotating(&inner, w, &secret);
+    let mut later = gate(&keys);
+    later.now = now() + Duration::seconds(2 * WINDOW_SECONDS);
+    assert_eq!(
+        result(&rules::precheck(&shot, later, |_| None)).1,
+        Some(InvalidReason::StaleWindow)
+    );
+    // The static code of a bound ticket is refused, and so is another holder's signature.
+    assert_eq!(
+        result(&rules::precheck(&inner, gate(&keys), |_| None)).1,
+        Some(InvalidReason::RotationRequired)
+    );
+    let (other, _) = holder(5);
+    assert_eq!(
+        result(&rules::precheck(
+            &rotating(&inner, w, &other),
+            gate(&keys),
+            |_| None
+        ))
+        .1,
+        Some(InvalidReason::HolderSignature)
+    );
+    // A rotating wrapper around an unbound ticket is refused.
+    let unbound = s.sign(claims(12));
+    assert_eq!(
+        result(&rules::precheck(
+            &rotating(&unbound, w, &secret),
+            gate(&keys),
+            |_| None
+        ))
+        .1,
+        Some(InvalidReason::HolderSignature)
+    );
+}
+
+#[test]
+fn checkins_are_counted_per_gate_and_minute() {
+    let t = now();
+    let rows = vec![
+        ("A", t, CheckResult::Admitted),
+        ("A", t + Duration::seconds(59), CheckResult::Admitted),
+        ("A", t + Duration::seconds(60), CheckResult::Invalid),
+        ("B", t, CheckResult::AlreadyRedeemed),
+    ];
+    let m = rules::per_gate_minute(rows);
+    assert_eq!(m.len(), 3);
+    assert_eq!(
+        (m[0].gate.as_str(), m[0].admitted, m[0].refused),
+        ("A", 2, 0)
+    );
+    assert_eq!((m[1].admitted, m[1].refused), (0, 1));
+    assert_eq!((m[2].gate.as_str(), m[2].refused), ("B", 1));
+}
+
+#[test]
+fn results_and_key_ids_read_back_as_written() {
+    for r in CheckResult::ALL {
+        assert_eq!(CheckResult::parse(r.as_str()), Some(r));
+    }
+    assert_eq!(CheckResult::parse("ADMITTED"), None);
+    let k = KeyId([1, 2, 0xab, 0xff]);
+    assert_eq!(KeyId::from_hex(&k.to_hex()), Some(k));
+    assert_eq!(KeyId::from_hex("abc"), None);
+}
+
+#[test]
+fn gate_keys_are_stored_by_hash() {
+    let h = super::gate_key_hash("gk_secret");
+    assert_eq!(h.len(), 64);
+    assert_ne!(h, super::gate_key_hash("gk_secreT"));
+}
+
+fn arb_claims() -> impl Strategy<Value = Claims> {
+    (
+        0i64..i64::MAX,
+        0i64..1_000_000,
+        any::<bool>(),
+        0i64..i64::MAX,
+        0i64..4_000_000_000,
+        0i64..4_000_000_000,
+        any::<u32>(),
+    )
+        .prop_map(|(t, s, area, p, from, until, generation)| Claims {
+            ticket: TicketId(t),
+            schedule: ScheduleId(s),
+            place: if area {
+                Place::Area(p)
+            } else {
+                Place::Seat(SeatId(p))
+            },
+            valid_from: from,
+            valid_until: until,
+            kid: KeyId([0; 4]),
+            generation,
+            holder: None,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the claims, a signed code parses back to exactly them.
+    #[test]
+    fn any_claims_round_trip(c in arb_claims()) {
+        let (s, _) = setup();
+        let text = s.sign(c.clone());
+        let parsed = code::parse(&text).unwrap();
+        let mut want = c;
+        want.kid = s.kid();
+        prop_assert_eq!(&parsed.inner().claims, &want);
+    }
+
+    /// One character changed anywhere in a genuine code is never admitted.
+    #[test]
+    fn one_changed_character_is_never_admitted(pos in 0usize..200, with in 0usize..64) {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let (s, keys) = setup();
+        let text = s.sign(claims(987_654));
+        let pos = pos % text.len();
+        let mut b = text.into_bytes();
+        prop_assume!(b[pos] != ALPHABET[with]);
+        b[pos] = ALPHABET[with];
+        let mutated = String::from_utf8(b).unwrap();
+        let p = rules::precheck(&mutated, gate(&keys), |_| None);
+        prop_assert!(!matches!(p, Precheck::Admissible(_)), "{mutated} admitted");
+    }
+
+    /// Arbitrary text never panics and is never admitted.
+    #[test]
+    fn arbitrary_text_is_invalid(text in ".{0,300}") {
+        let (_, keys) = setup();
+        let p = rules::precheck(&text, gate(&keys), |_| None);
+        prop_assert_eq!(result(&p).0, CheckResult::Invalid);
+    }
+
+    /// A rotating code is admitted exactly within one window of the scanner's.
+    #[test]
+    fn rotating_window_rule(offset in -5i64..=5, seconds in 0i64..WINDOW_SECONDS) {
+        let (s, keys) = setup();
+        let (secret, key) = holder(6);
+        let mut c = claims(44);
+        c.holder = Some(key);
+        let inner = s.sign(c);
+        let mut g = gate(&keys);
+        g.now = now() + Duration::seconds(seconds);
+        let w = window_of(g.now).checked_add_signed(offset).unwrap();
+        let p = rules::precheck(&rotating(&inner, w, &secret), g, |_| None);
+        prop_assert_eq!(matches!(p, Precheck::Admissible(_)), offset.abs() <= 1);
+    }
+}
