@@ -17,6 +17,7 @@ mod m20261126_000001_add_extended_at_to_reservations;
 mod m20261126_000002_add_users_external_subject;
 mod m20261204_000001_create_orders;
 mod m20261204_000002_create_presale_codes;
+mod m20261205_000301_create_sessions_and_passkeys;
 
 /// Every migration of frontrow, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_add_users_external_subject::Migration),
             Box::new(m20261204_000001_create_orders::Migration),
             Box::new(m20261204_000002_create_presale_codes::Migration),
+            Box::new(m20261205_000301_create_sessions_and_passkeys::Migration),
         ]
     }
 }

@@ -3,6 +3,8 @@
 //! cases: `users` and `wallet` (accounts), `catalog`, `reservations` (booking), `queue`
 //! (waiting room), `admin`, `ops`.
 
+pub mod account;
+pub mod account_dto;
 pub mod admin;
 pub mod auth;
 pub mod catalog;
@@ -17,6 +19,7 @@ pub mod ops;
 pub mod order_dto;
 pub mod orders;
 pub mod pages;
+pub mod passkeys;
 pub mod presale;
 pub mod queue;
 pub mod reservations;
@@ -166,6 +169,15 @@ pub fn build_app(
                 // path parameters cost a regex match each.
                 .service(queue::queue_status)
                 .service(users::create_user)
+                .service(account::sign_in)
+                .service(account::list_sessions)
+                .service(account::revoke_session)
+                .service(account::get_me)
+                .service(account::attach_password)
+                .service(passkeys::start_registration)
+                .service(passkeys::finish_registration)
+                .service(passkeys::start_sign_in)
+                .service(passkeys::finish_sign_in)
                 .service(catalog::list_concerts)
                 .service(catalog::get_concert)
                 .service(catalog::list_schedules)
