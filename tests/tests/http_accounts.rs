@@ -51,7 +51,6 @@ async fn json_of(res: Response, status: u16) -> Value {
 
 /// Asserts a problem answer whose status the OpenAPI document lists for the route.
 async fn documented_problem(
-    app: &TestApp,
     doc: &Value,
     method: &str,
     route: &str,
@@ -108,7 +107,6 @@ async fn accounts_flow(db: Db) {
 
     // Wrong password and unknown email: one answer, word for word.
     let wrong = documented_problem(
-        &app,
         &doc,
         "post",
         "/api/v1/sessions",
@@ -117,7 +115,6 @@ async fn accounts_flow(db: Db) {
     )
     .await;
     let unknown = documented_problem(
-        &app,
         &doc,
         "post",
         "/api/v1/sessions",
@@ -134,7 +131,6 @@ async fn accounts_flow(db: Db) {
     let mut again = signup_body("Imposter");
     again["email"] = json!("ada.lovelace@example.test");
     let p = documented_problem(
-        &app,
         &doc,
         "post",
         "/api/v1/users",
@@ -188,15 +184,7 @@ async fn accounts_flow(db: Db) {
         Some(&second_token),
     )
     .await;
-    documented_problem(
-        &app,
-        &doc,
-        "delete",
-        "/api/v1/sessions/{session_id}",
-        res,
-        404,
-    )
-    .await;
+    documented_problem(&doc, "delete", "/api/v1/sessions/{session_id}", res, 404).await;
     let bob = app.create_user("Bob").await;
     let third_id = still["session_id"].as_str().unwrap();
     let res = send(
@@ -238,7 +226,7 @@ async fn accounts_flow(db: Db) {
         json!({"name": "Eve", "email": "eve@example.test", "password": PASSWORD, "admin": true}),
     ] {
         let res = app.post_json("/api/v1/users", &bad, None).await;
-        documented_problem(&app, &doc, "post", "/api/v1/users", res, 422).await;
+        documented_problem(&doc, "post", "/api/v1/users", res, 422).await;
     }
     assert_problem(sign_in(&app, "eve@example.test", PASSWORD).await, 401).await;
     let res = send(
@@ -249,7 +237,7 @@ async fn accounts_flow(db: Db) {
         None,
     )
     .await;
-    documented_problem(&app, &doc, "post", "/api/v1/sessions", res, 422).await;
+    documented_problem(&doc, "post", "/api/v1/sessions", res, 422).await;
     let res = app
         .client
         .post(app.url("/api/v1/sessions"))
@@ -258,9 +246,8 @@ async fn accounts_flow(db: Db) {
         .send()
         .await
         .unwrap();
-    documented_problem(&app, &doc, "post", "/api/v1/sessions", res, 400).await;
+    documented_problem(&doc, "post", "/api/v1/sessions", res, 400).await;
     documented_problem(
-        &app,
         &doc,
         "get",
         "/api/v1/sessions",
@@ -276,7 +263,7 @@ async fn accounts_flow(db: Db) {
         Some(&third_token),
     )
     .await;
-    let p = documented_problem(&app, &doc, "post", "/api/v1/users/me/password", res, 409).await;
+    let p = documented_problem(&doc, "post", "/api/v1/users/me/password", res, 409).await;
     assert_eq!(p["type"], "/problems/password-already-set");
     // Passkey finishes with no such ceremony or no WebAuthn answer.
     let res = send(
@@ -288,7 +275,6 @@ async fn accounts_flow(db: Db) {
     )
     .await;
     documented_problem(
-        &app,
         &doc,
         "post",
         "/api/v1/passkeys/authentications/{ceremony}",
@@ -304,15 +290,7 @@ async fn accounts_flow(db: Db) {
         None,
     )
     .await;
-    documented_problem(
-        &app,
-        &doc,
-        "post",
-        "/api/v1/passkeys/registrations",
-        res,
-        422,
-    )
-    .await;
+    documented_problem(&doc, "post", "/api/v1/passkeys/registrations", res, 422).await;
     app.stop().await;
 }
 

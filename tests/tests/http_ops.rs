@@ -24,6 +24,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/sessions/{session_id}"),
     ("post", "/api/v1/passkeys/registrations"),
     ("post", "/api/v1/passkeys/registrations/{ceremony}"),
+    ("post", "/api/v1/users/me/passkeys"),
+    ("post", "/api/v1/users/me/passkeys/{ceremony}"),
     ("post", "/api/v1/passkeys/authentications"),
     ("post", "/api/v1/passkeys/authentications/{ceremony}"),
     ("get", "/api/v1/concerts"),

@@ -58,7 +58,8 @@ fn sigterm_lets_the_in_flight_request_finish() {
     }
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     // Send the head and half the body: the request is now in flight.
-    let body = br#"{"name":"in-flight fan"}"#;
+    let body =
+        br#"{"name":"in-flight fan","email":"in-flight@example.test","password":"correct horse battery"}"#;
     let head = format!(
         "POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

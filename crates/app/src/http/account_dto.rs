@@ -95,15 +95,13 @@ pub struct AttachPassword {
     pub password: String,
 }
 
-/// Starts a passkey registration: with a bearer token, a passkey for the caller;
-/// without, a new account named `name`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// Starts a passkey sign-up.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PasskeyRegistrationStart {
-    /// The new account's display name (required without a bearer token).
-    #[schema(example = "Ada", min_length = 1, max_length = 100)]
-    #[serde(default)]
-    pub name: Option<String>,
+pub struct PasskeySignUp {
+    /// The new account's display name: 1 to 100 characters, not only spaces.
+    #[schema(example = "Ada", min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: String,
 }
 
 /// A ceremony under way: pass `options` to the browser and post its answer to the

@@ -1,31 +1,18 @@
-//! Handlers of the passkey ceremonies (tag `users`): registering a passkey — signing up
-//! with one, or adding one to the caller's account — and signing in with one. Each is a
-//! start (the browser's options) and a finish (the browser's answer).
+//! Handlers of the passkey ceremonies (tag `users`): signing up with a passkey, adding
+//! one to the caller's account, and signing in with one. Each is a start (the browser's
+//! options) and a finish (the browser's answer).
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use frontrow_domain::credentials::{Credentials, check_name};
-use frontrow_domain::model::UserId;
 use serde::de::DeserializeOwned;
 
 use super::account::device;
-use super::account_dto::{PasskeyAnswer, PasskeyCeremonyView, PasskeyRegistrationStart, SignedIn};
-use super::auth::{Auth, SessionUser};
+use super::account_dto::{PasskeyAnswer, PasskeyCeremonyView, PasskeySignUp, SignedIn};
+use super::auth::{Auth, AuthUser};
 use super::dto::UserCreated;
 use super::error::{ApiError, Problem};
 use super::responses::{JsonBodyProblems, NotFound, Unauthorized, Unavailable};
-use crate::passkeys::{Passkeys, Registered};
-
-/// The caller when the request carries a bearer token (which must then verify).
-async fn caller(req: &HttpRequest) -> Result<Option<UserId>, ApiError> {
-    if req
-        .headers()
-        .contains_key(actix_web::http::header::AUTHORIZATION)
-    {
-        Ok(Some(SessionUser::extract(req).await?.user))
-    } else {
-        Ok(None)
-    }
-}
+use crate::passkeys::{PasskeyError, Passkeys, Registered};
 
 /// The browser's answer as the WebAuthn type it must be.
 fn answer<T: DeserializeOwned>(body: PasskeyAnswer) -> Result<T, ApiError> {
@@ -46,79 +33,57 @@ fn ceremony_view<T: serde::Serialize>(
     }))
 }
 
-/// Starts registering a passkey. Without a bearer token: a passkey sign-up (a new
-/// account named `name`, refused 403 while `auth.signup` is off). With one: a further
-/// passkey for the caller.
+/// Starts a passkey sign-up: a new account named `name` (refused 403 while
+/// `auth.signup` is off).
 #[utoipa::path(
     tag = "users",
-    request_body = PasskeyRegistrationStart,
-    security((), ("bearer" = [])),
+    request_body = PasskeySignUp,
     responses(
         (status = 200, description = "Options for `navigator.credentials.create`", body = PasskeyCeremonyView),
-        (status = 403, description = "A passkey sign-up while the built-in sign-up is off (`/problems/signup-disabled`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The built-in sign-up is off (`/problems/signup-disabled`)", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
-        Unauthorized,
         Unavailable,
     )
 )]
 #[post("/passkeys/registrations")]
-pub async fn start_registration(
-    req: HttpRequest,
+pub async fn start_sign_up(
+    body: web::Json<PasskeySignUp>,
     passkeys: web::Data<Passkeys>,
-    credentials: web::Data<Credentials>,
     auth: web::Data<Auth>,
-    body: web::Json<PasskeyRegistrationStart>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, options) = match caller(&req).await? {
-        Some(user) => {
-            let p = credentials.profile(user).await?;
-            let label = p.email.unwrap_or_else(|| p.name.clone());
-            passkeys
-                .start_registration(Some(user), &p.name, &label)
-                .await?
-        }
-        None => {
-            if !auth.signup_enabled() {
-                return Err(super::users::signup_disabled());
-            }
-            let name = check_name(body.name.as_deref().unwrap_or(""))?;
-            passkeys.start_registration(None, name, name).await?
-        }
-    };
+    if !auth.signup_enabled() {
+        return Err(super::users::signup_disabled());
+    }
+    let name = check_name(&body.name)?;
+    let (id, options) = passkeys.start_registration(None, name, name).await?;
     ceremony_view(id, &options, &passkeys)
 }
 
-/// Finishes a passkey registration with the browser's answer. A sign-up answers 201
-/// with the new account's access token; a passkey added to the caller's account, 204.
+/// Finishes a passkey sign-up with the browser's answer: the new account, signed in.
 #[utoipa::path(
     tag = "users",
     request_body(content = PasskeyAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url-encoded"),
     params(("ceremony" = String, Path, description = "The ceremony of the start")),
-    security((), ("bearer" = [])),
     responses(
         (status = 201, description = "Signed up with the passkey", body = UserCreated),
-        (status = 204, description = "Passkey added to the caller's account"),
         (status = 400, description = "The authenticator's answer does not verify (`/problems/passkey-rejected`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "This passkey is registered already (`/problems/passkey-taken`)", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
-        Unauthorized,
         NotFound,
         Unavailable,
     )
 )]
 #[post("/passkeys/registrations/{ceremony}")]
-pub async fn finish_registration(
+pub async fn finish_sign_up(
+    body: web::Json<PasskeyAnswer>,
     req: HttpRequest,
     passkeys: web::Data<Passkeys>,
     credentials: web::Data<Credentials>,
     auth: web::Data<Auth>,
     path: web::Path<String>,
-    body: web::Json<PasskeyAnswer>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = caller(&req).await?;
     let answer = answer(body.into_inner())?;
-    match passkeys.finish_registration(&path, user, &answer).await? {
-        Registered::Added(_) => Ok(HttpResponse::NoContent().finish()),
+    match passkeys.finish_registration(&path, None, &answer).await? {
         Registered::Account(user) => {
             let session = credentials.open_session(user.id, device(&req)).await?;
             let access_token = auth.issue_session(&session)?;
@@ -129,7 +94,64 @@ pub async fn finish_registration(
                 session_id: session.id,
             }))
         }
+        Registered::Added(_) => Err(PasskeyError::CeremonyUnknown.into()),
     }
+}
+
+/// Starts adding a passkey to the caller's account (a second device, or an account made
+/// with a password).
+#[utoipa::path(
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Options for `navigator.credentials.create`", body = PasskeyCeremonyView),
+        Unauthorized,
+        NotFound,
+        Unavailable,
+    )
+)]
+#[post("/users/me/passkeys")]
+pub async fn start_adding(
+    caller: AuthUser,
+    passkeys: web::Data<Passkeys>,
+    credentials: web::Data<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    let p = credentials.profile(caller.0).await?;
+    let label = p.email.unwrap_or_else(|| p.name.clone());
+    let (id, options) = passkeys
+        .start_registration(Some(caller.0), &p.name, &label)
+        .await?;
+    ceremony_view(id, &options, &passkeys)
+}
+
+/// Finishes adding a passkey to the caller's account.
+#[utoipa::path(
+    tag = "users",
+    request_body(content = PasskeyAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url-encoded"),
+    params(("ceremony" = String, Path, description = "The ceremony of the start")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The passkey signs in to this account from now on"),
+        (status = 400, description = "The authenticator's answer does not verify (`/problems/passkey-rejected`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This passkey is registered already (`/problems/passkey-taken`)", body = Problem, content_type = "application/problem+json"),
+        JsonBodyProblems,
+        Unauthorized,
+        NotFound,
+        Unavailable,
+    )
+)]
+#[post("/users/me/passkeys/{ceremony}")]
+pub async fn finish_adding(
+    body: web::Json<PasskeyAnswer>,
+    caller: AuthUser,
+    passkeys: web::Data<Passkeys>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = answer(body.into_inner())?;
+    passkeys
+        .finish_registration(&path, Some(caller.0), &answer)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Starts a passkey sign-in: the authenticator offers the passkeys it keeps for this

@@ -32,10 +32,11 @@ pub fn signup_disabled() -> ApiError {
 )]
 #[post("/users")]
 pub async fn create_user(
+    // The body first: a malformed one is answered before anything else is looked at.
+    body: web::Json<CreateUser>,
     credentials: web::Data<Credentials>,
     auth: web::Data<Auth>,
     req: HttpRequest,
-    body: web::Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     if !auth.signup_enabled() {
         return Err(signup_disabled());
