@@ -17,6 +17,7 @@ import argparse
 import collections
 import concurrent.futures as cf
 import threading
+import uuid
 import time
 
 import requests
@@ -54,7 +55,7 @@ def main():
 
     def sign_up(forwarded=None):
         headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-        return lambda: session().post(api + "/users", json={"name": "bot"}, headers=headers)
+        return lambda: session().post(api + "/users", json={"name": "bot", "email": f"bot-{uuid.uuid4().hex}@load.test", "password": "load-test-password"}, headers=headers)
 
     run("A. 3,000 sign-ups from one client", [sign_up() for _ in range(3000)])
 

@@ -46,7 +46,7 @@ EOF
   # Fans: users shared by every run (the database is shared).
   log "cluster: creating $users users"
   seq 1 "$users" | xargs -P 8 -I{} curl -fsS -H 'Content-Type: application/json' \
-    -d '{"name":"cl-{}"}' "$BASE_URL/api/v1/users" | jget_lines 'd["access_token"]' >"$dir/users.txt"
+    -d "{\"name\":\"cl-{}\",\"email\":\"cl-{}-$$-$(date +%s)@load.test\",\"password\":\"load-test-password\"}" "$BASE_URL/api/v1/users" | jget_lines 'd["access_token"]' >"$dir/users.txt"
   [ "$(wc -l <"$dir/users.txt")" = "$users" ] || { echo "cluster: user creation failed" >&2; return 1; }
 
   local backend n

@@ -83,6 +83,14 @@ export function concertFromEnv(title, rows, seatsPerRow, price) {
   return { concertId: c.id, scheduleId: c.schedules[0].id };
 }
 
+// One run's sign-ups never collide with another's on a shared database.
+const RUN = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+
+// The body of POST /users for `name`: a unique email and a password.
+export function signupBody(name) {
+  return { name, email: `${name}-${RUN}@load.test`, password: 'load-test-password' };
+}
+
 // Creates n users with batched requests; returns [{id, token}].
 export function createUsers(n, prefix, chunk) {
   const out = [];
@@ -93,7 +101,7 @@ export function createUsers(n, prefix, chunk) {
       reqs.push({
         method: 'POST',
         url: `${API}/users`,
-        body: JSON.stringify({ name: `${prefix}-${j}` }),
+        body: JSON.stringify(signupBody(`${prefix}-${j}`)),
         params: { headers: JSON_HEADERS, tags: { name: 'setup' } },
       });
     }

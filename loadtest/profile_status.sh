@@ -21,7 +21,7 @@ B=http://127.0.0.1:$PORT/api/v1
 C=$(curl -fsS -H "X-Admin-Key: $KEY" -H 'Content-Type: application/json' \
   -d '{"title":"p","venue":"v","schedules":[{"starts_at":"2030-01-01T00:00:00Z","rows":1,"seats_per_row":1,"price":1}]}' \
   $B/admin/concerts | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
-user_token() { curl -fsS -H 'Content-Type: application/json' -d "{\"name\":\"$1\"}" $B/users | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])'; }
+user_token() { curl -fsS -H 'Content-Type: application/json' -d "{\"name\":\"$1\",\"email\":\"$1-$RANDOM$RANDOM@load.test\",\"password\":\"load-test-password\"}" $B/users | python3 -c 'import json,sys;print(json.load(sys.stdin)["access_token"])'; }
 enter() { curl -fsS -X POST -H "Authorization: Bearer $(user_token "$1")" $B/concerts/$C/queue | python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])'; }
 policy() { curl -fsS -X PUT -H "X-Admin-Key: $KEY" -H 'Content-Type: application/json' \
   -d "{\"max_active\":1,\"admit_per_second\":10,\"active_ttl_seconds\":3600,\"paused\":$1}" $B/admin/concerts/$C/queue-policy >/dev/null; }

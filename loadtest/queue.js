@@ -3,7 +3,7 @@
 // Thresholds: no failed request, every check passes.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { API, JSON_HEADERS, bearer, concertFromEnv, env } from './lib.js';
+import { API, JSON_HEADERS, bearer, concertFromEnv, env, signupBody } from './lib.js';
 import { rampProfile, TREND_STATS } from './profile.js';
 
 const THINK_S = parseFloat(env('THINK_S', '0')); // pause between polls; 0 = closed loop
@@ -27,7 +27,7 @@ let me = null; // per VU: {token, qtoken}
 
 export function fan(data) {
   if (me === null) {
-    const u = http.post(`${API}/users`, JSON.stringify({ name: `queue-${__VU}` }), {
+    const u = http.post(`${API}/users`, JSON.stringify(signupBody(`queue-${__VU}`)), {
       headers: JSON_HEADERS,
       tags: { name: 'create_user' },
     });

@@ -261,7 +261,7 @@ EOF
       '{"max_active":1,"admit_per_second":10,"active_ttl_seconds":3600,"paused":false}' >/dev/null
     fan_token() {
       local ut
-      ut=$(curl -fsS -H 'Content-Type: application/json' -d "{\"name\":\"$1\"}" "$BASE_URL/api/v1/users" | jget 'd["access_token"]')
+      ut=$(curl -fsS -H 'Content-Type: application/json' -d "{\"name\":\"$1\",\"email\":\"$1-$RANDOM$RANDOM@load.test\",\"password\":\"load-test-password\"}" "$BASE_URL/api/v1/users" | jget 'd["access_token"]')
       curl -fsS -X POST -H "Authorization: Bearer $ut" "$BASE_URL/api/v1/concerts/$WC/queue" | jget 'd["token"]'
     }
     standing() { curl -fsS -H "X-Queue-Token: $1" "$BASE_URL/api/v1/queue/status" | jget 'd["status"]'; }

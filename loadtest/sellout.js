@@ -17,7 +17,7 @@ import http from 'k6/http';
 import { check, sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
 import {
-  API, JSON_HEADERS, bearer, concertFromEnv, env, envInt, setPolicy,
+  API, JSON_HEADERS, bearer, concertFromEnv, env, envInt, setPolicy, signupBody,
 } from './lib.js';
 import { TREND_STATS } from './profile.js';
 
@@ -113,7 +113,7 @@ export default function (data) {
   [bought, noSeat, gaveUp, holdConflicts, payFailed, admittedFans, soldOutInLine]
     .forEach((m) => m.add(0));
   const fan = `${__VU}-${__ITER}`;
-  const u = http.post(`${API}/users`, JSON.stringify({ name: `fan-${fan}` }), {
+  const u = http.post(`${API}/users`, JSON.stringify(signupBody(`fan-${fan}`)), {
     headers: Object.assign({ 'Idempotency-Key': `user-${fan}` }, JSON_HEADERS),
     tags: { name: 'create_user' },
   });

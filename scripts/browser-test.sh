@@ -28,6 +28,7 @@ FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
 FRONTROW__AUTH__JWT_SECRET="browser-jwt-secret-0123456789" \
 FRONTROW__QUEUE__TICK_INTERVAL_MS=50 \
 FRONTROW__BOOKING__HOLD_TTL_SECONDS=120 \
+FRONTROW__ACCOUNTS__PASSKEY_ORIGIN="http://localhost:$PORT" \
 RUST_LOG=warn "$BIN" serve >"$DIR/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT

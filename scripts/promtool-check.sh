@@ -37,7 +37,7 @@ for _ in $(seq 1 300); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1
 curl -sf "$BASE/readyz" >/dev/null || { echo "promtool: frontrow did not start" >&2; cat "$DIR/server.log" >&2; exit 1; }
 
 # A little traffic, so the families with labels have series.
-TOKEN=$(curl -sf -XPOST "$BASE/api/v1/users" -H 'content-type: application/json' -d '{"name":"promtool"}' |
+TOKEN=$(curl -sf -XPOST "$BASE/api/v1/users" -H 'content-type: application/json' -d '{"name":"promtool","email":"promtool@example.test","password":"promtool-password"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 QUEUE_TOKEN=$(curl -sf -XPOST "$BASE/api/v1/concerts/1/queue" -H "Authorization: Bearer $TOKEN" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')

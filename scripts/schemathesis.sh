@@ -34,7 +34,7 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 BASE="http://127.0.0.1:$PORT"
-TOKEN=$(curl -sf -XPOST "$BASE/api/v1/users" -H 'content-type: application/json' -d '{"name":"fuzz"}' |
+TOKEN=$(curl -sf -XPOST "$BASE/api/v1/users" -H 'content-type: application/json' -d '{"name":"fuzz","email":"fuzz@example.test","password":"fuzz-password"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 QUEUE_TOKEN=$(curl -sf -XPOST "$BASE/api/v1/concerts/1/queue" -H "Authorization: Bearer $TOKEN" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')

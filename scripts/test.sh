@@ -7,7 +7,8 @@
 #                            the k6 smoke scenarios of loadtest/, then stops the servers.
 #   scripts/test.sh --quick  the everyday loop: every test that needs no server (nextest
 #                            profile `quick`, see .config/nextest.toml for the naming rule);
-#                            starts nothing, installs nothing.
+#                            starts nothing, installs nothing but the build's one system
+#                            library (OpenSSL's headers, for passkeys) when it is missing.
 # Both first run the static checks (fmt, clippy, rustdoc, layering guard) and stop at the
 # first that fails with one line naming it; both end with one line `tests: N passed, M failed`.
 # Usage: scripts/test.sh [--quick] [extra args for cargo nextest / cargo test]
@@ -41,6 +42,14 @@ layering_guard() {
     exit 1
   fi
 }
+
+# Passkeys (webauthn-rs) link OpenSSL: a fresh Debian machine lacks its headers.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  if [ "$(id -u)" != 0 ]; then echo "test: need root to apt-get install libssl-dev pkg-config" >&2; exit 1; fi
+  echo "test: installing libssl-dev pkg-config" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >&2
+fi
 
 static_check "formatting (cargo fmt --all --check; fix: cargo fmt --all)" \
   cargo fmt --all --check

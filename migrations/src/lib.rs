@@ -18,6 +18,7 @@ mod m20261126_000002_add_users_external_subject;
 mod m20261204_000001_create_orders;
 mod m20261204_000002_create_presale_codes;
 mod m20261205_000101_create_tickets;
+mod m20261205_000301_create_sessions_and_passkeys;
 
 /// Every migration of frontrow, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_create_orders::Migration),
             Box::new(m20261204_000002_create_presale_codes::Migration),
             Box::new(m20261205_000101_create_tickets::Migration),
+            Box::new(m20261205_000301_create_sessions_and_passkeys::Migration),
         ]
     }
 }

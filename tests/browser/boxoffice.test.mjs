@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  BASE, ADMIN, PHONE, admin, launch, newPage, record, audit, join, scriptErrors,
+  BASE, ADMIN, PHONE, admin, launch, newPage, record, audit, join, scriptErrors, signUp,
   hallConcert, openSale, api, admittedFan, buy, joinAndChoose, seeText, seeValue, seeFocus,
 } from "./helpers.mjs";
 
@@ -311,9 +311,7 @@ test("the pages speak Korean to a Korean browser, and the switch turns them to E
   await page.waitForSelector("#view-concerts:not([hidden])");
   assert.equal(await page.getAttribute("html", "lang"), "ko");
   await seeText(page, "#concerts-h", "판매 중");
-  await page.fill("#name", "민지");
-  await page.click("#signin-btn");
-  await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
+  await signUp(page, "민지");
   await page.click(`button[data-concert="${c.id}"]`);
   await page.waitForSelector("#view-seats:not([hidden])", { timeout: 15000 });
   await seeText(page, "#seats-h", "내 차례입니다 — 티켓을 고르세요");

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { BASE, ADMIN, admin, launch, newPage, record, audit, tabTo, concert, join, scriptErrors, seeText, seeValue, seeFocus } from "./helpers.mjs";
+import { BASE, ADMIN, PASSWORD, admin, freshEmail, launch, newPage, record, audit, tabTo, concert, join, scriptErrors, seeText, seeValue, seeFocus } from "./helpers.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -155,7 +155,7 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   });
   await throughStub;
   // Max, a third fan (API only), is admitted to the place Ada's payment freed and takes A-5.
-  const max = await (await fetch(`${BASE}/api/v1/users`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "Max" }) })).json();
+  const max = await (await fetch(`${BASE}/api/v1/users`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name: "Max", email: freshEmail("max"), password: PASSWORD }) })).json();
   const bearer = { Authorization: `Bearer ${max.access_token}` };
   const ticket = await (await fetch(`${BASE}/api/v1/concerts/${c.id}/queue`, { method: "POST", headers: bearer })).json();
   for (let i = 0; ; i++) {
@@ -190,6 +190,14 @@ test("a fan goes from sign-in to confirmation with the keyboard alone, across a 
   await page.waitForSelector(`button[data-concert="${c.id}"]`);
   await tabTo(page, "#name");
   await page.keyboard.type("Kay");
+  // The email-and-password fallback, opened and filled from the keyboard.
+  await tabTo(page, "#password-box summary");
+  await page.keyboard.press("Enter");
+  await tabTo(page, "#email");
+  await page.keyboard.type(freshEmail("kay"));
+  await tabTo(page, "#password");
+  await page.keyboard.type(PASSWORD);
+  await tabTo(page, "#signup-btn");
   await page.keyboard.press("Enter");
   await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
   await tabTo(page, `button[data-concert="${c.id}"]`);

@@ -123,14 +123,34 @@ export async function concert(title, rows = 2, perRow = 6, price = 4200) {
   });
 }
 
+/** The password of every fan the tests sign up. */
+export const PASSWORD = "correct horse battery";
+
+/** An email address no other fan of this run has. */
+export const freshEmail = (tag = "fan") =>
+  `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}@example.test`;
+
+/**
+ * Signs a new fan up on the concerts page with the email-and-password fallback (a
+ * passkey needs an authenticator; the passkey tests add a virtual one). Returns the email.
+ */
+export async function signUp(page, name, email = freshEmail()) {
+  await page.waitForSelector("#signin:not([hidden])");
+  await page.fill("#name", name);
+  if (!(await page.evaluate(() => document.getElementById("password-box").open))) await page.click("#password-box summary");
+  await page.fill("#email", email);
+  await page.fill("#password", PASSWORD);
+  await page.click("#signup-btn");
+  // Sign-ups are limited per address (5 a minute, burst 5): the page waits out a 429.
+  await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
+  return email;
+}
+
 /** Signs a fan in on the concerts page and joins the line of `concertId`. */
 export async function join(page, name, concertId) {
   await page.goto(BASE + "/");
   await page.waitForSelector("#view-concerts:not([hidden])");
-  await page.fill("#name", name);
-  await page.click("#signin-btn");
-  // Sign-ups are limited per address (5 a minute, burst 5): the page waits out a 429.
-  await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
+  await signUp(page, name);
   await page.click(`button[data-concert="${concertId}"]`);
   await page.waitForSelector("#view-waiting:not([hidden])");
 }
@@ -191,7 +211,7 @@ export async function admittedFan(name, concertId) {
       await new Promise((ok) => setTimeout(ok, 1000));
     }
   };
-  const { data: user } = await retrying(() => api("POST", "/users", { body: { name } }));
+  const { data: user } = await retrying(() => api("POST", "/users", { body: { name, email: freshEmail(), password: PASSWORD } }));
   const bearer = { Authorization: `Bearer ${user.access_token}` };
   const { data: ticket } = await retrying(() => api("POST", `/concerts/${concertId}/queue`, { headers: bearer }));
   for (let i = 0; i < 150; i++) {

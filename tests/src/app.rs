@@ -13,6 +13,15 @@ use crate::required_env;
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
+/// The password of every fan `TestApp::create_user` signs up.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A sign-up body for `name` with a fresh email and [`PASSWORD`].
+pub fn signup_body(name: &str) -> Value {
+    let email = format!("{}@example.test", uuid::Uuid::new_v4().simple());
+    json!({ "name": name, "email": email, "password": PASSWORD })
+}
+
 /// Which database a spawned app uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -111,6 +120,10 @@ pub fn test_settings(database_url: String, redis_url: Option<String>) -> Setting
     // Suites create hundreds of users from one address; the limits' own tests
     // (tests/tests/http_limits.rs) turn them back on.
     s.limits.enabled = false;
+    // Cheap password hashes: suites sign up hundreds of fans; the accounts suite
+    // (tests/tests/http_accounts.rs) measures nothing by time either way.
+    s.accounts.password_memory_kib = 1024;
+    s.accounts.password_iterations = 1;
     s
 }
 
@@ -201,9 +214,10 @@ impl TestApp {
         r.send().await.expect("request")
     }
 
+    /// Signs up `name` with a fresh email (`<uuid>@example.test`) and [`PASSWORD`].
     pub async fn create_user(&self, name: &str) -> TestUser {
         let res = self
-            .post_json("/api/v1/users", &json!({ "name": name }), None)
+            .post_json("/api/v1/users", &signup_body(name), None)
             .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let v: Value = res.json().await.expect("json");

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use frontrow_tests::app::{AppOptions, TestApp, assert_problem, spawn_app, spawn_app_with};
+use frontrow_tests::app::{
+    AppOptions, TestApp, assert_problem, signup_body, spawn_app, spawn_app_with,
+};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -299,8 +301,16 @@ async fn bad_input_gets_a_problem_document_never_a_5xx() {
     )
     .await;
     assert_problem(
-        app.post_json("/api/v1/users", &json!({"name": "  "}), None)
-            .await,
+        app.post_json(
+            "/api/v1/users",
+            &{
+                let mut b = signup_body("x");
+                b["name"] = json!("  ");
+                b
+            },
+            None,
+        )
+        .await,
         422,
     )
     .await;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use frontrow_tests::app::{assert_problem, spawn_app};
+use frontrow_tests::app::{assert_problem, signup_body, spawn_app};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Value, json};
@@ -330,7 +330,7 @@ async fn a_rotated_identity_provider_key_is_picked_up_by_its_kid() {
 async fn with_sign_up_off_post_users_is_a_403_and_provider_tokens_still_work() {
     let (app, _) = app_with_idp(false).await;
     let res = app
-        .post_json("/api/v1/users", &json!({"name": "Ada"}), None)
+        .post_json("/api/v1/users", &signup_body("Ada"), None)
         .await;
     let p = assert_problem(res, 403).await;
     assert_eq!(p["type"], "/problems/signup-disabled");

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use frontrow_app::Settings;
-use frontrow_tests::app::{AppOptions, TestApp, assert_problem, spawn_app_with};
+use frontrow_tests::app::{AppOptions, TestApp, assert_problem, signup_body, spawn_app_with};
 use frontrow_tests::redis::redis_url;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ async fn limited_app(tweak: impl FnOnce(&mut Settings) + Send + 'static) -> Test
 }
 
 async fn sign_up(app: &TestApp) -> reqwest::Response {
-    app.post_json("/api/v1/users", &json!({ "name": "fan" }), None)
+    app.post_json("/api/v1/users", &signup_body("fan"), None)
         .await
 }
 
@@ -252,7 +252,7 @@ async fn a_forwarded_address_counts_only_behind_a_trusted_proxy() {
         app.client
             .post(app.url("/api/v1/users"))
             .header("X-Forwarded-For", ip.to_owned())
-            .json(&json!({"name": "fan"}))
+            .json(&signup_body("fan"))
             .send()
     };
     // Not behind a trusted proxy: a made-up X-Forwarded-For changes nothing.

@@ -44,6 +44,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
             .replace("{order_id}", "1")
             .replace("{code}", "CODE-1")
             .replace("{ticket_id}", "1")
+            .replace("{session_id}", "1")
+            .replace("{ceremony}", "1")
             .replace("{key_id}", "1")
             .replace("{file}", "app.js");
         assert!(!concrete.contains('{'), "a new path parameter in {path}");

@@ -1,6 +1,7 @@
 //! frontrow's application crate: settings, telemetry, HTTP layer and wiring. The binary
 //! (`frontrow`) is a thin CLI over `startup`.
 
+pub mod accounts;
 pub mod admission;
 pub mod cache;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod passkeys;
 pub mod pow;
 pub mod settings;
 pub mod startup;

@@ -5,6 +5,7 @@
 //! | class | routes | keys |
 //! |---|---|---|
 //! | `signup` | `POST /users` | address — shared by every instance on Redis |
+//! | `signin` | `POST /sessions`, `POST` under `/passkeys` | address — shared on Redis |
 //! | `enter` | `POST /concerts/{id}/queue` | address and user — shared on Redis |
 //! | `status` | `GET /queue/status`, `GET /queue/events`, `DELETE /queue`, `GET …/queue/challenge` | address |
 //! | `booking` | `POST`/`DELETE` under `/reservations`, `POST /wallet/charge` | address and user |
@@ -47,6 +48,7 @@ use crate::telemetry::RATE_LIMITED;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     Signup,
+    Signin,
     Enter,
     Status,
     Booking,
@@ -57,6 +59,7 @@ impl Class {
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Signup => "signup",
+            Class::Signin => "signin",
             Class::Enter => "enter",
             Class::Status => "status",
             Class::Booking => "booking",
@@ -73,6 +76,8 @@ impl Class {
         }
         match (method.as_str(), path) {
             ("POST", "/users") => Some(Class::Signup),
+            ("POST", "/sessions") => Some(Class::Signin),
+            ("POST", p) if p.starts_with("/passkeys/") => Some(Class::Signin),
             ("POST", "/concerts/{concert_id}/queue") => Some(Class::Enter),
             (
                 "GET",
@@ -193,6 +198,12 @@ impl Limits {
             ClassLimits {
                 class: Class::Signup,
                 address: Limiter::new(s.signup(), shared(true)),
+                user: None,
+            },
+            // Password guesses are what an attacker multiplies here.
+            ClassLimits {
+                class: Class::Signin,
+                address: Limiter::new(s.signin(), shared(true)),
                 user: None,
             },
             ClassLimits {
@@ -527,6 +538,12 @@ mod tests {
     fn routes_fall_in_their_class() {
         let c = |m: Method, p: &str| Class::of(&m, p);
         assert_eq!(c(Method::POST, "/api/v1/users"), Some(Class::Signup));
+        assert_eq!(c(Method::POST, "/api/v1/sessions"), Some(Class::Signin));
+        assert_eq!(c(Method::GET, "/api/v1/sessions"), None);
+        assert_eq!(
+            c(Method::POST, "/api/v1/passkeys/authentications/{ceremony}"),
+            Some(Class::Signin)
+        );
         assert_eq!(
             c(Method::POST, "/api/v1/concerts/{concert_id}/queue"),
             Some(Class::Enter)

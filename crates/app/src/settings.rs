@@ -33,6 +33,7 @@ pub struct Settings {
     pub admission: AdmissionSettings,
     pub pow: PowSettings,
     pub tickets: crate::ticketing::TicketSettings,
+    pub accounts: crate::accounts::AccountsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +186,9 @@ pub struct LimitsSettings {
     pub trusted_proxies: String,
     pub signup_per_minute: u32,
     pub signup_burst: u32,
+    /// Sign-in attempts (password and passkey) per address.
+    pub signin_per_minute: u32,
+    pub signin_burst: u32,
     pub enter_per_minute: u32,
     pub enter_burst: u32,
     pub enter_user_per_minute: u32,
@@ -204,6 +208,12 @@ impl LimitsSettings {
         Rate {
             per_minute: self.signup_per_minute,
             burst: self.signup_burst,
+        }
+    }
+    pub fn signin(&self) -> Rate {
+        Rate {
+            per_minute: self.signin_per_minute,
+            burst: self.signin_burst,
         }
     }
     pub fn enter(&self) -> Rate {
@@ -336,6 +346,8 @@ impl Default for LimitsSettings {
             trusted_proxies: String::new(),
             signup_per_minute: 5,
             signup_burst: 5,
+            signin_per_minute: 30,
+            signin_burst: 10,
             enter_per_minute: 120,
             enter_burst: 60,
             enter_user_per_minute: 10,
@@ -452,10 +464,16 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__AUTH__SIGNUP                    built-in sign-up POST /users [true]
   FRONTROW__LIMITS__ENABLED                 rate limits on [true]
   FRONTROW__LIMITS__TRUSTED_PROXIES         proxies whose X-Forwarded-For counts (IPs/CIDRs, comma-separated)
-  FRONTROW__LIMITS__<CLASS>_PER_MINUTE      rate per address: SIGNUP [5] ENTER [120] STATUS [3000]
-                                            BOOKING [3000] ADMIN [600]
-  FRONTROW__LIMITS__<CLASS>_BURST           burst per address: SIGNUP [5] ENTER [60] STATUS [200]
-                                            BOOKING [200] ADMIN [100]
+  FRONTROW__LIMITS__<CLASS>_PER_MINUTE      rate per address: SIGNUP [5] SIGNIN [30] ENTER [120]
+                                            STATUS [3000] BOOKING [3000] ADMIN [600]
+  FRONTROW__LIMITS__<CLASS>_BURST           burst per address: SIGNUP [5] SIGNIN [10] ENTER [60]
+                                            STATUS [200] BOOKING [200] ADMIN [100]
+  FRONTROW__ACCOUNTS__PASSWORD_MEMORY_KIB   argon2id memory per password hash, KiB [19456]
+  FRONTROW__ACCOUNTS__PASSWORD_ITERATIONS   argon2id passes [2]
+  FRONTROW__ACCOUNTS__PASSKEY_RP_ID         WebAuthn relying party id: the site's domain [localhost]
+  FRONTROW__ACCOUNTS__PASSKEY_ORIGIN        origin of the fan page [http://localhost:8080]
+  FRONTROW__ACCOUNTS__PASSKEY_RP_NAME       site name authenticators show [frontrow]
+  FRONTROW__ACCOUNTS__PASSKEY_CEREMONY_SECONDS  a passkey start must be finished within [300]
   FRONTROW__LIMITS__ENTER_USER_PER_MINUTE / _BURST    per user [10] / [5]
   FRONTROW__LIMITS__BOOKING_USER_PER_MINUTE / _BURST  per user [120] / [20]
   FRONTROW__ADMISSION__SIGNING_KEY          PKCS#8 PEM P-256 key of admission passes [generated]
@@ -644,6 +662,7 @@ impl Settings {
         let l = &self.limits;
         for (name, rate) in [
             ("signup", l.signup()),
+            ("signin", l.signin()),
             ("enter", l.enter()),
             ("enter_user", l.enter_user()),
             ("status", l.status()),
@@ -687,7 +706,7 @@ impl Settings {
                 "cannot both be 0 (no moment a ticket would be valid)",
             );
         }
-        Ok(())
+        self.accounts.validate().map_err(SettingsError)
     }
 
     /// The address of the metrics listener, when `/metrics` has its own.

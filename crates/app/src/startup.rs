@@ -15,6 +15,7 @@ use frontrow_domain::accounts::Accounts;
 use frontrow_domain::booking::Booking;
 use frontrow_domain::boxoffice::BoxOffice;
 use frontrow_domain::catalog::Catalog;
+use frontrow_domain::credentials::Credentials;
 use frontrow_domain::model::{Money, NewConcert, NewSchedule};
 use frontrow_domain::ports::{
     CatalogRepository, Clock, PaymentRepository, Ports, Queue, SeatRepository, SystemClock,
@@ -165,6 +166,28 @@ pub fn with_read_cache(
     )
 }
 
+/// Sign-up, sign-in and sessions, and the passkey ceremonies, on the SQL store.
+fn accounts(
+    settings: &Settings,
+    store: &SeaOrmStore,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(web::Data<Credentials>, web::Data<crate::passkeys::Passkeys>)> {
+    let store = Arc::new(store.clone());
+    let hasher = crate::accounts::Argon2Hasher::new(&settings.accounts)
+        .context("cannot set up password hashing (accounts.password_*)")?;
+    let ttl = i64::try_from(settings.auth.token_ttl_seconds).unwrap_or(i64::MAX / 1000);
+    let credentials = Credentials::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(hasher),
+        clock.clone(),
+        chrono::Duration::seconds(ttl),
+    );
+    let passkeys = crate::passkeys::Passkeys::new(&settings.accounts, store, clock)
+        .context("cannot set up passkeys (accounts.passkey_*)")?;
+    Ok((web::Data::new(credentials), web::Data::new(passkeys)))
+}
+
 /// Stops a running application from the outside (tests, embedding).
 #[derive(Clone)]
 pub struct ShutdownHandle {
@@ -258,12 +281,14 @@ impl Application {
             ),
         });
         let boxoffice = state.boxoffice.clone();
+        let (credentials, passkeys) = accounts(&settings, &store, clock.clone())?;
         let mut auth = Auth::new(
             &settings.auth.jwt_secret,
             settings.auth.admin_key.clone(),
             settings.auth.token_ttl_seconds,
         )
-        .with_signup(settings.auth.signup);
+        .with_signup(settings.auth.signup)
+        .with_credentials(credentials.clone().into_inner());
         if let Some(url) = settings.jwks_url() {
             let idp = crate::identity::IdentityProvider::new(
                 url,
@@ -348,7 +373,9 @@ impl Application {
             let app = build_app(state.clone(), auth.clone())
                 .app_data(signer.clone())
                 .app_data(pow.clone())
-                .app_data(tickets.clone());
+                .app_data(tickets.clone())
+                .app_data(credentials.clone())
+                .app_data(passkeys.clone());
             let app = if metrics_elsewhere {
                 app.app_data(crate::http::ops::MetricsElsewhere)
             } else {

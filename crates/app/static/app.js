@@ -2,11 +2,13 @@
 // available, seats on the map or standing places), one order's checkout and the
 // confirmation, one view at a time behind the URL's hash (#/concert/7/seats), so a reload
 // or a second tab lands where the fan was. What must survive a reload — who the fan is,
-// their place in each line, their order and its payment key — lives in localStorage.
+// their place in each line, their order and its payment key — lives in localStorage; the
+// fan's orders themselves are read from the server ("My orders"), so any device shows them.
 // Every word on screen comes from i18n.js (English and Korean).
 import { call, money, amount, toMinor, clock, randomKey, el, when, timeOf, setLocale } from "./api.js";
 import { t, lang, setLang, applyStatic, span } from "./i18n.js";
 import { drawMap, paintSeat, categoryIndex, Zoom } from "./seatmap.js";
+import { passkeysSupported, passkeySignUp, passkeySignIn, passwordSignIn, passwordSignUp, endSession } from "./account.js";
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -63,6 +65,7 @@ const view = () => document.body.dataset.view;
 const VIEWS = ["concerts", "waiting", "seats", "checkout", "done"];
 function show(name, focusId) {
   for (const v of VIEWS) $("view-" + v).hidden = v !== name;
+  if (name !== "concerts") $("my-orders").hidden = true;
   document.body.dataset.view = name;
   if (focusId) $(focusId).focus();
 }
@@ -79,7 +82,7 @@ async function route() {
   stopLive(); clearError();
   $("leave-confirm").hidden = true;
   const m = /^#\/concert\/(\d+)(?:\/(seats|checkout|done))?$/.exec(location.hash);
-  if (!m) { openConcerts(); liveOrders(); return; }
+  if (!m) { openConcerts(); liveOrders(); myOrders(); return; }
   const id = Number(m[1]);
   if (!S.user) { location.hash = "#/"; return; }
   try {
@@ -168,6 +171,42 @@ function renderWho() {
   $("whoami").hidden = !S.user;
   $("signin").hidden = !!S.user;
   if (S.user) $("whoami-name").textContent = S.user.name;
+  if (!passkeysSupported()) {
+    $("passkey-signin-btn").hidden = true; $("passkey-signup-btn").hidden = true;
+    $("password-box").open = true;
+  }
+}
+
+// ---------- my orders: every order of the fan, read from the server (any device) ----------
+const ORDER_FATE = { HELD: "fateHeld", PAID: "fatePaid", CANCELLED: "fateCancelled", EXPIRED: "fateExpired" };
+let myOrdersSeq = 0;
+async function myOrders() {
+  const seq = ++myOrdersSeq;
+  const box = $("my-orders");
+  if (!S.user) { box.hidden = true; return; }
+  let orders;
+  try {
+    ({ data: orders } = await call("GET", "/orders", { headers: auth() }));
+  } catch (e) { if (e.status === 401) forgetFan(); return; }
+  for (const o of orders) {
+    if (!concertTitles.has(o.concert_id)) {
+      try { concertTitles.set(o.concert_id, (await call("GET", `/concerts/${o.concert_id}`)).data.title); } catch { concertTitles.set(o.concert_id, `#${o.concert_id}`); }
+    }
+  }
+  if (seq !== myOrdersSeq || view() !== "concerts") return;
+  const list = $("my-orders-list");
+  list.textContent = "";
+  const newest = [...orders].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+  for (const o of newest) {
+    const what = o.positions.map((p) => (p.label ? p.label : `${p.area || ""} × ${p.quantity}`)).join(", ");
+    const at = timeOf(o.status === "PAID" && o.paid_at ? o.paid_at : o.expires_at);
+    list.append(el("li", { class: "my-order", "data-order": String(o.id), "data-status": o.status },
+      el("p", {}, el("strong", { text: concertTitles.get(o.concert_id) }), " · ", t("orderN", { id: o.id }), " · ", money(o.total)),
+      el("p", { text: what }),
+      el("p", { class: "muted" }, el("span", { class: "badge", text: t("status" + o.status) }), " ", t(ORDER_FATE[o.status] || "fateHeld", { at }))));
+  }
+  if (!newest.length) list.append(el("li", { class: "muted", text: t("noOrders") }));
+  box.hidden = false;
 }
 
 /** What is left of a schedule, seats and standing places together. */
@@ -229,41 +268,97 @@ function join_(id) {
   location.hash = `#/concert/${id}`;
 }
 
-async function signIn(ev) {
-  ev.preventDefault();
-  const name = $("name").value.trim();
-  if (!name) { fail(new Error(t("enterName"))); $("name").focus(); return; }
-  // Sign-ups are limited per network address: a 429 is waited out, in words.
-  let data;
+// Sign-ups and sign-ins are limited per network address: a 429 is waited out, in words.
+async function patiently(attempt) {
   for (let tries = 0; ; tries++) {
     try {
-      ({ data } = await call("POST", "/users", { body: { name } }));
-      break;
+      return await attempt();
     } catch (e) {
-      if (e.status !== 429 || tries >= 5) { fail(e); return; }
+      if (e.status !== 429 || tries >= 5) throw e;
       const s = e.retryAfter ?? 5;
       fail(new Error(t("signupBusy", { s })));
       await wait(s * 1000);
     }
   }
-  try {
-    S.user = { id: data.id, name: data.name, access_token: data.access_token };
-    store.set(USER, S.user);
-    clearError(); renderWho();
-    if (S.pendingJoin) { const id = S.pendingJoin; S.pendingJoin = null; join_(id); }
-    else say(t("signedInAsName", { name: data.name }));
-    liveOrders();
-  } catch (e) { fail(e); }
 }
 
-function signOut() {
+function signedIn(user) {
+  S.user = user;
+  store.set(USER, S.user);
+  $("password").value = "";
+  clearError(); renderWho();
+  if (S.pendingJoin) { const id = S.pendingJoin; S.pendingJoin = null; join_(id); }
+  else say(t("signedInAsName", { name: user.name }));
+  liveOrders(); myOrders();
+}
+
+/** Runs one way in, turning its failures into words. */
+async function wayIn(attempt) {
+  try {
+    signedIn(await patiently(attempt));
+  } catch (e) {
+    if (e && e.name === "NotAllowedError") fail(new Error(t("passkeyCancelled")));
+    else if (e && e.type === "/problems/invalid-credentials") fail(new Error(t("badCredentials")));
+    else if (e && e.type === "/problems/email-taken") fail(new Error(t("emailTaken")));
+    else if (e && e.status === 401 && e.type === "/problems/passkey-unknown") fail(new Error(t("passkeyUnknown")));
+    else fail(e);
+  }
+}
+
+function nameOrSay() {
+  const name = $("name").value.trim();
+  if (!name) { fail(new Error(t("enterName"))); $("name").focus(); }
+  return name;
+}
+
+function credentialsOrSay() {
+  const email = $("email").value.trim();
+  const password = $("password").value;
+  if (!email || password.length < 8) {
+    fail(new Error(t("enterCredentials")));
+    $("password-box").open = true;
+    $(email ? "password" : "email").focus();
+    return null;
+  }
+  return { email, password };
+}
+
+function signUpWithPasskey() {
+  const name = nameOrSay();
+  if (name) wayIn(() => passkeySignUp(name));
+}
+
+function signInWithPassword() {
+  const c = credentialsOrSay();
+  if (c) wayIn(() => passwordSignIn(c.email, c.password));
+}
+
+function signUpWithPassword() {
+  const name = nameOrSay();
+  const c = name && credentialsOrSay();
+  if (c) wayIn(() => passwordSignUp(name, c.email, c.password));
+}
+
+// Enter in the form: the password fallback when it is open, else a passkey sign-up.
+function signIn(ev) {
+  ev.preventDefault();
+  if ($("password-box").open) signInWithPassword(); else signUpWithPasskey();
+}
+
+/** Forgets the fan on this device (a revoked or expired session lands here too). */
+function forgetFan() {
   for (let i = localStorage.length - 1; i >= 0; i--) {
     const k = localStorage.key(i);
     if (k && k.startsWith("frontrow.") && k !== "frontrow.lang") localStorage.removeItem(k);
   }
   S.user = null; S.line = null;
-  $("live-orders").hidden = true;
+  $("live-orders").hidden = true; $("my-orders").hidden = true;
   location.hash = "#/"; route();
+}
+
+async function signOut() {
+  await endSession(S.user);
+  forgetFan();
 }
 
 // ---------- the waiting room ----------
@@ -1093,6 +1188,9 @@ window.addEventListener("storage", (ev) => {
   }
 });
 $("signin").addEventListener("submit", signIn);
+$("passkey-signin-btn").addEventListener("click", () => wayIn(passkeySignIn));
+$("passkey-signup-btn").addEventListener("click", signUpWithPasskey);
+$("signup-btn").addEventListener("click", signUpWithPassword);
 $("signout-btn").addEventListener("click", signOut);
 $("lang-btn").addEventListener("click", switchLanguage);
 $("leave-btn").addEventListener("click", askLeave);

@@ -69,7 +69,12 @@ impl TestApp {
 
     /// A new fan's id and access token.
     async fn user(&self) -> (i64, String) {
-        let res = self.post("/api/v1/users", r#"{"name":"fan"}"#, None).await;
+        let body = serde_json::json!({
+            "name": "fan",
+            "email": format!("{}@example.test", uuid::Uuid::new_v4().simple()),
+            "password": "correct horse battery",
+        });
+        let res = self.post("/api/v1/users", &body.to_string(), None).await;
         assert_eq!(res.status(), 201);
         let v: Value = res.json().await.unwrap();
         (

@@ -84,7 +84,11 @@ impl TestApp {
         let res = self
             .client
             .post(format!("{}/api/v1/users", self.base))
-            .json(&json!({"name": "fan"}))
+            .json(&json!({
+                "name": "fan",
+                "email": format!("{}@example.test", uuid::Uuid::new_v4().simple()),
+                "password": "correct horse battery",
+            }))
             .send()
             .await
             .unwrap();

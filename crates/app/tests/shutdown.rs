@@ -60,7 +60,8 @@ fn sigterm_lets_the_in_flight_request_finish() {
     // Send the head and half the body. `Expect: 100-continue` makes the server say when
     // it has read the head: from then on the request is in flight, known by order, not
     // by waiting long enough.
-    let body = br#"{"name":"in-flight fan"}"#;
+    let body =
+        br#"{"name":"in-flight fan","email":"in-flight@example.test","password":"correct horse battery"}"#;
     let head = format!(
         "POST /api/v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()

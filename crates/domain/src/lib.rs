@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod booking;
 pub mod boxoffice;
 pub mod catalog;
+pub mod credentials;
 pub mod draw;
 pub mod error;
 pub mod fenwick;

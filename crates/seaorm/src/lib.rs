@@ -7,6 +7,7 @@
 
 mod catalog;
 mod convert;
+mod credentials;
 pub mod entity;
 mod errors;
 mod orders;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use frontrow_domain::credentials::{Credentials, Session};
 use frontrow_domain::model::UserId;
 use futures::future::LocalBoxFuture;
 use jsonwebtoken::{
@@ -24,8 +25,12 @@ use crate::identity::{ExternalUser, IdentityProvider};
 /// Who a verified access token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
-    /// A user of the built-in sign-up.
-    Local(UserId),
+    /// A user of the built-in accounts; `session` is the token's `sid` (none in tokens
+    /// issued before sessions existed, accepted until they expire).
+    Local {
+        user: UserId,
+        session: Option<String>,
+    },
     /// A user of the identity provider (not yet mapped to a frontrow user).
     External(ExternalUser),
 }
@@ -43,6 +48,8 @@ pub struct Auth {
     signup: bool,
     /// Identity-provider subjects already mapped to users (only verified ones get in).
     known: moka::future::Cache<String, UserId>,
+    /// The sessions a token's `sid` is checked against on every request.
+    credentials: Option<Arc<Credentials>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -54,6 +61,9 @@ struct Claims {
     /// time claim it carries holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<i64>,
+    /// The session (device) the token belongs to: revoking it refuses the token at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// Seconds of clock skew forgiven on `exp`, `nbf` and `iat` of the built-in tokens.
@@ -78,7 +88,15 @@ impl Auth {
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(600))
                 .build(),
+            credentials: None,
         }
+    }
+
+    /// Checks the `sid` of built-in tokens against these sessions.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Arc<Credentials>) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Also accepts tokens of this identity provider.
@@ -108,7 +126,9 @@ impl Auth {
         let header = decode_header(token)
             .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
         match (header.alg, &self.idp) {
-            (Algorithm::HS256, _) => self.verify(token).map(Identity::Local),
+            (Algorithm::HS256, _) => self
+                .verify(token)
+                .map(|(user, session)| Identity::Local { user, session }),
             (_, Some(idp)) => idp.verify(token, &header).await.map(Identity::External),
             (alg, None) => Err(ApiError::unauthorized(format!(
                 "access tokens signed with {alg:?} are not accepted"
@@ -120,7 +140,10 @@ impl Auth {
     /// up (and created on first sight) once, then remembered.
     async fn user_of(&self, identity: Identity, state: &AppState) -> Result<UserId, ApiError> {
         match identity {
-            Identity::Local(u) => Ok(u),
+            Identity::Local { user, session } => {
+                self.check_session(user, session.as_deref()).await?;
+                Ok(user)
+            }
             Identity::External(ext) => {
                 if let Some(u) = self.known.get(&ext.subject).await {
                     return Ok(u);
@@ -132,28 +155,69 @@ impl Auth {
         }
     }
 
-    /// A signed access token for `user`.
+    /// A signed access token for `user`, of no session (handler tests; tokens of fans
+    /// come from [`Auth::issue_session`]).
     pub fn issue(&self, user: UserId) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
+        self.sign(user, now + self.ttl_seconds as i64, None)
+    }
+
+    /// A signed access token of `session`, expiring with it.
+    pub fn issue_session(&self, session: &Session) -> Result<String, ApiError> {
+        self.sign(
+            session.user,
+            session.expires_at.timestamp(),
+            Some(session.id.clone()),
+        )
+    }
+
+    fn sign(&self, user: UserId, exp: i64, sid: Option<String>) -> Result<String, ApiError> {
         let claims = Claims {
             sub: user.0.to_string(),
-            iat: now,
-            exp: now + self.ttl_seconds as i64,
+            iat: chrono::Utc::now().timestamp(),
+            exp,
             nbf: None,
+            sid,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(&e))
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, ApiError> {
+    /// The lifetime of access tokens and sessions, in seconds.
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
+    }
+
+    fn verify(&self, token: &str) -> Result<(UserId, Option<String>), ApiError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
         issued_in_the_past(Some(data.claims.iat), LEEWAY_SECONDS)?;
-        data.claims
+        let user = data
+            .claims
             .sub
             .parse::<i64>()
             .map(UserId)
-            .map_err(|_| ApiError::unauthorized("invalid access token subject"))
+            .map_err(|_| ApiError::unauthorized("invalid access token subject"))?;
+        Ok((user, data.claims.sid))
+    }
+
+    /// 401 when the token's session was revoked or has expired; a token of no session
+    /// (issued before sessions existed) passes until its own expiry.
+    async fn check_session(&self, user: UserId, session: Option<&str>) -> Result<(), ApiError> {
+        let Some(sid) = session else {
+            return Ok(());
+        };
+        let credentials = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| ApiError::unauthorized("sessions are not configured"))?;
+        if credentials.is_active(sid, user).await? {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized(
+                "this access token's session was signed out or has expired: sign in again",
+            ))
+        }
     }
 
     /// The verified subject of `token`, as a rate-limit key: no database lookup.
@@ -162,7 +226,7 @@ impl Auth {
     /// 401 when the token does not verify.
     pub async fn subject(&self, token: &str) -> Result<String, ApiError> {
         Ok(match self.identify(token).await? {
-            Identity::Local(u) => format!("u{}", u.0),
+            Identity::Local { user, .. } => format!("u{}", user.0),
             Identity::External(e) => format!("x{}", e.subject),
         })
     }
@@ -210,6 +274,24 @@ impl FromRequest for AuthUser {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = SessionUser::from_request(req, payload);
+        Box::pin(async move { caller.await.map(|c| AuthUser(c.user)) })
+    }
+}
+
+/// The user calling and the session of their token (`None` for identity-provider
+/// tokens and tokens of no session), verified as [`AuthUser`] is.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user: UserId,
+    pub session: Option<String>,
+}
+
+impl FromRequest for SessionUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let auth = req.app_data::<web::Data<Auth>>().cloned();
         let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -217,14 +299,18 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let auth =
                 auth.ok_or_else(|| ApiError::unauthorized("authentication is not configured"))?;
-            let token = token?;
-            let identity = auth.identify(&token).await?;
-            if let Identity::Local(u) = identity {
-                return Ok(AuthUser(u));
+            let identity = auth.identify(&token?).await?;
+            if let Identity::Local { user, session } = identity {
+                auth.check_session(user, session.as_deref()).await?;
+                return Ok(SessionUser { user, session });
             }
             let state =
                 state.ok_or_else(|| ApiError::unauthorized("accounts are not configured"))?;
-            auth.user_of(identity, &state).await.map(AuthUser)
+            let user = auth.user_of(identity, &state).await?;
+            Ok(SessionUser {
+                user,
+                session: None,
+            })
         })
     }
 }
@@ -367,7 +453,7 @@ mod tests {
     }
 
     fn status(auth: &Auth, token: &str) -> Result<UserId, StatusCode> {
-        auth.verify(token).map_err(|e| e.status)
+        auth.verify(token).map(|(u, _)| u).map_err(|e| e.status)
     }
 
     #[test]

@@ -16,14 +16,22 @@ pub struct CreateUser {
     /// Display name: 1 to 100 characters, not only spaces (it is trimmed).
     #[schema(example = "Ada", min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
+    /// Sign-in address: trimmed and lower-cased; one account per address.
+    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
+    pub email: String,
+    /// 8 to 128 characters, kept only as an argon2id hash.
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128, format = Password)]
+    pub password: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserCreated {
     pub id: i64,
     pub name: String,
-    /// HS256 JWT for `Authorization: Bearer <token>`.
+    /// HS256 JWT for `Authorization: Bearer <token>`, of the session `session_id`.
     pub access_token: String,
+    /// The session this sign-up opened (`GET /sessions`, `DELETE /sessions/{id}`).
+    pub session_id: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,6 +3,8 @@
 //! cases: `users` and `wallet` (accounts), `catalog`, `reservations` (booking), `queue`
 //! (waiting room), `admin`, `ops`.
 
+pub mod account;
+pub mod account_dto;
 pub mod admin;
 pub mod auth;
 pub mod catalog;
@@ -19,6 +21,7 @@ pub mod ops;
 pub mod order_dto;
 pub mod orders;
 pub mod pages;
+pub mod passkeys;
 pub mod presale;
 pub mod queue;
 pub mod reservations;
@@ -177,6 +180,17 @@ pub fn build_app(
                 // path parameters cost a regex match each.
                 .service(queue::queue_status)
                 .service(users::create_user)
+                .service(account::sign_in)
+                .service(account::list_sessions)
+                .service(account::revoke_session)
+                .service(account::get_me)
+                .service(account::attach_password)
+                .service(passkeys::start_sign_up)
+                .service(passkeys::finish_sign_up)
+                .service(passkeys::start_adding)
+                .service(passkeys::finish_adding)
+                .service(passkeys::start_sign_in)
+                .service(passkeys::finish_sign_in)
                 .service(catalog::list_concerts)
                 .service(catalog::get_concert)
                 .service(catalog::list_schedules)

@@ -1,41 +1,54 @@
-//! Handlers of the `users` tag: registering a fan.
+//! Handlers of the `users` tag: registering a fan by name, email and password.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use frontrow_domain::credentials::Credentials;
 
-use super::AppState;
+use super::account::device;
 use super::auth::Auth;
 use super::dto::{CreateUser, UserCreated};
 use super::error::{ApiError, Problem};
 use super::responses::{JsonBodyProblems, Unavailable};
 
-/// Registers a fan (with an empty wallet) and returns their access token.
+/// The 403 of a sign-up while the built-in sign-up is off.
+pub fn signup_disabled() -> ApiError {
+    ApiError::forbidden(
+        "signup-disabled",
+        "the built-in sign-up is turned off: use a token from the identity provider",
+    )
+}
+
+/// Registers a fan (with an empty wallet), opens their first session and returns its
+/// access token.
 #[utoipa::path(
     tag = "users",
     request_body = CreateUser,
     responses(
-        (status = 201, description = "User created", body = UserCreated),
+        (status = 201, description = "User created, signed in", body = UserCreated),
         (status = 403, description = "The built-in sign-up is turned off (setting auth.signup): sign in with the identity provider", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An account with this email exists (`/problems/email-taken`): sign in instead", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
         Unavailable,
     )
 )]
 #[post("/users")]
 pub async fn create_user(
-    state: web::Data<AppState>,
-    auth: web::Data<Auth>,
+    // The body first: a malformed one is answered before anything else is looked at.
     body: web::Json<CreateUser>,
+    credentials: web::Data<Credentials>,
+    auth: web::Data<Auth>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if !auth.signup_enabled() {
-        return Err(ApiError::forbidden(
-            "signup-disabled",
-            "the built-in sign-up is turned off: use a token from the identity provider",
-        ));
+        return Err(signup_disabled());
     }
-    let user = state.accounts.register(&body.name).await?;
-    let access_token = auth.issue(user.id)?;
+    let (user, session) = credentials
+        .sign_up(&body.name, &body.email, &body.password, device(&req))
+        .await?;
+    let access_token = auth.issue_session(&session)?;
     Ok(HttpResponse::Created().json(UserCreated {
         id: user.id.0,
         name: user.name,
         access_token,
+        session_id: session.id,
     }))
 }

@@ -11,6 +11,10 @@ pub struct Model {
     pub created_at: i64,
     /// The identity provider's name for this user; `None` for built-in sign-ups.
     pub external_subject: Option<String>,
+    /// Lower case, unique; `None` for accounts without a password.
+    pub email: Option<String>,
+    /// argon2id PHC string; `None` for accounts without a password.
+    pub password_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

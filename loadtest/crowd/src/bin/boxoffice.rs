@@ -119,7 +119,11 @@ async fn prepare(
             let (s, v) = json_of(
                 client
                     .post(format!("{base}/api/v1/users"))
-                    .json(&json!({ "name": format!("fan{i}") }))
+                    .json(&json!({
+                        "name": format!("fan{i}"),
+                        "email": format!("fan{i}-{}@load.test", std::process::id()),
+                        "password": "load-test-password",
+                    }))
                     .send()
                     .await?,
             )

@@ -1,0 +1,229 @@
+//! Accounts' settings (`[accounts]`) and the password hasher: argon2id (RFC 9106) in PHC
+//! strings, so the parameters travel with each hash and a change of them applies to new
+//! hashes while old ones still verify.
+//!
+//! Defaults are OWASP's first argon2id choice: 19 MiB of memory, 2 passes, 1 lane, a
+//! 16-byte random salt and a 32-byte tag. Hashing runs on the blocking pool, at most
+//! one per core at a time, so a burst of sign-ins cannot take more than
+//! `cores × password_memory_kib` of memory nor starve the request workers.
+
+use std::sync::Arc;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use frontrow_domain::credentials::port::PasswordHasher;
+use frontrow_domain::error::StoreError;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+/// The `[accounts]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsSettings {
+    /// argon2id memory per hash, KiB (OWASP: 19456 with 2 passes).
+    pub password_memory_kib: u32,
+    /// argon2id passes over the memory.
+    pub password_iterations: u32,
+    /// The WebAuthn relying party id: the site's domain (`tickets.example.com`), which
+    /// passkeys are bound to. Changing it orphans every passkey made under the old one.
+    pub passkey_rp_id: String,
+    /// The origin the fan page is served from (`https://tickets.example.com`); its host
+    /// must be `passkey_rp_id` or under it. On `localhost` any port is accepted.
+    pub passkey_origin: String,
+    /// The name authenticators show for the site.
+    pub passkey_rp_name: String,
+    /// How long a passkey ceremony may take between its start and its finish.
+    pub passkey_ceremony_seconds: u64,
+}
+
+impl Default for AccountsSettings {
+    fn default() -> Self {
+        AccountsSettings {
+            password_memory_kib: Params::DEFAULT_M_COST,
+            password_iterations: Params::DEFAULT_T_COST,
+            passkey_rp_id: "localhost".into(),
+            passkey_origin: "http://localhost:8080".into(),
+            passkey_rp_name: "frontrow".into(),
+            passkey_ceremony_seconds: 300,
+        }
+    }
+}
+
+impl AccountsSettings {
+    /// Checks values that parse but make no sense.
+    ///
+    /// # Errors
+    /// The key and why, for the first bad value.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1024..=1_048_576).contains(&self.password_memory_kib) {
+            return Err("accounts.password_memory_kib: must be between 1024 and 1048576".into());
+        }
+        if !(1..=16).contains(&self.password_iterations) {
+            return Err("accounts.password_iterations: must be between 1 and 16".into());
+        }
+        if !(10..=3_600).contains(&self.passkey_ceremony_seconds) {
+            return Err("accounts.passkey_ceremony_seconds: must be between 10 and 3600".into());
+        }
+        crate::passkeys::relying_party(self)
+            .map(|_| ())
+            .map_err(|e| format!("accounts.passkey_rp_id / accounts.passkey_origin: {e}"))
+    }
+}
+
+/// argon2id with the configured cost.
+pub struct Argon2Hasher {
+    params: Params,
+    /// A hash of nothing anyone knows, verified against when the email is unknown.
+    dummy: String,
+    /// One hash per core at a time.
+    permits: Arc<Semaphore>,
+}
+
+impl Argon2Hasher {
+    /// # Errors
+    /// When the parameters are out of argon2's range.
+    pub fn new(settings: &AccountsSettings) -> anyhow::Result<Argon2Hasher> {
+        let params = Params::new(
+            settings.password_memory_kib,
+            settings.password_iterations,
+            1,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let dummy = hash_with(&params, &crate::passkeys::random_secret())?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Argon2Hasher {
+            params,
+            dummy,
+            permits: Arc::new(Semaphore::new(cores)),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Params) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::new(e.to_string()))?;
+        let params = self.params.clone();
+        tokio::task::spawn_blocking(move || work(params))
+            .await
+            .map_err(|e| StoreError::new(e.to_string()))
+    }
+}
+
+fn argon2(params: Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2(params.clone())
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+}
+
+#[async_trait]
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: &str) -> Result<String, StoreError> {
+        let password = password.to_owned();
+        self.run(move |params| hash_with(&params, &password))
+            .await?
+            .map_err(|e| StoreError::new(e.to_string()))
+    }
+
+    async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, StoreError> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy.clone());
+        let password = password.to_owned();
+        let matches = self
+            .run(move |params| match PasswordHash::new(&hash) {
+                // The hash's own parameters decide the work, as stored.
+                Ok(parsed) => argon2(params)
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+                Err(_) => false,
+            })
+            .await?;
+        Ok(known && matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> AccountsSettings {
+        AccountsSettings {
+            password_memory_kib: 1024,
+            password_iterations: 1,
+            ..AccountsSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_salted_and_verify_only_their_password() {
+        let h = Argon2Hasher::new(&cheap()).expect("hasher");
+        let a = h.hash("correct horse").await.expect("hash");
+        let b = h.hash("correct horse").await.expect("hash");
+        assert!(a.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{a}");
+        assert_ne!(a, b, "salted");
+        assert!(
+            h.verify("correct horse", Some(a.clone()))
+                .await
+                .expect("runs")
+        );
+        assert!(!h.verify("wrong horse", Some(a)).await.expect("runs"));
+        assert!(!h.verify("anything", None).await.expect("runs"));
+        assert!(
+            !h.verify("x", Some("not a hash".into()))
+                .await
+                .expect("runs")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_made_under_other_parameters_still_verifies() {
+        let old = Argon2Hasher::new(&cheap()).expect("hasher");
+        let stored = old.hash("pw-123456").await.expect("hash");
+        let new = Argon2Hasher::new(&AccountsSettings {
+            password_iterations: 2,
+            ..cheap()
+        })
+        .expect("hasher");
+        assert!(new.verify("pw-123456", Some(stored)).await.expect("runs"));
+    }
+
+    #[test]
+    fn settings_bounds_are_checked() {
+        assert!(AccountsSettings::default().validate().is_ok());
+        let bad = [
+            AccountsSettings {
+                password_memory_kib: 8,
+                ..cheap()
+            },
+            AccountsSettings {
+                password_iterations: 0,
+                ..cheap()
+            },
+            AccountsSettings {
+                passkey_origin: "not a url".into(),
+                ..cheap()
+            },
+            AccountsSettings {
+                passkey_rp_id: "example.com".into(),
+                passkey_origin: "https://evil.test".into(),
+                ..cheap()
+            },
+        ];
+        for s in bad {
+            assert!(s.validate().is_err(), "{s:?}");
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Real accounts over HTTP, on each database: sign-up by name, email and password,
+//! sign-in with no account enumeration, sessions listed and revoked with effect on the
+//! next request, an account made before emails keeping its wallet, and every bad input
+//! a documented 4xx problem.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use frontrow_tests::app::{
+    AppOptions, Db, PASSWORD, TestApp, assert_problem, fresh_database_url, signup_body,
+    spawn_app_with,
+};
+use reqwest::{Method, Response};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+async fn app_on(db: Db) -> TestApp {
+    spawn_app_with(AppOptions {
+        db,
+        ..AppOptions::default()
+    })
+    .await
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    bearer: Option<&str>,
+) -> Response {
+    let mut r = app.client.request(method, app.url(path));
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    if let Some(t) = bearer {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.expect("request")
+}
+
+async fn json_of(res: Response, status: u16) -> Value {
+    let got = res.status().as_u16();
+    let body = res.text().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// Asserts a problem answer whose status the OpenAPI document lists for the route.
+async fn documented_problem(
+    doc: &Value,
+    method: &str,
+    route: &str,
+    res: Response,
+    status: u16,
+) -> Value {
+    let p = assert_problem(res, status).await;
+    let listed = &doc["paths"][route][method]["responses"][status.to_string()];
+    assert!(
+        listed.is_object(),
+        "{method} {route} answered {status}, not in the OpenAPI document"
+    );
+    p
+}
+
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> Response {
+    send(
+        app,
+        Method::POST,
+        "/api/v1/sessions",
+        Some(json!({"email": email, "password": password})),
+        None,
+    )
+    .await
+}
+
+async fn accounts_flow(db: Db) {
+    let app = app_on(db).await;
+    let doc = json_of(app.get("/api-docs/openapi.json", None).await, 200).await;
+
+    // Sign-up answers 201 with a token of a new session; the token works.
+    let mut body = signup_body("Ada");
+    body["email"] = json!("  Ada.Lovelace@Example.TEST ");
+    let made = json_of(app.post_json("/api/v1/users", &body, None).await, 201).await;
+    let first = made["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(made["name"], "Ada");
+    let me = json_of(app.get("/api/v1/users/me", Some(&first)).await, 200).await;
+    assert_eq!(
+        me["email"], "ada.lovelace@example.test",
+        "trimmed, lower case"
+    );
+    assert_eq!(me["id"], made["id"]);
+
+    // Sign-in with the address as typed any case: a second session of the same user.
+    let second = json_of(
+        sign_in(&app, "ADA.LOVELACE@example.test", PASSWORD).await,
+        201,
+    )
+    .await;
+    assert_eq!(second["user_id"], made["id"]);
+    assert_eq!(second["name"], "Ada");
+    let second_token = second["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(second["session_id"], made["session_id"]);
+
+    // Wrong password and unknown email: one answer, word for word.
+    let wrong = documented_problem(
+        &doc,
+        "post",
+        "/api/v1/sessions",
+        sign_in(&app, "ada.lovelace@example.test", "not the password").await,
+        401,
+    )
+    .await;
+    let unknown = documented_problem(
+        &doc,
+        "post",
+        "/api/v1/sessions",
+        sign_in(&app, "nobody@example.test", PASSWORD).await,
+        401,
+    )
+    .await;
+    let malformed = assert_problem(sign_in(&app, "not an email", PASSWORD).await, 401).await;
+    assert_eq!(wrong["type"], "/problems/invalid-credentials");
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong, malformed);
+
+    // The same email again: 409, and no second account.
+    let mut again = signup_body("Imposter");
+    again["email"] = json!("ada.lovelace@example.test");
+    let p = documented_problem(
+        &doc,
+        "post",
+        "/api/v1/users",
+        app.post_json("/api/v1/users", &again, None).await,
+        409,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/email-taken");
+    let still = json_of(
+        sign_in(&app, "ada.lovelace@example.test", PASSWORD).await,
+        201,
+    )
+    .await;
+    assert_eq!(still["user_id"], made["id"]);
+    let third_token = still["access_token"].as_str().unwrap().to_owned();
+
+    // Sessions: three, newest first, the caller's marked.
+    let list = json_of(app.get("/api/v1/sessions", Some(&second_token)).await, 200).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[0]["id"], still["session_id"]);
+    let current: Vec<_> = list.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["id"], second["session_id"]);
+
+    // Revoking the first device from the second: refused on its very next request.
+    assert_eq!(app.get("/api/v1/wallet", Some(&first)).await.status(), 200);
+    let first_id = made["session_id"].as_str().unwrap();
+    let res = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/sessions/{first_id}"),
+        None,
+        Some(&second_token),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    assert_problem(app.get("/api/v1/wallet", Some(&first)).await, 401).await;
+    assert_eq!(
+        app.get("/api/v1/wallet", Some(&second_token))
+            .await
+            .status(),
+        200
+    );
+    // Twice: 404. Another user's session: 404, and it stays open.
+    let res = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/sessions/{first_id}"),
+        None,
+        Some(&second_token),
+    )
+    .await;
+    documented_problem(&doc, "delete", "/api/v1/sessions/{session_id}", res, 404).await;
+    let bob = app.create_user("Bob").await;
+    let third_id = still["session_id"].as_str().unwrap();
+    let res = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/sessions/{third_id}"),
+        None,
+        Some(&bob.token),
+    )
+    .await;
+    assert_problem(res, 404).await;
+    assert_eq!(
+        app.get("/api/v1/wallet", Some(&third_token)).await.status(),
+        200
+    );
+    // Signing out: revoking one's own session.
+    let second_id = second["session_id"].as_str().unwrap();
+    let res = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/sessions/{second_id}"),
+        None,
+        Some(&second_token),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    assert_problem(app.get("/api/v1/sessions", Some(&second_token)).await, 401).await;
+    let list = json_of(app.get("/api/v1/sessions", Some(&third_token)).await, 200).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    // Bad input: 4xx problems the document lists, and nothing made.
+    for bad in [
+        json!({"name": "Eve", "email": "eve@example.test"}),
+        json!({"name": "Eve", "email": "eve@example.test", "password": "short"}),
+        json!({"name": "Eve", "email": "eve", "password": PASSWORD}),
+        json!({"name": "", "email": "eve@example.test", "password": PASSWORD}),
+        json!({"name": "Eve", "email": "eve@example.test", "password": "x".repeat(129)}),
+        json!({"name": "Eve", "email": 5, "password": PASSWORD}),
+        json!({"name": "Eve", "email": "eve@example.test", "password": PASSWORD, "admin": true}),
+    ] {
+        let res = app.post_json("/api/v1/users", &bad, None).await;
+        documented_problem(&doc, "post", "/api/v1/users", res, 422).await;
+    }
+    assert_problem(sign_in(&app, "eve@example.test", PASSWORD).await, 401).await;
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/sessions",
+        Some(json!({"email": "eve@example.test"})),
+        None,
+    )
+    .await;
+    documented_problem(&doc, "post", "/api/v1/sessions", res, 422).await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/sessions"))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    documented_problem(&doc, "post", "/api/v1/sessions", res, 400).await;
+    documented_problem(
+        &doc,
+        "get",
+        "/api/v1/sessions",
+        app.get("/api/v1/sessions", None).await,
+        401,
+    )
+    .await;
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/users/me/password",
+        Some(json!({"email": "x@example.test", "password": PASSWORD})),
+        Some(&third_token),
+    )
+    .await;
+    let p = documented_problem(&doc, "post", "/api/v1/users/me/password", res, 409).await;
+    assert_eq!(p["type"], "/problems/password-already-set");
+    // Passkey finishes with no such ceremony or no WebAuthn answer.
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/passkeys/authentications/nope",
+        Some(json!({})),
+        None,
+    )
+    .await;
+    documented_problem(
+        &doc,
+        "post",
+        "/api/v1/passkeys/authentications/{ceremony}",
+        res,
+        422,
+    )
+    .await;
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/passkeys/registrations",
+        Some(json!({"name": " "})),
+        None,
+    )
+    .await;
+    documented_problem(&doc, "post", "/api/v1/passkeys/registrations", res, 422).await;
+    app.stop().await;
+}
+
+/// Twenty sign-ups for one email at once: one account.
+async fn one_account_per_email_under_concurrency(db: Db) {
+    let app = app_on(db).await;
+    let mut body = signup_body("Twin");
+    body["email"] = json!("twin@example.test");
+    let answers =
+        futures::future::join_all((0..20).map(|_| app.post_json("/api/v1/users", &body, None)))
+            .await;
+    let created = answers.iter().filter(|r| r.status() == 201).count();
+    let taken = answers.iter().filter(|r| r.status() == 409).count();
+    assert_eq!((created, taken), (1, 19));
+    let s = json_of(sign_in(&app, "twin@example.test", PASSWORD).await, 201).await;
+    let token = s["access_token"].as_str().unwrap();
+    assert_eq!(
+        json_of(app.get("/api/v1/wallet", Some(token)).await, 200).await["balance"],
+        0
+    );
+    app.stop().await;
+}
+
+/// An account made by the name-only sign-up, before emails existed: after the migration
+/// its old token still works until it expires, its wallet is intact, and it can attach
+/// an email and password to sign in with from any device.
+async fn an_account_made_before_emails_keeps_its_wallet(db: Db) {
+    use frontrow_seaorm::{DbOptions, SeaOrmStore};
+    let url = fresh_database_url(db).await;
+    let opts = DbOptions {
+        max_connections: 2,
+        connect_timeout: std::time::Duration::from_secs(5),
+        acquire_timeout: std::time::Duration::from_secs(30),
+    };
+    let store = SeaOrmStore::connect(&url, &opts).await.unwrap();
+    store.migrate_up().await.unwrap();
+    store.migrate_down(Some(1)).await.unwrap();
+    let conn = Database::connect(&url).await.unwrap();
+    conn.execute_unprepared("INSERT INTO users (name, created_at) VALUES ('Old fan', 0)")
+        .await
+        .unwrap();
+    conn.execute_unprepared("INSERT INTO wallets (user_id, balance, version) VALUES (1, 5000, 0)")
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+    store.close().await.unwrap();
+
+    let app = spawn_app_with(AppOptions {
+        db,
+        database_url: Some(url),
+        ..AppOptions::default()
+    })
+    .await;
+    // A token of the name-only sign-up: HS256, no session.
+    let now = chrono::Utc::now().timestamp();
+    let legacy = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "1", "iat": now, "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(b"test-jwt-secret-0123456789"),
+    )
+    .unwrap();
+    assert_eq!(
+        json_of(app.get("/api/v1/wallet", Some(&legacy)).await, 200).await["balance"],
+        5000
+    );
+    let me = json_of(app.get("/api/v1/users/me", Some(&legacy)).await, 200).await;
+    assert_eq!(me, json!({"id": 1, "name": "Old fan", "email": null}));
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/users/me/password",
+        Some(json!({"email": "old@example.test", "password": PASSWORD})),
+        Some(&legacy),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    let s = json_of(sign_in(&app, "old@example.test", PASSWORD).await, 201).await;
+    assert_eq!(s["user_id"], 1);
+    let token = s["access_token"].as_str().unwrap();
+    assert_eq!(
+        json_of(app.get("/api/v1/wallet", Some(token)).await, 200).await["balance"],
+        5000
+    );
+    assert_eq!(
+        json_of(app.get("/api/v1/orders", Some(token)).await, 200)
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    app.stop().await;
+}
+
+/// With `auth.signup` off, neither sign-up way makes an account; sign-in still works
+/// for accounts that exist.
+async fn sign_up_off_closes_both_ways_in(db: Db) {
+    let app = spawn_app_with(AppOptions {
+        db,
+        tweak: Box::new(|s| s.auth.signup = false),
+        ..AppOptions::default()
+    })
+    .await;
+    let p = assert_problem(
+        app.post_json("/api/v1/users", &signup_body("Ada"), None)
+            .await,
+        403,
+    )
+    .await;
+    assert_eq!(p["type"], "/problems/signup-disabled");
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/passkeys/registrations",
+        Some(json!({"name": "Ada"})),
+        None,
+    )
+    .await;
+    let p = assert_problem(res, 403).await;
+    assert_eq!(p["type"], "/problems/signup-disabled");
+    assert_problem(sign_in(&app, "ada@example.test", PASSWORD).await, 401).await;
+    app.stop().await;
+}
+
+/// A passkey ceremony's start names this site and asks for a discoverable credential.
+async fn passkey_starts_describe_the_site(db: Db) {
+    let app = app_on(db).await;
+    let reg = json_of(
+        send(
+            &app,
+            Method::POST,
+            "/api/v1/passkeys/registrations",
+            Some(json!({"name": "Ada"})),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let pk = &reg["options"]["publicKey"];
+    assert_eq!(pk["rp"]["id"], "localhost");
+    assert_eq!(pk["user"]["displayName"], "Ada");
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(reg["ceremony"].as_str().unwrap().len(), 32);
+    let auth = json_of(
+        send(
+            &app,
+            Method::POST,
+            "/api/v1/passkeys/authentications",
+            None,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(auth["options"]["publicKey"]["rpId"], "localhost");
+    assert_ne!(auth["ceremony"], reg["ceremony"]);
+    assert!(auth["options"]["mediation"].is_null());
+    app.stop().await;
+}
+
+macro_rules! on_each_db {
+    ($($name:ident => $body:ident;)*) => {
+        mod on_sqlite {
+            use super::*;
+            $( #[tokio::test] async fn $name() { $body(Db::Sqlite).await } )*
+        }
+        mod on_mariadb {
+            use super::*;
+            $( #[tokio::test] async fn $name() { $body(Db::MariaDb).await } )*
+        }
+        mod on_postgres {
+            use super::*;
+            $( #[tokio::test] async fn $name() { $body(Db::Postgres).await } )*
+        }
+    };
+}
+
+on_each_db! {
+    sign_up_sign_in_and_sessions_revoked_at_once => accounts_flow;
+    twenty_sign_ups_for_one_email_make_one_account => one_account_per_email_under_concurrency;
+    an_account_made_before_emails_keeps_its_wallet_and_can_attach_a_password => an_account_made_before_emails_keeps_its_wallet;
+    with_sign_up_off_neither_password_nor_passkey_signs_up => sign_up_off_closes_both_ways_in;
+    passkey_ceremonies_start_for_this_site => passkey_starts_describe_the_site;
+}
