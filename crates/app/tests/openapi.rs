@@ -214,9 +214,7 @@ async fn routes_that_need_both_tokens_ask_for_both_in_one_requirement() {
             let names: Vec<&String> = requirement.as_object().unwrap().keys().collect();
             assert!(!names.is_empty(), "{id} has an empty requirement");
         }
-        let queue = requirements
-            .iter()
-            .any(|r| r.get("queue_token").is_some());
+        let queue = requirements.iter().any(|r| r.get("queue_token").is_some());
         assert!(
             !queue || requirements.len() == 1,
             "{id} offers the queue token among {} alternatives",

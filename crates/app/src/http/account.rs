@@ -85,10 +85,13 @@ pub async fn list_sessions(
 #[delete("/sessions/{session_id}")]
 pub async fn revoke_session(
     credentials: web::Data<Credentials>,
+    auth: web::Data<super::auth::Auth>,
     caller: SessionUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    credentials.revoke(caller.user, &path.into_inner()).await?;
+    let session = path.into_inner();
+    credentials.revoke(caller.user, &session).await?;
+    auth.forget_session(&session);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -50,7 +50,15 @@ pub struct Auth {
     known: moka::future::Cache<String, UserId>,
     /// The sessions a token's `sid` is checked against on every request.
     credentials: Option<Arc<Credentials>>,
+    /// Sessions this instance found active within the last [`SESSION_RECHECK`]: a busy
+    /// fan's requests read the sessions table at most once a second, not once each. A
+    /// revocation on this instance forgets its entry at once; on another instance it
+    /// takes effect within [`SESSION_RECHECK`].
+    active_sessions: moka::sync::Cache<String, UserId>,
 }
+
+/// How long a session found active is trusted without reading it again.
+pub const SESSION_RECHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -89,7 +97,17 @@ impl Auth {
                 .time_to_idle(Duration::from_secs(600))
                 .build(),
             credentials: None,
+            active_sessions: moka::sync::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(SESSION_RECHECK)
+                .build(),
         }
+    }
+
+    /// Forgets that `session` was active: the next request of its tokens reads the
+    /// sessions table again (call it when the session is revoked here).
+    pub fn forget_session(&self, session: &str) {
+        self.active_sessions.invalidate(session);
     }
 
     /// Checks the `sid` of built-in tokens against these sessions.
@@ -211,7 +229,11 @@ impl Auth {
             .credentials
             .as_ref()
             .ok_or_else(|| ApiError::unauthorized("sessions are not configured"))?;
+        if self.active_sessions.get(sid) == Some(user) {
+            return Ok(());
+        }
         if credentials.is_active(sid, user).await? {
+            self.active_sessions.insert(sid.to_owned(), user);
             Ok(())
         } else {
             Err(ApiError::unauthorized(
