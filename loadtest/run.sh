@@ -378,8 +378,13 @@ if wants crowd; then
   # for up to 50 ms near the front (400 ms further back): an answer within that bound
   # after a later fan was seen ACTIVE is the documented lag, not an overtake. Admission
   # itself is strictly in place order (one script in Redis).
+  # The smoke run shares CI's two cores with everything else: a Redis call that times out
+  # there is answered 503 + Retry-After (load shedding, as documented) and retried; the
+  # smoke allows those, and its verdict prints how many. A full run allows nothing.
+  ALLOW=()
+  [ "$SMOKE" = 1 ] && ALLOW=(--allow-503)
   "$CROWD_BIN" --fans "$CROWD_FANS" --arrival-rate "$CROWD_RATE" --concert "$CC" \
-    --overtake-grace-ms 500 \
+    --overtake-grace-ms 500 "${ALLOW[@]}" \
     --targets "$BASE_URL,http://127.0.0.1:$PORT2" --connections "$CROWD_CONN" \
     --policy "1000,$CROWD_ADMIT,600" --poll-ms "$CROWD_POLL_MS" --duration-s "$CROWD_S" \
     --leave-share 0.05 --idle-share 0.05 --churn-window-ms 10000 \
