@@ -115,13 +115,15 @@ EOF
     done
   done
 
-  python3 - "$rows" "$OUT/$CL_TS-cluster.json" "$OUT/$CL_TS-cluster.md" "$d" "$conn" "$users" <<'EOF'
+  python3 - "$rows" "$OUT/$CL_TS-cluster.json" "$OUT/$CL_TS-cluster.md" "$d" "$conn" "$users" \
+    "$(provenance_md "${LT_COMMAND:-loadtest/run.sh --only cluster}")" <<'EOF'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 d, conn, users = sys.argv[4], sys.argv[5], sys.argv[6]
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
 by = {(r["backend"], r["instances"], r["scenario"]): r for r in rows}
 out = ["# Redis Cluster vs one Redis: status and enter throughput, 1-3 instances (same run)", "",
+       sys.argv[7], "",
        f"wrk per instance: 1 thread, {conn} connections, {d}; all instances at once, summed. "
        f"{users} fans. Machine: {os.cpu_count()} cores, shared with other builds and test runs "
        "while this ran: compare figures of this run with each other, not with other runs.", "",

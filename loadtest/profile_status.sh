@@ -7,6 +7,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-8}
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/frontrow
+source "$ROOT/loadtest/provenance.sh"
+# The head of the output (it is the report): commit, machine, command line, date.
+provenance_md "loadtest/profile_status.sh $*"
 source "$ROOT/scripts/services.sh"
 services_up redis
 set -euo pipefail

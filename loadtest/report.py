@@ -329,6 +329,7 @@ L.append(f"- machine: {meta.get('nproc')} cores, {meta.get('cpu')}, "
          "k6, wrk, the server, Redis and the database share the CPUs")
 L.append(f"- database: {meta.get('db')}; {meta.get('server')}; {meta.get('build', 'release')} build; "
          f"git {meta.get('git')}; {meta.get('k6')}")
+L.append(f"- command: `{meta.get('command', '?')}`")
 L.append(f"- k6 profile (queue.js = ceiling.js): {meta.get('queue_vus')} VUs, {meta.get('profile')}; "
          f"wrk {meta.get('wrk')} --latency")
 L.append(f"- hotseat: {meta.get('hot_vus')} VUs; sellout: {meta.get('fans')} fans, {meta.get('seats')} seats, "

@@ -21,6 +21,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+# The command line, for the report's head (loadtest/provenance.sh).
+LT_COMMAND="loadtest/run.sh $*"
+source "$HERE/provenance.sh"
 SMOKE=0; DB=mariadb; ONLY=(); BENCHES=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -214,7 +217,7 @@ new_concert() { # title rows seats_per_row price -> "concert_id schedule_id"
 }
 
 cat >"$RAW/meta.json" <<EOF
-{"mode":"$MODE","build":"$PROFILE","db":"$DB","started_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","git":"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)",
+{"mode":"$MODE","build":"$PROFILE","db":"$DB","started_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","git":"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (with uncommitted changes)')","command":"${LT_COMMAND//\"/ }",
  "nproc":$(nproc),"cpu":"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//;s/"/ /g')",
  "mem_total_kb":$(awk '/MemTotal/{print $2}' /proc/meminfo),"k6":"$("$K6" version | head -1 | cut -d' ' -f1-2)",
  "wrk":"-t$WRK_T -c$WRK_C -d$WRK_D","wrk_rounds":$WRK_ROUNDS,"queue_vus":$Q_VUS,"profile":"$RAMP_UP up / $STEADY steady / $RAMP_DOWN down",
@@ -375,8 +378,13 @@ if wants crowd; then
   # for up to 50 ms near the front (400 ms further back): an answer within that bound
   # after a later fan was seen ACTIVE is the documented lag, not an overtake. Admission
   # itself is strictly in place order (one script in Redis).
+  # The smoke run shares CI's two cores with everything else: a Redis call that times out
+  # there is answered 503 + Retry-After (load shedding, as documented) and retried; the
+  # smoke allows those, and its verdict prints how many. A full run allows nothing.
+  ALLOW=()
+  [ "$SMOKE" = 1 ] && ALLOW=(--allow-503)
   "$CROWD_BIN" --fans "$CROWD_FANS" --arrival-rate "$CROWD_RATE" --concert "$CC" \
-    --overtake-grace-ms 500 \
+    --overtake-grace-ms 500 "${ALLOW[@]}" \
     --targets "$BASE_URL,http://127.0.0.1:$PORT2" --connections "$CROWD_CONN" \
     --policy "1000,$CROWD_ADMIT,600" --poll-ms "$CROWD_POLL_MS" --duration-s "$CROWD_S" \
     --leave-share 0.05 --idle-share 0.05 --churn-window-ms 10000 \

@@ -141,6 +141,15 @@ else
   echo "book: FAILED" >&2
 fi
 
+# Published figures: every report the README and the book cite is in git, and every
+# figure beside such a link is in its report (scripts/check-figures.py).
+if scripts/check-figures.py; then
+  passed=$((passed + 1))
+else
+  failed=1; nfailed=$((nfailed + 1))
+  echo "figures: FAILED" >&2
+fi
+
 # The load-test scripts must not rot: a few seconds of each scenario, with its invariants.
 smoke=0
 if [ -z "${SKIP_LOADTEST_SMOKE:-}" ]; then

@@ -1020,7 +1020,7 @@ async fn assert_unavailable_fast(q: &RedisQueue) {
 }
 
 #[tokio::test]
-async fn redis_queue_on_a_dead_port_is_unavailable_within_a_second() {
+async fn redis_queue_on_a_dead_port_is_unavailable_instead_of_waiting() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
@@ -1103,7 +1103,7 @@ impl Drop for Relay {
 }
 
 #[tokio::test]
-async fn redis_queue_on_a_silent_server_is_unavailable_within_a_second() {
+async fn redis_queue_on_a_silent_server_is_unavailable_instead_of_waiting() {
     let silent = Relay::start(0, None);
     let q = RedisQueue::connect(
         &silent.url(),
@@ -1124,14 +1124,22 @@ async fn redis_queue_recovers_when_the_server_comes_back_on_redis() {
         .trim_end_matches('/')
         .to_owned();
     let relay = Relay::start(0, Some(upstream.clone()));
+    // A command timeout of seconds: through a relay of plain threads on a busy machine
+    // a call can take longer than the app's default, and this test is about coming back,
+    // not about how soon a call gives up.
     let q = RedisQueue::connect(
         &relay.url(),
         &test.prefix,
         settings(),
-        Duration::from_millis(300),
+        Duration::from_secs(3),
     )
     .expect("connect");
-    q.ping().await.expect("up");
+    wait::until(
+        "the queue is up through the relay",
+        Duration::from_millis(50),
+        || async { q.ping().await.map_err(|e| e.to_string()) },
+    )
+    .await;
     assert_eq!(q.pool_status(), (1, 1));
 
     relay.cut();

@@ -61,18 +61,24 @@ fn on_threads<T: Send + 'static>(calls: Vec<Box<dyn FnOnce() -> T + Send>>) -> V
     handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
+/// The fans `users` entering at once, each on a thread of its own.
+fn entering_at_once(q: &Arc<MemoryQueue>, users: &[i64]) -> Vec<Entered> {
+    let calls = users
+        .iter()
+        .map(|&u| {
+            let q = q.clone();
+            Box::new(move || block_on(q.enter(CONCERT, UserId(u), at(0))).unwrap())
+                as Box<dyn FnOnce() -> Entered + Send>
+        })
+        .collect();
+    on_threads(calls)
+}
+
 #[test]
 fn the_first_fans_of_a_new_line_are_all_kept() {
     check(|| {
         let q = queue(10, 10);
-        let calls = (0..3)
-            .map(|u| {
-                let q = q.clone();
-                Box::new(move || block_on(q.enter(CONCERT, UserId(u), at(0))).unwrap())
-                    as Box<dyn FnOnce() -> _ + Send>
-            })
-            .collect();
-        on_threads(calls);
+        entering_at_once(&q, &[0, 1, 2]);
         let stats = block_on(q.stats(CONCERT, at(1))).unwrap();
         assert_eq!(stats.waiting + stats.active, 3, "{stats:?}");
     });
@@ -82,14 +88,7 @@ fn the_first_fans_of_a_new_line_are_all_kept() {
 fn one_fan_entering_twice_at_once_gets_one_place() {
     check(|| {
         let q = queue(10, 10);
-        let calls = (0..2)
-            .map(|_| {
-                let q = q.clone();
-                Box::new(move || block_on(q.enter(CONCERT, UserId(1), at(0))).unwrap())
-                    as Box<dyn FnOnce() -> _ + Send>
-            })
-            .collect();
-        let entered: Vec<Entered> = on_threads(calls);
+        let entered = entering_at_once(&q, &[1, 1]);
         let tokens: HashSet<_> = entered.iter().map(|e| e.ticket.token.clone()).collect();
         assert_eq!(tokens.len(), 1);
         assert_eq!(entered.iter().filter(|e| e.created).count(), 1);

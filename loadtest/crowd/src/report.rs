@@ -520,12 +520,14 @@ impl Report {
         let allowed = if self.allowed.is_empty() {
             String::new()
         } else {
-            format!(" (allowed by this run: {})", self.allowed.join(", "))
+            format!("; faults this run allowed: {}", self.allowed.join(", "))
         };
         row(
             "result",
-            if self.failed_checks.is_empty() {
-                format!("all invariants held, no fault{allowed}")
+            if self.failed_checks.is_empty() && self.allowed.is_empty() {
+                "all invariants held, no fault".into()
+            } else if self.failed_checks.is_empty() {
+                format!("all invariants held{allowed}")
             } else {
                 format!("FAILED: {}{allowed}", self.failed_checks.join("; "))
             },
