@@ -13,7 +13,7 @@ use futures::future::{Ready, ready};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::{Admin, AuthUser};
+use super::auth::AuthUser;
 use super::error::ApiError;
 use super::responses::{
     BadRequest, Conflict, Forbidden, JsonBodyProblems, NotFound, Unauthorized, Unavailable,
@@ -202,12 +202,12 @@ pub async fn checkin_batch(
 
 /// What a scanner needs to verify the schedule's codes with no network: the issuing
 /// keys, the revocation list and the validity rules. With `since` (a previous kit's
-/// `generated_at`) only revocations changed since then. `X-Gate-Key` of this schedule,
-/// or `X-Admin-Key`.
+/// `generated_at`) only revocations changed since then. Needs a gate key of this
+/// schedule.
 #[utoipa::path(
     tag = "tickets",
     params(("schedule_id" = i64, Path, description = "Schedule id"), KitQuery),
-    security(("gate_key" = []), ("admin_key" = [])),
+    security(("gate_key" = [])),
     responses(
         (status = 200, description = "The gate kit", body = GateKitView),
         BadRequest,
@@ -227,14 +227,9 @@ pub async fn gate_kit(
 ) -> Result<HttpResponse, ApiError> {
     let t = configured(t)?;
     let schedule = ScheduleId(path.into_inner());
-    if req.headers().contains_key("x-admin-key") {
-        Admin::extract(&req).await?;
-    } else {
-        let key = GateKeyHeader::extract(&req).await?;
-        let gate = t.gate(&key.0).await?;
-        if gate.schedule_id != schedule {
-            return Err(TicketError::GateKeyWrongSchedule.into());
-        }
+    let key = GateKeyHeader::extract(&req).await?;
+    if t.gate(&key.0).await?.schedule_id != schedule {
+        return Err(TicketError::GateKeyWrongSchedule.into());
     }
     let kit = t.gate_kit(schedule, query.into_inner().since).await?;
     Ok(HttpResponse::Ok()

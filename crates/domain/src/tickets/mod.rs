@@ -122,7 +122,8 @@ pub fn gate_key_hash(key: &str) -> String {
 
 /// A name a device reports (gate, device, nonce, label): 1 to 64 printable characters.
 fn check_name(field: &str, v: &str) -> Result<(), TicketError> {
-    if v.is_empty() || v.len() > MAX_NAME_LEN || v.chars().any(char::is_control) {
+    // Characters, not bytes: the schema's and the columns' measure.
+    if v.is_empty() || v.chars().count() > MAX_NAME_LEN || v.chars().any(char::is_control) {
         return Err(TicketError::Invalid(format!(
             "{field} must be 1 to {MAX_NAME_LEN} printable characters"
         )));
@@ -135,7 +136,7 @@ fn check_scan(i: Option<usize>, s: &Scan) -> Result<(), TicketError> {
     check_name(&at("gate"), &s.gate)?;
     check_name(&at("device"), &s.device)?;
     check_name(&at("nonce"), &s.nonce)?;
-    if s.code.is_empty() || s.code.len() > code::MAX_CODE_CHARS {
+    if s.code.is_empty() || s.code.chars().count() > code::MAX_CODE_CHARS {
         return Err(TicketError::Invalid(format!(
             "{} must be 1 to {} characters",
             at("code"),

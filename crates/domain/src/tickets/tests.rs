@@ -4,6 +4,13 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use p256::ecdsa::SigningKey as HolderSecret;
 use p256::ecdsa::signature::Signer as _;
 use proptest::prelude::*;
+use std::sync::Arc;
+
+use super::model::{Checkin, Scan};
+use super::port::{BindError, Decision, MockTicketRepository};
+use super::{TicketError, TicketPolicy, Tickets, gate_key_hash};
+use crate::model::{ConcertId, Schedule};
+use crate::ports::{MockCatalogRepository, MockClock};
 
 use super::code::{self, Claims};
 use super::keys::{HolderKey, KeyId, KeySet, TicketSigner};
@@ -411,4 +418,216 @@ proptest! {
         let p = rules::precheck(&rotating(&inner, w, &secret), g, |_| None);
         prop_assert_eq!(matches!(p, Precheck::Admissible(_)), offset.abs() <= 1);
     }
+}
+
+fn use_case(repo: MockTicketRepository) -> Tickets {
+    let mut catalog = MockCatalogRepository::new();
+    catalog.expect_get_schedule().returning(|id| {
+        Ok((id == ScheduleId(7)).then(|| Schedule {
+            id,
+            concert_id: ConcertId(1),
+            starts_at: now(),
+        }))
+    });
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(now);
+    let (signer, keys) = setup();
+    Tickets::new(
+        Arc::new(repo),
+        Arc::new(catalog),
+        Arc::new(signer),
+        Arc::new(keys),
+        Arc::new(clock),
+        TicketPolicy::default(),
+    )
+}
+
+fn gate_of(schedule: i64) -> super::model::GateKey {
+    super::model::GateKey {
+        id: 1,
+        schedule_id: ScheduleId(schedule),
+        label: "North".into(),
+        created_at: now(),
+        revoked_at: None,
+    }
+}
+
+fn a_scan(code: String) -> Scan {
+    Scan {
+        code,
+        gate: "North".into(),
+        device: "d1".into(),
+        nonce: "n1".into(),
+        scanned_at: now(),
+        offline_result: None,
+    }
+}
+
+fn stored(new: &super::port::NewCheckin, result: CheckResult) -> Checkin {
+    Checkin {
+        id: 1,
+        nonce: new.scan.nonce.clone(),
+        schedule_id: new.schedule_id,
+        ticket_id: None,
+        gate: new.scan.gate.clone(),
+        device: new.scan.device.clone(),
+        scanned_at: new.scan.scanned_at,
+        received_at: new.received_at,
+        result,
+        reason: None,
+        first: None,
+        duplicate: false,
+        offline_result: None,
+        replayed: false,
+    }
+}
+
+#[tokio::test]
+async fn a_genuine_code_goes_to_the_store_to_be_redeemed_and_a_forgery_does_not() {
+    let mut repo = MockTicketRepository::new();
+    repo.expect_gate_key()
+        .withf(|h| h == gate_key_hash("gk_1"))
+        .returning(|_| Ok(Some(gate_of(7))));
+    repo.expect_record_checkin()
+        .withf(|n| {
+            n.decision
+                == Decision::Admit {
+                    ticket: TicketId(1),
+                    generation: 0,
+                }
+        })
+        .times(1)
+        .returning(|n| Ok(stored(&n, CheckResult::Admitted)));
+    repo.expect_record_checkin()
+        .withf(|n| {
+            matches!(
+                n.decision,
+                Decision::Refuse {
+                    result: CheckResult::Invalid,
+                    reason: Some(InvalidReason::UnknownKey),
+                    ticket: None
+                }
+            )
+        })
+        .times(1)
+        .returning(|n| Ok(stored(&n, CheckResult::Invalid)));
+    let t = use_case(repo);
+    let (s, _) = setup();
+    let out = t.checkin("gk_1", a_scan(s.sign(claims(1)))).await.unwrap();
+    assert_eq!(out.checkin.result, CheckResult::Admitted);
+    let forged = TicketSigner::from_secret(&[3; 32]).sign(claims(1));
+    let out = t.checkin("gk_1", a_scan(forged)).await.unwrap();
+    assert_eq!(out.checkin.result, CheckResult::Invalid);
+}
+
+#[tokio::test]
+async fn unknown_or_revoked_gate_keys_and_bad_scans_are_refused_before_the_store() {
+    let mut repo = MockTicketRepository::new();
+    repo.expect_gate_key().returning(|h| {
+        Ok(
+            (h == gate_key_hash("gk_revoked")).then(|| super::model::GateKey {
+                revoked_at: Some(now()),
+                ..gate_of(7)
+            }),
+        )
+    });
+    repo.expect_record_checkin().never();
+    let t = use_case(repo);
+    let code = setup().0.sign(claims(1));
+    for key in ["gk_unknown", "gk_revoked"] {
+        assert!(matches!(
+            t.checkin(key, a_scan(code.clone())).await,
+            Err(TicketError::GateKeyInvalid)
+        ));
+    }
+    let mut bad = a_scan(code.clone());
+    bad.nonce = "n".repeat(65);
+    assert!(matches!(
+        t.checkin("gk_unknown", bad).await,
+        Err(TicketError::Invalid(_))
+    ));
+    let mut bad = a_scan(code);
+    bad.gate = "\u{7}".into();
+    assert!(matches!(
+        t.checkin_batch("gk_unknown", vec![bad]).await,
+        Err(TicketError::Invalid(m)) if m.contains("scans[0].gate")
+    ));
+    assert!(matches!(
+        t.checkin_batch("gk_unknown", vec![]).await,
+        Err(TicketError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn kits_keys_and_bindings_answer_their_errors() {
+    let mut repo = MockTicketRepository::new();
+    repo.expect_revocations().returning(|_, since| {
+        assert_eq!(since, Some(now() - super::SYNC_OVERLAP));
+        Ok(vec![])
+    });
+    repo.expect_create_gate_key()
+        .returning(|_, _, _, _| Ok(None));
+    repo.expect_revoke_gate_key().returning(|_, _, _| Ok(false));
+    repo.expect_ticket().returning(|_| Ok(None));
+    repo.expect_bind_holder()
+        .returning(|_, _, _, _| Err(BindError::AlreadyAdmitted));
+    let t = use_case(repo);
+    assert!(matches!(
+        t.gate_kit(ScheduleId(8), None).await,
+        Err(TicketError::ScheduleNotFound)
+    ));
+    let kit = t.gate_kit(ScheduleId(7), Some(now())).await.unwrap();
+    assert!(kit.incremental && kit.keys.len() == 1);
+    assert!(matches!(
+        t.issue_gate_key(ScheduleId(7), "North").await,
+        Err(TicketError::ScheduleNotFound)
+    ));
+    assert!(matches!(
+        t.issue_gate_key(ScheduleId(7), "").await,
+        Err(TicketError::Invalid(_))
+    ));
+    assert!(matches!(
+        t.revoke_gate_key(ScheduleId(7), 9).await,
+        Err(TicketError::NotFound)
+    ));
+    assert!(matches!(
+        t.revoke_ticket(TicketId(9), "returned").await,
+        Err(TicketError::NotFound)
+    ));
+    assert!(matches!(
+        t.bind_holder(UserId(1), TicketId(1), b"junk").await,
+        Err(TicketError::Invalid(_))
+    ));
+    let (_, key) = holder(8);
+    assert!(matches!(
+        t.bind_holder(UserId(1), TicketId(1), key.compressed())
+            .await,
+        Err(TicketError::AlreadyAdmitted)
+    ));
+}
+
+#[tokio::test]
+async fn a_schedule_requiring_rotation_shows_no_code_until_a_key_is_bound() {
+    let mut repo = MockTicketRepository::new();
+    repo.expect_tickets_of().returning(|_, _| {
+        let mut bound = ticket(1);
+        bound.id = TicketId(2);
+        bound.holder = Some(holder(9).1);
+        bound.generation = 1;
+        Ok(vec![ticket(0), bound])
+    });
+    repo.expect_rotating_required()
+        .times(1)
+        .returning(|_| Ok(true));
+    let t = use_case(repo);
+    let mine = t.my_tickets(UserId(1)).await.unwrap();
+    assert!(mine[0].code.is_none() && !mine[0].rotating);
+    let code = mine[1].code.as_deref().unwrap();
+    assert!(mine[1].rotating);
+    let c = code::parse(code).unwrap().inner().claims.clone();
+    assert_eq!((c.generation, c.holder.is_some()), (1, true));
+    assert_eq!(
+        c.valid_from,
+        (now() - chrono::Duration::hours(6)).timestamp()
+    );
 }
