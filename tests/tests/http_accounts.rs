@@ -452,6 +452,49 @@ async fn passkey_starts_describe_the_site(db: Db) {
     app.stop().await;
 }
 
+/// Sign-in attempts are limited per address (the `signin` class), apart from sign-ups.
+#[tokio::test]
+async fn sign_in_attempts_over_the_limit_get_429_with_retry_after_on_sqlite() {
+    let app = spawn_app_with(AppOptions {
+        tweak: Box::new(|s| {
+            s.limits.enabled = true;
+            s.limits.signin_per_minute = 1;
+            s.limits.signin_burst = 3;
+        }),
+        ..AppOptions::default()
+    })
+    .await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(
+            sign_in(&app, "nobody@example.test", PASSWORD)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(codes, [401, 401, 401, 429]);
+    let res = send(
+        &app,
+        Method::POST,
+        "/api/v1/passkeys/authentications",
+        None,
+        None,
+    )
+    .await;
+    assert!(res.headers().contains_key("retry-after"));
+    let p = assert_problem(res, 429).await;
+    assert_eq!(p["type"], "/problems/rate-limited");
+    // A sign-up is another class: not refused by the sign-ins.
+    assert_eq!(
+        app.post_json("/api/v1/users", &signup_body("Ada"), None)
+            .await
+            .status(),
+        201
+    );
+    app.stop().await;
+}
+
 macro_rules! on_each_db {
     ($($name:ident => $body:ident;)*) => {
         mod on_sqlite {

@@ -200,7 +200,7 @@ async function myOrders() {
   for (const o of newest) {
     const what = o.positions.map((p) => (p.label ? p.label : `${p.area || ""} × ${p.quantity}`)).join(", ");
     const at = timeOf(o.status === "PAID" && o.paid_at ? o.paid_at : o.expires_at);
-    list.append(el("li", { class: "my-order", "data-order": String(o.id), "data-status": o.status },
+    list.append(el("li", { class: "live-order my-order", "data-order": String(o.id), "data-status": o.status },
       el("p", {}, el("strong", { text: concertTitles.get(o.concert_id) }), " · ", t("orderN", { id: o.id }), " · ", money(o.total)),
       el("p", { text: what }),
       el("p", { class: "muted" }, el("span", { class: "badge", text: t("status" + o.status) }), " ", t(ORDER_FATE[o.status] || "fateHeld", { at }))));
@@ -249,8 +249,9 @@ async function openConcerts() {
         join.append(el("span", { class: "badge sold", text: t("soldOutBadge") }));
         return;
       }
+      // Element.append writes a null as the text "null": only what there is.
+      if (inLine) join.append(el("span", { class: "badge", text: t("haveAPlace") }));
       join.append(
-        inLine ? el("span", { class: "badge", text: t("haveAPlace") }) : null,
         el("button", { type: "button", class: "primary", "data-concert": String(c.id), text: inLine ? t("backToPlace") : t("joinLine"),
           "aria-label": `${inLine ? t("backToPlace") : t("joinLine")}: ${c.title}`, onclick: () => join_(c.id) }));
     }));

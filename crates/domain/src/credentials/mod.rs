@@ -219,7 +219,7 @@ impl Credentials {
     /// # Errors
     /// `InvalidName`, `InvalidEmail`, `InvalidPassword` (checked in that order, before
     /// any work), `EmailTaken`, `Unavailable`.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn sign_up(
         &self,
         name: &str,
@@ -244,7 +244,7 @@ impl Credentials {
     /// # Errors
     /// `InvalidCredentials` for a malformed or unknown email and for a wrong password
     /// alike (the unknown email costs the same hash work); `Unavailable`.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn sign_in(
         &self,
         email: &str,
@@ -272,7 +272,7 @@ impl Credentials {
     /// # Errors
     /// `InvalidEmail`, `InvalidPassword`, `AlreadyHasPassword`, `EmailTaken`,
     /// `UserNotFound`, `Unavailable`.
-    #[tracing::instrument(skip_all, fields(user = user.0), err)]
+    #[tracing::instrument(skip_all, fields(user = user.0), err(level = "debug"))]
     pub async fn attach_password(
         &self,
         user: UserId,
@@ -340,7 +340,7 @@ impl Credentials {
     ///
     /// # Errors
     /// `SessionNotFound` for a malformed, unknown or other user's session; `Unavailable`.
-    #[tracing::instrument(skip_all, fields(user = user.0), err)]
+    #[tracing::instrument(skip_all, fields(user = user.0), err(level = "debug"))]
     pub async fn revoke(&self, user: UserId, id: &str) -> Result<(), CredentialError> {
         if is_session_id(id) && self.sessions.revoke(user, id).await? {
             Ok(())
