@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod db;
+pub mod queues;
 pub mod redis;
 
 /// Reads a variable that `scripts/test.sh` exports, or fails the test saying so.

@@ -35,6 +35,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
     ("get", "/api/v1/admin/concerts/{concert_id}/queue-stats"),
+    ("post", "/api/v1/admin/concerts/{concert_id}/queue/close"),
+    ("post", "/api/v1/admin/concerts/{concert_id}/queue/open"),
     ("get", "/api/v1/concerts/{concert_id}/draw"),
     ("get", "/api/v1/concerts/{concert_id}/draw/receipts"),
     ("get", "/admin"),

@@ -218,7 +218,8 @@ impl Application {
         // The one waiting room: the queue handlers, the booking gate and the ticker;
         // admission capped by the concert's free seats.
         let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone())
-            .with_inventory(ports.seats.clone());
+            .with_inventory(ports.seats.clone())
+            .with_retirement(settings.queue.retire_after_seconds);
         let state = web::Data::new(AppState {
             accounts: Accounts::new(
                 ports.users.clone(),

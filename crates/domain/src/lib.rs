@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod draw;
 pub mod error;
 pub mod fenwick;
+pub mod lifecycle;
 pub mod model;
 pub mod ports;
 pub mod queue;

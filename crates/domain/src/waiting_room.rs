@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::draw::Draw;
 use crate::error::{BoxError, QueueError, StoreError};
+use crate::lifecycle::{CloseReason, DEFAULT_RETIRE_AFTER_SECONDS, LifeStep, LineLife, next_step};
 use crate::model::{ConcertId, UserId};
 use crate::ports::{CatalogRepository, Clock, Queue, SeatRepository};
 use crate::queue::{
@@ -35,6 +36,17 @@ pub enum WaitingRoomError {
     /// The draw has not run yet: there are no receipts to list.
     #[error("the draw has not run yet: the receipts are listed after the opening")]
     NotDrawnYet,
+    /// The concert's line is closed: nobody enters it.
+    #[error("the sale is over: {}", closed_detail(*.0))]
+    LineClosed(CloseReason),
+}
+
+fn closed_detail(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::SoldOut => "the concert is sold out",
+        CloseReason::Operator => "the operator closed the line",
+        CloseReason::Ended => "the concert has started",
+    }
 }
 
 impl From<QueueError> for WaitingRoomError {
@@ -43,6 +55,7 @@ impl From<QueueError> for WaitingRoomError {
             QueueError::UnknownToken => WaitingRoomError::UnknownToken,
             QueueError::Unavailable(cause) => WaitingRoomError::QueueUnavailable(cause),
             QueueError::Refused(why) => WaitingRoomError::InvalidPolicy(why),
+            QueueError::Closed(reason) => WaitingRoomError::LineClosed(reason),
         }
     }
 }
@@ -85,6 +98,8 @@ pub struct WaitingRoom {
     clock: Arc<dyn Clock>,
     /// Counts the free seats admission is capped by; `None`: admission ignores them.
     seats: Option<Arc<dyn SeatRepository>>,
+    /// How long a closed line is kept before it retires.
+    retire_after: chrono::Duration,
 }
 
 impl WaitingRoom {
@@ -98,7 +113,16 @@ impl WaitingRoom {
             catalog,
             clock,
             seats: None,
+            retire_after: chrono::Duration::seconds(DEFAULT_RETIRE_AFTER_SECONDS as i64),
         }
+    }
+
+    /// Retires a closed line `seconds` after it closed (default
+    /// [`DEFAULT_RETIRE_AFTER_SECONDS`]).
+    #[must_use]
+    pub fn with_retirement(mut self, seconds: u64) -> Self {
+        self.retire_after = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
+        self
     }
 
     /// Caps every admission by the concert's free seats (`QueuePolicy::admit_per_seat`)
@@ -148,7 +172,59 @@ impl WaitingRoom {
         if self.catalog.concert(concert).await?.is_none() {
             return Err(WaitingRoomError::ConcertNotFound);
         }
-        Ok(self.queue.enter(concert, user, now).await?)
+        match self.queue.enter(concert, user, now).await {
+            // Seats came back (a return, added seats) after the line closed as sold
+            // out, possibly after it retired (the ticker no longer visits it): reopen.
+            Err(QueueError::Closed(CloseReason::SoldOut)) if self.seats_back(concert).await? => {
+                self.queue.reopen(concert).await?;
+                Ok(self.queue.enter(concert, user, self.clock.now()).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Whether a seat is free again and the concert has not started.
+    async fn seats_back(&self, concert: ConcertId) -> Result<bool, WaitingRoomError> {
+        let Some(seats) = &self.seats else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        Ok(seats.seat_counts(concert, now).await?.free > 0 && !self.started(concert).await?)
+    }
+
+    /// Whether the concert's last schedule has started (a concert with no schedule has
+    /// not).
+    async fn started(&self, concert: ConcertId) -> Result<bool, WaitingRoomError> {
+        let now = self.clock.now();
+        let schedules = self.catalog.list_schedules(concert, now).await?;
+        Ok(schedules.is_some_and(|s| !s.is_empty() && s.iter().all(|s| s.starts_at <= now)))
+    }
+
+    /// The operator closes the concert's line (see `Queue::close`).
+    pub async fn close(&self, concert: ConcertId) -> Result<LineLife, WaitingRoomError> {
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self
+            .queue
+            .close(concert, CloseReason::Operator, self.clock.now())
+            .await?)
+    }
+
+    /// The operator reopens the concert's line (see `Queue::reopen`).
+    pub async fn reopen(&self, concert: ConcertId) -> Result<LineLife, WaitingRoomError> {
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self.queue.reopen(concert).await?)
+    }
+
+    /// The concert's line's life.
+    pub async fn life(&self, concert: ConcertId) -> Result<LineLife, WaitingRoomError> {
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self.queue.life(concert).await?)
     }
 
     /// The token's standing; also its heartbeat.
@@ -177,6 +253,7 @@ impl WaitingRoom {
             Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
             Err(QueueError::Unavailable(cause)) => return Err(GateError::Unavailable(cause)),
             Err(QueueError::Refused(why)) => return Err(GateError::Refused(why)),
+            Err(QueueError::Closed(_)) => return Err(GateError::Expired),
         };
         if ticket.user_id != user {
             return Err(GateError::OtherUser);
@@ -187,7 +264,9 @@ impl WaitingRoom {
         match ticket.status {
             TicketStatus::Active => Ok(ticket),
             TicketStatus::Waiting | TicketStatus::PreQueue => Err(GateError::Waiting),
-            TicketStatus::Expired | TicketStatus::SoldOut => Err(GateError::Expired),
+            TicketStatus::Expired | TicketStatus::SoldOut | TicketStatus::Closed => {
+                Err(GateError::Expired)
+            }
         }
     }
 
@@ -238,11 +317,56 @@ impl WaitingRoom {
                 }
             };
             match self.queue.tick_capped(concert, self.clock.now(), cap).await {
-                Ok(report) => reports.push((concert, report)),
+                Ok(report) => {
+                    if let Err(e) = self.live(concert, report.life, cap).await {
+                        tracing::warn!(concert = %concert, error = %e, "line life step failed");
+                    }
+                    reports.push((concert, report));
+                }
                 Err(e) => tracing::warn!(concert = %concert, error = %e, "admission tick failed"),
             }
         }
         Ok(reports)
+    }
+
+    /// Takes the line's next life step after a tick found it `life` (see
+    /// [`next_step`]).
+    async fn live(
+        &self,
+        concert: ConcertId,
+        life: LineLife,
+        cap: Option<AdmissionCap>,
+    ) -> Result<(), WaitingRoomError> {
+        if matches!(life, LineLife::Retired { .. }) {
+            return Ok(());
+        }
+        let ended = self.started(concert).await?;
+        let now = self.clock.now();
+        let step = next_step(
+            life,
+            cap.map(|c| c.inventory),
+            ended,
+            now,
+            self.retire_after,
+        );
+        match step {
+            None => {}
+            Some(LifeStep::Close(reason)) => {
+                self.queue.close(concert, reason, now).await?;
+                tracing::info!(concert = %concert, reason = reason.as_str(), "line closed");
+            }
+            Some(LifeStep::Reopen) => {
+                self.queue.reopen(concert).await?;
+                tracing::info!(concert = %concert, "line reopened: seats are free again");
+            }
+            Some(LifeStep::Retire) => {
+                let closed_before = now - self.retire_after;
+                if self.queue.retire(concert, now, closed_before).await? {
+                    tracing::info!(concert = %concert, "line retired");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The inventory bound of the concert's next admission, when seats are counted.

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use deadpool_redis::redis;
 use frontrow_domain::draw::{Draw, Seed};
 use frontrow_domain::error::QueueError;
+use frontrow_domain::lifecycle::{CloseReason, LineLife};
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
@@ -18,7 +19,7 @@ use frontrow_domain::queue::{
 use crate::heartbeat::beat;
 use crate::keys::LineKey;
 use crate::line::Line;
-use crate::replies::{AdmissionReply, DrawOpened, Entry};
+use crate::replies::{AdmissionReply, DrawOpened, EnterAnswer, Entry};
 use crate::sync::RECHECK;
 use crate::ticket::expired_ticket;
 use crate::view::Event;
@@ -43,9 +44,13 @@ impl Queue for RedisQueue {
             now_ms.to_string(),
             fresh_epoch.max(1).to_string(),
         ];
-        let reply = inner
+        let reply = match inner
             .invoke(&inner.scripts.enter, &line, Some(user), &args)
-            .await?;
+            .await?
+        {
+            EnterAnswer::Placed(reply) => reply,
+            EnterAnswer::Closed(reason) => return Err(QueueError::Closed(reason)),
+        };
         let (place, epoch) = (reply.number, reply.epoch);
         let token = inner.with_signer(&line, concert, epoch, |s| s.issue(concert, place, user));
         if let Entry::Active { until_ms } = reply.entry {
@@ -74,13 +79,25 @@ impl Queue for RedisQueue {
     // No span here: this is the hot path (every poll), answered from memory.
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
         let inner = &self.inner;
-        let line = inner.line(token.concert());
         let now_ms = now.timestamp_millis();
-        if let Some(ticket) = inner.status_from_view(&line, token, now_ms) {
-            beat(&line, &ticket, token.seq(), now_ms);
+        let known = inner.known_line(token.concert());
+        if let Some(line) = &known
+            && let Some(ticket) = inner.status_from_view(line, token, now_ms)
+        {
+            beat(line, &ticket, token.seq(), now_ms);
             return Ok(ticket);
         }
+        if known.is_none()
+            && let Some(ticket) = inner.retired_ticket(token)
+        {
+            return Ok(ticket);
+        }
+        let line = known.unwrap_or_else(|| inner.line(token.concert()));
         inner.ready_view(&line).await?;
+        if let Some(ticket) = inner.retired_ticket(token) {
+            // The read found the line retired (and dropped this instance's view).
+            return Ok(ticket);
+        }
         inner.verify_current(&line, token).await?;
         let place = token.seq();
         if place > read(&line.view).seq_max() {
@@ -120,6 +137,9 @@ impl Queue for RedisQueue {
         match reply {
             AdmissionReply::Unknown => return Err(QueueError::UnknownToken),
             AdmissionReply::Expired => {}
+            AdmissionReply::Closed(reason) => {
+                return Ok(ticket.with_life(LineLife::Retired { reason }));
+            }
             AdmissionReply::PreQueue => {
                 ticket.status = TicketStatus::PreQueue;
                 ticket.opens_at = read(&line.view)
@@ -153,6 +173,10 @@ impl Queue for RedisQueue {
         let inner = &self.inner;
         let (line, reply) = inner.token_call(&inner.scripts.leave, token, now).await?;
         if !reply.known {
+            if inner.retired_ticket(token).is_some() {
+                // Leaving a retired line: nothing is left to leave.
+                return Ok(());
+            }
             return Err(QueueError::UnknownToken);
         }
         if reply.changed {
@@ -217,11 +241,46 @@ impl Queue for RedisQueue {
             inner.perform_draw(concert, &line, now_ms).await?;
             inner.sync(&line).await?;
         }
+        if matches!(reply.life.life, LineLife::Retired { .. }) {
+            // Entered again by a late fan's `enter` (refused, but registered first).
+            inner.unregister(concert).await?;
+        }
         Ok(TickReport {
             admitted: reply.admitted as u64,
             expired_waiting: reply.expired_waiting as u64,
             expired_active: reply.expired_active as u64,
+            life: reply.life.life,
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn life(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        self.inner.line_life(concert).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn close(
+        &self,
+        concert: ConcertId,
+        reason: CloseReason,
+        now: DateTime<Utc>,
+    ) -> Result<LineLife, QueueError> {
+        self.inner.close_line(concert, reason, now).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn reopen(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        self.inner.reopen_line(concert).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn retire(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        closed_before: DateTime<Utc>,
+    ) -> Result<bool, QueueError> {
+        self.inner.retire_line(concert, now, closed_before).await
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
@@ -393,7 +452,7 @@ impl Queue for RedisQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         let inner = &self.inner;
         inner.check_mode().await?;
-        let probe = Line::new(inner.keys.probe());
+        let probe = Line::new(ConcertId(0), inner.keys.probe());
         let args = [Utc::now().timestamp_millis().to_string()];
         inner
             .invoke(&inner.scripts.stats, &probe, None, &args)

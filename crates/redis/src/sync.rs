@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use frontrow_domain::error::QueueError;
+use frontrow_domain::lifecycle::LineLife;
 
 use crate::draw::DrawState;
 use crate::heartbeat::flush_loop;
@@ -85,6 +86,9 @@ impl Inner {
                 if let Some(i) = reply.inventory {
                     v.inventory = Some(i);
                 }
+                if !matches!(reply.life.life, LineLife::Retired { .. }) {
+                    v.life = reply.life.life;
+                }
                 v.admit_per_second = reply.admit_per_second;
                 v.paused = reply.paused;
                 // Another incarnation of the line (Redis lost its data and fans entered
@@ -122,7 +126,16 @@ impl Inner {
                 break;
             }
         }
-        write(&line.view).synced = Some(started);
+        let retired = {
+            let mut v = write(&line.view);
+            v.synced = Some(started);
+            v.life
+                .reason()
+                .filter(|_| matches!(v.life, LineLife::Retired { .. }))
+        };
+        if let Some(reason) = retired {
+            self.forget(line.concert, reason, read(&line.view).epoch);
+        }
         Ok(())
     }
 
@@ -159,6 +172,11 @@ impl Inner {
         }
         fresh.evn = reply.evn;
         fresh.epoch = reply.epoch;
+        fresh.life = reply.life.life;
+        if matches!(fresh.life, LineLife::Retired { .. }) {
+            // Its state is gone: its tokens were signed for the epoch kept with it.
+            fresh.epoch = reply.life.epoch;
+        }
         fresh.last_id = reply.last_id;
         let mut v = write(&line.view);
         fresh.rate = v.rate;
