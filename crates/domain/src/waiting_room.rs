@@ -15,6 +15,21 @@ use crate::queue::{
 /// The most receipts one page of a draw lists.
 pub const MAX_RECEIPTS_PAGE: u64 = 100_000;
 
+/// The most admission releases kept for a retry (past it the oldest are left to their
+/// admission's end, and counted as dropped).
+pub const MAX_PENDING_RELEASES: usize = 100_000;
+
+/// What one pass over the pending admission releases did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReleaseRetries {
+    /// Releases tried again.
+    pub retried: u64,
+    /// Of them, done now (or found with nothing left to release).
+    pub done: u64,
+    /// Still pending after the pass.
+    pub pending: u64,
+}
+
 /// Errors of the waiting-room use cases.
 #[derive(Debug, thiserror::Error)]
 pub enum WaitingRoomError {
@@ -100,6 +115,9 @@ pub struct WaitingRoom {
     seats: Option<Arc<dyn SeatRepository>>,
     /// How long a closed line is kept before it retires.
     retire_after: chrono::Duration,
+    /// Admissions whose release after a payment failed (the queue was unavailable):
+    /// tried again at every tick until done, so no slot waits out its `active_ttl`.
+    releases: Arc<std::sync::Mutex<std::collections::VecDeque<QueueToken>>>,
 }
 
 impl WaitingRoom {
@@ -114,6 +132,7 @@ impl WaitingRoom {
             clock,
             seats: None,
             retire_after: chrono::Duration::seconds(DEFAULT_RETIRE_AFTER_SECONDS as i64),
+            releases: Arc::default(),
         }
     }
 
@@ -270,9 +289,47 @@ impl WaitingRoom {
         }
     }
 
-    /// Frees the user's active slot (after a payment that left them no held seat).
+    /// Frees the user's active slot (after a payment that left them no held seat). When
+    /// the queue cannot answer, the release is kept and tried again by
+    /// [`WaitingRoom::retry_releases`] until done; the error is still returned.
     pub async fn complete(&self, token: &QueueToken) -> Result<(), QueueError> {
-        self.queue.leave(token, self.clock.now()).await
+        let result = self.queue.leave(token, self.clock.now()).await;
+        if let Err(QueueError::Unavailable(_)) = &result {
+            let mut pending = self.pending_releases();
+            if pending.len() >= MAX_PENDING_RELEASES {
+                pending.pop_front();
+            }
+            pending.push_back(token.clone());
+        }
+        result
+    }
+
+    fn pending_releases(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<QueueToken>> {
+        self.releases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tries every pending admission release again (see `complete`); those the queue
+    /// still cannot take stay pending. A token the queue no longer knows (its line
+    /// retired or started over) has nothing left to release.
+    pub async fn retry_releases(&self) -> ReleaseRetries {
+        let tokens: Vec<QueueToken> = self.pending_releases().drain(..).collect();
+        let mut report = ReleaseRetries::default();
+        let mut still = Vec::new();
+        for token in tokens {
+            report.retried += 1;
+            match self.queue.leave(&token, self.clock.now()).await {
+                Err(QueueError::Unavailable(_)) => still.push(token),
+                Ok(()) | Err(_) => report.done += 1,
+            }
+        }
+        let mut pending = self.pending_releases();
+        pending.extend(still);
+        report.pending = pending.len() as u64;
+        report
     }
 
     /// Sets a concert's policy after validating it.
@@ -439,6 +496,40 @@ mod tests {
     }
 
     const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
+
+    #[tokio::test]
+    async fn a_failed_release_after_payment_is_retried_until_done() {
+        let mut q = MockQueue::new();
+        let mut calls = 0;
+        q.expect_leave().times(3).returning(move |_, _| {
+            calls += 1;
+            if calls < 3 {
+                Err(QueueError::unavailable("down"))
+            } else {
+                Ok(())
+            }
+        });
+        let room = WaitingRoom::new(Arc::new(q), catalog_with(Some(1)), clock());
+        let token = ticket(7, 1, TicketStatus::Active).token;
+        assert!(room.complete(&token).await.is_err());
+        assert_eq!(
+            room.retry_releases().await,
+            ReleaseRetries {
+                retried: 1,
+                done: 0,
+                pending: 1
+            }
+        );
+        assert_eq!(
+            room.retry_releases().await,
+            ReleaseRetries {
+                retried: 1,
+                done: 1,
+                pending: 0
+            }
+        );
+        assert_eq!(room.retry_releases().await, ReleaseRetries::default());
+    }
 
     #[tokio::test]
     async fn a_refusal_at_the_gate_is_no_outage() {
