@@ -45,6 +45,7 @@ mod keys;
 mod life;
 mod limits;
 mod line;
+mod policy;
 mod queue;
 mod replies;
 mod scripts;

@@ -12,18 +12,19 @@ use frontrow_domain::lifecycle::{CloseReason, LineLife};
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
-    AdmissionCap, DEFAULT_ADMIT_PER_SEAT, Entered, QueuePolicy, QueueStats, QueueToken,
-    RATE_EMA_TAU_SECONDS, TickReport, Ticket, TicketStatus, eta_range, eta_seconds,
+    AdmissionCap, Entered, QueuePolicy, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport,
+    Ticket, TicketStatus, eta_range, eta_seconds,
 };
 
 use crate::heartbeat::beat;
 use crate::keys::LineKey;
 use crate::line::Line;
+use crate::policy::{POLICY_FIELDS, parse_policy};
 use crate::replies::{AdmissionReply, DrawOpened, EnterAnswer, Entry};
 use crate::sync::RECHECK;
 use crate::ticket::expired_ticket;
 use crate::view::Event;
-use crate::{RedisQueue, parse, read, write};
+use crate::{RedisQueue, read, write};
 
 #[async_trait]
 impl Queue for RedisQueue {
@@ -286,48 +287,28 @@ impl Queue for RedisQueue {
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError> {
         let inner = &self.inner;
+        // Background mode: the view read the policy with its last sync; a change reaches
+        // this instance within one sync.
+        if let (Some(max), Some(line)) = (inner.max_lag, inner.known_line(concert)) {
+            let v = read(&line.view);
+            if let (Some(policy), Some(at)) = (v.policy, v.synced)
+                && at.elapsed() <= max
+            {
+                return Ok(policy);
+            }
+        }
         let key = inner.keys.of(concert, LineKey::Policy);
         let raw: Vec<Option<String>> = inner
             .run(|mut conn| async move {
                 redis::cmd("HMGET")
                     .arg(key)
-                    .arg("max_active")
-                    .arg("admit_per_second")
-                    .arg("active_ttl_seconds")
-                    .arg("paused")
-                    .arg("sale_opens_at")
-                    .arg("admit_per_seat")
-                    .arg("pow_difficulty")
+                    .arg(&POLICY_FIELDS[..])
                     .query_async::<Vec<Option<String>>>(&mut conn)
                     .await
             })
             .await?;
-        match &raw[..] {
-            [
-                Some(max),
-                Some(aps),
-                Some(ttl),
-                paused,
-                opens,
-                per_seat,
-                pow,
-            ] => Ok(QueuePolicy {
-                max_active: parse(max)?,
-                admit_per_second: parse(aps)?,
-                active_ttl_seconds: parse(ttl)?,
-                paused: paused.as_deref() == Some("1"),
-                sale_opens_at: match opens.as_deref() {
-                    None | Some("") => None,
-                    Some(ms) => Utc.timestamp_millis_opt(parse(ms)?).single(),
-                },
-                admit_per_seat: match per_seat.as_deref() {
-                    None | Some("") => DEFAULT_ADMIT_PER_SEAT,
-                    Some(x) => parse(x)?,
-                },
-                pow_difficulty: pow.as_deref().map(parse).transpose()?.unwrap_or(0),
-            }),
-            _ => Ok(inner.settings.default_policy),
-        }
+        let fields: Vec<Option<&str>> = raw.iter().map(Option::as_deref).collect();
+        parse_policy(&fields, inner.settings.default_policy)
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
@@ -382,6 +363,7 @@ impl Queue for RedisQueue {
             let mut v = write(&line.view);
             v.admit_per_second = Some(policy.admit_per_second);
             v.paused = policy.paused;
+            v.policy = Some(policy);
         }
         inner.register(concert).await
     }

@@ -229,6 +229,8 @@ pub(crate) struct SyncReply {
     pub inventory: Option<Inventory>,
     pub draw: DrawInfo,
     pub life: LifeFields,
+    /// The policy hash's fields (`POLICY_FIELDS`; `None`: unset).
+    pub policy: Vec<Option<String>>,
     /// (stream id, event number, event) in stream order.
     pub events: Vec<(String, u64, Event)>,
 }
@@ -254,6 +256,13 @@ impl Reply for SyncReply {
             lwhy,
             lat,
             lepoch,
+            p0,
+            p1,
+            p2,
+            p3,
+            p4,
+            p5,
+            p6,
             events @ ..,
         ] = &reply[..]
         else {
@@ -285,6 +294,10 @@ impl Reply for SyncReply {
             inventory: Inventory::from_code(inv),
             draw,
             life: parse_life(lstate, lwhy, lat, lepoch)?,
+            policy: [p0, p1, p2, p3, p4, p5, p6]
+                .iter()
+                .map(|v| Some((*v).clone()).filter(|v| !v.is_empty()))
+                .collect(),
             events: parsed,
         })
     }

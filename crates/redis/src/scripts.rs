@@ -20,6 +20,7 @@ use crate::Inner;
 use crate::keys::{LineKey, USERS_LUA_NAME, USERS_POSITION};
 use crate::life::{LifeFields, Reopened, Retired};
 use crate::line::Line;
+use crate::policy::lua_fields;
 use crate::replies::{
     AdmissionReply, DrawClaim, DrawFinished, DrawOpened, EnterAnswer, LeaveReply, SnapshotReply,
     StatsReply, SyncReply, TickReply,
@@ -102,7 +103,10 @@ impl Scripts {
             admission: LineScript::new(&p, include_str!("lua/admission.lua")),
             leave: LineScript::new(&p, include_str!("lua/leave.lua")),
             tick: LineScript::new(&p, include_str!("lua/tick.lua")),
-            sync: LineScript::new(&p, include_str!("lua/sync.lua")),
+            sync: LineScript::new(
+                &p,
+                &include_str!("lua/sync.lua").replace("POLICY_FIELDS", &lua_fields()),
+            ),
             snapshot: LineScript::new(&p, include_str!("lua/snapshot.lua")),
             stats: LineScript::new(&p, include_str!("lua/stats.lua")),
             draw_open: LineScript::new(&p, include_str!("lua/draw_open.lua")),

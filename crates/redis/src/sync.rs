@@ -12,6 +12,7 @@ use frontrow_domain::lifecycle::LineLife;
 use crate::draw::DrawState;
 use crate::heartbeat::flush_loop;
 use crate::line::Line;
+use crate::policy::parse_policy;
 use crate::view::{Event, View};
 use crate::{Inner, RedisQueue, read, unavailable, write};
 
@@ -79,6 +80,8 @@ impl Inner {
             let args = [from, SYNC_BATCH.to_string()];
             let reply = self.invoke(&self.scripts.sync, line, None, &args).await?;
             self.follow_draw(line, reply.draw).await?;
+            let fields: Vec<Option<&str>> = reply.policy.iter().map(Option::as_deref).collect();
+            let policy = parse_policy(&fields, self.settings.default_policy)?;
             let gap = {
                 let mut v = write(&line.view);
                 v.rate = reply.rate;
@@ -91,6 +94,7 @@ impl Inner {
                 }
                 v.admit_per_second = reply.admit_per_second;
                 v.paused = reply.paused;
+                v.policy = Some(policy);
                 // Another incarnation of the line (Redis lost its data and fans entered
                 // again), or fewer events or places than this view saw: start over.
                 let mut gap =
@@ -183,6 +187,7 @@ impl Inner {
         fresh.rate_sd = v.rate_sd;
         fresh.admit_per_second = v.admit_per_second;
         fresh.paused = v.paused;
+        fresh.policy = v.policy;
         fresh.synced = v.synced;
         *v = fresh;
         Ok(())

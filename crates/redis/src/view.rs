@@ -121,6 +121,8 @@ pub(crate) struct View {
     pub inventory: Option<Inventory>,
     /// The line's life as last read.
     pub life: LineLife,
+    /// The concert's policy as last read (`None`: not read yet).
+    pub policy: Option<frontrow_domain::queue::QueuePolicy>,
     /// Standard deviation of the measured rate.
     pub rate_sd: f64,
     /// Admission batches by last place: (first place, end ms).
