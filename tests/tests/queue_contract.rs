@@ -20,8 +20,8 @@ use frontrow_domain::queue::{
     AdmissionCap, Inventory, QueuePolicy, QueueSettings, QueueToken, TicketStatus, TokenKey,
     eta_seconds,
 };
-use frontrow_memory::MemoryQueue;
 use frontrow_redis::RedisQueue;
+use frontrow_tests::queues::{contract_settings, on_memory, on_redis, on_redis_cluster};
 use frontrow_tests::redis::TestRedis;
 use frontrow_tests::wait;
 use futures::{StreamExt, stream};
@@ -37,18 +37,7 @@ fn at(ms: i64) -> DateTime<Utc> {
 }
 
 fn settings() -> QueueSettings {
-    QueueSettings {
-        default_policy: QueuePolicy {
-            max_active: 1_000,
-            admit_per_second: 100,
-            active_ttl_seconds: 600,
-            paused: false,
-            ..QueuePolicy::default()
-        },
-        idle_timeout_seconds: 60,
-        max_expire_per_tick: 3,
-        token_key: TokenKey::derive(b"contract suite"),
-    }
+    contract_settings()
 }
 
 fn policy(max_active: u64, admit_per_second: u64, active_ttl_seconds: u64) -> QueuePolicy {
@@ -58,61 +47,6 @@ fn policy(max_active: u64, admit_per_second: u64, active_ttl_seconds: u64) -> Qu
         active_ttl_seconds,
         paused: false,
         ..QueuePolicy::default()
-    }
-}
-
-/// Two handles on one waiting room (two instances on one Redis; one `MemoryQueue`
-/// shared), plus the Redis keys to clean up.
-struct Harness {
-    first: Arc<dyn Queue>,
-    second: Arc<dyn Queue>,
-    _redis: Option<TestRedis>,
-}
-
-fn on_memory() -> Harness {
-    let q: Arc<dyn Queue> = Arc::new(MemoryQueue::new(settings()));
-    Harness {
-        first: q.clone(),
-        second: q,
-        _redis: None,
-    }
-}
-
-fn on_redis() -> Harness {
-    let test = TestRedis::new();
-    let make = || -> Arc<dyn Queue> {
-        Arc::new(
-            RedisQueue::connect(&test.url, &test.prefix, settings(), Duration::from_secs(5))
-                .expect("valid redis url"),
-        )
-    };
-    Harness {
-        first: make(),
-        second: make(),
-        _redis: Some(test),
-    }
-}
-
-/// Two instances on the test Redis Cluster (3 masters): every script runs on the shard
-/// of its concert's slot; the global set of concerts lives on whichever shard its own
-/// key hashes to.
-fn on_redis_cluster() -> Harness {
-    let test = TestRedis::on_cluster();
-    let make = || -> Arc<dyn Queue> {
-        Arc::new(
-            RedisQueue::connect_cluster(
-                &test.nodes,
-                &test.prefix,
-                settings(),
-                Duration::from_secs(5),
-            )
-            .expect("valid redis urls"),
-        )
-    };
-    Harness {
-        first: make(),
-        second: make(),
-        _redis: Some(test),
     }
 }
 
@@ -901,7 +835,7 @@ macro_rules! queue_contract {
                 ($name:ident, $assert:ident) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $name() {
-                        let h = super::$adapter();
+                        let h = $adapter();
                         $assert(h.first.as_ref()).await;
                     }
                 };
@@ -976,14 +910,14 @@ macro_rules! queue_contract {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn pre_queue_is_drawn_once_at_the_opening() {
-                let h = super::$adapter();
+                let h = $adapter();
                 assert_pre_queue_is_drawn_once_at_the_opening(h.first.as_ref(), h.second.as_ref())
                     .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_ticks_admit_no_more_than_one_ticker() {
-                let h = super::$adapter();
+                let h = $adapter();
                 assert_concurrent_ticks_admit_no_more_than_one_ticker(
                     h.first.clone(),
                     h.second.clone(),

@@ -39,6 +39,26 @@ pub struct AdmissionSigner {
     issuer: String,
 }
 
+/// A kept pass is dropped when its admission ends (its `exp`), at most
+/// `PASS_CACHE_SECONDS` after it was signed: an instance keeps no pass of a sale that
+/// ended.
+struct PassExpiry;
+
+impl moka::Expiry<(String, i64), String> for PassExpiry {
+    fn expire_after_create(
+        &self,
+        key: &(String, i64),
+        _pass: &String,
+        _now: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        let left = key.1.saturating_sub(chrono::Utc::now().timestamp());
+        let left = u64::try_from(left)
+            .unwrap_or(0)
+            .clamp(1, PASS_CACHE_SECONDS);
+        Some(std::time::Duration::from_secs(left))
+    }
+}
+
 /// The claims of a pass.
 #[derive(Debug, Serialize)]
 struct PassClaims<'a> {
@@ -133,7 +153,7 @@ impl AdmissionSigner {
             encoding,
             passes: moka::sync::Cache::builder()
                 .max_capacity(PASSES_CACHED)
-                .time_to_live(std::time::Duration::from_secs(PASS_CACHE_SECONDS))
+                .expire_after(PassExpiry)
                 .build(),
             kid,
             jwk,

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use frontrow_domain::draw::Draw;
 use frontrow_domain::error::QueueError;
+use frontrow_domain::lifecycle::{CloseReason, LineLife};
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
@@ -42,6 +43,7 @@ impl MeasuredEtas {
             notes: Cache::builder()
                 .max_capacity(NOTES)
                 .time_to_live(NOTE_TTL)
+                .support_invalidation_closures()
                 .build(),
         }
     }
@@ -66,7 +68,11 @@ impl MeasuredEtas {
                         .record(error);
                 }
             }
-            _ => {}
+            // Nothing more to measure: the wait ended without an admission.
+            TicketStatus::Expired | TicketStatus::SoldOut | TicketStatus::Closed => {
+                self.notes.invalidate(ticket.token.as_str()).await;
+            }
+            TicketStatus::PreQueue => {}
         }
     }
 }
@@ -153,5 +159,42 @@ impl Queue for MeasuredEtas {
 
     async fn ping(&self) -> Result<(), QueueError> {
         self.inner.ping().await
+    }
+
+    async fn life(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        self.inner.life(concert).await
+    }
+
+    async fn close(
+        &self,
+        concert: ConcertId,
+        reason: CloseReason,
+        now: DateTime<Utc>,
+    ) -> Result<LineLife, QueueError> {
+        self.inner.close(concert, reason, now).await
+    }
+
+    async fn reopen(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        self.inner.reopen(concert).await
+    }
+
+    async fn retire(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        closed_before: DateTime<Utc>,
+    ) -> Result<bool, QueueError> {
+        let retired = self.inner.retire(concert, now, closed_before).await?;
+        if retired {
+            // Nobody of that line will be admitted any more: its notes go with it.
+            let prefix = format!("{}.", concert.0);
+            if let Err(e) = self
+                .notes
+                .invalidate_entries_if(move |token, _| token.starts_with(&prefix))
+            {
+                tracing::warn!(error = %e, "cannot drop a retired line's ETA notes");
+            }
+        }
+        Ok(retired)
     }
 }

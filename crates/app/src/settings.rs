@@ -158,6 +158,8 @@ pub struct QueueSettingsToml {
     pub tick_interval_ms: u64,
     /// Default fans admitted per free seat (inventory-aware admission).
     pub admit_per_seat: f64,
+    /// A closed line retires (its state deleted) this long after closing.
+    pub retire_after_seconds: u64,
 }
 
 /// One rate: `per_minute` requests a minute on average, `burst` at once.
@@ -407,6 +409,7 @@ impl Default for QueueSettingsToml {
             idle_timeout_seconds: 60,
             tick_interval_ms: 100,
             admit_per_seat: p.admit_per_seat,
+            retire_after_seconds: frontrow_domain::lifecycle::DEFAULT_RETIRE_AFTER_SECONDS,
         }
     }
 }
@@ -456,6 +459,7 @@ SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment)
   FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS     unpolled waiters leave after [60]
   FRONTROW__QUEUE__TICK_INTERVAL_MS         admission ticker period [100]
   FRONTROW__QUEUE__ADMIT_PER_SEAT           default fans admitted per free seat [1.5]
+  FRONTROW__QUEUE__RETIRE_AFTER_SECONDS     a closed line's state is deleted after [3600]
   FRONTROW__AUTH__JWKS_URL                  identity provider's keys, https://… or file://… [unset]
   FRONTROW__AUTH__ISSUER / AUDIENCE         iss and aud its tokens must carry
   FRONTROW__AUTH__JWKS_CACHE_SECONDS        fetched keys are fetched again after [300]

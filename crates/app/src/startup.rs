@@ -39,7 +39,7 @@ use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::telemetry::{
     self, HOLDS_EXPIRED, ORDERS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED,
-    QUEUE_EXPIRED, QUEUE_WAITING,
+    QUEUE_EXPIRED, QUEUE_WAITING, RELEASE_RETRIES, RELEASES_PENDING,
 };
 
 /// Connects to the database named by the settings.
@@ -241,7 +241,8 @@ impl Application {
         // The one waiting room: the queue handlers, the booking gate and the ticker;
         // admission capped by the concert's free seats.
         let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone())
-            .with_inventory(ports.seats.clone());
+            .with_inventory(ports.seats.clone())
+            .with_retirement(settings.queue.retire_after_seconds);
         let state = web::Data::new(AppState {
             accounts: Accounts::new(
                 ports.users.clone(),
@@ -532,6 +533,17 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
                 }
             }
             Err(e) => tracing::warn!(error = %e, "admission tick skipped: queue unavailable"),
+        }
+        let releases = room.retry_releases().await;
+        if releases.retried > 0 {
+            metrics::counter!(RELEASE_RETRIES).increment(releases.retried);
+            metrics::gauge!(RELEASES_PENDING).set(releases.pending as f64);
+            tracing::info!(
+                retried = releases.retried,
+                done = releases.done,
+                pending = releases.pending,
+                "admission releases after payment retried"
+            );
         }
     }
     tracing::debug!("admission ticker stopped");

@@ -47,9 +47,13 @@ pub const ORDER_PAYMENTS: &str = "frontrow_order_payments_total";
 pub const ORDERS_EXPIRED: &str = "frontrow_orders_expired_total";
 /// Failed fetches of the identity provider's keys (JWKS).
 pub const JWKS_FETCH_ERRORS: &str = "frontrow_jwks_fetch_errors_total";
+/// Admission releases after a payment tried again (the queue was unavailable at first),
+/// and those still pending.
+pub const RELEASE_RETRIES: &str = "frontrow_admission_release_retries_total";
+pub const RELEASES_PENDING: &str = "frontrow_admission_releases_pending";
 
 /// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
-pub const METRICS: [&str; 23] = [
+pub const METRICS: [&str; 25] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     QUEUE_WAITING,
@@ -73,6 +77,8 @@ pub const METRICS: [&str; 23] = [
     ORDER_PAYMENTS,
     ORDERS_EXPIRED,
     JWKS_FETCH_ERRORS,
+    RELEASE_RETRIES,
+    RELEASES_PENDING,
 ];
 
 /// What a metric is: its type and its `# HELP` text.
@@ -149,6 +155,14 @@ pub fn describe(name: &str) -> Option<(Kind, &'static str)> {
             Counter,
             "Failed fetches of the identity provider's keys (JWKS).",
         ),
+        RELEASE_RETRIES => (
+            Counter,
+            "Admission releases after a payment tried again because the queue was unavailable.",
+        ),
+        RELEASES_PENDING => (
+            Gauge,
+            "Admission releases after a payment still waiting for the queue.",
+        ),
         _ => return None,
     })
 }
@@ -178,9 +192,11 @@ fn register_all() {
         ORDER_PAYMENTS,
         ORDERS_EXPIRED,
         JWKS_FETCH_ERRORS,
+        RELEASE_RETRIES,
     ] {
         metrics::counter!(name).increment(0);
     }
+    metrics::gauge!(RELEASES_PENDING).increment(0.0);
     for state in ["idle", "in_use"] {
         metrics::gauge!(DB_POOL, "state" => state).increment(0.0);
     }

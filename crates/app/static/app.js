@@ -550,6 +550,9 @@ function renderTicket(tk) {
     case "SOLD_OUT":
       soldOut();
       return false;
+    case "CLOSED":
+      soldOut("closed");
+      return false;
     default: // EXPIRED
       forgetLine();
       $("wait-state").textContent = t("turnEndedRejoin");
@@ -560,15 +563,16 @@ function renderTicket(tk) {
   }
 }
 
-function soldOut() {
+function soldOut(why) {
+  const closed = why === "closed";
   forgetLine();
-  $("wait-state").textContent = t("soldOutState");
+  $("wait-state").textContent = t(closed ? "closedState" : "soldOutState");
   $("leave-btn").hidden = true; $("leave-confirm").hidden = true;
   const link = $("draw-link");
   link.href = `/api/v1/concerts/${S.concert.id}/draw`;
   link.hidden = false;
-  say(t("saySoldOut"), true);
-  document.title = t("titleSoldOut");
+  say(t(closed ? "sayClosed" : "saySoldOut"), true);
+  document.title = t(closed ? "titleClosed" : "titleSoldOut");
 }
 
 // The draw's record exists only when the line opened with a draw: look before leaving

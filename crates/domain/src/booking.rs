@@ -318,7 +318,7 @@ impl Booking {
         match self.seats.held_count_for_concert(user, concert, now).await {
             Ok(0) => {
                 if let Err(e) = self.room.complete(token).await {
-                    tracing::warn!(error = %e, "could not free the active slot after payment");
+                    tracing::warn!(error = %e, "could not free the active slot after payment: retried at the next ticks");
                 }
             }
             Ok(_) => {}

@@ -115,6 +115,9 @@ pub enum QueueError {
     /// already entered); the message says why.
     #[error("{0}")]
     Refused(String),
+    /// The line is closed or retired: nobody enters it.
+    #[error("the line is closed ({})", .0.as_str())]
+    Closed(crate::lifecycle::CloseReason),
 }
 
 impl QueueError {

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod draw;
 pub mod error;
 pub mod fenwick;
+pub mod lifecycle;
 pub mod model;
 pub mod ports;
 pub mod queue;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::draw::Draw;
 use crate::error::ExtendError;
 use crate::error::{CancelError, HoldError, PaymentError, QueueError, StoreError, WalletError};
+use crate::lifecycle::{CloseReason, LineLife};
 use crate::model::ExtendRequest;
 use crate::model::Sale;
 use crate::model::{
@@ -306,7 +307,8 @@ pub trait Queue: Send + Sync + 'static {
     /// entries of one user yield one token.
     ///
     /// # Errors
-    /// `Unavailable` when the backend cannot answer.
+    /// - `Closed` when the line is closed or retired (see `close`).
+    /// - `Unavailable` when the backend cannot answer.
     async fn enter(
         &self,
         concert: ConcertId,
@@ -422,6 +424,51 @@ pub trait Queue: Send + Sync + 'static {
     ///   already entered it.
     /// - `Unavailable` when the backend cannot answer.
     async fn set_policy(&self, concert: ConcertId, policy: QueuePolicy) -> Result<(), QueueError>;
+
+    /// The concert's line's life (`Open` for a line nobody closed or entered).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn life(&self, concert: ConcertId) -> Result<LineLife, QueueError>;
+
+    /// Closes the concert's line: from now on nobody enters (`enter` answers
+    /// `Closed`) and nobody is admitted; waiting and pre-queued fans read
+    /// `reason.status()`, admitted fans keep their time to buy. A closed line keeps its
+    /// first reason and time; a retired one stays retired. Returns the life after.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer; nothing changes then.
+    async fn close(
+        &self,
+        concert: ConcertId,
+        reason: CloseReason,
+        now: DateTime<Utc>,
+    ) -> Result<LineLife, QueueError>;
+
+    /// Reopens a closed or retired line (a no-op on an open one). A closed line goes
+    /// on where it was (its waiting fans wait again); a retired one starts a new
+    /// incarnation at its next entry, in which the old tokens are never waiting nor
+    /// active again (they read how the line ended, or are unknown).
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn reopen(&self, concert: ConcertId) -> Result<LineLife, QueueError>;
+
+    /// Retires the line if it closed at or before `closed_before` and no admission of
+    /// it runs past `now`: every piece of its state is deleted (in bounded steps, never
+    /// one long blocking call), it leaves `concerts`, every instance drops its view of
+    /// it, and only how it ended is kept, so late pollers read `reason.status()`.
+    /// Returns whether the line is retired after the call. Safe to call from many
+    /// instances at once, and again after a failure half-way.
+    ///
+    /// # Errors
+    /// `Unavailable` when the backend cannot answer.
+    async fn retire(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        closed_before: DateTime<Utc>,
+    ) -> Result<bool, QueueError>;
 
     /// Live figures of the concert's waiting room (zeros when nobody ever entered).
     ///

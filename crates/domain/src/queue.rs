@@ -192,6 +192,9 @@ pub enum TicketStatus {
     /// The concert sold out: the line is closed (waiting and pre-queued fans, and new
     /// entrants, read this).
     SoldOut,
+    /// The line closed for another reason (the operator closed it, or the concert
+    /// started): waiting and pre-queued fans read this.
+    Closed,
 }
 
 impl TicketStatus {
@@ -202,6 +205,7 @@ impl TicketStatus {
             TicketStatus::Expired => "EXPIRED",
             TicketStatus::PreQueue => "PRE_QUEUE",
             TicketStatus::SoldOut => "SOLD_OUT",
+            TicketStatus::Closed => "CLOSED",
         }
     }
 }
@@ -446,6 +450,8 @@ pub struct TickReport {
     pub admitted: u64,
     pub expired_waiting: u64,
     pub expired_active: u64,
+    /// The line's life as the tick found it.
+    pub life: crate::lifecycle::LineLife,
 }
 
 /// The time constant of the admission-rate moving average.

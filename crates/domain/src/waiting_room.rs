@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::draw::Draw;
 use crate::error::{BoxError, QueueError, StoreError};
+use crate::lifecycle::{CloseReason, DEFAULT_RETIRE_AFTER_SECONDS, LifeStep, LineLife, next_step};
 use crate::model::{ConcertId, UserId};
 use crate::ports::{CatalogRepository, Clock, Queue, SeatRepository};
 use crate::queue::{
@@ -13,6 +14,21 @@ use crate::queue::{
 
 /// The most receipts one page of a draw lists.
 pub const MAX_RECEIPTS_PAGE: u64 = 100_000;
+
+/// The most admission releases kept for a retry (past it the oldest are left to their
+/// admission's end, and counted as dropped).
+pub const MAX_PENDING_RELEASES: usize = 100_000;
+
+/// What one pass over the pending admission releases did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReleaseRetries {
+    /// Releases tried again.
+    pub retried: u64,
+    /// Of them, done now (or found with nothing left to release).
+    pub done: u64,
+    /// Still pending after the pass.
+    pub pending: u64,
+}
 
 /// Errors of the waiting-room use cases.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +55,17 @@ pub enum WaitingRoomError {
     /// The draw has not run yet: there are no receipts to list.
     #[error("the draw has not run yet: the receipts are listed after the opening")]
     NotDrawnYet,
+    /// The concert's line is closed: nobody enters it.
+    #[error("the sale is over: {}", closed_detail(*.0))]
+    LineClosed(CloseReason),
+}
+
+fn closed_detail(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::SoldOut => "the concert is sold out",
+        CloseReason::Operator => "the operator closed the line",
+        CloseReason::Ended => "the concert has started",
+    }
 }
 
 impl From<QueueError> for WaitingRoomError {
@@ -47,6 +74,7 @@ impl From<QueueError> for WaitingRoomError {
             QueueError::UnknownToken => WaitingRoomError::UnknownToken,
             QueueError::Unavailable(cause) => WaitingRoomError::QueueUnavailable(cause),
             QueueError::Refused(why) => WaitingRoomError::PolicyConflict(why),
+            QueueError::Closed(reason) => WaitingRoomError::LineClosed(reason),
         }
     }
 }
@@ -89,6 +117,11 @@ pub struct WaitingRoom {
     clock: Arc<dyn Clock>,
     /// Counts the free seats admission is capped by; `None`: admission ignores them.
     seats: Option<Arc<dyn SeatRepository>>,
+    /// How long a closed line is kept before it retires.
+    retire_after: chrono::Duration,
+    /// Admissions whose release after a payment failed (the queue was unavailable):
+    /// tried again at every tick until done, so no slot waits out its `active_ttl`.
+    releases: Arc<std::sync::Mutex<std::collections::VecDeque<QueueToken>>>,
 }
 
 impl WaitingRoom {
@@ -102,7 +135,17 @@ impl WaitingRoom {
             catalog,
             clock,
             seats: None,
+            retire_after: chrono::Duration::seconds(DEFAULT_RETIRE_AFTER_SECONDS as i64),
+            releases: Arc::default(),
         }
+    }
+
+    /// Retires a closed line `seconds` after it closed (default
+    /// [`DEFAULT_RETIRE_AFTER_SECONDS`]).
+    #[must_use]
+    pub fn with_retirement(mut self, seconds: u64) -> Self {
+        self.retire_after = chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
+        self
     }
 
     /// Caps every admission by the concert's free seats (`QueuePolicy::admit_per_seat`)
@@ -152,7 +195,59 @@ impl WaitingRoom {
         if self.catalog.concert(concert).await?.is_none() {
             return Err(WaitingRoomError::ConcertNotFound);
         }
-        Ok(self.queue.enter(concert, user, now).await?)
+        match self.queue.enter(concert, user, now).await {
+            // Seats came back (a return, added seats) after the line closed as sold
+            // out, possibly after it retired (the ticker no longer visits it): reopen.
+            Err(QueueError::Closed(CloseReason::SoldOut)) if self.seats_back(concert).await? => {
+                self.queue.reopen(concert).await?;
+                Ok(self.queue.enter(concert, user, self.clock.now()).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Whether a seat is free again and the concert has not started.
+    async fn seats_back(&self, concert: ConcertId) -> Result<bool, WaitingRoomError> {
+        let Some(seats) = &self.seats else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        Ok(seats.seat_counts(concert, now).await?.free > 0 && !self.started(concert).await?)
+    }
+
+    /// Whether the concert's last schedule has started (a concert with no schedule has
+    /// not).
+    async fn started(&self, concert: ConcertId) -> Result<bool, WaitingRoomError> {
+        let now = self.clock.now();
+        let schedules = self.catalog.list_schedules(concert, now).await?;
+        Ok(schedules.is_some_and(|s| !s.is_empty() && s.iter().all(|s| s.starts_at <= now)))
+    }
+
+    /// The operator closes the concert's line (see `Queue::close`).
+    pub async fn close(&self, concert: ConcertId) -> Result<LineLife, WaitingRoomError> {
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self
+            .queue
+            .close(concert, CloseReason::Operator, self.clock.now())
+            .await?)
+    }
+
+    /// The operator reopens the concert's line (see `Queue::reopen`).
+    pub async fn reopen(&self, concert: ConcertId) -> Result<LineLife, WaitingRoomError> {
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self.queue.reopen(concert).await?)
+    }
+
+    /// The concert's line's life.
+    pub async fn life(&self, concert: ConcertId) -> Result<LineLife, WaitingRoomError> {
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        Ok(self.queue.life(concert).await?)
     }
 
     /// The token's standing; also its heartbeat.
@@ -181,6 +276,7 @@ impl WaitingRoom {
             Err(QueueError::UnknownToken) => return Err(GateError::Invalid),
             Err(QueueError::Unavailable(cause)) => return Err(GateError::Unavailable(cause)),
             Err(QueueError::Refused(why)) => return Err(GateError::Refused(why)),
+            Err(QueueError::Closed(_)) => return Err(GateError::Expired),
         };
         if ticket.user_id != user {
             return Err(GateError::OtherUser);
@@ -191,13 +287,53 @@ impl WaitingRoom {
         match ticket.status {
             TicketStatus::Active => Ok(ticket),
             TicketStatus::Waiting | TicketStatus::PreQueue => Err(GateError::Waiting),
-            TicketStatus::Expired | TicketStatus::SoldOut => Err(GateError::Expired),
+            TicketStatus::Expired | TicketStatus::SoldOut | TicketStatus::Closed => {
+                Err(GateError::Expired)
+            }
         }
     }
 
-    /// Frees the user's active slot (after a payment that left them no held seat).
+    /// Frees the user's active slot (after a payment that left them no held seat). When
+    /// the queue cannot answer, the release is kept and tried again by
+    /// [`WaitingRoom::retry_releases`] until done; the error is still returned.
     pub async fn complete(&self, token: &QueueToken) -> Result<(), QueueError> {
-        self.queue.leave(token, self.clock.now()).await
+        let result = self.queue.leave(token, self.clock.now()).await;
+        if let Err(QueueError::Unavailable(_)) = &result {
+            let mut pending = self.pending_releases();
+            if pending.len() >= MAX_PENDING_RELEASES {
+                pending.pop_front();
+            }
+            pending.push_back(token.clone());
+        }
+        result
+    }
+
+    fn pending_releases(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<QueueToken>> {
+        self.releases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tries every pending admission release again (see `complete`); those the queue
+    /// still cannot take stay pending. A token the queue no longer knows (its line
+    /// retired or started over) has nothing left to release.
+    pub async fn retry_releases(&self) -> ReleaseRetries {
+        let tokens: Vec<QueueToken> = self.pending_releases().drain(..).collect();
+        let mut report = ReleaseRetries::default();
+        let mut still = Vec::new();
+        for token in tokens {
+            report.retried += 1;
+            match self.queue.leave(&token, self.clock.now()).await {
+                Err(QueueError::Unavailable(_)) => still.push(token),
+                Ok(()) | Err(_) => report.done += 1,
+            }
+        }
+        let mut pending = self.pending_releases();
+        pending.extend(still);
+        report.pending = pending.len() as u64;
+        report
     }
 
     /// Sets a concert's policy after validating it.
@@ -242,11 +378,56 @@ impl WaitingRoom {
                 }
             };
             match self.queue.tick_capped(concert, self.clock.now(), cap).await {
-                Ok(report) => reports.push((concert, report)),
+                Ok(report) => {
+                    if let Err(e) = self.live(concert, report.life, cap).await {
+                        tracing::warn!(concert = %concert, error = %e, "line life step failed");
+                    }
+                    reports.push((concert, report));
+                }
                 Err(e) => tracing::warn!(concert = %concert, error = %e, "admission tick failed"),
             }
         }
         Ok(reports)
+    }
+
+    /// Takes the line's next life step after a tick found it `life` (see
+    /// [`next_step`]).
+    async fn live(
+        &self,
+        concert: ConcertId,
+        life: LineLife,
+        cap: Option<AdmissionCap>,
+    ) -> Result<(), WaitingRoomError> {
+        if matches!(life, LineLife::Retired { .. }) {
+            return Ok(());
+        }
+        let ended = self.started(concert).await?;
+        let now = self.clock.now();
+        let step = next_step(
+            life,
+            cap.map(|c| c.inventory),
+            ended,
+            now,
+            self.retire_after,
+        );
+        match step {
+            None => {}
+            Some(LifeStep::Close(reason)) => {
+                self.queue.close(concert, reason, now).await?;
+                tracing::info!(concert = %concert, reason = reason.as_str(), "line closed");
+            }
+            Some(LifeStep::Reopen) => {
+                self.queue.reopen(concert).await?;
+                tracing::info!(concert = %concert, "line reopened: seats are free again");
+            }
+            Some(LifeStep::Retire) => {
+                let closed_before = now - self.retire_after;
+                if self.queue.retire(concert, now, closed_before).await? {
+                    tracing::info!(concert = %concert, "line retired");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The inventory bound of the concert's next admission, when seats are counted.
@@ -319,6 +500,40 @@ mod tests {
     }
 
     const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
+
+    #[tokio::test]
+    async fn a_failed_release_after_payment_is_retried_until_done() {
+        let mut q = MockQueue::new();
+        let mut calls = 0;
+        q.expect_leave().times(3).returning(move |_, _| {
+            calls += 1;
+            if calls < 3 {
+                Err(QueueError::unavailable("down"))
+            } else {
+                Ok(())
+            }
+        });
+        let room = WaitingRoom::new(Arc::new(q), catalog_with(Some(1)), clock());
+        let token = ticket(7, 1, TicketStatus::Active).token;
+        assert!(room.complete(&token).await.is_err());
+        assert_eq!(
+            room.retry_releases().await,
+            ReleaseRetries {
+                retried: 1,
+                done: 0,
+                pending: 1
+            }
+        );
+        assert_eq!(
+            room.retry_releases().await,
+            ReleaseRetries {
+                retried: 1,
+                done: 1,
+                pending: 0
+            }
+        );
+        assert_eq!(room.retry_releases().await, ReleaseRetries::default());
+    }
 
     #[tokio::test]
     async fn a_refusal_at_the_gate_is_no_outage() {

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use frontrow_domain::draw::{Draw, Seed, receipt};
 use frontrow_domain::error::QueueError;
+use frontrow_domain::lifecycle::{CloseReason, LineLife};
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
@@ -33,6 +34,9 @@ use frontrow_domain::fenwick::Fenwick;
 pub struct MemoryQueue {
     settings: QueueSettings,
     concerts: RwLock<HashMap<ConcertId, Arc<Mutex<Room>>>>,
+    /// What is kept of a retired line: how it ended, and the last token number it
+    /// issued (a new incarnation numbers on from there, so no token is issued twice).
+    retired: Mutex<HashMap<ConcertId, (CloseReason, u64)>>,
 }
 
 impl MemoryQueue {
@@ -40,7 +44,25 @@ impl MemoryQueue {
         MemoryQueue {
             settings,
             concerts: RwLock::new(HashMap::new()),
+            retired: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How the concert's retired line ended, and its last token number.
+    fn tombstone(&self, concert: ConcertId) -> Option<(CloseReason, u64)> {
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&concert)
+            .copied()
+    }
+
+    /// The ticket of a token of a retired line, `None` when the line is not retired or
+    /// the token is of a later incarnation.
+    fn retired_ticket(&self, token: &QueueToken) -> Option<Ticket> {
+        let (reason, last) = self.tombstone(token.concert())?;
+        (token.seq() <= last)
+            .then(|| Ticket::expired(token).with_life(LineLife::Retired { reason }))
     }
 
     /// Only tokens signed with this deployment's key are looked up.
@@ -59,12 +81,18 @@ impl MemoryQueue {
         if let Some(room) = self.existing(concert) {
             return room;
         }
+        // Read before the map's lock: `retire` takes the tombstones' lock first.
+        let numbered = self.tombstone(concert).map_or(0, |(_, last)| last);
         let mut map = self
             .concerts
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         map.entry(concert)
-            .or_insert_with(|| Arc::new(Mutex::new(Room::new(concert))))
+            .or_insert_with(|| {
+                let mut room = Room::new(concert);
+                room.next_token = numbered;
+                Arc::new(Mutex::new(room))
+            })
             .clone()
     }
 }
@@ -113,6 +141,8 @@ struct MemDraw {
 /// One concert's waiting room.
 struct Room {
     concert: ConcertId,
+    /// Open or closed (a retired line has no room; see `MemoryQueue::retired`).
+    life: LineLife,
     policy: Option<QueuePolicy>,
     /// The last number a token was issued with (tokens are numbered in entry order;
     /// after a draw the line's own order, `next_seq`, differs from it).
@@ -150,6 +180,7 @@ impl Room {
     fn new(concert: ConcertId) -> Self {
         Room {
             concert,
+            life: LineLife::Open,
             policy: None,
             next_token: 0,
             draw: None,
@@ -262,7 +293,7 @@ impl Room {
             }
             State::Active { .. } | State::Done => {}
         }
-        Some(ticket.with_inventory(self.inventory))
+        Some(ticket.with_inventory(self.inventory).with_life(self.life))
     }
 
     /// Marks a waiting token as polled now.
@@ -494,7 +525,7 @@ impl Room {
         };
         self.bucket_ms = self.bucket_ms.max(now_ms);
         let waiting_before = self.line.len() as u64;
-        if !policy.paused && !self.pre_queue_open(now_ms) {
+        if !policy.paused && !self.pre_queue_open(now_ms) && self.life == LineLife::Open {
             let active = self.active.len() as u64;
             let mut room = policy.max_active.saturating_sub(active);
             if let Some(cap) = cap {
@@ -538,6 +569,7 @@ impl Room {
             }
             _ => self.rate_ms = Some(self.rate_ms.map_or(now_ms, |l| l.max(now_ms))),
         }
+        report.life = self.life;
         report
     }
 
@@ -565,13 +597,22 @@ impl Queue for MemoryQueue {
         user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Entered, QueueError> {
+        if let Some((reason, _)) = self.tombstone(concert) {
+            return Err(QueueError::Closed(reason));
+        }
         let room = self.room(concert);
         let mut room = lock(&room);
+        if let Some(reason) = room.life.reason() {
+            return Err(QueueError::Closed(reason));
+        }
         Ok(room.enter(user, &self.settings, millis(now)))
     }
 
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
         self.verify(token)?;
+        if let Some(ticket) = self.retired_ticket(token) {
+            return Ok(ticket);
+        }
         let room = self
             .existing(token.concert())
             .ok_or(QueueError::UnknownToken)?;
@@ -588,6 +629,9 @@ impl Queue for MemoryQueue {
         now: DateTime<Utc>,
     ) -> Result<Ticket, QueueError> {
         self.verify(token)?;
+        if let Some(ticket) = self.retired_ticket(token) {
+            return Ok(ticket);
+        }
         let room = self
             .existing(token.concert())
             .ok_or(QueueError::UnknownToken)?;
@@ -598,6 +642,9 @@ impl Queue for MemoryQueue {
 
     async fn leave(&self, token: &QueueToken, _now: DateTime<Utc>) -> Result<(), QueueError> {
         self.verify(token)?;
+        if self.retired_ticket(token).is_some() {
+            return Ok(());
+        }
         let room = self
             .existing(token.concert())
             .ok_or(QueueError::UnknownToken)?;
@@ -615,9 +662,98 @@ impl Queue for MemoryQueue {
         now: DateTime<Utc>,
         cap: Option<AdmissionCap>,
     ) -> Result<TickReport, QueueError> {
+        if let Some((reason, _)) = self.tombstone(concert) {
+            return Ok(TickReport {
+                life: LineLife::Retired { reason },
+                ..TickReport::default()
+            });
+        }
         let room = self.room(concert);
         let mut room = lock(&room);
         Ok(room.tick(&self.settings, millis(now), cap))
+    }
+
+    async fn life(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        if let Some((reason, _)) = self.tombstone(concert) {
+            return Ok(LineLife::Retired { reason });
+        }
+        Ok(self
+            .existing(concert)
+            .map_or(LineLife::Open, |room| lock(&room).life))
+    }
+
+    async fn close(
+        &self,
+        concert: ConcertId,
+        reason: CloseReason,
+        now: DateTime<Utc>,
+    ) -> Result<LineLife, QueueError> {
+        if let Some((reason, _)) = self.tombstone(concert) {
+            return Ok(LineLife::Retired { reason });
+        }
+        let room = self.room(concert);
+        let mut room = lock(&room);
+        if room.life == LineLife::Open {
+            room.life = LineLife::Closed { reason, since: now };
+        }
+        Ok(room.life)
+    }
+
+    async fn reopen(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        // Held across the room's lock so a retirement cannot slip in between.
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        match retired.remove(&concert) {
+            // A new incarnation numbers on from the last token of the old one.
+            Some((_, last)) => {
+                let mut room = Room::new(concert);
+                room.next_token = last;
+                self.concerts
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(concert, Arc::new(Mutex::new(room)));
+            }
+            None => {
+                if let Some(room) = self.existing(concert) {
+                    lock(&room).life = LineLife::Open;
+                }
+            }
+        }
+        Ok(LineLife::Open)
+    }
+
+    async fn retire(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        closed_before: DateTime<Utc>,
+    ) -> Result<bool, QueueError> {
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        if retired.contains_key(&concert) {
+            return Ok(true);
+        }
+        let Some(room) = self.existing(concert) else {
+            return Ok(false);
+        };
+        let mut map = self
+            .concerts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let last = {
+            let room = lock(&room);
+            let running = room.active.iter().any(|(until, _)| *until > millis(now));
+            match room.life {
+                LineLife::Closed { reason, since } if since <= closed_before && !running => {
+                    Some((reason, room.next_token))
+                }
+                _ => None,
+            }
+        };
+        let Some(tombstone) = last else {
+            return Ok(false);
+        };
+        map.remove(&concert);
+        retired.insert(concert, tombstone);
+        Ok(true)
     }
 
     async fn draw(&self, concert: ConcertId) -> Result<Option<Draw>, QueueError> {

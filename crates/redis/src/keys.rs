@@ -56,11 +56,15 @@ pub(crate) enum LineKey {
     Perm,
     /// One big-endian i64 per pre-queued number: its user.
     Entrants,
+    /// Hash: the line's life once it closed: `state` (`closed` | `retired`), `why` (a
+    /// `CloseReason` code), `at` (ms), and once retired the `epoch` its tokens were signed
+    /// for and `purged` (its users hash is gone). The one key a retired line keeps.
+    Life,
 }
 
 impl LineKey {
     /// Every line key, in KEYS order.
-    pub const ALL: [LineKey; 13] = [
+    pub const ALL: [LineKey; 14] = [
         LineKey::Seq,
         LineKey::Head,
         LineKey::Gone,
@@ -74,6 +78,7 @@ impl LineKey {
         LineKey::Draw,
         LineKey::Perm,
         LineKey::Entrants,
+        LineKey::Life,
     ];
 
     /// The last part of the key's name.
@@ -92,6 +97,7 @@ impl LineKey {
             LineKey::Draw => "draw",
             LineKey::Perm => "perm",
             LineKey::Entrants => "entrants",
+            LineKey::Life => "life",
         }
     }
 
@@ -111,6 +117,7 @@ impl LineKey {
             LineKey::Draw => "DRAW",
             LineKey::Perm => "PERM",
             LineKey::Entrants => "ENTRANTS",
+            LineKey::Life => "LIFE",
         }
     }
 
@@ -190,7 +197,7 @@ impl Keys {
 /// One line's keys, made once per line (every script call passes them all).
 pub(crate) struct LineKeys {
     /// In [`LineKey::ALL`] order.
-    keys: [String; 13],
+    keys: [String; 14],
     users_prefix: String,
 }
 
@@ -208,6 +215,18 @@ impl LineKeys {
     /// does not touch it).
     pub fn users(&self, user: Option<UserId>) -> String {
         self.users_bucket(user.map_or(0, |u| u.0.rem_euclid(USER_BUCKETS)))
+    }
+
+    /// Every bucket of the users hash, in batches of at most `batch` names.
+    pub fn users_batches(&self, batch: usize) -> impl Iterator<Item = Vec<String>> + '_ {
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        (0..USER_BUCKETS)
+            .step_by(usize::try_from(batch).unwrap_or(usize::MAX))
+            .map(move |from| {
+                (from..(from + batch).min(USER_BUCKETS))
+                    .map(|b| self.users_bucket(b))
+                    .collect()
+            })
     }
 
     /// The users hash bucket `bucket` (`0..USER_BUCKETS`).
@@ -241,6 +260,6 @@ mod tests {
         for (i, key) in LineKey::ALL.iter().enumerate() {
             assert_eq!(key.position(), i + 1);
         }
-        assert_eq!(USERS_POSITION, 14);
+        assert_eq!(USERS_POSITION, 15);
     }
 }

@@ -35,15 +35,17 @@
 //! `scripts` (the Lua steps), `replies` (their typed replies), `line` (one concert as an
 //! instance knows it), `sync` (keeping the view current), `view` (the view itself),
 //! `ticket` (answers from the view), `signing` (queue tokens), `heartbeat` (heartbeats
-//! and idle fans), `draw` (the pre-queue's draw), `queue` (the `Queue` port), `limits`
-//! (shared rate limits).
+//! and idle fans), `draw` (the pre-queue's draw), `life` (closing and retiring a line),
+//! `queue` (the `Queue` port), `limits` (shared rate limits).
 
 mod conn;
 mod draw;
 mod heartbeat;
 mod keys;
+mod life;
 mod limits;
 mod line;
+mod policy;
 mod queue;
 mod replies;
 mod scripts;
@@ -61,6 +63,8 @@ pub use limits::LimitDecision;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
+
+use frontrow_domain::lifecycle::CloseReason;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -91,6 +95,9 @@ pub struct RedisQueue {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// One thread's copy of the lines, and the generation of `Inner::lines_gen` it is of.
+type LinesHere = (u64, HashMap<ConcertId, Arc<Line>>);
+
 /// What every module of the adapter works on, shared with the background tasks.
 struct Inner {
     client: Client,
@@ -105,8 +112,13 @@ struct Inner {
     scripts: Scripts,
     concerts: RwLock<HashMap<ConcertId, Arc<Line>>>,
     /// The same lines as `concerts`, per calling thread: a poll finds its line without
-    /// touching the shared lock (lines are never dropped, so the copies stay right).
-    lines_here: ThreadLocal<RefCell<HashMap<ConcertId, Arc<Line>>>>,
+    /// touching the shared lock. Each copy is of generation `lines_gen`: a retired line
+    /// dropped from `concerts` bumps it, and each thread starts its copy over.
+    lines_here: ThreadLocal<RefCell<LinesHere>>,
+    lines_gen: AtomicU64,
+    /// Retired lines this instance answered for: how each ended and the epoch its
+    /// tokens were signed for (bounded, see `life`).
+    retired: Mutex<HashMap<ConcertId, (CloseReason, u64)>>,
     /// `None`: inline sync; else the largest lag a status may be answered with.
     max_lag: Option<Duration>,
     /// A place's heartbeat is not resent within this many ms (0: every one is sent).
@@ -132,6 +144,8 @@ impl RedisQueue {
                 scripts: Scripts::new(),
                 concerts: RwLock::new(HashMap::new()),
                 lines_here: ThreadLocal::new(),
+                lines_gen: AtomicU64::new(0),
+                retired: Mutex::new(HashMap::new()),
                 max_lag: None,
                 refresh_ms: 0,
             }),

@@ -1,7 +1,9 @@
 //! One concert's line as this instance knows it: its keys, its view, and the per-line
-//! state of heartbeats, signing and the draw; made on first use and never dropped.
+//! state of heartbeats, signing and the draw; made on first use, dropped when the line
+//! retires.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
 use frontrow_domain::error::QueueError;
@@ -16,6 +18,7 @@ use crate::{Inner, lock, read, write};
 
 /// One concert as this instance knows it.
 pub(crate) struct Line {
+    pub concert: ConcertId,
     pub keys: LineKeys,
     pub view: RwLock<View>,
     /// Heartbeats not yet flushed: place → latest ms, one map per calling thread so the
@@ -43,9 +46,10 @@ pub(crate) struct IdleScan {
 }
 
 impl Line {
-    /// A line on `keys`, registered nowhere.
-    pub fn new(keys: LineKeys) -> Self {
+    /// The line of `concert` on `keys`, registered nowhere.
+    pub fn new(concert: ConcertId, keys: LineKeys) -> Self {
         Line {
+            concert,
             keys,
             view: RwLock::new(View::default()),
             beats: ThreadLocal::new(),
@@ -61,13 +65,28 @@ impl Line {
 impl Inner {
     /// The concert's line as this instance knows it, made on first use.
     pub(crate) fn line(&self, concert: ConcertId) -> Arc<Line> {
-        let here = self.lines_here.get_or_default();
-        if let Some(line) = here.borrow().get(&concert) {
-            return line.clone();
+        if let Some(line) = self.known_line(concert) {
+            return line;
         }
         let line = self.shared_line(concert);
-        here.borrow_mut().insert(concert, line.clone());
+        self.lines_here
+            .get_or_default()
+            .borrow_mut()
+            .1
+            .insert(concert, line.clone());
         line
+    }
+
+    /// The concert's line if this thread knows it (a retired line dropped since is
+    /// not), without making one.
+    pub(crate) fn known_line(&self, concert: ConcertId) -> Option<Arc<Line>> {
+        let here = self.lines_here.get_or_default();
+        let generation = self.lines_gen.load(Ordering::Acquire);
+        let mut kept = here.borrow_mut();
+        if kept.0 != generation {
+            *kept = (generation, HashMap::new());
+        }
+        kept.1.get(&concert).cloned()
     }
 
     fn shared_line(&self, concert: ConcertId) -> Arc<Line> {
@@ -76,7 +95,7 @@ impl Inner {
         }
         let mut map = write(&self.concerts);
         map.entry(concert)
-            .or_insert_with(|| Arc::new(Line::new(self.keys.line(concert))))
+            .or_insert_with(|| Arc::new(Line::new(concert, self.keys.line(concert))))
             .clone()
     }
 

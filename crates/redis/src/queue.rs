@@ -8,21 +8,23 @@ use chrono::{DateTime, TimeZone, Utc};
 use deadpool_redis::redis;
 use frontrow_domain::draw::{Draw, Seed};
 use frontrow_domain::error::QueueError;
+use frontrow_domain::lifecycle::{CloseReason, LineLife};
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
-    AdmissionCap, DEFAULT_ADMIT_PER_SEAT, Entered, QueuePolicy, QueueStats, QueueToken,
-    RATE_EMA_TAU_SECONDS, TickReport, Ticket, TicketStatus, eta_range, eta_seconds,
+    AdmissionCap, Entered, QueuePolicy, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport,
+    Ticket, TicketStatus, eta_range, eta_seconds,
 };
 
 use crate::heartbeat::beat;
 use crate::keys::LineKey;
 use crate::line::Line;
-use crate::replies::{AdmissionReply, DrawOpened, Entry};
+use crate::policy::{POLICY_FIELDS, parse_policy};
+use crate::replies::{AdmissionReply, DrawOpened, EnterAnswer, Entry};
 use crate::sync::RECHECK;
 use crate::ticket::expired_ticket;
 use crate::view::Event;
-use crate::{RedisQueue, parse, read, write};
+use crate::{RedisQueue, read, write};
 
 #[async_trait]
 impl Queue for RedisQueue {
@@ -43,9 +45,13 @@ impl Queue for RedisQueue {
             now_ms.to_string(),
             fresh_epoch.max(1).to_string(),
         ];
-        let reply = inner
+        let reply = match inner
             .invoke(&inner.scripts.enter, &line, Some(user), &args)
-            .await?;
+            .await?
+        {
+            EnterAnswer::Placed(reply) => reply,
+            EnterAnswer::Closed(reason) => return Err(QueueError::Closed(reason)),
+        };
         let (place, epoch) = (reply.number, reply.epoch);
         let token = inner.with_signer(&line, concert, epoch, |s| s.issue(concert, place, user));
         if let Entry::Active { until_ms } = reply.entry {
@@ -74,13 +80,25 @@ impl Queue for RedisQueue {
     // No span here: this is the hot path (every poll), answered from memory.
     async fn status(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<Ticket, QueueError> {
         let inner = &self.inner;
-        let line = inner.line(token.concert());
         let now_ms = now.timestamp_millis();
-        if let Some(ticket) = inner.status_from_view(&line, token, now_ms) {
-            beat(&line, &ticket, token.seq(), now_ms);
+        let known = inner.known_line(token.concert());
+        if let Some(line) = &known
+            && let Some(ticket) = inner.status_from_view(line, token, now_ms)
+        {
+            beat(line, &ticket, token.seq(), now_ms);
             return Ok(ticket);
         }
+        if known.is_none()
+            && let Some(ticket) = inner.retired_ticket(token)
+        {
+            return Ok(ticket);
+        }
+        let line = known.unwrap_or_else(|| inner.line(token.concert()));
         inner.ready_view(&line).await?;
+        if let Some(ticket) = inner.retired_ticket(token) {
+            // The read found the line retired (and dropped this instance's view).
+            return Ok(ticket);
+        }
         inner.verify_current(&line, token).await?;
         let place = token.seq();
         if place > read(&line.view).seq_max() {
@@ -120,6 +138,9 @@ impl Queue for RedisQueue {
         match reply {
             AdmissionReply::Unknown => return Err(QueueError::UnknownToken),
             AdmissionReply::Expired => {}
+            AdmissionReply::Closed(reason) => {
+                return Ok(ticket.with_life(LineLife::Retired { reason }));
+            }
             AdmissionReply::PreQueue => {
                 ticket.status = TicketStatus::PreQueue;
                 ticket.opens_at = read(&line.view)
@@ -153,6 +174,10 @@ impl Queue for RedisQueue {
         let inner = &self.inner;
         let (line, reply) = inner.token_call(&inner.scripts.leave, token, now).await?;
         if !reply.known {
+            if inner.retired_ticket(token).is_some() {
+                // Leaving a retired line: nothing is left to leave.
+                return Ok(());
+            }
             return Err(QueueError::UnknownToken);
         }
         if reply.changed {
@@ -217,58 +242,73 @@ impl Queue for RedisQueue {
             inner.perform_draw(concert, &line, now_ms).await?;
             inner.sync(&line).await?;
         }
+        if matches!(reply.life.life, LineLife::Retired { .. }) {
+            // Entered again by a late fan's `enter` (refused, but registered first).
+            inner.unregister(concert).await?;
+        }
         Ok(TickReport {
             admitted: reply.admitted as u64,
             expired_waiting: reply.expired_waiting as u64,
             expired_active: reply.expired_active as u64,
+            life: reply.life.life,
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn life(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        self.inner.line_life(concert).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn close(
+        &self,
+        concert: ConcertId,
+        reason: CloseReason,
+        now: DateTime<Utc>,
+    ) -> Result<LineLife, QueueError> {
+        self.inner.close_line(concert, reason, now).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn reopen(&self, concert: ConcertId) -> Result<LineLife, QueueError> {
+        self.inner.reopen_line(concert).await
+    }
+
+    #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
+    async fn retire(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        closed_before: DateTime<Utc>,
+    ) -> Result<bool, QueueError> {
+        self.inner.retire_line(concert, now, closed_before).await
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
     async fn policy(&self, concert: ConcertId) -> Result<QueuePolicy, QueueError> {
         let inner = &self.inner;
+        // Background mode: the view read the policy with its last sync; a change reaches
+        // this instance within one sync.
+        if let (Some(max), Some(line)) = (inner.max_lag, inner.known_line(concert)) {
+            let v = read(&line.view);
+            if let (Some(policy), Some(at)) = (v.policy, v.synced)
+                && at.elapsed() <= max
+            {
+                return Ok(policy);
+            }
+        }
         let key = inner.keys.of(concert, LineKey::Policy);
         let raw: Vec<Option<String>> = inner
             .run(|mut conn| async move {
                 redis::cmd("HMGET")
                     .arg(key)
-                    .arg("max_active")
-                    .arg("admit_per_second")
-                    .arg("active_ttl_seconds")
-                    .arg("paused")
-                    .arg("sale_opens_at")
-                    .arg("admit_per_seat")
-                    .arg("pow_difficulty")
+                    .arg(&POLICY_FIELDS[..])
                     .query_async::<Vec<Option<String>>>(&mut conn)
                     .await
             })
             .await?;
-        match &raw[..] {
-            [
-                Some(max),
-                Some(aps),
-                Some(ttl),
-                paused,
-                opens,
-                per_seat,
-                pow,
-            ] => Ok(QueuePolicy {
-                max_active: parse(max)?,
-                admit_per_second: parse(aps)?,
-                active_ttl_seconds: parse(ttl)?,
-                paused: paused.as_deref() == Some("1"),
-                sale_opens_at: match opens.as_deref() {
-                    None | Some("") => None,
-                    Some(ms) => Utc.timestamp_millis_opt(parse(ms)?).single(),
-                },
-                admit_per_seat: match per_seat.as_deref() {
-                    None | Some("") => DEFAULT_ADMIT_PER_SEAT,
-                    Some(x) => parse(x)?,
-                },
-                pow_difficulty: pow.as_deref().map(parse).transpose()?.unwrap_or(0),
-            }),
-            _ => Ok(inner.settings.default_policy),
-        }
+        let fields: Vec<Option<&str>> = raw.iter().map(Option::as_deref).collect();
+        parse_policy(&fields, inner.settings.default_policy)
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
@@ -323,6 +363,7 @@ impl Queue for RedisQueue {
             let mut v = write(&line.view);
             v.admit_per_second = Some(policy.admit_per_second);
             v.paused = policy.paused;
+            v.policy = Some(policy);
         }
         inner.register(concert).await
     }
@@ -393,7 +434,7 @@ impl Queue for RedisQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         let inner = &self.inner;
         inner.check_mode().await?;
-        let probe = Line::new(inner.keys.probe());
+        let probe = Line::new(ConcertId(0), inner.keys.probe());
         let args = [Utc::now().timestamp_millis().to_string()];
         inner
             .invoke(&inner.scripts.stats, &probe, None, &args)

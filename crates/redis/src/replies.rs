@@ -6,9 +6,11 @@ use std::collections::HashSet;
 
 use frontrow_domain::draw::Seed;
 use frontrow_domain::error::QueueError;
+use frontrow_domain::lifecycle::CloseReason;
 use frontrow_domain::queue::Inventory;
 
 use crate::draw::DrawState;
+use crate::life::{LifeFields, parse_life};
 use crate::scripts::Reply;
 use crate::view::{Event, parse_event};
 use crate::{parse, unavailable};
@@ -24,6 +26,13 @@ pub(crate) enum Entry {
     New,
 }
 
+/// `enter.lua`'s answer: a place, or the line is closed.
+pub(crate) enum EnterAnswer {
+    Placed(EnterReply),
+    /// `C`: the line is closed or retired, for this reason.
+    Closed(CloseReason),
+}
+
 /// `enter.lua`'s reply: the user's number, the line's epoch and the draw's state.
 pub(crate) struct EnterReply {
     pub entry: Entry,
@@ -32,7 +41,7 @@ pub(crate) struct EnterReply {
     pub phase: DrawState,
 }
 
-impl Reply for EnterReply {
+impl Reply for EnterAnswer {
     type Raw = Vec<String>;
 
     fn from_raw(reply: Vec<String>) -> Result<Self, QueueError> {
@@ -40,6 +49,10 @@ impl Reply for EnterReply {
         let [tag, number, until_or_head, epoch, phase] = &reply[..] else {
             return Err(unexpected());
         };
+        if tag == "C" {
+            let why = CloseReason::from_code(number).ok_or_else(unexpected)?;
+            return Ok(EnterAnswer::Closed(why));
+        }
         let (number, epoch) = (parse(number)?, parse(epoch)?);
         let entry = match tag.as_str() {
             "W" => Entry::Waiting,
@@ -49,12 +62,12 @@ impl Reply for EnterReply {
             },
             _ => return Err(unexpected()),
         };
-        Ok(EnterReply {
+        Ok(EnterAnswer::Placed(EnterReply {
             entry,
             number,
             epoch,
             phase: DrawState::parse(phase)?,
-        })
+        }))
     }
 }
 
@@ -67,6 +80,8 @@ pub(crate) enum AdmissionReply {
     Expired,
     /// `P`: pre-queued.
     PreQueue,
+    /// `C`: in line on a closed line, or any number of a retired one.
+    Closed(CloseReason),
     /// `A`: admitted until then.
     Active { until_ms: i64 },
     /// `W`: waiting; `set` is the concert's rate and pause where an operator set them.
@@ -85,6 +100,10 @@ impl Reply for AdmissionReply {
             [u] if u == "U" => AdmissionReply::Unknown,
             [e] if e == "E" => AdmissionReply::Expired,
             [p] if p == "P" => AdmissionReply::PreQueue,
+            [c, why] if c == "C" => AdmissionReply::Closed(
+                CloseReason::from_code(why)
+                    .ok_or_else(|| unavailable(format!("unexpected close reason {why:?}")))?,
+            ),
             [a, until] if a == "A" => AdmissionReply::Active {
                 until_ms: parse(until)?,
             },
@@ -139,14 +158,15 @@ pub(crate) struct TickReply {
     pub until_ms: i64,
     /// The opening was reached and the draw has not run.
     pub to_draw: bool,
+    pub life: LifeFields,
     /// The numbers dropped as idle.
     pub dropped: Vec<i64>,
 }
 
 impl Reply for TickReply {
-    type Raw = Vec<i64>;
+    type Raw = Vec<String>;
 
-    fn from_raw(reply: Vec<i64>) -> Result<Self, QueueError> {
+    fn from_raw(reply: Vec<String>) -> Result<Self, QueueError> {
         let [
             admitted,
             expired_waiting,
@@ -155,20 +175,24 @@ impl Reply for TickReply {
             last,
             until_ms,
             to_draw,
-            ref dropped @ ..,
-        ] = reply[..]
+            lstate,
+            lwhy,
+            lat,
+            dropped @ ..,
+        ] = &reply[..]
         else {
             return Err(unavailable(format!("unexpected tick reply {reply:?}")));
         };
         Ok(TickReply {
-            admitted,
-            expired_waiting,
-            expired_active,
-            first,
-            last,
-            until_ms,
-            to_draw: to_draw == 1,
-            dropped: dropped.to_vec(),
+            admitted: parse(admitted)?,
+            expired_waiting: parse(expired_waiting)?,
+            expired_active: parse(expired_active)?,
+            first: parse(first)?,
+            last: parse(last)?,
+            until_ms: parse(until_ms)?,
+            to_draw: to_draw == "1",
+            life: parse_life(lstate, lwhy, lat, "0")?,
+            dropped: dropped.iter().map(|s| parse(s)).collect::<Result<_, _>>()?,
         })
     }
 }
@@ -204,6 +228,9 @@ pub(crate) struct SyncReply {
     pub rate_var: f64,
     pub inventory: Option<Inventory>,
     pub draw: DrawInfo,
+    pub life: LifeFields,
+    /// The policy hash's fields (`POLICY_FIELDS`; `None`: unset).
+    pub policy: Vec<Option<String>>,
     /// (stream id, event number, event) in stream order.
     pub events: Vec<(String, u64, Event)>,
 }
@@ -225,6 +252,17 @@ impl Reply for SyncReply {
             dstate,
             dk,
             dopens,
+            lstate,
+            lwhy,
+            lat,
+            lepoch,
+            p0,
+            p1,
+            p2,
+            p3,
+            p4,
+            p5,
+            p6,
             events @ ..,
         ] = &reply[..]
         else {
@@ -255,6 +293,11 @@ impl Reply for SyncReply {
             rate_var: parse(var)?,
             inventory: Inventory::from_code(inv),
             draw,
+            life: parse_life(lstate, lwhy, lat, lepoch)?,
+            policy: [p0, p1, p2, p3, p4, p5, p6]
+                .iter()
+                .map(|v| Some((*v).clone()).filter(|v| !v.is_empty()))
+                .collect(),
             events: parsed,
         })
     }
@@ -270,6 +313,7 @@ pub(crate) struct SnapshotReply {
     pub last_id: String,
     pub draw: DrawInfo,
     pub inventory: Option<Inventory>,
+    pub life: LifeFields,
     /// (first place, last place, end ms) per admission batch.
     pub batches: Vec<(u64, u64, i64)>,
     /// Every gone number that still matters.
@@ -290,6 +334,10 @@ impl Reply for SnapshotReply {
             dk,
             dopens,
             inv,
+            lstate,
+            lwhy,
+            lat,
+            lepoch,
             batches,
             rest @ ..,
         ] = &reply[..]
@@ -315,6 +363,7 @@ impl Reply for SnapshotReply {
             last_id: last_id.clone(),
             draw: DrawInfo::parse(dstate, dk, dopens)?,
             inventory: Inventory::from_code(inv),
+            life: parse_life(lstate, lwhy, lat, lepoch)?,
             batches: parsed,
             gone: gone_part
                 .iter()
@@ -432,10 +481,23 @@ mod tests {
 
     #[test]
     fn replies_parse_into_their_tags_and_others_are_refused() {
-        let r = EnterReply::from_raw(strings(&["A", "3", "1900", "7", "drawn"])).unwrap();
+        let EnterAnswer::Placed(r) =
+            EnterAnswer::from_raw(strings(&["A", "3", "1900", "7", "drawn"])).unwrap()
+        else {
+            panic!("a place")
+        };
         assert_eq!(r.entry, Entry::Active { until_ms: 1900 });
         assert_eq!((r.number, r.epoch, r.phase), (3, 7, DrawState::Drawn));
-        assert!(EnterReply::from_raw(strings(&["X", "3", "0", "7", ""])).is_err());
+        assert!(matches!(
+            EnterAnswer::from_raw(strings(&["C", "S", "0", "0", ""])).unwrap(),
+            EnterAnswer::Closed(CloseReason::SoldOut)
+        ));
+        assert!(EnterAnswer::from_raw(strings(&["C", "Q", "0", "0", ""])).is_err());
+        assert!(EnterAnswer::from_raw(strings(&["X", "3", "0", "7", ""])).is_err());
+        assert_eq!(
+            AdmissionReply::from_raw(strings(&["C", "E"])).unwrap(),
+            AdmissionReply::Closed(CloseReason::Ended)
+        );
         assert_eq!(
             AdmissionReply::from_raw(strings(&["W", "4", "2.5", "", ""])).unwrap(),
             AdmissionReply::Waiting {

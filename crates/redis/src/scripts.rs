@@ -18,9 +18,11 @@ use frontrow_domain::model::UserId;
 
 use crate::Inner;
 use crate::keys::{LineKey, USERS_LUA_NAME, USERS_POSITION};
+use crate::life::{LifeFields, Reopened, Retired};
 use crate::line::Line;
+use crate::policy::lua_fields;
 use crate::replies::{
-    AdmissionReply, DrawClaim, DrawFinished, DrawOpened, EnterReply, LeaveReply, SnapshotReply,
+    AdmissionReply, DrawClaim, DrawFinished, DrawOpened, EnterAnswer, LeaveReply, SnapshotReply,
     StatsReply, SyncReply, TickReply,
 };
 
@@ -76,7 +78,7 @@ impl<R> LineScript<R> {
 
 /// The line scripts, with the shared prelude prepended.
 pub(crate) struct Scripts {
-    pub enter: LineScript<EnterReply>,
+    pub enter: LineScript<EnterAnswer>,
     pub admission: LineScript<AdmissionReply>,
     pub leave: LineScript<LeaveReply>,
     pub tick: LineScript<TickReply>,
@@ -86,6 +88,11 @@ pub(crate) struct Scripts {
     pub draw_open: LineScript<DrawOpened>,
     pub draw_claim: LineScript<DrawClaim>,
     pub draw_finish: LineScript<DrawFinished>,
+    pub close: LineScript<LifeFields>,
+    pub reopen: LineScript<Reopened>,
+    pub retire: LineScript<Retired>,
+    /// Not a line script: its KEYS are the line's life and some users hash buckets.
+    pub purge: redis::Script,
 }
 
 impl Scripts {
@@ -96,14 +103,34 @@ impl Scripts {
             admission: LineScript::new(&p, include_str!("lua/admission.lua")),
             leave: LineScript::new(&p, include_str!("lua/leave.lua")),
             tick: LineScript::new(&p, include_str!("lua/tick.lua")),
-            sync: LineScript::new(&p, include_str!("lua/sync.lua")),
+            sync: LineScript::new(
+                &p,
+                &include_str!("lua/sync.lua").replace("POLICY_FIELDS", &lua_fields()),
+            ),
             snapshot: LineScript::new(&p, include_str!("lua/snapshot.lua")),
             stats: LineScript::new(&p, include_str!("lua/stats.lua")),
             draw_open: LineScript::new(&p, include_str!("lua/draw_open.lua")),
             draw_claim: LineScript::new(&p, include_str!("lua/draw_claim.lua")),
             draw_finish: LineScript::new(&p, include_str!("lua/draw_finish.lua")),
+            close: LineScript::new(&p, include_str!("lua/close.lua")),
+            reopen: LineScript::new(&p, include_str!("lua/reopen.lua")),
+            retire: LineScript::new(
+                &p,
+                &include_str!("lua/retire.lua").replace("LINE_KEYS_BUT_LIFE", &but_life()),
+            ),
+            purge: redis::Script::new(include_str!("lua/purge.lua")),
         }
     }
+}
+
+/// Every line key's Lua name but `LIFE`, comma-separated: what retiring unlinks.
+fn but_life() -> String {
+    LineKey::ALL
+        .iter()
+        .filter(|k| **k != LineKey::Life)
+        .map(|k| k.lua_name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Inner {
@@ -142,8 +169,8 @@ mod tests {
     fn the_prelude_names_every_key_by_its_position() {
         let p = prelude();
         assert!(p.starts_with("local SEQ, HEAD, GONE,"));
-        assert!(p.contains("ENTRANTS, USERS = KEYS[1], KEYS[2],"));
-        assert!(p.contains("KEYS[13], KEYS[14]\n"));
+        assert!(p.contains("LIFE, USERS = KEYS[1], KEYS[2],"));
+        assert!(p.contains("KEYS[14], KEYS[15]\n"));
         assert!(!p.contains("STREAM_MAXLEN"));
     }
 }

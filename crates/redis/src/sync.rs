@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use frontrow_domain::error::QueueError;
+use frontrow_domain::lifecycle::LineLife;
 
 use crate::draw::DrawState;
 use crate::heartbeat::flush_loop;
 use crate::line::Line;
+use crate::policy::parse_policy;
 use crate::view::{Event, View};
 use crate::{Inner, RedisQueue, read, unavailable, write};
 
@@ -78,6 +80,8 @@ impl Inner {
             let args = [from, SYNC_BATCH.to_string()];
             let reply = self.invoke(&self.scripts.sync, line, None, &args).await?;
             self.follow_draw(line, reply.draw).await?;
+            let fields: Vec<Option<&str>> = reply.policy.iter().map(Option::as_deref).collect();
+            let policy = parse_policy(&fields, self.settings.default_policy)?;
             let gap = {
                 let mut v = write(&line.view);
                 v.rate = reply.rate;
@@ -85,8 +89,12 @@ impl Inner {
                 if let Some(i) = reply.inventory {
                     v.inventory = Some(i);
                 }
+                if !matches!(reply.life.life, LineLife::Retired { .. }) {
+                    v.life = reply.life.life;
+                }
                 v.admit_per_second = reply.admit_per_second;
                 v.paused = reply.paused;
+                v.policy = Some(policy);
                 // Another incarnation of the line (Redis lost its data and fans entered
                 // again), or fewer events or places than this view saw: start over.
                 let mut gap =
@@ -122,7 +130,16 @@ impl Inner {
                 break;
             }
         }
-        write(&line.view).synced = Some(started);
+        let retired = {
+            let mut v = write(&line.view);
+            v.synced = Some(started);
+            v.life
+                .reason()
+                .filter(|_| matches!(v.life, LineLife::Retired { .. }))
+        };
+        if let Some(reason) = retired {
+            self.forget(line.concert, reason, read(&line.view).epoch);
+        }
         Ok(())
     }
 
@@ -159,12 +176,18 @@ impl Inner {
         }
         fresh.evn = reply.evn;
         fresh.epoch = reply.epoch;
+        fresh.life = reply.life.life;
+        if matches!(fresh.life, LineLife::Retired { .. }) {
+            // Its state is gone: its tokens were signed for the epoch kept with it.
+            fresh.epoch = reply.life.epoch;
+        }
         fresh.last_id = reply.last_id;
         let mut v = write(&line.view);
         fresh.rate = v.rate;
         fresh.rate_sd = v.rate_sd;
         fresh.admit_per_second = v.admit_per_second;
         fresh.paused = v.paused;
+        fresh.policy = v.policy;
         fresh.synced = v.synced;
         *v = fresh;
         Ok(())

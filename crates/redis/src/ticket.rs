@@ -46,7 +46,7 @@ impl Inner {
             }
             Standing::Expired => {}
         }
-        ticket.with_inventory(v.inventory)
+        ticket.with_inventory(v.inventory).with_life(v.life)
     }
 
     /// The default policy with the concert's rate and pause where an operator set them.

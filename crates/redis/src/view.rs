@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use frontrow_domain::fenwick::Fenwick;
+use frontrow_domain::lifecycle::LineLife;
 use frontrow_domain::queue::Inventory;
 
 use crate::draw::DrawState;
@@ -118,6 +119,10 @@ pub(crate) struct View {
     phase: Phase,
     /// What the last capped tick saw is left to buy.
     pub inventory: Option<Inventory>,
+    /// The line's life as last read.
+    pub life: LineLife,
+    /// The concert's policy as last read (`None`: not read yet).
+    pub policy: Option<frontrow_domain::queue::QueuePolicy>,
     /// Standard deviation of the measured rate.
     pub rate_sd: f64,
     /// Admission batches by last place: (first place, end ms).

@@ -278,7 +278,8 @@ pub struct ChargeBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
     pub token: String,
-    /// `PRE_QUEUE` | `WAITING` | `ACTIVE` | `EXPIRED` | `SOLD_OUT`.
+    /// `PRE_QUEUE` | `WAITING` | `ACTIVE` | `EXPIRED` | `SOLD_OUT` | `CLOSED` (the line
+    /// closed: by the operator, or the concert started).
     #[schema(example = "WAITING")]
     pub status: &'static str,
     /// 1-based place in line, only while waiting.

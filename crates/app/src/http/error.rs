@@ -236,6 +236,12 @@ impl From<WaitingRoomError> for ApiError {
                 "The draw has not run yet",
                 detail,
             ),
+            WaitingRoomError::LineClosed(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "queue-closed",
+                "The concert's line is closed",
+                detail,
+            ),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod dto;
 pub mod error;
 pub mod gate_admin;
 pub mod json_numbers;
+pub mod life;
 pub mod links;
 pub mod methods;
 pub mod middleware;
@@ -216,6 +217,8 @@ pub fn build_app(
                 .service(admin::put_queue_policy)
                 .service(admin::get_queue_policy)
                 .service(admin::get_queue_stats)
+                .service(life::close_queue)
+                .service(life::reopen_queue)
                 .service(draw::get_draw)
                 .service(draw::get_draw_receipts)
                 .service(admin::get_sales_summary)

@@ -29,6 +29,7 @@ use crate::pow::PowGate;
         (status = 201, description = "New place in line", body = TicketView),
         (status = 200, description = "The place this user already has", body = TicketView),
         (status = 403, description = "Proof of work missing, wrong, expired or already used (/problems/pow-required)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The line is closed: sold out, closed by the operator, or the concert started (/problems/queue-closed)", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         NotFound,
         Unavailable,

@@ -598,7 +598,7 @@ impl BoxOffice {
             match left {
                 Ok(0) => {
                     if let Err(e) = self.room.complete(&ticket.token).await {
-                        tracing::warn!(error = %e, "could not free the active slot after payment");
+                        tracing::warn!(error = %e, "could not free the active slot after payment: retried at the next ticks");
                     }
                 }
                 Ok(_) => {}

@@ -1,8 +1,13 @@
 -- ARGV: number, now ms, the epoch the token was signed for. The authoritative standing
 -- of one number (the booking gate): `{'U'}` never issued in this line, `{'E'}` gone or
--- expired, `{'P'}` pre-queued, `{'A', end_ms}`, or `{'W', position, rate,
+-- expired, `{'P'}` pre-queued, `{'C', why}` in line (or any number) of a closed (retired)
+-- line, `{'A', end_ms}`, or `{'W', position, rate,
 -- admit_per_second, paused}`.
 local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local l = life()
+if l[1] == 'retired' then
+  return {'C', l[2]}
+end
 if s > tonumber(redis.call('GET', SEQ) or '0')
    or redis.call('HGET', STATS, 'epoch') ~= ARGV[3] then
   return {'U'}
@@ -12,6 +17,10 @@ if redis.call('ZSCORE', GONE, ARGV[1]) then
 end
 local h = head()
 local p = place_of(s)
+if (p == 0 or p > h) and l[1] then
+  -- closed: fans still in line read how it ended
+  return {'C', l[2]}
+end
 if p == 0 then
   return {'P'}
 end

@@ -4,6 +4,10 @@ local function emit(e)
   local n = redis.call('HINCRBY', STATS, 'evn', 1)
   redis.call('XADD', EVENTS, 'MAXLEN', '~', STREAM_MAXLEN, '*', 'e', n .. ':' .. e)
 end
+-- the line's life: {state ('closed' | 'retired' | nil: open), why, since ms, epoch}
+local function life()
+  return redis.call('HMGET', LIFE, 'state', 'why', 'at', 'epoch')
+end
 local function head()
   return tonumber(redis.call('GET', HEAD) or '0')
 end

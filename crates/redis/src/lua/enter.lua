@@ -1,9 +1,15 @@
 -- ARGV: user, now ms, a fresh random epoch. Returns `{'W', number, head, epoch, phase}`
 -- (already waiting or pre-queued; counts as a heartbeat), `{'A', number, end_ms, epoch,
--- phase}` (already active) or `{'N', number, head, epoch, phase}` (new), `phase` being
+-- phase}` (already active), `{'N', number, head, epoch, phase}` (new) or `{'C', why, ...}`
+-- (the line is closed or retired), `phase` being
 -- the draw's state or ''. The epoch names this incarnation of the line (set once, by
 -- the first entry): tokens are signed with it.
 local usr, now = ARGV[1], tonumber(ARGV[2])
+local l = life()
+if l[1] then
+  -- closed or retired: nobody enters, nothing is written
+  return {'C', l[2], '0', '0', ''}
+end
 redis.call('HSETNX', STATS, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', STATS, 'epoch')
 freeze_if_due(now)

@@ -1,6 +1,6 @@
 -- No ARGV. A consistent picture for an instance that starts or fell behind the stream:
--- {seq, head, evn, epoch, last stream id, draw state, k, opens ms, inventory, batch
--- count, (first, last, end_ms) per batch, then every gone number that still matters
+-- {seq, head, evn, epoch, last stream id, draw state, k, opens ms, inventory, life state,
+-- why, since ms, retired epoch, batch count, (first, last, end_ms) per batch, then every gone number that still matters
 -- (inside a batch, ahead of the head, or not yet placed by the draw)}.
 local st = redis.call('HMGET', STATS, 'evn', 'epoch', 'inv')
 local out = {redis.call('GET', SEQ) or '0', tostring(head()), st[1] or '0', st[2] or '0'}
@@ -11,6 +11,11 @@ out[#out + 1] = d[1] or ''
 out[#out + 1] = d[2] or '0'
 out[#out + 1] = d[3] or '0'
 out[#out + 1] = st[3] or ''
+local l = life()
+out[#out + 1] = l[1] or ''
+out[#out + 1] = l[2] or ''
+out[#out + 1] = l[3] or '0'
+out[#out + 1] = l[4] or '0'
 local batches = redis.call('ZRANGE', BATCHES, 0, -1, 'WITHSCORES')
 out[#out + 1] = tostring(#batches / 2)
 local low = head()

@@ -2,9 +2,15 @@
 -- admit_per_second, active_ttl_seconds, paused (0/1); then the inventory cap: seats
 -- (-1: none), holders, inventory code ('' : unknown); then the numbers this instance
 -- believes idle (each re-checked here against its last heartbeat).
--- Returns {admitted, expired_waiting, expired_active, first, last, end_ms, to_draw,
--- dropped...}; `to_draw` is 1 while the opening was reached and the draw has not run.
+-- Returns {admitted, expired_waiting, expired_active, first, last, end_ms, to_draw, life
+-- state, why, since ms, dropped...}; `to_draw` is 1 while the opening was reached and the
+-- draw has not run. Nobody is admitted from a closed line; a retired one is not touched.
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local l = life()
+if l[1] == 'retired' then
+  -- its keys are deleted: write nothing
+  return {0, 0, 0, 0, 0, 0, 0, l[1], l[2] or '', l[3] or '0'}
+end
 freeze_if_due(now)
 
 -- 1. admission batches that ended: their remaining fans expire
@@ -86,7 +92,7 @@ if ARGV[10] ~= '' and st[8] ~= ARGV[10] then
   redis.call('HSET', STATS, 'inv', ARGV[10])
   emit('i:' .. ARGV[10])
 end
-if not paused and (not phase or phase == 'drawn') then
+if not paused and not l[1] and (not phase or phase == 'drawn') then
   admitted = math.max(0, math.min(math.floor(bucket / 1000), room, waiting))
 end
 if admitted > 0 then
@@ -131,7 +137,8 @@ redis.call('HSET', STATS, 'bucket', bucket, 'bucket_ms', bucket_ms,
            'rate', rate, 'rate_ms', new_rate_ms, 'rate_var', var)
 local to_draw = 0
 if draw_state() == 'frozen' then to_draw = 1 end
-local out = {admitted, expired_waiting, expired_active, first, last, ends, to_draw}
+local out = {admitted, expired_waiting, expired_active, first, last, ends, to_draw,
+             l[1] or '', l[2] or '', l[3] or '0'}
 for _, s in ipairs(dropped) do
   out[#out + 1] = tonumber(s)
 end
