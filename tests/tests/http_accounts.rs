@@ -266,22 +266,36 @@ async fn accounts_flow(db: Db) {
     let p = documented_problem(&doc, "post", "/api/v1/users/me/password", res, 409).await;
     assert_eq!(p["type"], "/problems/password-already-set");
     // Passkey finishes with no such ceremony or no WebAuthn answer.
+    // A passkey finish: an unknown ceremony is 404 whatever the body; a known one with a
+    // body that is no WebAuthn answer is 422, and spent: the same finish again is 404.
+    let route = "/api/v1/passkeys/authentications/{ceremony}";
+    let finish = |id: &str| format!("/api/v1/passkeys/authentications/{id}");
+    let res = send(&app, Method::POST, &finish("nope"), Some(json!({})), None).await;
+    documented_problem(&doc, "post", route, res, 404).await;
+    let start = json_of(
+        send(
+            &app,
+            Method::POST,
+            "/api/v1/passkeys/authentications",
+            None,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let ceremony = start["ceremony"].as_str().unwrap();
     let res = send(
         &app,
         Method::POST,
-        "/api/v1/passkeys/authentications/nope",
-        Some(json!({})),
+        &finish(ceremony),
+        Some(json!({"id": 5})),
         None,
     )
     .await;
-    documented_problem(
-        &doc,
-        "post",
-        "/api/v1/passkeys/authentications/{ceremony}",
-        res,
-        422,
-    )
-    .await;
+    documented_problem(&doc, "post", route, res, 422).await;
+    let res = send(&app, Method::POST, &finish(ceremony), Some(json!({})), None).await;
+    documented_problem(&doc, "post", route, res, 404).await;
     let res = send(
         &app,
         Method::POST,

@@ -42,6 +42,9 @@ pub enum PasskeyError {
     /// The authenticator's answer does not verify (signature, challenge, origin, counter).
     #[error("the passkey was not accepted: {0}")]
     Rejected(String),
+    /// The body is not the WebAuthn answer this ceremony needs (the ceremony is spent).
+    #[error("not a WebAuthn answer of this ceremony: {0}")]
+    Malformed(String),
     /// The credential names no passkey known here.
     #[error("this passkey is not known here")]
     UnknownPasskey,
@@ -91,6 +94,11 @@ fn key_hash(cred_id: &[u8]) -> String {
 
 fn opaque<T: serde::Serialize>(v: &T) -> Result<String, PasskeyError> {
     serde_json::to_string(v).map_err(|e| StoreError::new(e.to_string()).into())
+}
+
+/// The browser's answer as the WebAuthn type it must be.
+fn answer<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, PasskeyError> {
+    serde_json::from_value(body).map_err(|e| PasskeyError::Malformed(e.to_string()))
 }
 
 fn read<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, PasskeyError> {
@@ -195,16 +203,18 @@ impl Passkeys {
         Ok((id, options))
     }
 
-    /// Finishes a registration started by `caller` (`None`: a passkey sign-up).
+    /// Finishes a registration started by `caller` (`None`: a passkey sign-up) with the
+    /// browser's `body` (a `RegisterPublicKeyCredential`). The ceremony is looked up
+    /// first, so any body for an unknown ceremony is `CeremonyUnknown`.
     ///
     /// # Errors
-    /// `CeremonyUnknown`; `Rejected`; `Credential(PasskeyTaken)` when the passkey is
-    /// registered already; `Credential(Unavailable)`.
+    /// `CeremonyUnknown`; `Malformed`; `Rejected`; `Credential(PasskeyTaken)` when the
+    /// passkey is registered already; `Credential(Unavailable)`.
     pub async fn finish_registration(
         &self,
         ceremony: &str,
         caller: Option<UserId>,
-        answer: &RegisterPublicKeyCredential,
+        body: serde_json::Value,
     ) -> Result<Registered, PasskeyError> {
         let now = self.clock.now();
         let c = self
@@ -217,10 +227,11 @@ impl Passkeys {
         if c.user != caller || (caller.is_none() && !is_signup) {
             return Err(PasskeyError::CeremonyUnknown);
         }
+        let answer: RegisterPublicKeyCredential = answer(body)?;
         let (handle, state): (Uuid, PasskeyRegistration) = read(&c.state)?;
         let passkey = self
             .webauthn
-            .finish_passkey_registration(answer, &state)
+            .finish_passkey_registration(&answer, &state)
             .map_err(|e| PasskeyError::Rejected(e.to_string()))?;
         let key = NewPasskey {
             key_hash: key_hash(passkey.cred_id().as_ref()),
@@ -255,14 +266,16 @@ impl Passkeys {
         Ok((id, options))
     }
 
-    /// Finishes a sign-in: the account whose passkey signed the challenge.
+    /// Finishes a sign-in with the browser's `body` (a `PublicKeyCredential`): the
+    /// account whose passkey signed the challenge. The ceremony is looked up first.
     ///
     /// # Errors
-    /// `CeremonyUnknown`; `UnknownPasskey`; `Rejected`; `Credential(Unavailable)`.
+    /// `CeremonyUnknown`; `Malformed`; `UnknownPasskey`; `Rejected`;
+    /// `Credential(Unavailable)`.
     pub async fn finish_sign_in(
         &self,
         ceremony: &str,
-        answer: &PublicKeyCredential,
+        body: serde_json::Value,
     ) -> Result<UserId, PasskeyError> {
         let now = self.clock.now();
         let c = self
@@ -273,6 +286,8 @@ impl Passkeys {
         if c.user.is_some() || c.name.is_some() {
             return Err(PasskeyError::CeremonyUnknown);
         }
+        let answer: PublicKeyCredential = answer(body)?;
+        let answer = &answer;
         let state: DiscoverableAuthentication = read(&c.state)?;
         let (handle, cred_id) = self
             .webauthn

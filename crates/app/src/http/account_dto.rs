@@ -89,7 +89,12 @@ impl From<Profile> for ProfileView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachPassword {
-    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
+    #[schema(
+        example = "ada@example.com",
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]$"
+    )]
     pub email: String,
     #[schema(example = "correct horse battery", min_length = 8, max_length = 128, format = Password)]
     pub password: String,
@@ -99,8 +104,14 @@ pub struct AttachPassword {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeySignUp {
-    /// The new account's display name: 1 to 100 characters, not only spaces.
-    #[schema(example = "Ada", min_length = 1, max_length = 100, pattern = r"\S")]
+    /// The new account's display name: 1 to 100 characters, not only spaces, no control
+    /// characters.
+    #[schema(
+        example = "Ada",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -117,10 +128,91 @@ pub struct PasskeyCeremonyView {
 }
 
 /// The browser's answer to a passkey ceremony (`PublicKeyCredential` as JSON, binary
-/// fields base64url-encoded).
+/// fields base64url-encoded), read as the ceremony's WebAuthn type once the ceremony is
+/// found: [`RegistrationAnswer`] or [`AssertionAnswer`] describe it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(value_type = Object)]
 pub struct PasskeyAnswer(pub serde_json::Value);
+
+/// The client's extension outputs; frontrow asks for none it reads.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoExtensions {}
+
+// Binary fields are canonical unpadded base64url: the unused bits of the last character
+// zero, as the decoder demands.
+
+/// `navigator.credentials.create`'s answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationAnswer {
+    pub id: String,
+    #[serde(rename = "rawId")]
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub raw_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub response: AttestationResponse,
+    pub extensions: Option<NoExtensions>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationResponse {
+    #[serde(rename = "attestationObject")]
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub attestation_object: String,
+    #[serde(rename = "clientDataJSON")]
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub client_data_json: String,
+}
+
+/// `navigator.credentials.get`'s answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionAnswer {
+    pub id: String,
+    #[serde(rename = "rawId")]
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub raw_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub response: AssertionResponse,
+    pub extensions: Option<NoExtensions>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionResponse {
+    #[serde(rename = "authenticatorData")]
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub authenticator_data: String,
+    #[serde(rename = "clientDataJSON")]
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub client_data_json: String,
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub signature: String,
+    /// The account's WebAuthn handle (a discoverable passkey gives it).
+    #[serde(rename = "userHandle")]
+    #[schema(
+        pattern = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
+    pub user_handle: Option<String>,
+}
 
 impl From<CredentialError> for ApiError {
     fn from(e: CredentialError) -> Self {
@@ -154,8 +246,10 @@ impl From<PasskeyError> for ApiError {
         let detail = e.to_string();
         match e {
             PasskeyError::CeremonyUnknown => ApiError::not_found(detail),
+            PasskeyError::Malformed(_) => ApiError::validation(detail),
+            // The answer proved nothing: an authentication failure.
             PasskeyError::Rejected(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNAUTHORIZED,
                 "passkey-rejected",
                 "Passkey rejected",
                 detail,

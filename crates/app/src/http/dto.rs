@@ -13,11 +13,22 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Display name: 1 to 100 characters, not only spaces (it is trimmed).
-    #[schema(example = "Ada", min_length = 1, max_length = 100, pattern = r"\S")]
+    /// Display name: 1 to 100 characters, not only spaces (it is trimmed), no control
+    /// characters.
+    #[schema(
+        example = "Ada",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
-    /// Sign-in address: trimmed and lower-cased; one account per address.
-    #[schema(example = "ada@example.com", min_length = 3, max_length = 254)]
+    /// Sign-in address: lower-cased; one account per address.
+    #[schema(
+        example = "ada@example.com",
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]$"
+    )]
     pub email: String,
     /// 8 to 128 characters, kept only as an argon2id hash.
     #[schema(example = "correct horse battery", min_length = 8, max_length = 128, format = Password)]

@@ -4,21 +4,17 @@
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use frontrow_domain::credentials::{Credentials, check_name};
-use serde::de::DeserializeOwned;
 
 use super::account::device;
-use super::account_dto::{PasskeyAnswer, PasskeyCeremonyView, PasskeySignUp, SignedIn};
+use super::account_dto::{
+    AssertionAnswer, PasskeyAnswer, PasskeyCeremonyView, PasskeySignUp, RegistrationAnswer,
+    SignedIn,
+};
 use super::auth::{Auth, AuthUser};
 use super::dto::UserCreated;
 use super::error::{ApiError, Problem};
 use super::responses::{JsonBodyProblems, NotFound, Unauthorized, Unavailable};
 use crate::passkeys::{PasskeyError, Passkeys, Registered};
-
-/// The browser's answer as the WebAuthn type it must be.
-fn answer<T: DeserializeOwned>(body: PasskeyAnswer) -> Result<T, ApiError> {
-    serde_json::from_value(body.0)
-        .map_err(|e| ApiError::validation(format!("not a WebAuthn answer of this ceremony: {e}")))
-}
 
 fn ceremony_view<T: serde::Serialize>(
     id: String,
@@ -62,12 +58,12 @@ pub async fn start_sign_up(
 /// Finishes a passkey sign-up with the browser's answer: the new account, signed in.
 #[utoipa::path(
     tag = "users",
-    request_body(content = PasskeyAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url-encoded"),
+    request_body(content = RegistrationAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url-encoded"),
     params(("ceremony" = String, Path, description = "The ceremony of the start")),
     responses(
         (status = 201, description = "Signed up with the passkey", body = UserCreated),
-        (status = 400, description = "The authenticator's answer does not verify (`/problems/passkey-rejected`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This passkey is registered already (`/problems/passkey-taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The answer does not verify (`/problems/passkey-rejected`)", body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "This passkey is registered already (`/problems/passkey-taken`)", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
         NotFound,
         Unavailable,
@@ -82,8 +78,10 @@ pub async fn finish_sign_up(
     auth: web::Data<Auth>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = answer(body.into_inner())?;
-    match passkeys.finish_registration(&path, None, &answer).await? {
+    match passkeys
+        .finish_registration(&path, None, body.into_inner().0)
+        .await?
+    {
         Registered::Account(user) => {
             let session = credentials.open_session(user.id, device(&req)).await?;
             let access_token = auth.issue_session(&session)?;
@@ -127,13 +125,12 @@ pub async fn start_adding(
 /// Finishes adding a passkey to the caller's account.
 #[utoipa::path(
     tag = "users",
-    request_body(content = PasskeyAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url-encoded"),
+    request_body(content = RegistrationAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.create`, binary fields base64url-encoded"),
     params(("ceremony" = String, Path, description = "The ceremony of the start")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The passkey signs in to this account from now on"),
-        (status = 400, description = "The authenticator's answer does not verify (`/problems/passkey-rejected`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "This passkey is registered already (`/problems/passkey-taken`)", body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "This passkey is registered already (`/problems/passkey-taken`)", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
         Unauthorized,
         NotFound,
@@ -147,9 +144,8 @@ pub async fn finish_adding(
     passkeys: web::Data<Passkeys>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = answer(body.into_inner())?;
     passkeys
-        .finish_registration(&path, Some(caller.0), &answer)
+        .finish_registration(&path, Some(caller.0), body.into_inner().0)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -172,12 +168,11 @@ pub async fn start_sign_in(passkeys: web::Data<Passkeys>) -> Result<HttpResponse
 /// Finishes a passkey sign-in with the browser's answer: a new session and its token.
 #[utoipa::path(
     tag = "users",
-    request_body(content = PasskeyAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.get`, binary fields base64url-encoded"),
+    request_body(content = AssertionAnswer, description = "The `PublicKeyCredential` from `navigator.credentials.get`, binary fields base64url-encoded"),
     params(("ceremony" = String, Path, description = "The ceremony of the start")),
     responses(
         (status = 201, description = "Signed in: a new session", body = SignedIn),
-        (status = 400, description = "The authenticator's answer does not verify (`/problems/passkey-rejected`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "The passkey is not known here (`/problems/passkey-unknown`)", body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "The answer does not verify (`/problems/passkey-rejected`), or the passkey is not known here (`/problems/passkey-unknown`)", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
         NotFound,
         Unavailable,
@@ -192,8 +187,7 @@ pub async fn finish_sign_in(
     path: web::Path<String>,
     body: web::Json<PasskeyAnswer>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = answer(body.into_inner())?;
-    let user = passkeys.finish_sign_in(&path, &answer).await?;
+    let user = passkeys.finish_sign_in(&path, body.into_inner().0).await?;
     let session = credentials.open_session(user, device(&req)).await?;
     let profile = credentials.profile(user).await?;
     let token = auth.issue_session(&session)?;

@@ -30,7 +30,7 @@ pub const MAX_AGENT_CHARS: usize = 200;
 /// Errors of the credentials use case and its ports.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("name must be 1 to {MAX_NAME_CHARS} characters")]
+    #[error("name must be 1 to {MAX_NAME_CHARS} characters, none of them control characters")]
     InvalidName,
     #[error("email must be an address like fan@example.com, at most {MAX_EMAIL_CHARS} characters")]
     InvalidEmail,
@@ -63,8 +63,11 @@ impl Email {
     /// # Errors
     /// `InvalidEmail` for anything not shaped like `local@domain.tld`.
     pub fn parse(raw: &str) -> Result<Email, CredentialError> {
-        let s = raw.trim().to_lowercase();
-        let ok = (3..=MAX_EMAIL_CHARS).contains(&s.chars().count())
+        let trimmed = raw.trim();
+        // Counted as sent: lower-casing may change the count (İ is two characters).
+        let len = trimmed.chars().count();
+        let s = trimmed.to_lowercase();
+        let ok = (3..=MAX_EMAIL_CHARS).contains(&len)
             && !s.chars().any(|c| c.is_whitespace() || c.is_control())
             && match s.split_once('@') {
                 Some((local, domain)) => {
@@ -101,13 +104,17 @@ pub fn check_password(password: &str) -> Result<(), CredentialError> {
     }
 }
 
-/// A display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters.
+/// A display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters
+/// (PostgreSQL cannot store a NUL, and no name needs one).
 ///
 /// # Errors
 /// `InvalidName` otherwise.
 pub fn check_name(name: &str) -> Result<&str, CredentialError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
         Err(CredentialError::InvalidName)
     } else {
         Ok(name)

@@ -100,6 +100,7 @@ async fn sign_up_checks_input_before_any_work_then_opens_a_session() {
         ("", "ada@example.com", "password1", "InvalidName"),
         ("Ada", "ada", "password1", "InvalidEmail"),
         ("Ada", "ada@example.com", "short", "InvalidPassword"),
+        ("A\u{0}da", "ada@example.com", "password1", "InvalidName"),
     ] {
         let e = c.sign_up(name, email, pw, "").await.unwrap_err();
         assert_eq!(format!("{e:?}"), want);
