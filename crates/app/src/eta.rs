@@ -34,7 +34,15 @@ pub struct MeasuredEtas {
     inner: Arc<dyn Queue>,
     /// token → (first seen waiting, ETA told then in seconds).
     notes: Cache<String, (Instant, u64)>,
+    /// Concerts whose line this instance saw closed, and whose notes it dropped then: a
+    /// closed line admits nobody more, and with several instances the fan's last answer
+    /// may come from another one (its own notes go at that instance's first sighting).
+    closed: Cache<ConcertId, ()>,
 }
+
+/// Concerts remembered as closed (a reopened line's notes are taken again after it).
+const CLOSED_KEPT: u64 = 10_000;
+const CLOSED_TTL: Duration = Duration::from_secs(600);
 
 impl MeasuredEtas {
     pub fn new(inner: Arc<dyn Queue>) -> Self {
@@ -45,6 +53,25 @@ impl MeasuredEtas {
                 .time_to_live(NOTE_TTL)
                 .support_invalidation_closures()
                 .build(),
+            closed: Cache::builder()
+                .max_capacity(CLOSED_KEPT)
+                .time_to_live(CLOSED_TTL)
+                .build(),
+        }
+    }
+
+    /// Drops every note of a concert whose line closed, once per `CLOSED_TTL`.
+    async fn forget_concert(&self, concert: ConcertId) {
+        if self.closed.contains_key(&concert) {
+            return;
+        }
+        self.closed.insert(concert, ()).await;
+        let prefix = format!("{}.", concert.0);
+        if let Err(e) = self
+            .notes
+            .invalidate_entries_if(move |token, _| token.starts_with(&prefix))
+        {
+            tracing::warn!(error = %e, "cannot drop a closed line's ETA notes");
         }
     }
 
@@ -69,8 +96,13 @@ impl MeasuredEtas {
                 }
             }
             // Nothing more to measure: the wait ended without an admission.
-            TicketStatus::Expired | TicketStatus::SoldOut | TicketStatus::Closed => {
+            TicketStatus::Expired => {
                 self.notes.invalidate(ticket.token.as_str()).await;
+            }
+            // The line closed: nobody of it will be admitted any more.
+            TicketStatus::SoldOut | TicketStatus::Closed => {
+                self.notes.invalidate(ticket.token.as_str()).await;
+                self.forget_concert(ticket.concert_id).await;
             }
             TicketStatus::PreQueue => {}
         }
@@ -186,14 +218,7 @@ impl Queue for MeasuredEtas {
     ) -> Result<bool, QueueError> {
         let retired = self.inner.retire(concert, now, closed_before).await?;
         if retired {
-            // Nobody of that line will be admitted any more: its notes go with it.
-            let prefix = format!("{}.", concert.0);
-            if let Err(e) = self
-                .notes
-                .invalidate_entries_if(move |token, _| token.starts_with(&prefix))
-            {
-                tracing::warn!(error = %e, "cannot drop a retired line's ETA notes");
-            }
+            self.forget_concert(concert).await;
         }
         Ok(retired)
     }
