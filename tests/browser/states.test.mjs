@@ -4,7 +4,7 @@
 // answer is made up by the test; it only watches the page's requests.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BASE, admin, api, admittedFan, launch, newPage, record, concert, join, scriptErrors, seeText } from "./helpers.mjs";
+import { BASE, admin, api, admittedFan, launch, newPage, record, concert, join, scriptErrors, seeText, signUp } from "./helpers.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -86,9 +86,7 @@ test("entering waits out a 429 and answers a proof-of-work challenge", async () 
   // Signed in, not yet in line.
   await page.goto(BASE + "/");
   await page.waitForSelector("#view-concerts:not([hidden])");
-  await page.fill("#name", "Guido");
-  await page.click("#signin-btn");
-  await page.waitForSelector("#whoami:not([hidden])", { timeout: 90000 });
+  await signUp(page, "Guido");
   const token = await page.evaluate(() => JSON.parse(localStorage.getItem("frontrow.user")).access_token);
   // The fan's own budget of enters (a burst of 5) spent elsewhere, as a second tab would.
   const bearer = { Authorization: `Bearer ${token}` };
