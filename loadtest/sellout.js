@@ -127,7 +127,13 @@ export default function (data) {
   const e = http.post(`${API}/concerts/${data.concertId}/queue`, null, {
     headers: bearer(token, { 'Idempotency-Key': `enter-${fan}` }),
     tags: { name: 'enter' },
+    // 409 queue-closed: the line closed (sold out) before this fan arrived — an answer, not a failure.
+    responseCallback: http.expectedStatuses(200, 201, 409),
   });
+  if (e.status === 409 && String(e.body).includes('/problems/queue-closed')) {
+    soldOutInLine.add(1);
+    return;
+  }
   if (!check(e, { 'enter 201/200': (r) => r.status === 201 || r.status === 200 })) {
     console.error(`enter: ${e.status} ${e.error || ''} ${String(e.body).slice(0, 200)}`);
     return;

@@ -14,7 +14,7 @@ use crate::ticketing::jwk;
 
 /// A fan's ticket with its code.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketView {
+pub struct IssuedTicketView {
     pub id: i64,
     pub order_id: i64,
     pub schedule_id: i64,
@@ -42,7 +42,7 @@ pub struct TicketView {
     pub revoked: bool,
 }
 
-impl TicketView {
+impl IssuedTicketView {
     pub fn new(t: IssuedTicket, tickets: &Tickets) -> Self {
         let c = tickets.claims_of(&t.ticket);
         let (seat_id, area_id) = match t.ticket.place {
@@ -50,7 +50,7 @@ impl TicketView {
             Place::Area(a) => (None, Some(a)),
         };
         let revoked = t.ticket.revoked_at.is_some();
-        TicketView {
+        IssuedTicketView {
             id: t.ticket.id.0,
             order_id: t.ticket.order_id.0,
             schedule_id: t.ticket.schedule_id.0,

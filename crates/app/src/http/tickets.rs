@@ -20,8 +20,8 @@ use super::responses::{
     Unprocessable,
 };
 use super::ticket_dto::{
-    BatchBody, BatchView, CheckinBody, CheckinView, GateKitView, HolderKeyBody, KitQuery,
-    TicketView,
+    BatchBody, BatchView, CheckinBody, CheckinView, GateKitView, HolderKeyBody, IssuedTicketView,
+    KitQuery,
 };
 use crate::ticketing::jwk;
 
@@ -55,7 +55,7 @@ pub(super) fn configured(t: Option<web::Data<Tickets>>) -> Result<web::Data<Tick
     tag = "tickets",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The fan's tickets", body = Vec<TicketView>),
+        (status = 200, description = "The fan's tickets", body = Vec<IssuedTicketView>),
         Unauthorized,
         Unavailable,
     )
@@ -71,7 +71,7 @@ pub async fn list_tickets(
         .insert_header(("Cache-Control", "no-store"))
         .json(
             list.into_iter()
-                .map(|x| TicketView::new(x, &t))
+                .map(|x| IssuedTicketView::new(x, &t))
                 .collect::<Vec<_>>(),
         ))
 }
@@ -85,7 +85,7 @@ pub async fn list_tickets(
     request_body = HolderKeyBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Bound: the ticket with its new code", body = TicketView),
+        (status = 200, description = "Bound: the ticket with its new code", body = IssuedTicketView),
         JsonBodyProblems,
         Unauthorized,
         NotFound,
@@ -107,7 +107,7 @@ pub async fn bind_holder_key(
     let bound = t
         .bind_holder(user.0, TicketId(path.into_inner()), &key)
         .await?;
-    Ok(HttpResponse::Ok().json(TicketView::new(bound, &t)))
+    Ok(HttpResponse::Ok().json(IssuedTicketView::new(bound, &t)))
 }
 
 /// A JSON Web Key Set of OKP keys.
