@@ -53,7 +53,7 @@ export function createConcert(title, rows, seatsPerRow, price) {
   return mustJson(res, 'create concert', 201);
 }
 
-// `extra` adds policy fields (issue 11: admit_per_seat, sale_opens_at).
+// `extra` adds policy fields (e.g. admit_per_seat, sale_opens_at).
 export function setPolicy(concertId, maxActive, admitPerSecond, activeTtlSeconds, extra = {}) {
   const res = http.put(
     `${API}/admin/concerts/${concertId}/queue-policy`,

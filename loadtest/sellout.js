@@ -1,5 +1,5 @@
 // Sell-out: FANS (20,000) fans for a concert of SEATS (5,000) seats; fans are iterations
-// (admission is capped by the free seats, issue 11: fans_admitted vs fans_no_seat is the
+// (admission is capped by the free seats: fans_admitted vs fans_no_seat is the
 // admitted-but-nothing share; fans told SOLD_OUT in line count as fans_sold_out_in_line)
 // over at most VUS (1,000) VUs. Each fan creates a user, enters the waiting room, polls until
 // ACTIVE, checks the schedule still has seats, loads the seat map, holds a random AVAILABLE

@@ -1,4 +1,4 @@
-// frontrow's proof-of-work solver (issue 12), for lines whose policy asks one.
+// frontrow's proof-of-work solver, for lines whose policy asks one.
 //
 //   const c = await (await fetch(`/api/v1/concerts/${id}/queue/challenge`,
 //                                { headers: { Authorization: `Bearer ${token}` } })).json();
