@@ -13,6 +13,7 @@ pub mod limits;
 pub mod passkeys;
 pub mod pow;
 pub mod settings;
+pub mod settings_table;
 pub mod startup;
 pub mod telemetry;
 pub mod ticketing;
