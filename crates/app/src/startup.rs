@@ -278,6 +278,7 @@ impl Application {
             sales: frontrow_domain::sales::Sales::new(
                 ports.catalog.clone(),
                 ports.payments.clone(),
+                repos.orders.clone(),
                 clock.clone(),
             ),
         });

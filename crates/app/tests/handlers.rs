@@ -102,6 +102,7 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
         sales: frontrow_domain::sales::Sales::new(
             catalog.clone(),
             Arc::new(MockPaymentRepository::new()),
+            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
             clock.clone(),
         ),
         boxoffice: frontrow_domain::boxoffice::BoxOffice::new(

@@ -46,6 +46,7 @@ async fn served_doc() -> Value {
         sales: frontrow_domain::sales::Sales::new(
             catalog.clone(),
             Arc::new(MockPaymentRepository::new()),
+            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
             clock.clone(),
         ),
         boxoffice: frontrow_domain::boxoffice::BoxOffice::new(

@@ -1216,6 +1216,8 @@ impl OrderRepository for SeaOrmStore {
                 Ok(AreaAvailability {
                     available: u64::try_from(a.capacity - a.held - a.sold).unwrap_or(0),
                     capacity: u64::try_from(a.capacity).unwrap_or(0),
+                    held: u64::try_from(a.held).unwrap_or(0),
+                    sold: u64::try_from(a.sold).unwrap_or(0),
                     price: money(a.price)?,
                     area: a.name,
                     category: a.category,

@@ -165,6 +165,10 @@ pub struct AreaAvailability {
     pub price: Money,
     pub capacity: u64,
     pub available: u64,
+    /// Places under a hold right now.
+    pub held: u64,
+    /// Places paid for.
+    pub sold: u64,
 }
 
 /// A schedule's availability per seat category and per standing area.
