@@ -54,6 +54,14 @@ layering_guard() {
       "(see how: cargo tree -p frontrow-domain -e normal -i <crate>)" >&2
     exit 1
   fi
+  # The app's guard (rate limits, identity provider, proof-of-work, admission passes)
+  # knows no HTTP framework either: the HTTP layer calls it.
+  offenders=$(grep -rnE 'actix|crate::http' crates/app/src/guard | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
+  if [ -n "$offenders" ]; then
+    echo "static check failed: layering guard: crates/app/src/guard imports the HTTP layer:" >&2
+    echo "$offenders" >&2
+    exit 1
+  fi
 }
 
 # Passkeys (webauthn-rs) link OpenSSL: a fresh Debian machine lacks its headers.

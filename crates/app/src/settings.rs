@@ -469,7 +469,7 @@ impl Settings {
     /// Limits, identity provider, admission pass, proof-of-work.
     fn validate_abuse(&self) -> Result<(), SettingsError> {
         let bad = |key: &str, why: &str| Err(SettingsError(format!("{key}: {why}")));
-        if let Err(e) = crate::limits::parse_proxies(&self.limits.trusted_proxies) {
+        if let Err(e) = crate::guard::limits::parse_proxies(&self.limits.trusted_proxies) {
             return bad(
                 "limits.trusted_proxies (FRONTROW__LIMITS__TRUSTED_PROXIES)",
                 &e,

@@ -33,9 +33,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{CachedCatalog, InvalidatingPayments, InvalidatingSeats, ReadCache};
+use crate::guard::limits::Limits;
 use crate::http::auth::Auth;
 use crate::http::{AppState, Probe, build_app};
-use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::telemetry::{
     self, HOLDS_EXPIRED, ORDERS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED,
@@ -292,7 +292,7 @@ impl Application {
         .with_signup(settings.auth.signup)
         .with_credentials(credentials.clone().into_inner());
         if let Some(url) = settings.jwks_url() {
-            let idp = crate::identity::IdentityProvider::new(
+            let idp = crate::guard::identity::IdentityProvider::new(
                 url,
                 settings.auth.issuer.as_deref().unwrap_or_default(),
                 settings.auth.audience.as_deref().unwrap_or_default(),
@@ -331,7 +331,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
         let signer = web::Data::new(
-            crate::admission::AdmissionSigner::from_settings(&settings.admission)
+            crate::guard::admission::AdmissionSigner::from_settings(&settings.admission)
                 .context("cannot set up admission passes (admission.signing_key)")?,
         );
         let (ticket_signer, ticket_keys) = crate::ticketing::keys_from_settings(&settings.tickets)
@@ -344,7 +344,7 @@ impl Application {
             clock.clone(),
             settings.tickets.policy(),
         ));
-        let pow = web::Data::new(crate::pow::PowGate::new(
+        let pow = web::Data::new(crate::guard::pow::PowGate::new(
             settings.auth.jwt_secret.expose_secret().as_bytes(),
             Duration::from_secs(settings.pow.challenge_ttl_seconds),
             match &queue {
@@ -424,7 +424,7 @@ impl Application {
             }));
         }
         if let Some(l) = limits {
-            tasks.push(tokio::spawn(crate::limits::housekeeping(
+            tasks.push(tokio::spawn(crate::guard::limits::housekeeping(
                 l.into_inner(),
                 Duration::from_secs(60),
                 cancel.clone(),

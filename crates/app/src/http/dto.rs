@@ -331,7 +331,7 @@ impl TicketView {
     pub fn with_pass(
         mut self,
         ticket: &Ticket,
-        signer: Option<&crate::admission::AdmissionSigner>,
+        signer: Option<&crate::guard::admission::AdmissionSigner>,
     ) -> Self {
         self.admission_token = signer.and_then(|s| s.pass(ticket));
         self

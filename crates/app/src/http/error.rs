@@ -610,3 +610,36 @@ impl From<frontrow_domain::tickets::TicketError> for ApiError {
         }
     }
 }
+
+impl From<crate::guard::pow::PowRequired> for ApiError {
+    /// 403 `pow-required`, saying what was wrong with the proof.
+    fn from(e: crate::guard::pow::PowRequired) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "pow-required",
+            "Proof of work required",
+            e.0,
+        )
+    }
+}
+
+impl From<crate::guard::identity::IdentityError> for ApiError {
+    /// 401 for a token the provider did not sign as asked; 503 + `Retry-After` while its
+    /// keys were never fetched.
+    fn from(e: crate::guard::identity::IdentityError) -> ApiError {
+        use crate::guard::identity::IdentityError;
+        match e {
+            IdentityError::Rejected(detail) => ApiError::unauthorized(detail),
+            IdentityError::KeysUnavailable { retry_after_secs } => {
+                let mut a = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service-unavailable",
+                    "Service unavailable",
+                    e.to_string(),
+                );
+                a.retry_after = Some(retry_after_secs);
+                a
+            }
+        }
+    }
+}

@@ -15,6 +15,7 @@ pub mod error;
 pub mod gate_admin;
 pub mod json_numbers;
 pub mod life;
+pub mod limits;
 pub mod links;
 pub mod methods;
 pub mod middleware;
@@ -251,7 +252,7 @@ pub fn build_app(
         .service(wellknown::jwks)
         .service(tickets::ticket_keys)
         .split_for_parts();
-    let api = crate::limits::document(api);
+    let api = limits::document(api);
     let api = links::document(api);
     // For 405 answers: the documented routes and the Swagger UI's.
     let known = methods::KnownRoutes::from_openapi(&api)
@@ -270,7 +271,7 @@ pub fn build_app(
         )
         .default_service(web::to(methods::no_route))
         // Inside `observe`, so refusals are counted and logged like any answer.
-        .wrap(actix_web::middleware::from_fn(crate::limits::enforce))
+        .wrap(actix_web::middleware::from_fn(limits::enforce))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
         // Swagger UI's files get cache headers; then every answer is compressed when the
         // client asks for it, but for the event stream (it must not be buffered) and
