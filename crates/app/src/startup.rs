@@ -242,7 +242,8 @@ impl Application {
         // admission capped by the concert's free seats.
         let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone())
             .with_inventory(ports.seats.clone())
-            .with_retirement(settings.queue.retire_after_seconds);
+            .with_retirement(settings.queue.retire_after_seconds)
+            .with_draw_archive(repos.draws.clone());
         let state = web::Data::new(AppState {
             accounts: Accounts::new(
                 ports.users.clone(),
@@ -400,6 +401,11 @@ impl Application {
 
         let cancel = CancellationToken::new();
         let mut tasks = vec![
+            tokio::spawn(draw_keeper(
+                room.clone(),
+                Duration::from_secs(1),
+                cancel.clone(),
+            )),
             tokio::spawn(admission_ticker(
                 room,
                 settings.tick_interval(),
@@ -548,6 +554,23 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
         }
     }
     tracing::debug!("admission ticker stopped");
+}
+
+/// Archives every revealed draw in the database (see `WaitingRoom::keep_draws`), apart
+/// from the admission ticker so a large draw being written never delays admission.
+async fn draw_keeper(room: WaitingRoom, every: Duration, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        if let Err(e) = room.keep_draws().await {
+            tracing::warn!(error = %e, "draws not archived this round: queue unavailable");
+        }
+    }
+    tracing::debug!("draw keeper stopped");
 }
 
 /// Ends expired orders (their standing places back to their areas) and frees seats

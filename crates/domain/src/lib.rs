@@ -11,6 +11,7 @@ pub mod boxoffice;
 pub mod catalog;
 pub mod credentials;
 pub mod draw;
+pub mod draw_archive;
 pub mod error;
 pub mod fenwick;
 pub mod lifecycle;

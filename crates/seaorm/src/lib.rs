@@ -8,6 +8,7 @@
 mod catalog;
 mod convert;
 mod credentials;
+mod draws;
 pub mod entity;
 mod errors;
 mod orders;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use frontrow_domain::boxoffice::port::OrderRepository;
+use frontrow_domain::draw_archive::DrawArchive;
 use frontrow_domain::error::StoreError;
 use frontrow_domain::ports::{
     CatalogRepository, PaymentRepository, SeatRepository, UserRepository, WalletRepository,
@@ -45,6 +46,7 @@ pub struct StorePorts {
     pub payments: Arc<dyn PaymentRepository>,
     pub orders: Arc<dyn OrderRepository>,
     pub tickets: Arc<dyn TicketRepository>,
+    pub draws: Arc<dyn DrawArchive>,
 }
 
 /// The SQL store: one pool, implementing all the repository ports.
@@ -173,7 +175,8 @@ impl SeaOrmStore {
             wallets: me.clone(),
             payments: me.clone(),
             orders: me.clone(),
-            tickets: me,
+            tickets: me.clone(),
+            draws: me,
         }
     }
 

@@ -3,6 +3,8 @@
 
 pub mod checkin;
 pub mod concert;
+pub mod draw;
+pub mod draw_receipt;
 pub mod gate_key;
 pub mod ledger_entry;
 pub mod order;
