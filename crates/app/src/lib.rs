@@ -12,6 +12,7 @@ pub mod identity;
 pub mod limits;
 pub mod passkeys;
 pub mod pow;
+pub mod returns;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub pow: PowSettings,
     pub tickets: crate::ticketing::TicketSettings,
     pub accounts: crate::accounts::AccountsSettings,
+    pub returns: crate::returns::ReturnsSettings,
+    pub waitlist: crate::returns::WaitlistSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -710,6 +712,7 @@ impl Settings {
                 "cannot both be 0 (no moment a ticket would be valid)",
             );
         }
+        self.returns_policy()?;
         self.accounts.validate().map_err(SettingsError)
     }
 
@@ -776,6 +779,19 @@ impl Settings {
     }
 
     /// The box office's limits; holds last as long as booking holds.
+    /// The rules of returns and the waiting list (`returns`, `waitlist`).
+    ///
+    /// # Errors
+    /// A setting out of bounds.
+    pub fn returns_policy(&self) -> Result<frontrow_domain::returns::ReturnsPolicy, SettingsError> {
+        crate::returns::policy(
+            &self.returns,
+            &self.waitlist,
+            self.booking.max_tickets_per_order,
+        )
+        .map_err(SettingsError)
+    }
+
     pub fn order_policy(&self) -> OrderPolicy {
         OrderPolicy {
             hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),

@@ -9,6 +9,7 @@ use frontrow_domain::error::StoreError;
 use frontrow_domain::ports::{
     CatalogRepository, PaymentRepository, SeatRepository, UserRepository, WalletRepository,
 };
+use frontrow_domain::returns::port::ReturnsRepository;
 use frontrow_domain::tickets::port::TicketRepository;
 use frontrow_migration::{MigrationStatus, Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -45,6 +46,7 @@ pub struct StorePorts {
     pub payments: Arc<dyn PaymentRepository>,
     pub orders: Arc<dyn OrderRepository>,
     pub tickets: Arc<dyn TicketRepository>,
+    pub returns: Arc<dyn ReturnsRepository>,
 }
 
 /// The SQL store: one pool, implementing all the repository ports.
@@ -173,7 +175,8 @@ impl SeaOrmStore {
             wallets: me.clone(),
             payments: me.clone(),
             orders: me.clone(),
-            tickets: me,
+            tickets: me.clone(),
+            returns: me,
         }
     }
 
