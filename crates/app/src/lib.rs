@@ -9,6 +9,7 @@ pub mod gate;
 pub mod guard;
 pub mod http;
 pub mod passkeys;
+pub mod returns;
 pub mod settings;
 pub mod settings_table;
 pub mod startup;

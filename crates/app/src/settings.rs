@@ -36,6 +36,8 @@ pub struct Settings {
     pub pow: PowSettings,
     pub tickets: crate::ticketing::TicketSettings,
     pub accounts: crate::accounts::AccountsSettings,
+    pub returns: crate::returns::ReturnsSettings,
+    pub waitlist: crate::returns::WaitlistSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -563,7 +565,17 @@ impl Settings {
         }
     }
 
+    /// The rules of returns and the waiting list (`returns`, `waitlist`).
+    pub fn returns_policy(&self) -> frontrow_domain::returns::ReturnsPolicy {
+        crate::returns::policy(
+            &self.returns,
+            &self.waitlist,
+            self.booking.max_tickets_per_order,
+        )
+    }
+
     /// The box office's limits; holds last as long as booking holds.
+
     pub fn order_policy(&self) -> OrderPolicy {
         OrderPolicy {
             hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),

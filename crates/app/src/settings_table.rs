@@ -213,6 +213,9 @@ pub static SETTINGS: &[Setting] = &[
     s("tickets.valid_after_start_minutes", v("720"), "…until this long after it"),
     s("tickets.clock_skew_seconds", v("120"), "scanner clock tolerance")
         .doc("how far a scanner's clock may be off for the validity window"),
+    s("returns.cutoff_minutes", v("1440"), "returns close this long before a schedule starts").between(0, 525_600)
+        .doc("returns close this long before a schedule starts, unless its operator set another cutoff (see [Returns and the waiting list](../returns.md))"),
+    s("waitlist.offer_minutes", v("15"), "a returned place is held this long for the next fan waiting").between(1, 1440),
     s("telemetry.json", v("false"), "JSON log lines")
         .doc("one JSON object per log line"),
     s("telemetry.log_filter", v("info,sqlx=warn,sea_orm=warn,actix_server=warn"), "filter when RUST_LOG is unset"),

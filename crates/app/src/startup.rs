@@ -345,6 +345,12 @@ impl Application {
             clock.clone(),
             settings.tickets.policy(),
         ));
+        let returns = web::Data::new(frontrow_domain::returns::Returns::new(
+            repos.returns.clone(),
+            room.clone(),
+            clock.clone(),
+            settings.returns_policy(),
+        ));
         let pow = web::Data::new(crate::guard::pow::PowGate::new(
             settings.auth.jwt_secret.expose_secret().as_bytes(),
             Duration::from_secs(settings.pow.challenge_ttl_seconds),
@@ -377,6 +383,7 @@ impl Application {
                 .app_data(signer.clone())
                 .app_data(pow.clone())
                 .app_data(tickets.clone())
+                .app_data(returns.clone())
                 .app_data(credentials.clone())
                 .app_data(passkeys.clone());
             let app = if metrics_elsewhere {

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod ports;
 pub mod queue;
+pub mod returns;
 pub mod sales;
 pub mod seating;
 pub mod tickets;

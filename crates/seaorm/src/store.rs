@@ -10,6 +10,7 @@ use frontrow_domain::error::StoreError;
 use frontrow_domain::ports::{
     CatalogRepository, PaymentRepository, SeatRepository, UserRepository, WalletRepository,
 };
+use frontrow_domain::returns::port::ReturnsRepository;
 use frontrow_domain::tickets::port::TicketRepository;
 use frontrow_migration::{MigrationStatus, Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -47,6 +48,7 @@ pub struct StorePorts {
     pub orders: Arc<dyn OrderRepository>,
     pub tickets: Arc<dyn TicketRepository>,
     pub draws: Arc<dyn DrawArchive>,
+    pub returns: Arc<dyn ReturnsRepository>,
 }
 
 /// The SQL store: one pool, implementing all the repository ports.
@@ -176,7 +178,8 @@ impl SeaOrmStore {
             payments: me.clone(),
             orders: me.clone(),
             tickets: me.clone(),
-            draws: me,
+            draws: me.clone(),
+            returns: me,
         }
     }
 

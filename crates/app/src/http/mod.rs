@@ -28,6 +28,8 @@ pub mod presale;
 pub mod queue;
 pub mod reservations;
 pub mod responses;
+pub mod returns;
+pub mod returns_dto;
 pub mod ticket_dto;
 pub mod tickets;
 pub mod users;
@@ -142,7 +144,7 @@ impl Modify for SecuritySchemes {
     components(schemas(error::Problem)),
     tags(
         (name = "users"), (name = "catalog"), (name = "queue"), (name = "orders"), (name = "reservations"),
-        (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw"), (name = "tickets")
+        (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw"), (name = "tickets"), (name = "waitlist")
     )
 )]
 pub struct ApiDoc;
@@ -240,7 +242,14 @@ pub fn build_app(
                 .service(gate_admin::checkin_stats)
                 .service(gate_admin::revoke_ticket)
                 .service(gate_admin::get_ticket_policy)
-                .service(gate_admin::put_ticket_policy),
+                .service(gate_admin::put_ticket_policy)
+                .service(returns::return_ticket)
+                .service(returns::join_waitlist)
+                .service(returns::get_waitlist_entry)
+                .service(returns::leave_waitlist)
+                .service(returns::cancel_show)
+                .service(returns::get_returns)
+                .service(returns::put_returns),
         )
         .service(ops::index)
         .service(ops::healthz)

@@ -92,6 +92,13 @@ pub struct Order {
     pub admitted_until: DateTime<Utc>,
     pub extended_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// Held for a fan of the waiting list: payable without a queue token.
+    pub offer: bool,
+    /// What was credited back: returned tickets, or the rest when the show was
+    /// cancelled.
+    pub refunds: Vec<crate::returns::model::Refund>,
+    /// The schedule was cancelled by its operator.
+    pub show_cancelled: bool,
 }
 
 impl Order {
