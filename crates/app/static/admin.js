@@ -82,6 +82,7 @@ async function loadConcerts(select) {
 async function choose(id) {
   S.concert = id;
   history.replaceState(null, "", `#concert=${id}`);
+  document.dispatchEvent(new CustomEvent("console:concert", { detail: { id, key: S.key } }));
   for (const ch of Object.values(S.charts)) ch.reset();
   S.conflicts = null;
   clearError();

@@ -240,6 +240,7 @@ pub fn build_app(
                 .service(gate_admin::list_gate_keys)
                 .service(gate_admin::revoke_gate_key)
                 .service(gate_admin::checkin_stats)
+                .service(gate_admin::list_revocations)
                 .service(gate_admin::revoke_ticket)
                 .service(gate_admin::get_ticket_policy)
                 .service(gate_admin::put_ticket_policy)
