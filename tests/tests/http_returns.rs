@@ -843,8 +843,14 @@ async fn cancelled_show(db: Db) {
         PER_FAN as usize * FANS
     );
 
-    // Nothing on sale, and nothing sold again.
+    // Nothing on sale, and nothing sold again; the concert's only date is cancelled, so
+    // its line is closed.
     assert_eq!(available(&app, schedule).await, (0, 0));
+    let late = fan(&app, "late", 0).await;
+    assert_eq!(
+        assert_problem(app.enter_queue(&late, concert_id).await, 409).await["type"],
+        "/problems/queue-closed"
+    );
     let res = return_raw(&app, &fans[1], t[0]["id"].as_i64().unwrap(), Some("k")).await;
     assert_problem(res, 404).await;
     let own = tickets_of(&app, &fans[1]).await;
