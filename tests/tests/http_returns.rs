@@ -66,7 +66,10 @@ async fn concert(app: &TestApp, hours: i64, rows: &[u32], pit: u32) -> (i64, i64
         .enumerate()
         .map(|(i, n)| json!({ "label": format!("R{i}"), "seats": (1..=*n).collect::<Vec<_>>() }))
         .collect();
-    let mut sections = vec![json!({ "name": "Stalls", "category": "Seat", "rows": rows })];
+    let mut sections = Vec::new();
+    if !rows.is_empty() {
+        sections.push(json!({ "name": "Stalls", "category": "Seat", "rows": rows }));
+    }
     if pit > 0 {
         sections.push(json!({ "name": "Pit", "category": "Floor", "capacity": pit }));
     }
@@ -500,7 +503,7 @@ async fn five_returns_go_to_the_first_five_of_twenty_waiting_on_postgres() {
 
 async fn replays(db: Db) {
     let app = spawn(db).await;
-    let (concert_id, schedule) = concert(&app, 48, &[10], 0).await;
+    let (concert_id, schedule) = concert(&app, 48, &[10], 5).await;
     set_cutoff(&app, schedule, Some(60)).await;
     let buyer = fan(&app, "buyer", 2 * PRICE).await;
     let o = order(
@@ -512,7 +515,7 @@ async fn replays(db: Db) {
     )
     .await;
     assert_eq!(app.balance(&buyer).await, 0);
-    assert_eq!(available(&app, schedule).await, (8, 0));
+    assert_eq!(available(&app, schedule).await, (8, 5));
     let tickets = tickets_of(&app, &buyer).await;
     let (a, b) = (
         tickets[0]["id"].as_i64().unwrap(),
@@ -546,7 +549,7 @@ async fn replays(db: Db) {
     assert_eq!(ta["status"], "returned");
     assert_eq!(ta["returnable"], false);
     assert!(ta["code"].is_null());
-    assert_eq!(available(&app, schedule).await, (9, 0));
+    assert_eq!(available(&app, schedule).await, (9, 5));
 
     // Another key for the same ticket: already returned; this key for another ticket:
     // reused. Nothing changes.
@@ -564,6 +567,24 @@ async fn replays(db: Db) {
     let t = tickets_of(&app, &buyer).await;
     let tb = t.iter().find(|t| t["id"].as_i64() == Some(b)).unwrap();
     assert_eq!(tb["status"], "valid");
+
+    // A standing place: the price of one place back, the place back in its area.
+    let standing = fan(&app, "standing", PRICE).await;
+    order(
+        &app,
+        &standing,
+        concert_id,
+        json!({ "schedule_id": schedule, "standing": [{ "area": "Pit", "quantity": 1 }] }),
+        true,
+    )
+    .await;
+    assert_eq!(available(&app, schedule).await, (9, 4));
+    let place = tickets_of(&app, &standing).await[0]["id"].as_i64().unwrap();
+    let r = return_ok(&app, &standing, place).await;
+    assert_eq!(r["refunded"], PRICE);
+    assert_eq!(app.balance(&standing).await, PRICE);
+    assert_eq!(available(&app, schedule).await, (9, 5));
+    assert_eq!(tickets_of(&app, &standing).await[0]["status"], "returned");
     app.stop().await;
 }
 
@@ -580,6 +601,68 @@ async fn fifty_replays_of_a_return_credit_once_on_mariadb() {
 #[tokio::test]
 async fn fifty_replays_of_a_return_credit_once_on_postgres() {
     replays(Db::Postgres).await;
+}
+
+// ---------------------------------------------------------------------------------------
+
+async fn standing_offer(db: Db) {
+    let app = spawn(db).await;
+    let (concert_id, schedule) = concert(&app, 48, &[], 2).await;
+    set_cutoff(&app, schedule, Some(0)).await;
+    let buyer = fan(&app, "buyer", 2 * PRICE).await;
+    order(
+        &app,
+        &buyer,
+        concert_id,
+        json!({ "schedule_id": schedule, "standing": [{ "area": "Pit", "quantity": 2 }] }),
+        true,
+    )
+    .await;
+    let waiting = fan(&app, "waiting", PRICE).await;
+    assert_eq!(join(&app, &waiting, schedule, 1).await.status(), 201);
+    let place = tickets_of(&app, &buyer).await[0]["id"].as_i64().unwrap();
+    return_ok(&app, &buyer, place).await;
+    let e = entry(&app, &waiting, schedule).await;
+    assert_eq!(e["status"], "offered");
+    let offer = get_order(&app, &waiting, e["offer"]["order_id"].as_i64().unwrap()).await;
+    assert_eq!(offer["positions"][0]["area"], "Pit");
+    assert_eq!(offer["total"], PRICE);
+    assert_eq!(
+        available(&app, schedule).await,
+        (0, 0),
+        "held for the fan alone"
+    );
+    // Expired with nobody else waiting: the place is back on sale after one sweep.
+    let store = store_of(&app).await;
+    let later = Utc::now() + chrono::Duration::minutes(16);
+    assert_eq!(
+        store
+            .ports()
+            .orders
+            .release_expired(later, 1_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(entry(&app, &waiting, schedule).await["status"], "expired");
+    assert_eq!(available(&app, schedule).await, (0, 1));
+    store.close().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_returned_standing_place_is_offered_then_back_on_sale_on_sqlite() {
+    standing_offer(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_returned_standing_place_is_offered_then_back_on_sale_on_mariadb() {
+    standing_offer(Db::MariaDb).await;
+}
+
+#[tokio::test]
+async fn a_returned_standing_place_is_offered_then_back_on_sale_on_postgres() {
+    standing_offer(Db::Postgres).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -760,8 +843,14 @@ async fn cancelled_show(db: Db) {
         PER_FAN as usize * FANS
     );
 
-    // Nothing on sale, and nothing sold again.
+    // Nothing on sale, and nothing sold again; the concert's only date is cancelled, so
+    // its line is closed.
     assert_eq!(available(&app, schedule).await, (0, 0));
+    let late = fan(&app, "late", 0).await;
+    assert_eq!(
+        assert_problem(app.enter_queue(&late, concert_id).await, 409).await["type"],
+        "/problems/queue-closed"
+    );
     let res = return_raw(&app, &fans[1], t[0]["id"].as_i64().unwrap(), Some("k")).await;
     assert_problem(res, 404).await;
     let own = tickets_of(&app, &fans[1]).await;

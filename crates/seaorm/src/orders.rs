@@ -121,6 +121,23 @@ async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<(i
         .await
 }
 
+/// Makes seats free to buy: available, no holder, no offer (the caller's filters say
+/// which).
+pub(crate) fn free_seats() -> sea_orm::UpdateMany<seat::Entity> {
+    seat::Entity::update_many()
+        .col_expr(
+            seat::Column::Status,
+            Expr::value(SeatStatus::Available.as_str()),
+        )
+        .col_expr(
+            seat::Column::Version,
+            Expr::col(seat::Column::Version).add(1),
+        )
+        .col_expr(seat::Column::HeldBy, Expr::value(Option::<i64>::None))
+        .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
+        .col_expr(seat::Column::OfferOrderId, Expr::value(Option::<i64>::None))
+}
+
 /// Ends an order's held reservations (by primary key): `to`, and no longer live.
 async fn end_reservations(
     conn: &impl ConnectionTrait,
@@ -183,18 +200,7 @@ pub(crate) async fn end_order(
     end_reservations(conn, &ids, res_status).await?;
     for ids in seats.chunks(IN_CHUNK) {
         // Only seats still carrying this order's hold (same holder, same expiry).
-        seat::Entity::update_many()
-            .col_expr(
-                seat::Column::Status,
-                Expr::value(SeatStatus::Available.as_str()),
-            )
-            .col_expr(
-                seat::Column::Version,
-                Expr::col(seat::Column::Version).add(1),
-            )
-            .col_expr(seat::Column::HeldBy, Expr::value(Option::<i64>::None))
-            .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
-            .col_expr(seat::Column::OfferOrderId, Expr::value(Option::<i64>::None))
+        free_seats()
             .filter(seat::Column::Id.is_in(ids.iter().copied()))
             .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
             .filter(seat::Column::HeldBy.eq(o.user_id))

@@ -307,18 +307,7 @@ impl SeaOrmStore {
                     .filter(reservation::Column::LiveSeatId.is_not_null())
                     .exec(&txn)
                     .await?;
-                seat::Entity::update_many()
-                    .col_expr(
-                        seat::Column::Status,
-                        Expr::value(SeatStatus::Available.as_str()),
-                    )
-                    .col_expr(
-                        seat::Column::Version,
-                        Expr::col(seat::Column::Version).add(1),
-                    )
-                    .col_expr(seat::Column::HeldBy, Expr::value(Option::<i64>::None))
-                    .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
-                    .col_expr(seat::Column::OfferOrderId, Expr::value(Option::<i64>::None))
+                crate::orders::free_seats()
                     .filter(seat::Column::Id.eq(s.0))
                     .filter(seat::Column::Status.eq(SeatStatus::Sold.as_str()))
                     .exec(&txn)

@@ -306,3 +306,53 @@ async fn store_refusals_map_to_order_errors() {
         assert!(ok, "{e:?} is not {expected}");
     }
 }
+
+fn held_order(offer: bool) -> Order {
+    Order {
+        offer,
+        ..order_of(&PlaceOrder {
+            user_id: UserId(1),
+            concert_id: ConcertId(1),
+            schedule_id: ScheduleId(10),
+            seats: vec![],
+            standing: vec![],
+            now: now(),
+            expires_at: admitted_until(),
+            admitted_until: admitted_until(),
+            max_per_fan: 8,
+            together: true,
+            lone_seats_left: 0,
+            presale_code: None,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_list_offer_is_paid_without_a_queue_token_and_nothing_else_is() {
+    for offer in [true, false] {
+        let mut orders = MockOrderRepository::new();
+        orders
+            .expect_order()
+            .returning(move |_| Ok(Some(held_order(offer))));
+        orders.expect_pay().returning(|req| {
+            Ok(model::OrderReceipt {
+                order_id: req.order_id,
+                concert_id: ConcertId(1),
+                schedule_id: ScheduleId(10),
+                amount: Money::ZERO,
+                balance: Money::ZERO,
+                paid_at: req.now,
+                replayed: false,
+            })
+        });
+        let got = office(orders).pay(UserId(1), None, OrderId(1), "k").await;
+        if offer {
+            assert!(got.is_ok(), "{got:?}");
+        } else {
+            assert!(
+                matches!(got, Err(OrderError::Gate(GateError::Missing))),
+                "{got:?}"
+            );
+        }
+    }
+}
