@@ -5,6 +5,7 @@
 # tests/browser/*.test.mjs (FRONTROW_BIN names the binary, for `frontrow gate verify`),
 # stops the server. Screenshots (desktop and 390x844) go to
 # $SHOT_DIR/frontrow-screens (default SHOT_DIR: target/browser-artifacts).
+# BROWSER_TESTS=./boxoffice.test.mjs runs one file (paths relative to tests/browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -42,7 +43,7 @@ for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null &
 cd tests/browser
 status=0
 BASE_URL="http://127.0.0.1:$PORT" ADMIN_KEY="$ADMIN_KEY" SHOT_DIR="$SHOT_DIR" FRONTROW_BIN="$BIN" \
-  node --test --test-concurrency=1 ./*.test.mjs || status=$?
+  node --test --test-concurrency=1 ${BROWSER_TESTS:-./*.test.mjs} || status=$?
 if [ "$status" -ne 0 ]; then
   echo "browser-test: failed; the server's log:" >&2
   tail -n 50 "$DIR/server.log" >&2

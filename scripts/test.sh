@@ -21,6 +21,19 @@ export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 quick=0
 if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
 
+# How long each part took, printed at the end (the full tier's budget is 20 minutes).
+started=$SECONDS
+lap=$SECONDS
+timings=()
+took() { # name: the time since the previous lap
+  timings+=("$(printf '%-16s %4ds' "$1" $((SECONDS - lap)))")
+  lap=$SECONDS
+}
+print_timings() {
+  printf 'time: %s\n' "${timings[@]}"
+  printf 'time: %-16s %4ds\n' total $((SECONDS - started))
+}
+
 # --- static checks: cheap, and a failure here makes running the tests pointless ---------
 static_check() { # one-line message, command...
   local what=$1; shift
@@ -41,6 +54,14 @@ layering_guard() {
       "(see how: cargo tree -p frontrow-domain -e normal -i <crate>)" >&2
     exit 1
   fi
+  # The app's guard (rate limits, identity provider, proof-of-work, admission passes)
+  # knows no HTTP framework either: the HTTP layer calls it.
+  offenders=$(grep -rnE 'actix|crate::http' crates/app/src/guard | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
+  if [ -n "$offenders" ]; then
+    echo "static check failed: layering guard: crates/app/src/guard imports the HTTP layer:" >&2
+    echo "$offenders" >&2
+    exit 1
+  fi
 }
 
 # Passkeys (webauthn-rs) link OpenSSL: a fresh Debian machine lacks its headers.
@@ -59,6 +80,7 @@ static_check "rustdoc (RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-dep
   env RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps
 static_check "layering guard (cargo tree -p frontrow-domain -e normal)" layering_guard
 echo "static checks: ok (fmt, clippy, rustdoc, layering)"
+took "static checks"
 
 # --- tests --------------------------------------------------------------------------------
 LOG=$(mktemp /tmp/frontrow-test.XXXXXX.log)
@@ -74,6 +96,7 @@ else
   # The Redis Clusters: 3 masters (contract suite, slot moves, three instances, sell-out)
   # and 3 masters + 3 replicas (the failover test kills a master), ~6 s to start both.
   services_up redis mariadb postgres redis_cluster redis_cluster_failover
+  took "servers up"
   nextest_args=()
   skip_args=()
 fi
@@ -90,6 +113,7 @@ else
   nfailed=$(grep -E '^test result:' "$LOG" | sed -nE 's/.* ([0-9]+) failed.*/\1/p' | paste -sd+ | bc)
 fi
 rm -f "$LOG"
+took "nextest"
 passed=${passed:-0}; nfailed=${nfailed:-0}
 if [ "$failed" = 1 ] && [ "$nfailed" = 0 ]; then nfailed=1; fi
 
@@ -101,8 +125,10 @@ else
   failed=1; nfailed=$((nfailed + 1))
   echo "shuttle model check: FAILED" >&2
 fi
+took "shuttle"
 
 if [ "$quick" = 1 ]; then
+  print_timings
   echo "tests: ${passed} passed, ${nfailed} failed"
   exit "$failed"
 fi
@@ -115,6 +141,7 @@ else
   failed=1; nfailed=$((nfailed + 1))
   echo "browser test: FAILED" >&2
 fi
+took "browser"
 
 # The API against its own OpenAPI contract (Schemathesis, a few minutes at most): no 5xx,
 # only documented status codes, bodies matching their schemas.
@@ -124,6 +151,7 @@ else
   failed=1; nfailed=$((nfailed + 1))
   echo "schemathesis: FAILED" >&2
 fi
+took "schemathesis"
 
 # /metrics as Prometheus's own linter reads it (promtool, Debian's prometheus package).
 if scripts/promtool-check.sh; then
@@ -132,6 +160,7 @@ else
   failed=1; nfailed=$((nfailed + 1))
   echo "promtool: FAILED" >&2
 fi
+took "promtool"
 
 # The book (docs/): mdBook builds it, and no relative link or anchor may be broken.
 if scripts/check-book-links.sh; then
@@ -140,6 +169,7 @@ else
   failed=1; nfailed=$((nfailed + 1))
   echo "book: FAILED" >&2
 fi
+took "book"
 
 # Published figures: every report the README and the book cite is in git, and every
 # figure beside such a link is in its report (scripts/check-figures.py).
@@ -149,6 +179,7 @@ else
   failed=1; nfailed=$((nfailed + 1))
   echo "figures: FAILED" >&2
 fi
+took "figures"
 
 # The load-test scripts must not rot: a few seconds of each scenario, with its invariants.
 smoke=0
@@ -159,6 +190,8 @@ if [ -z "${SKIP_LOADTEST_SMOKE:-}" ]; then
     smoke=1; nfailed=$((nfailed + 1))
     echo "loadtest smoke: FAILED" >&2
   fi
+  took "loadtest smoke"
 fi
+print_timings
 echo "tests: ${passed} passed, ${nfailed} failed"
 [ "$failed" = 0 ] && [ "$smoke" = 0 ]

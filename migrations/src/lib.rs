@@ -19,6 +19,8 @@ mod m20261204_000001_create_orders;
 mod m20261204_000002_create_presale_codes;
 mod m20261205_000101_create_tickets;
 mod m20261205_000301_create_sessions_and_passkeys;
+mod m20261206_000101_create_returns;
+mod m20261206_000201_create_draws;
 
 /// Every migration of frontrow, oldest first.
 pub struct Migrator;
@@ -41,6 +43,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000002_create_presale_codes::Migration),
             Box::new(m20261205_000101_create_tickets::Migration),
             Box::new(m20261205_000301_create_sessions_and_passkeys::Migration),
+            Box::new(m20261206_000101_create_returns::Migration),
+            Box::new(m20261206_000201_create_draws::Migration),
         ]
     }
 }

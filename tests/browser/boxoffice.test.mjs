@@ -91,7 +91,7 @@ test("a party of 3 orders best available, sees one summary and one countdown, pa
   assert.deepEqual(scriptErrors(page).filter((t) => !/ERR_CONNECTION_RESET/.test(t)), []);
 });
 
-test("standing places are ordered by quantity, and the console shows the layout and the sales per category and area", async () => {
+test("standing places are ordered by quantity, and the console shows the layout, the sales per category, section and area, and the presale codes", async () => {
   const c = await hallConcert("Standing Night");
   await openSale(c.id);
   const page = await newPage(browser);
@@ -140,12 +140,29 @@ test("standing places are ordered by quantity, and the console shows the layout 
   await until(ops, () => document.querySelector('#category-rows tr[data-area="Floor"]')?.children[3].textContent === "36");
   const rows = await ops.$$eval("#category-rows tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.deepEqual(rows, [
-    ["Premium", "€80.00", "8", "8", "0", "0", "€0.00"],
-    ["Standard", "€50.00", "16", "14", "0", "2", "€100.00"],
-    ["Floor (standing)", "€30.00", "40", "36", "4 taken", "–"],
+    ["Premium (category)", "€80.00", "8", "8", "0", "0", "€0.00"],
+    ["Standard (category)", "€50.00", "16", "14", "0", "2", "€100.00"],
+    ["Stalls (section)", "–", "24", "22", "0", "2", "€100.00"],
+    ["Floor (standing, Floor)", "€30.00", "40", "36", "0", "4", "€120.00"],
   ]);
   await seeText(ops, '#layout-standing [data-area="Floor"]', /36 of 40 left/);
   await record(ops, "console-layout");
+
+  // Presale codes of the date: two typed codes open Premium for two tickets each; one
+  // is cancelled from the console.
+  await ops.fill("#presale-codes", "FANCLUB-ONE\nFANCLUB-TWO");
+  await ops.fill("#presale-categories", "Premium");
+  await ops.fill("#presale-max", "2");
+  await ops.click("#presale-btn");
+  await until(ops, () => document.querySelectorAll("#presale-rows tr").length === 2);
+  const codes = await ops.$$eval("#presale-rows tr", (trs) => trs.map((tr) => [tr.dataset.code, tr.children[1].textContent, tr.children[3].textContent]));
+  assert.deepEqual(codes, [["FANCLUB-ONE", "Premium (category)", "0 of 2"], ["FANCLUB-TWO", "Premium (category)", "0 of 2"]]);
+  ops.once("dialog", (d) => d.accept());
+  await ops.click('#presale-rows tr[data-code="FANCLUB-TWO"] button');
+  await until(ops, () => document.querySelector('#presale-rows tr[data-code="FANCLUB-TWO"]')?.children[5].textContent === "Cancelled");
+  const listed = (await admin("GET", `/admin/schedules/${c.schedules[0].id}/presale-codes`));
+  assert.deepEqual(listed.map((x) => [x.code, x.cancelled]), [["FANCLUB-ONE", false], ["FANCLUB-TWO", true]]);
+  await audit(ops, "console with presale codes");
   for (const p of [page, ops]) assert.deepEqual(scriptErrors(p), []);
 });
 

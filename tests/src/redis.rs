@@ -290,3 +290,90 @@ impl Cluster {
         moved
     }
 }
+
+/// A Redis server of one test's own (no persistence), so it can be stopped, started
+/// again or flushed without touching other tests.
+pub struct OwnRedis {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    pub fn start(port: u16, dir: std::path::PathBuf) -> OwnRedis {
+        crate::assert_named_as_server_test("a Redis server");
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server is not installed or cannot start ({e}); scripts/test.sh installs it"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        OwnRedis {
+            port,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    /// The server's key names matching `pattern` (`KEYS`: a test's own server is small).
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut c = conn(&self.url());
+        redis::cmd("KEYS").arg(pattern).query(&mut c).expect("KEYS")
+    }
+
+    /// Deletes every key (`FLUSHALL`): the server lost its data.
+    pub fn flushall(&self) {
+        let mut c = conn(&self.url());
+        let _: () = redis::cmd("FLUSHALL").query(&mut c).expect("FLUSHALL");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A server on a free port in a fresh temp dir.
+    pub fn fresh() -> OwnRedis {
+        let dir =
+            std::env::temp_dir().join(format!("frontrow-redis-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        OwnRedis::start(free_port(), dir)
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut again = OwnRedis::start(self.port, self.dir.clone());
+        self.child = again.child.take();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

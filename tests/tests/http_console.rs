@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use frontrow_tests::app::{ADMIN_KEY, TestApp, assert_problem, spawn_app};
+use frontrow_tests::app::{ADMIN_KEY, TestApp, TestUser, assert_problem, spawn_app};
 use serde_json::{Value, json};
 
 async fn get_admin(app: &TestApp, path: &str, key: Option<&str>) -> reqwest::Response {
@@ -163,6 +163,129 @@ async fn the_sales_summary_and_export_follow_holds_and_payments() {
     ] {
         assert_problem(get_admin(&app, path, Some(ADMIN_KEY)).await, 404).await;
     }
+    app.stop().await;
+}
+
+/// One order of `fan` (admitted with queue token `q`), paid when `pay` is set.
+async fn order(app: &TestApp, fan: &TestUser, q: &str, body: Value, pay: bool) {
+    let res = app
+        .client
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(&fan.token)
+        .header("X-Queue-Token", q)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    if pay {
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/orders/{id}/payment")))
+            .bearer_auth(&fan.token)
+            .header("X-Queue-Token", q)
+            .header("Idempotency-Key", format!("pay-{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_sales_summary_counts_per_category_section_and_standing_area() {
+    let app = spawn_app().await;
+    let res = app
+        .create_concert_raw(&json!({
+            "title": "Hall", "venue": "Hall",
+            "schedules": [{ "starts_at": "2030-01-01T20:00:00Z", "layout": {
+                "categories": [
+                    { "name": "Front", "price": 200 },
+                    { "name": "Back", "price": 100 },
+                    { "name": "Floor", "price": 50 }
+                ],
+                "sections": [
+                    { "name": "Lower", "category": "Front", "rows": [{ "label": "L", "seats": [1, 2, 3, 4] }] },
+                    { "name": "Upper", "category": "Back", "rows": [{ "label": "U", "seats": [1, 2, 3, 4] }] },
+                    { "name": "Pit", "category": "Floor", "capacity": 10 }
+                ]
+            } }]
+        }))
+        .await;
+    assert_eq!(res.status(), 201);
+    let concert: Value = res.json().await.unwrap();
+    let (id, schedule) = (
+        concert["id"].as_i64().unwrap(),
+        concert["schedules"][0]["id"].as_i64().unwrap(),
+    );
+    let ada = app.create_user("Ada").await;
+    let bo = app.create_user("Bo").await;
+    assert_eq!(app.charge(&ada, 10_000).await.status(), 200);
+    let qa = app.admitted(&ada, id, Duration::from_secs(10)).await;
+    let qb = app.admitted(&bo, id, Duration::from_secs(10)).await;
+    // Ada pays two front seats and three standing places; Bo holds one back seat.
+    order(
+        &app,
+        &ada,
+        &qa,
+        json!({ "schedule_id": schedule, "best_available": { "count": 2, "category": "Front" },
+                "standing": [{ "area": "Pit", "quantity": 3 }] }),
+        true,
+    )
+    .await;
+    order(
+        &app,
+        &bo,
+        &qb,
+        json!({ "schedule_id": schedule, "best_available": { "count": 1, "category": "Back" } }),
+        false,
+    )
+    .await;
+
+    let s: Value = get_admin(
+        &app,
+        &format!("/api/v1/admin/concerts/{id}/sales"),
+        Some(ADMIN_KEY),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let counts = |v: &Value| {
+        ["total", "available", "held", "sold", "revenue"].map(|k| v[k].as_i64().unwrap())
+    };
+    // 8 seats and 10 standing places; 2 seats and 3 places sold, 1 seat held.
+    assert_eq!(counts(&s), [18, 12, 1, 5, 550], "{s}");
+    let d = &s["schedules"][0];
+    assert_eq!(counts(d), [18, 12, 1, 5, 550], "{d}");
+    let named = |list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["name"].as_str().unwrap().to_owned(), counts(g)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        named(&d["categories"]),
+        [
+            ("Back".to_owned(), [4, 3, 1, 0, 0]),
+            ("Front".to_owned(), [4, 2, 0, 2, 400])
+        ]
+    );
+    assert_eq!(
+        named(&d["sections"]),
+        [
+            ("Lower".to_owned(), [4, 2, 0, 2, 400]),
+            ("Upper".to_owned(), [4, 3, 1, 0, 0])
+        ]
+    );
+    let pit = &d["standing"][0];
+    assert_eq!(
+        (&pit["area"], &pit["category"], &pit["price"]),
+        (&json!("Pit"), &json!("Floor"), &json!(50))
+    );
+    assert_eq!(counts(pit), [10, 7, 0, 3, 150], "{pit}");
     app.stop().await;
 }
 

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 async fn limited_app(tweak: impl FnOnce(&mut Settings) + Send + 'static) -> TestApp {
     spawn_app_with(AppOptions {
         tweak: Box::new(move |s| {
-            s.limits = frontrow_app::settings::LimitsSettings::default();
+            s.limits = frontrow_app::settings::Settings::default().limits;
             tweak(s);
         }),
         ..AppOptions::default()
@@ -289,7 +289,7 @@ async fn two_instances_share_the_sign_up_limit_on_redis() {
             redis: Some(redis.clone()),
             tweak: Box::new(move |s| {
                 s.redis.key_prefix = prefix;
-                s.limits = frontrow_app::settings::LimitsSettings::default();
+                s.limits = frontrow_app::settings::Settings::default().limits;
                 s.limits.signup_burst = 4;
                 s.limits.signup_per_minute = 30;
             }),

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use frontrow_app::pow::solve;
+use frontrow_app::guard::pow::solve;
 use frontrow_tests::app::{
     AppOptions, TestApp, TestUser, assert_problem, spawn_app, spawn_app_with,
 };

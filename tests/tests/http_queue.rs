@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use frontrow_tests::admission::{admits_within_the_rate, fills_to_max_active_and_no_further};
 use frontrow_tests::app::{AppOptions, TestApp, assert_problem, spawn_app_with};
+use frontrow_tests::redis::{OwnRedis, free_port};
 use frontrow_tests::required_env;
 use frontrow_tests::wait;
 use serde_json::{Value, json};
@@ -238,63 +238,6 @@ async fn admin_policy_rejects_bad_values_and_bad_keys() {
     assert_eq!(v["pow_difficulty"], 0);
     assert_eq!(v["admit_per_seat"], 1.5);
     app.stop().await;
-}
-
-/// A Redis server of this test's own, so it can be stopped and started again.
-struct OwnRedis {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start(port: u16, dir: std::path::PathBuf) -> OwnRedis {
-        frontrow_tests::assert_named_as_server_test("a Redis server");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("redis-server is not installed or cannot start ({e}); scripts/test.sh installs it"));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis {
-            port,
-            dir,
-            child: Some(child),
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        let mut again = OwnRedis::start(self.port, self.dir.clone());
-        self.child = again.child.take();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 #[tokio::test]

@@ -152,7 +152,7 @@ async fn assert_store_basics(c: &Ctx) {
     let stats = c.store.pool_stats();
     assert!(stats.max >= 16 && stats.size <= stats.max, "{stats:?}");
     let status = c.store.migrate_status().await.unwrap();
-    assert_eq!(status.len(), 14);
+    assert_eq!(status.len(), 16);
     assert!(
         status
             .iter()

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::settings::SETTINGS_HELP;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "frontrow",
     version,
     about = "Waiting room and booking service for concert on-sales",
-    after_help = SETTINGS_HELP
+    after_help = crate::settings_table::help()
 )]
 pub struct Cli {
     /// Directory holding base.toml and $FRONTROW_ENVIRONMENT.toml (both optional).

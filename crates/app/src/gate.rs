@@ -130,8 +130,10 @@ impl OfflineGate {
             now,
             skew: Duration::seconds(self.kit.rules.clock_skew_seconds),
         };
-        for code in codes {
-            let pre = rules::precheck(code, g, |t| self.revoked.get(&t).copied());
+        // The issuer's signatures of all codes are checked together (batch verification);
+        // redemption then goes code by code, in order.
+        let prechecks = rules::precheck_many(codes, g, |t| self.revoked.get(&t).copied());
+        for (code, pre) in codes.iter().zip(prechecks) {
             let ticket = pre.claims().map(|c| c.ticket);
             let (result, reason, first) = match pre {
                 Precheck::Admissible(c) => {

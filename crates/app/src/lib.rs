@@ -2,17 +2,16 @@
 //! (`frontrow`) is a thin CLI over `startup`.
 
 pub mod accounts;
-pub mod admission;
 pub mod cache;
 pub mod cli;
 pub mod eta;
 pub mod gate;
+pub mod guard;
 pub mod http;
-pub mod identity;
-pub mod limits;
 pub mod passkeys;
-pub mod pow;
+pub mod returns;
 pub mod settings;
+pub mod settings_table;
 pub mod startup;
 pub mod telemetry;
 pub mod ticketing;

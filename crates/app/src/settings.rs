@@ -6,21 +6,23 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use config::{Config, Environment, File, Map};
-use frontrow_domain::accounts::DEFAULT_MAX_CHARGE;
+use config::builder::DefaultState;
+use config::{Config, ConfigBuilder, Environment, File, Map};
 use frontrow_domain::booking::BookingPolicy;
 use frontrow_domain::boxoffice::OrderPolicy;
 use frontrow_domain::model::Money;
 use frontrow_domain::queue::{QueuePolicy, QueueSettings, TokenKey};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+
+use crate::settings_table::SETTINGS;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Development-only defaults; start-up warns when they are in use.
 pub const DEV_JWT_SECRET: &str = "frontrow-dev-secret-change-me";
 pub const DEV_ADMIN_KEY: &str = "frontrow-dev-admin-key";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
@@ -34,10 +36,12 @@ pub struct Settings {
     pub pow: PowSettings,
     pub tickets: crate::ticketing::TicketSettings,
     pub accounts: crate::accounts::AccountsSettings,
+    pub returns: crate::returns::ReturnsSettings,
+    pub waitlist: crate::returns::WaitlistSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
     pub bind: String,
@@ -67,20 +71,22 @@ impl HttpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://frontrow.db?mode=rwc`, `mysql://user:pass@host:3306/db`, `postgres://…`.
+    #[serde(serialize_with = "redacted")]
     pub url: SecretString,
     pub max_connections: u32,
     pub connect_timeout_ms: u64,
     pub acquire_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// `redis://127.0.0.1:6379`. Empty: the in-process `MemoryQueue` (one node only).
+    #[serde(serialize_with = "redacted")]
     pub url: Option<SecretString>,
     /// Prefix of every key frontrow writes.
     pub key_prefix: String,
@@ -96,12 +102,14 @@ pub struct RedisSettings {
     pub cluster: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// HS256 secret of user access tokens (at least 16 bytes).
+    #[serde(serialize_with = "redacted")]
     pub jwt_secret: SecretString,
     /// Value of the `X-Admin-Key` header for operator endpoints (at least 16 bytes).
+    #[serde(serialize_with = "redacted")]
     pub admin_key: SecretString,
     /// Lifetime of an access token.
     pub token_ttl_seconds: u64,
@@ -125,8 +133,8 @@ pub struct AuthSettings {
     pub signup: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct BookingSettings {
     pub hold_ttl_seconds: u64,
     pub max_held_per_user: u32,
@@ -145,8 +153,8 @@ pub struct BookingSettings {
     pub max_tickets_per_fan: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueueSettingsToml {
     /// Default policy of a concert no operator configured.
     pub max_active: u64,
@@ -178,8 +186,8 @@ impl Rate {
 
 /// Rate limits per route class (see `crate::limits`): per client address, and per user
 /// where the route takes an access token.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct LimitsSettings {
     /// False turns every limit off (load tests from one address need that).
     pub enabled: bool,
@@ -257,27 +265,28 @@ impl LimitsSettings {
 }
 
 /// The admission pass: an ES256 JWT in the status answer while a fan is active.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdmissionSettings {
     /// PKCS#8 PEM of the P-256 private key that signs passes. Unset: a key is generated
     /// at start (with a warning): passes then verify only against this one instance's
     /// `/.well-known/jwks.json`, and not after a restart.
+    #[serde(serialize_with = "redacted")]
     pub signing_key: Option<SecretString>,
     /// The passes' `iss`.
     pub issuer: String,
 }
 
 /// Proof-of-work on enter (difficulty per concert: the queue policy's `pow_difficulty`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct PowSettings {
     /// How long a challenge may be solved and used.
     pub challenge_ttl_seconds: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TelemetrySettings {
     /// One JSON object per log line instead of human-readable text.
     pub json: bool,
@@ -288,209 +297,20 @@ pub struct TelemetrySettings {
     pub metrics_bind: Option<String>,
 }
 
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            bind: "127.0.0.1:8080".into(),
-            workers: 0,
-            shutdown_timeout_seconds: 10,
-            keep_alive_seconds: 75,
-            client_request_timeout_ms: 5_000,
-        }
-    }
+/// The secrets' place in the serialized settings (bounds and key checks need the
+/// structure, never the value).
+pub(crate) fn redacted<T, S: Serializer>(_: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str("[redacted]")
 }
 
-impl Default for DatabaseSettings {
+impl Default for Settings {
+    /// The settings table's defaults ([`crate::settings_table`]), nothing else.
     fn default() -> Self {
-        DatabaseSettings {
-            url: SecretString::from("sqlite://frontrow.db?mode=rwc"),
-            max_connections: 16,
-            connect_timeout_ms: 3_000,
-            acquire_timeout_ms: 5_000,
-        }
+        #[allow(clippy::expect_used)] // the table's own test proves they deserialize
+        Settings::from_builder(Settings::with_defaults(Config::builder()))
+            .expect("the settings table's defaults are settings")
     }
 }
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        RedisSettings {
-            url: None,
-            key_prefix: "frontrow:".into(),
-            timeout_ms: 500,
-            view_sync_ms: 50,
-            view_max_lag_ms: 2_000,
-            cluster: false,
-        }
-    }
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            jwt_secret: SecretString::from(DEV_JWT_SECRET),
-            admin_key: SecretString::from(DEV_ADMIN_KEY),
-            token_ttl_seconds: 24 * 3600,
-            jwks_url: None,
-            issuer: None,
-            audience: None,
-            jwks_cache_seconds: 300,
-            jwks_min_refresh_seconds: 30,
-            jwks_ca_file: None,
-            signup: true,
-        }
-    }
-}
-
-impl Default for LimitsSettings {
-    fn default() -> Self {
-        LimitsSettings {
-            enabled: true,
-            trusted_proxies: String::new(),
-            signup_per_minute: 5,
-            signup_burst: 5,
-            signin_per_minute: 30,
-            signin_burst: 10,
-            enter_per_minute: 120,
-            enter_burst: 60,
-            enter_user_per_minute: 10,
-            enter_user_burst: 5,
-            status_per_minute: 3_000,
-            status_burst: 200,
-            booking_per_minute: 3_000,
-            booking_burst: 200,
-            booking_user_per_minute: 120,
-            booking_user_burst: 20,
-            admin_per_minute: 600,
-            admin_burst: 100,
-        }
-    }
-}
-
-impl Default for AdmissionSettings {
-    fn default() -> Self {
-        AdmissionSettings {
-            signing_key: None,
-            issuer: "frontrow".into(),
-        }
-    }
-}
-
-impl Default for PowSettings {
-    fn default() -> Self {
-        PowSettings {
-            challenge_ttl_seconds: 120,
-        }
-    }
-}
-
-impl Default for BookingSettings {
-    fn default() -> Self {
-        let p = BookingPolicy::default();
-        BookingSettings {
-            hold_ttl_seconds: p.hold_ttl.num_seconds() as u64,
-            max_held_per_user: p.max_held_per_user,
-            max_charge: DEFAULT_MAX_CHARGE.minor_units(),
-            sweep_interval_ms: 1_000,
-            seat_map_cache_ms: 250,
-            hold_extension_seconds: p.hold_extension.num_seconds() as u64,
-            max_tickets_per_order: 8,
-            max_tickets_per_fan: 8,
-        }
-    }
-}
-
-impl Default for QueueSettingsToml {
-    fn default() -> Self {
-        let p = QueuePolicy::default();
-        QueueSettingsToml {
-            max_active: p.max_active,
-            admit_per_second: p.admit_per_second,
-            active_ttl_seconds: p.active_ttl_seconds,
-            idle_timeout_seconds: 60,
-            tick_interval_ms: 100,
-            admit_per_seat: p.admit_per_seat,
-            retire_after_seconds: frontrow_domain::lifecycle::DEFAULT_RETIRE_AFTER_SECONDS,
-        }
-    }
-}
-
-impl Default for TelemetrySettings {
-    fn default() -> Self {
-        TelemetrySettings {
-            json: false,
-            log_filter: "info,sqlx=warn,sea_orm=warn,actix_server=warn".into(),
-            metrics_bind: None,
-        }
-    }
-}
-
-/// Every setting with its environment variable and meaning, for `--help`.
-pub const SETTINGS_HELP: &str = "\
-SETTINGS (config/base.toml, config/$FRONTROW_ENVIRONMENT.toml, then environment):
-  FRONTROW__HTTP__BIND                      listen address [127.0.0.1:8080]
-  FRONTROW__HTTP__WORKERS                   worker threads, 0 = one per core [0]
-  FRONTROW__HTTP__SHUTDOWN_TIMEOUT_SECONDS  grace period for in-flight requests [10]
-  FRONTROW__HTTP__KEEP_ALIVE_SECONDS        idle keep-alive connection lifetime [75]
-  FRONTROW__HTTP__CLIENT_REQUEST_TIMEOUT_MS first request headers within, else 408 [5000]
-  FRONTROW__DATABASE__URL                   sqlite://frontrow.db?mode=rwc | mysql://… | postgres://…
-  FRONTROW__DATABASE__MAX_CONNECTIONS       pool size [16]
-  FRONTROW__DATABASE__CONNECT_TIMEOUT_MS    [3000]
-  FRONTROW__DATABASE__ACQUIRE_TIMEOUT_MS    [5000]
-  FRONTROW__REDIS__URL                      redis://host:port; unset = in-memory queue (one node)
-  FRONTROW__REDIS__KEY_PREFIX               prefix of every Redis key [frontrow:]
-  FRONTROW__REDIS__TIMEOUT_MS               bound of one Redis call, then 503 [500]
-  FRONTROW__REDIS__VIEW_SYNC_MS             how often the local line view reads events [50]
-  FRONTROW__REDIS__VIEW_MAX_LAG_MS          older view answers 503, not stale [2000]
-  FRONTROW__REDIS__CLUSTER                  true: Redis Cluster, URL = comma-separated seeds [false]
-  FRONTROW__AUTH__JWT_SECRET                HS256 secret of access tokens (>= 16 bytes)
-  FRONTROW__AUTH__ADMIN_KEY                 X-Admin-Key of operator endpoints (>= 16 bytes)
-  FRONTROW__AUTH__TOKEN_TTL_SECONDS         access token lifetime [86400]
-  FRONTROW__BOOKING__HOLD_TTL_SECONDS       how long a hold lasts [300]
-  FRONTROW__BOOKING__MAX_HELD_PER_USER      held seats per user per schedule [4]
-  FRONTROW__BOOKING__MAX_CHARGE             largest wallet charge, minor units [100000000]
-  FRONTROW__BOOKING__SWEEP_INTERVAL_MS      expired-hold sweeper period [1000]
-  FRONTROW__BOOKING__SEAT_MAP_CACHE_MS      life of a cached seat map, 0 = off [250]
-  FRONTROW__BOOKING__HOLD_EXTENSION_SECONDS a hold may be extended once by this, 0 = off [300]
-  FRONTROW__BOOKING__MAX_TICKETS_PER_ORDER  tickets in one order, 1-100 [8]
-  FRONTROW__BOOKING__MAX_TICKETS_PER_FAN    tickets a fan may hold or own per schedule, 1-1000 [8]
-  FRONTROW__QUEUE__MAX_ACTIVE               default max active fans per concert [1000]
-  FRONTROW__QUEUE__ADMIT_PER_SECOND         default admission rate [100]
-  FRONTROW__QUEUE__ACTIVE_TTL_SECONDS       how long an admission lasts [600]
-  FRONTROW__QUEUE__IDLE_TIMEOUT_SECONDS     unpolled waiters leave after [60]
-  FRONTROW__QUEUE__TICK_INTERVAL_MS         admission ticker period [100]
-  FRONTROW__QUEUE__ADMIT_PER_SEAT           default fans admitted per free seat [1.5]
-  FRONTROW__QUEUE__RETIRE_AFTER_SECONDS     a closed line's state is deleted after [3600]
-  FRONTROW__AUTH__JWKS_URL                  identity provider's keys, https://… or file://… [unset]
-  FRONTROW__AUTH__ISSUER / AUDIENCE         iss and aud its tokens must carry
-  FRONTROW__AUTH__JWKS_CACHE_SECONDS        fetched keys are fetched again after [300]
-  FRONTROW__AUTH__JWKS_MIN_REFRESH_SECONDS  unknown kid refetches at most this often [30]
-  FRONTROW__AUTH__JWKS_CA_FILE              PEM roots trusted for jwks_url besides the system's [unset]
-  FRONTROW__AUTH__SIGNUP                    built-in sign-up POST /users [true]
-  FRONTROW__LIMITS__ENABLED                 rate limits on [true]
-  FRONTROW__LIMITS__TRUSTED_PROXIES         proxies whose X-Forwarded-For counts (IPs/CIDRs, comma-separated)
-  FRONTROW__LIMITS__<CLASS>_PER_MINUTE      rate per address: SIGNUP [5] SIGNIN [30] ENTER [120]
-                                            STATUS [3000] BOOKING [3000] ADMIN [600]
-  FRONTROW__LIMITS__<CLASS>_BURST           burst per address: SIGNUP [5] SIGNIN [10] ENTER [60]
-                                            STATUS [200] BOOKING [200] ADMIN [100]
-  FRONTROW__ACCOUNTS__PASSWORD_MEMORY_KIB   argon2id memory per password hash, KiB [19456]
-  FRONTROW__ACCOUNTS__PASSWORD_ITERATIONS   argon2id passes [2]
-  FRONTROW__ACCOUNTS__PASSKEY_RP_ID         WebAuthn relying party id: the site's domain [localhost]
-  FRONTROW__ACCOUNTS__PASSKEY_ORIGIN        origin of the fan page [http://localhost:8080]
-  FRONTROW__ACCOUNTS__PASSKEY_RP_NAME       site name authenticators show [frontrow]
-  FRONTROW__ACCOUNTS__PASSKEY_CEREMONY_SECONDS  a passkey start must be finished within [300]
-  FRONTROW__LIMITS__ENTER_USER_PER_MINUTE / _BURST    per user [10] / [5]
-  FRONTROW__LIMITS__BOOKING_USER_PER_MINUTE / _BURST  per user [120] / [20]
-  FRONTROW__ADMISSION__SIGNING_KEY          PKCS#8 PEM P-256 key of admission passes [generated]
-  FRONTROW__ADMISSION__ISSUER               iss of admission passes [frontrow]
-  FRONTROW__POW__CHALLENGE_TTL_SECONDS      life of a proof-of-work challenge [120]
-  FRONTROW__TICKETS__SIGNING_KEYS           PKCS#8 PEM Ed25519 keys of ticket codes, first signs [generated]
-  FRONTROW__TICKETS__VALID_BEFORE_START_MINUTES  codes valid from this long before the start [360]
-  FRONTROW__TICKETS__VALID_AFTER_START_MINUTES   …until this long after it [720]
-  FRONTROW__TICKETS__CLOCK_SKEW_SECONDS     scanner clock tolerance [120]
-  FRONTROW__TELEMETRY__JSON                 JSON log lines [false]
-  FRONTROW__TELEMETRY__LOG_FILTER           filter when RUST_LOG is unset
-  FRONTROW__TELEMETRY__METRICS_BIND         serve /metrics only on this address [unset: on http.bind]
-  FRONTROW_ENVIRONMENT                      picks config/<name>.toml [none]";
 
 /// Error of loading settings: one line naming the key and the problem.
 #[derive(Debug, thiserror::Error)]
@@ -509,32 +329,65 @@ impl Settings {
         config_dir: &Path,
         vars: Option<Map<String, String>>,
     ) -> Result<Settings, SettingsError> {
-        let mut builder =
-            Config::builder().add_source(File::from(config_dir.join("base.toml")).required(false));
+        let mut builder = Self::with_defaults(Config::builder())
+            .add_source(File::from(config_dir.join("base.toml")).required(false));
         if let Ok(env) = std::env::var("FRONTROW_ENVIRONMENT") {
             builder = builder
                 .add_source(File::from(config_dir.join(format!("{env}.toml"))).required(false));
         }
-        let cfg = builder
-            .add_source(
-                Environment::with_prefix("FRONTROW")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(vars),
-            )
-            .build()
-            .map_err(|e| SettingsError(e.to_string()))?;
-        let settings: Settings = cfg
-            .try_deserialize()
-            .map_err(|e| SettingsError(e.to_string()))?;
+        builder = builder.add_source(
+            Environment::with_prefix("FRONTROW")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(vars),
+        );
+        let settings = Self::from_builder(builder)?;
         settings.validate()?;
         Ok(settings)
     }
 
-    /// Checks values that parse but make no sense.
+    /// `builder` with the settings table's defaults as its lowest layer.
+    fn with_defaults(mut builder: ConfigBuilder<DefaultState>) -> ConfigBuilder<DefaultState> {
+        for s in SETTINGS {
+            if let Some(value) = s.value() {
+                // A key of the table is a valid path: set_default cannot fail on it.
+                builder = match builder.set_default(s.key, value) {
+                    Ok(b) => b,
+                    Err(_) => unreachable!("{} is not a config path", s.key),
+                };
+            }
+        }
+        builder
+    }
+
+    fn from_builder(builder: ConfigBuilder<DefaultState>) -> Result<Settings, SettingsError> {
+        builder
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| SettingsError(e.to_string()))
+    }
+
+    /// The settings as a tree of values (secrets redacted), for checks by key.
+    fn as_tree(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Checks values that parse but make no sense: first the bounds of the settings
+    /// table, then what depends on several settings or on a value's form.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let bad = |key: &str, why: &str| Err(SettingsError(format!("{key}: {why}")));
+        let tree = self.as_tree();
+        for s in SETTINGS {
+            let path = format!("/{}", s.key.replace('.', "/"));
+            if let Some(why) = tree
+                .pointer(&path)
+                .and_then(serde_json::Value::as_f64)
+                .and_then(|v| s.out_of_bounds(v))
+            {
+                return bad(&format!("{} ({})", s.key, s.env()), &why);
+            }
+        }
         if self.http.bind.parse::<SocketAddr>().is_err() {
             return bad(
                 "http.bind (FRONTROW__HTTP__BIND)",
@@ -560,9 +413,6 @@ impl Settings {
                 "database.url (FRONTROW__DATABASE__URL)",
                 "must start with sqlite:, mysql://, postgres:// or postgresql://",
             );
-        }
-        if self.database.max_connections == 0 {
-            return bad("database.max_connections", "must be at least 1");
         }
         if let Some(u) = &self.redis.url {
             let u = u.expose_secret();
@@ -599,9 +449,6 @@ impl Settings {
                 "must be at least 1 and below redis.view_max_lag_ms",
             );
         }
-        if self.redis.timeout_ms == 0 {
-            return bad("redis.timeout_ms", "must be at least 1");
-        }
         if self.auth.jwt_secret.expose_secret().len() < 16 {
             return bad(
                 "auth.jwt_secret (FRONTROW__AUTH__JWT_SECRET)",
@@ -614,39 +461,6 @@ impl Settings {
                 "must be at least 16 bytes",
             );
         }
-        if self.auth.token_ttl_seconds == 0 {
-            return bad("auth.token_ttl_seconds", "must be at least 1");
-        }
-        if self.booking.hold_ttl_seconds == 0 || self.booking.hold_ttl_seconds > 86_400 {
-            return bad("booking.hold_ttl_seconds", "must be between 1 and 86400");
-        }
-        if self.booking.hold_extension_seconds > 86_400 {
-            return bad(
-                "booking.hold_extension_seconds",
-                "must be between 0 and 86400",
-            );
-        }
-        if self.booking.max_held_per_user == 0 {
-            return bad("booking.max_held_per_user", "must be at least 1");
-        }
-        if !(1..=100).contains(&self.booking.max_tickets_per_order) {
-            return bad("booking.max_tickets_per_order", "must be between 1 and 100");
-        }
-        if !(1..=1000).contains(&self.booking.max_tickets_per_fan) {
-            return bad("booking.max_tickets_per_fan", "must be between 1 and 1000");
-        }
-        if self.booking.max_charge <= 0 {
-            return bad("booking.max_charge", "must be positive");
-        }
-        if self.booking.sweep_interval_ms == 0 {
-            return bad("booking.sweep_interval_ms", "must be at least 1");
-        }
-        if self.queue.tick_interval_ms == 0 {
-            return bad("queue.tick_interval_ms", "must be at least 1");
-        }
-        if self.queue.idle_timeout_seconds == 0 {
-            return bad("queue.idle_timeout_seconds", "must be at least 1");
-        }
         self.queue_settings()
             .default_policy
             .validate()
@@ -657,29 +471,11 @@ impl Settings {
     /// Limits, identity provider, admission pass, proof-of-work.
     fn validate_abuse(&self) -> Result<(), SettingsError> {
         let bad = |key: &str, why: &str| Err(SettingsError(format!("{key}: {why}")));
-        if let Err(e) = crate::limits::parse_proxies(&self.limits.trusted_proxies) {
+        if let Err(e) = crate::guard::limits::parse_proxies(&self.limits.trusted_proxies) {
             return bad(
                 "limits.trusted_proxies (FRONTROW__LIMITS__TRUSTED_PROXIES)",
                 &e,
             );
-        }
-        let l = &self.limits;
-        for (name, rate) in [
-            ("signup", l.signup()),
-            ("signin", l.signin()),
-            ("enter", l.enter()),
-            ("enter_user", l.enter_user()),
-            ("status", l.status()),
-            ("booking", l.booking()),
-            ("booking_user", l.booking_user()),
-            ("admin", l.admin()),
-        ] {
-            if rate.per_minute == 0 || rate.burst == 0 {
-                return bad(
-                    &format!("limits.{name}_per_minute / limits.{name}_burst"),
-                    "must be at least 1 (limits.enabled = false turns limits off)",
-                );
-            }
         }
         if let Some(url) = self.jwks_url() {
             if !(url.starts_with("https://") || url.starts_with("file://")) {
@@ -695,12 +491,6 @@ impl Settings {
                     "both are required with auth.jwks_url",
                 );
             }
-            if self.auth.jwks_cache_seconds == 0 {
-                return bad("auth.jwks_cache_seconds", "must be at least 1");
-            }
-        }
-        if self.pow.challenge_ttl_seconds == 0 || self.pow.challenge_ttl_seconds > 3_600 {
-            return bad("pow.challenge_ttl_seconds", "must be between 1 and 3600");
         }
         if self.tickets.valid_before_start_minutes == 0
             && self.tickets.valid_after_start_minutes == 0
@@ -775,7 +565,17 @@ impl Settings {
         }
     }
 
+    /// The rules of returns and the waiting list (`returns`, `waitlist`).
+    pub fn returns_policy(&self) -> frontrow_domain::returns::ReturnsPolicy {
+        crate::returns::policy(
+            &self.returns,
+            &self.waitlist,
+            self.booking.max_tickets_per_order,
+        )
+    }
+
     /// The box office's limits; holds last as long as booking holds.
+
     pub fn order_policy(&self) -> OrderPolicy {
         OrderPolicy {
             hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
@@ -822,6 +622,111 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The leaves of a settings tree, as `section.key`.
+    fn leaves(tree: &serde_json::Value) -> Vec<String> {
+        let mut out = Vec::new();
+        for (section, keys) in tree.as_object().expect("sections") {
+            for key in keys.as_object().expect("keys").keys() {
+                out.push(format!("{section}.{key}"));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_table_names_every_setting_and_nothing_else() {
+        let mut table: Vec<String> = SETTINGS.iter().map(|s| s.key.to_owned()).collect();
+        table.sort();
+        assert_eq!(leaves(&Settings::default().as_tree()), table);
+    }
+
+    #[test]
+    fn the_table_s_defaults_are_the_domain_s() {
+        let d = Settings::default();
+        let q = QueuePolicy::default();
+        assert_eq!(
+            (
+                d.queue.max_active,
+                d.queue.admit_per_second,
+                d.queue.active_ttl_seconds
+            ),
+            (q.max_active, q.admit_per_second, q.active_ttl_seconds)
+        );
+        assert_eq!(d.queue.admit_per_seat, q.admit_per_seat);
+        assert_eq!(
+            d.queue.retire_after_seconds,
+            frontrow_domain::lifecycle::DEFAULT_RETIRE_AFTER_SECONDS
+        );
+        assert_eq!(d.booking_policy(), BookingPolicy::default());
+        assert_eq!(
+            d.max_charge(),
+            frontrow_domain::accounts::DEFAULT_MAX_CHARGE
+        );
+        assert_eq!(
+            (
+                d.accounts.password_memory_kib,
+                d.accounts.password_iterations
+            ),
+            (
+                argon2::Params::DEFAULT_M_COST,
+                argon2::Params::DEFAULT_T_COST
+            )
+        );
+        assert_eq!(d.http.worker_threads(), {
+            std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+        });
+    }
+
+    #[test]
+    fn a_value_out_of_the_table_s_bounds_names_key_and_variable() {
+        let vars = [(
+            "FRONTROW__BOOKING__MAX_TICKETS_PER_ORDER".to_owned(),
+            "101".to_owned(),
+        )];
+        let e =
+            Settings::load_with_env(Path::new("/nonexistent"), Some(vars.into_iter().collect()))
+                .unwrap_err()
+                .to_string();
+        assert_eq!(
+            e,
+            "invalid setting: booking.max_tickets_per_order \
+             (FRONTROW__BOOKING__MAX_TICKETS_PER_ORDER): must be between 1 and 100"
+        );
+        let mut s = Settings::default();
+        s.limits.status_burst = 0;
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("FRONTROW__LIMITS__STATUS_BURST")
+        );
+    }
+
+    #[test]
+    fn the_book_s_settings_table_is_the_table() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/operator/configuration.md");
+        let book = std::fs::read_to_string(&path).expect("the configuration chapter");
+        let (begin, end) = (
+            "<!-- settings table: begin -->\n",
+            "<!-- settings table: end -->",
+        );
+        let start = book.find(begin).expect("the begin marker") + begin.len();
+        let stop = book.find(end).expect("the end marker");
+        let table = crate::settings_table::markdown_table();
+        if std::env::var_os("FRONTROW_UPDATE_DOCS").is_some() {
+            let new = format!("{}{table}{}", &book[..start], &book[stop..]);
+            std::fs::write(&path, new).expect("rewrite the chapter");
+            return;
+        }
+        assert!(
+            book[start..stop] == table,
+            "docs/src/operator/configuration.md's table is not crates/app/src/settings_table.rs; \
+             rewrite it: FRONTROW_UPDATE_DOCS=1 cargo test -p frontrow-app --lib settings"
+        );
+    }
 
     #[test]
     fn defaults_are_valid() {

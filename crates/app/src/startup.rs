@@ -33,9 +33,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{CachedCatalog, InvalidatingPayments, InvalidatingSeats, ReadCache};
+use crate::guard::limits::Limits;
 use crate::http::auth::Auth;
 use crate::http::{AppState, Probe, build_app};
-use crate::limits::Limits;
 use crate::settings::Settings;
 use crate::telemetry::{
     self, HOLDS_EXPIRED, ORDERS_EXPIRED, QUEUE_ACTIVE, QUEUE_ADMIT_RATE, QUEUE_ADMITTED,
@@ -242,7 +242,8 @@ impl Application {
         // admission capped by the concert's free seats.
         let room = WaitingRoom::new(ports.queue.clone(), ports.catalog.clone(), clock.clone())
             .with_inventory(ports.seats.clone())
-            .with_retirement(settings.queue.retire_after_seconds);
+            .with_retirement(settings.queue.retire_after_seconds)
+            .with_draw_archive(repos.draws.clone());
         let state = web::Data::new(AppState {
             accounts: Accounts::new(
                 ports.users.clone(),
@@ -278,6 +279,7 @@ impl Application {
             sales: frontrow_domain::sales::Sales::new(
                 ports.catalog.clone(),
                 ports.payments.clone(),
+                repos.orders.clone(),
                 clock.clone(),
             ),
         });
@@ -291,7 +293,7 @@ impl Application {
         .with_signup(settings.auth.signup)
         .with_credentials(credentials.clone().into_inner());
         if let Some(url) = settings.jwks_url() {
-            let idp = crate::identity::IdentityProvider::new(
+            let idp = crate::guard::identity::IdentityProvider::new(
                 url,
                 settings.auth.issuer.as_deref().unwrap_or_default(),
                 settings.auth.audience.as_deref().unwrap_or_default(),
@@ -330,7 +332,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {} (http.bind)", settings.http.bind))?;
         let port = listener.local_addr()?.port();
         let signer = web::Data::new(
-            crate::admission::AdmissionSigner::from_settings(&settings.admission)
+            crate::guard::admission::AdmissionSigner::from_settings(&settings.admission)
                 .context("cannot set up admission passes (admission.signing_key)")?,
         );
         let (ticket_signer, ticket_keys) = crate::ticketing::keys_from_settings(&settings.tickets)
@@ -343,7 +345,13 @@ impl Application {
             clock.clone(),
             settings.tickets.policy(),
         ));
-        let pow = web::Data::new(crate::pow::PowGate::new(
+        let returns = web::Data::new(frontrow_domain::returns::Returns::new(
+            repos.returns.clone(),
+            room.clone(),
+            clock.clone(),
+            settings.returns_policy(),
+        ));
+        let pow = web::Data::new(crate::guard::pow::PowGate::new(
             settings.auth.jwt_secret.expose_secret().as_bytes(),
             Duration::from_secs(settings.pow.challenge_ttl_seconds),
             match &queue {
@@ -375,6 +383,7 @@ impl Application {
                 .app_data(signer.clone())
                 .app_data(pow.clone())
                 .app_data(tickets.clone())
+                .app_data(returns.clone())
                 .app_data(credentials.clone())
                 .app_data(passkeys.clone());
             let app = if metrics_elsewhere {
@@ -399,6 +408,11 @@ impl Application {
 
         let cancel = CancellationToken::new();
         let mut tasks = vec![
+            tokio::spawn(draw_keeper(
+                room.clone(),
+                Duration::from_secs(1),
+                cancel.clone(),
+            )),
             tokio::spawn(admission_ticker(
                 room,
                 settings.tick_interval(),
@@ -423,7 +437,7 @@ impl Application {
             }));
         }
         if let Some(l) = limits {
-            tasks.push(tokio::spawn(crate::limits::housekeeping(
+            tasks.push(tokio::spawn(crate::guard::limits::housekeeping(
                 l.into_inner(),
                 Duration::from_secs(60),
                 cancel.clone(),
@@ -547,6 +561,23 @@ async fn admission_ticker(room: WaitingRoom, every: Duration, cancel: Cancellati
         }
     }
     tracing::debug!("admission ticker stopped");
+}
+
+/// Archives every revealed draw in the database (see `WaitingRoom::keep_draws`), apart
+/// from the admission ticker so a large draw being written never delays admission.
+async fn draw_keeper(room: WaitingRoom, every: Duration, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        if let Err(e) = room.keep_draws().await {
+            tracing::warn!(error = %e, "draws not archived this round: queue unavailable");
+        }
+    }
+    tracing::debug!("draw keeper stopped");
 }
 
 /// Ends expired orders (their standing places back to their areas) and frees seats

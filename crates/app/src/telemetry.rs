@@ -204,7 +204,7 @@ fn register_all() {
     for state in ["open", "closed"] {
         metrics::gauge!(REDIS_POOL, "state" => state).increment(0.0);
     }
-    use crate::limits::Class;
+    use crate::guard::limits::Class;
     for class in [
         Class::Signup,
         Class::Enter,

@@ -13,13 +13,14 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::L
 use frontrow_domain::tickets::TicketPolicy;
 use frontrow_domain::tickets::keys::{KeyId, KeySet, PublicKey, TicketSigner};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The `tickets` settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct TicketSettings {
     /// PKCS#8 PEM Ed25519 private keys, concatenated; the first signs. Unset: generated.
+    #[serde(serialize_with = "crate::settings::redacted")]
     pub signing_keys: Option<SecretString>,
     /// Codes are valid from this many minutes before the schedule starts.
     pub valid_before_start_minutes: u32,
@@ -27,17 +28,6 @@ pub struct TicketSettings {
     pub valid_after_start_minutes: u32,
     /// Scanner clocks may be this far off.
     pub clock_skew_seconds: u32,
-}
-
-impl Default for TicketSettings {
-    fn default() -> Self {
-        TicketSettings {
-            signing_keys: None,
-            valid_before_start_minutes: 360,
-            valid_after_start_minutes: 720,
-            clock_skew_seconds: 120,
-        }
-    }
 }
 
 impl TicketSettings {
@@ -150,7 +140,7 @@ mod tests {
                 a.expose_secret(),
                 b.expose_secret()
             ))),
-            ..TicketSettings::default()
+            ..crate::settings::Settings::default().tickets
         };
         let (signer, keys) = keys_from_settings(&s).unwrap();
         assert_eq!(signer.kid(), TicketSigner::from_secret(&[1; 32]).kid());
@@ -167,7 +157,7 @@ mod tests {
             signing_keys: Some(SecretString::from(
                 "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
             )),
-            ..TicketSettings::default()
+            ..crate::settings::Settings::default().tickets
         };
         let e = keys_from_settings(&s).err().unwrap().to_string();
         assert!(e.contains("tickets.signing_keys"), "{e}");

@@ -1,15 +1,19 @@
 // The operators' console: concerts, the queue policy of one (pause and resume included),
 // live charts of its waiting room and sales, one date's layout with its sales per price
-// category and standing area, and the sales as CSV. The operator key is asked once and
+// category, section and standing area, its presale codes (admin-presale.js), and the
+// sales as CSV. The operator key is asked once and
 // kept in sessionStorage (this tab only).
 import { call, money, toMinor, el, ApiError, API, when } from "./api.js";
 import { LineChart } from "./charts.js";
 import { drawMap, paintSeat, categoryIndex } from "./seatmap.js";
+import { PresaleCodes } from "./admin-presale.js";
 
 const $ = (id) => document.getElementById(id);
 const KEY = "frontrow.adminKey";
 const S = { key: sessionStorage.getItem(KEY), concert: null, policy: null, timer: null, charts: {}, conflicts: null, busy: false,
   ticks: 0, cells: null, layoutOf: null };
+
+const presale = new PresaleCodes({ admin: (...a) => admin(...a), fail: (e) => fail(e), say: (t) => say(t) });
 
 function fail(e) { $("error").textContent = e && e.message ? e.message : String(e); }
 function clearError() { $("error").textContent = ""; }
@@ -78,6 +82,7 @@ async function loadConcerts(select) {
 async function choose(id) {
   S.concert = id;
   history.replaceState(null, "", `#concert=${id}`);
+  document.dispatchEvent(new CustomEvent("console:concert", { detail: { id, key: S.key } }));
   for (const ch of Object.values(S.charts)) ch.reset();
   S.conflicts = null;
   clearError();
@@ -192,7 +197,7 @@ async function sample() {
     const perSecond = conflicts != null && S.conflicts != null ? Math.max(0, conflicts - S.conflicts) : 0;
     if (conflicts != null) S.conflicts = conflicts;
     S.charts.conflicts.push(perSecond);
-    if (sales) renderSales(sales);
+    if (sales) { S.sales = sales; renderSales(sales); renderBreakdown(); }
     if (S.ticks++ % 3 === 0) await drawLayout();
   } catch (e) {
     fail(e);
@@ -209,6 +214,7 @@ async function loadDates() {
   for (const s of data) sel.append(el("option", { value: String(s.id), text: when(s.starts_at) }));
   if (had && data.some((s) => String(s.id) === had)) sel.value = had;
   S.cells = null; S.layoutOf = null;
+  await presale.show(Number(sel.value));
 }
 
 async function drawLayout() {
@@ -234,34 +240,36 @@ async function drawLayout() {
     legend.append(el("li", {}, el("span", { class: "swatch seat SOLD", "aria-hidden": "true" }), "Sold"));
     legend.append(el("li", {}, el("span", { class: "swatch acc-icon", "aria-hidden": "true", text: "♿" }), "Wheelchair accessible"));
   }
-  const per = new Map(a.categories.map((c) => [c.category, { held: 0, sold: 0, revenue: 0 }]));
   for (const s of seats) {
     const cell = S.cells.get(s.id);
     if (cell) paintSeat(cell, s, cats, `${s.label} · ${s.category} · ${money(s.price)} · ${s.status.toLowerCase()}`);
-    const p = per.get(s.category);
-    if (!p) continue;
-    if (s.status === "HELD") p.held++;
-    if (s.status === "SOLD") { p.sold++; p.revenue += s.price; }
   }
   $("layout-standing").textContent = "";
   for (const x of a.standing) {
     $("layout-standing").append(el("div", { class: `standing-box cat-${cats.get(x.category) ?? 0}`, "data-area": x.area },
       el("strong", { text: x.area }), ` · standing · ${x.available} of ${x.capacity} left`));
   }
+  S.prices = new Map(a.categories.map((c) => [c.category, c.price]));
+  renderBreakdown();
+}
+
+// The selected date's places per category, section and standing area, as the server
+// counts them (the sales summary): held, sold and revenue for each.
+function renderBreakdown() {
+  const id = Number($("layout-date").value);
+  const d = S.sales && S.sales.schedules.find((x) => x.schedule_id === id);
   const body = $("category-rows");
   body.textContent = "";
-  for (const c of a.categories) {
-    const p = per.get(c.category);
-    body.append(el("tr", { "data-category": c.category }, el("th", { scope: "row", text: c.category }), el("td", { text: money(c.price) }),
-      el("td", { text: String(c.total) }), el("td", { text: String(c.available) }),
-      el("td", { text: String(p.held) }), el("td", { text: String(p.sold) }), el("td", { text: money(p.revenue) })));
+  if (!d) return;
+  const row = (attrs, name, price, c) => body.append(el("tr", attrs, el("th", { scope: "row", text: name }), el("td", { text: price }),
+    el("td", { text: String(c.total) }), el("td", { text: String(c.available) }),
+    el("td", { text: String(c.held) }), el("td", { text: String(c.sold) }), el("td", { text: money(c.revenue) })));
+  for (const c of d.categories) {
+    const price = S.prices && S.prices.has(c.name) ? money(S.prices.get(c.name)) : "–";
+    row({ "data-category": c.name }, `${c.name} (category)`, price, c);
   }
-  for (const x of a.standing) {
-    const taken = x.capacity - x.available;
-    body.append(el("tr", { "data-area": x.area }, el("th", { scope: "row", text: `${x.area} (standing)` }), el("td", { text: money(x.price) }),
-      el("td", { text: String(x.capacity) }), el("td", { text: String(x.available) }),
-      el("td", { colspan: "2", text: `${taken} taken` }), el("td", { text: "–" })));
-  }
+  for (const c of d.sections) row({ "data-section": c.name }, `${c.name} (section)`, "–", c);
+  for (const x of d.standing) row({ "data-area": x.area }, `${x.area} (standing, ${x.category})`, money(x.price), x);
 }
 
 function renderSales(s) {
@@ -341,7 +349,11 @@ $("key-form").addEventListener("submit", async (ev) => {
 });
 $("forget-btn").addEventListener("click", forget);
 $("concert").addEventListener("change", () => choose(Number($("concert").value)));
-$("layout-date").addEventListener("change", () => { S.cells = null; drawLayout().catch(fail); });
+$("layout-date").addEventListener("change", () => {
+  S.cells = null;
+  drawLayout().catch(fail);
+  presale.show(Number($("layout-date").value)).catch(fail);
+});
 $("pause-btn").addEventListener("click", togglePause);
 $("policy-form").addEventListener("submit", savePolicy);
 $("csv-btn").addEventListener("click", exportCsv);

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::Path;
 
-use frontrow_app::settings::SETTINGS_HELP;
+use frontrow_app::settings_table::help as settings_help;
 use frontrow_app::telemetry::{HTTP_DURATION, METRICS, QUEUE_ETA_ERROR};
 use frontrow_app::{Application, Settings};
 use regex::Regex;
@@ -78,7 +78,7 @@ fn compose_sets_only_documented_settings_the_app_accepts() {
         .map(|m| m.as_str().to_owned());
     for key in app_env().into_keys().chain(in_dockerfile) {
         assert!(
-            SETTINGS_HELP.contains(&format!("{key} ")),
+            settings_help().contains(&format!("{key} ")),
             "{key} is not a setting of `frontrow --help`"
         );
     }

@@ -102,6 +102,7 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
         sales: frontrow_domain::sales::Sales::new(
             catalog.clone(),
             Arc::new(MockPaymentRepository::new()),
+            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
             clock.clone(),
         ),
         boxoffice: frontrow_domain::boxoffice::BoxOffice::new(
@@ -284,15 +285,17 @@ async fn the_spec_documents_415_on_json_bodies_and_404_on_path_ids() {
             }
         }
     }
-    // 19 operations take a JSON body (orders, presale codes, sign-in, an email and
+    // 21 operations take a JSON body (orders, presale codes, sign-in, an email and
     // password to attach, the passkey answers, check-ins and their batches, gate keys, a
-    // holder key, revocations and the ticket policy among them), 41 a path id (the draw's
+    // holder key, revocations and the ticket policy among them), 49 a path id (the draw's
     // two, the sales summary and export, the hold extension, the pages' static files, the
     // proof-of-work challenge, an order's four routes, availability, the presale codes'
     // four, a session, the three passkey finishes, the gate kit, gate keys, check-in
-    // figures, a ticket's holder key and revocation, the ticket policy, closing and reopening a
-    // line among them).
-    assert_eq!(checked, (19, 41));
+    // figures, the revocation list, a ticket's holder key and revocation, the ticket policy,
+    // closing and reopening a line among them); returns add a waiting-list join and a
+    // return cutoff (bodies) and a ticket's return, the waiting list's three, a show's
+    // cancel and its returns' two (path ids).
+    assert_eq!(checked, (21, 49));
 }
 
 #[actix_web::test]

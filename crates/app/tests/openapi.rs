@@ -46,6 +46,7 @@ async fn served_doc() -> Value {
         sales: frontrow_domain::sales::Sales::new(
             catalog.clone(),
             Arc::new(MockPaymentRepository::new()),
+            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
             clock.clone(),
         ),
         boxoffice: frontrow_domain::boxoffice::BoxOffice::new(
@@ -170,7 +171,12 @@ async fn the_bounds_the_server_enforces_are_in_the_schemas() {
             .cloned()
             .unwrap_or_else(|| panic!("{op} has no parameter {name}"))
     };
-    for op in ["pay_order", "pay_reservation", "charge_wallet"] {
+    for op in [
+        "pay_order",
+        "pay_reservation",
+        "charge_wallet",
+        "return_ticket",
+    ] {
         let key = param(op, "Idempotency-Key");
         assert_eq!(key["in"], "header", "{op}");
         assert_eq!(

@@ -54,6 +54,7 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
         sales: frontrow_domain::sales::Sales::new(
             catalog.clone(),
             Arc::new(MockPaymentRepository::new()),
+            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
             clock.clone(),
         ),
         boxoffice: frontrow_domain::boxoffice::BoxOffice::new(

@@ -1,10 +1,12 @@
-//! The sales use case (operators): how a concert's seats stand per schedule — left, held,
-//! sold, revenue — and the list of its paid seats for export.
+//! The sales use case (operators): how a concert's places stand per schedule — left,
+//! held, sold, revenue; per seat category, per section and per standing area — and the
+//! list of its paid seats for export.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::boxoffice::port::OrderRepository;
 use crate::error::StoreError;
 use crate::model::{ConcertId, Sale, ScheduleId, SeatStatus};
 use crate::ports::{CatalogRepository, Clock, PaymentRepository};
@@ -18,30 +20,80 @@ pub enum SalesError {
     Store(#[from] StoreError),
 }
 
-/// How the seats of one schedule stand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleSales {
-    pub schedule_id: ScheduleId,
-    pub starts_at: DateTime<Utc>,
+/// How a group of places stands: the places, those left, held and sold, and what the
+/// sold ones brought in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
     pub total: u64,
     pub available: u64,
     /// Held by a fan right now (an expired hold counts as available).
     pub held: u64,
     pub sold: u64,
-    /// Sum of the sold seats' prices, minor units.
+    /// Sum of the sold places' prices, minor units.
     pub revenue: i64,
 }
 
-/// How the seats of a concert stand: each schedule, then the sums.
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.total += other.total;
+        self.available += other.available;
+        self.held += other.held;
+        self.sold += other.sold;
+        self.revenue = self.revenue.saturating_add(other.revenue);
+    }
+
+    fn count_seat(&mut self, status: SeatStatus, price: i64) {
+        self.total += 1;
+        match status {
+            SeatStatus::Available => self.available += 1,
+            SeatStatus::Held => self.held += 1,
+            SeatStatus::Sold => {
+                self.sold += 1;
+                self.revenue = self.revenue.saturating_add(price);
+            }
+        }
+    }
+}
+
+/// The seats of one category or one section of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSales {
+    /// The category's or the section's name.
+    pub name: String,
+    pub counts: Counts,
+}
+
+/// One standing area of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaSales {
+    pub area: String,
+    pub category: String,
+    /// One place's price, minor units.
+    pub price: i64,
+    pub counts: Counts,
+}
+
+/// How the places of one schedule stand: seats and standing places together, then per
+/// seat category, per section and per standing area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSales {
+    pub schedule_id: ScheduleId,
+    pub starts_at: DateTime<Utc>,
+    pub counts: Counts,
+    /// By seat category, in name order.
+    pub categories: Vec<GroupSales>,
+    /// By section (seated), in name order.
+    pub sections: Vec<GroupSales>,
+    /// By standing area, in the venue's order.
+    pub standing: Vec<AreaSales>,
+}
+
+/// How the places of a concert stand: each schedule, then the sums.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SalesSummary {
     pub concert_id: ConcertId,
     pub schedules: Vec<ScheduleSales>,
-    pub total: u64,
-    pub available: u64,
-    pub held: u64,
-    pub sold: u64,
-    pub revenue: i64,
+    pub counts: Counts,
 }
 
 /// Sales figures and the export of paid seats.
@@ -49,6 +101,7 @@ pub struct SalesSummary {
 pub struct Sales {
     catalog: Arc<dyn CatalogRepository>,
     payments: Arc<dyn PaymentRepository>,
+    orders: Arc<dyn OrderRepository>,
     clock: Arc<dyn Clock>,
 }
 
@@ -56,11 +109,13 @@ impl Sales {
     pub fn new(
         catalog: Arc<dyn CatalogRepository>,
         payments: Arc<dyn PaymentRepository>,
+        orders: Arc<dyn OrderRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Sales {
             catalog,
             payments,
+            orders,
             clock,
         }
     }
@@ -77,46 +132,87 @@ impl Sales {
         let mut out = SalesSummary {
             concert_id: concert,
             schedules: Vec::with_capacity(schedules.len()),
-            total: 0,
-            available: 0,
-            held: 0,
-            sold: 0,
-            revenue: 0,
+            counts: Counts::default(),
         };
         for s in schedules {
-            // A schedule deleted between the two reads has no seats left to count.
-            let seats = self
-                .catalog
-                .list_seats(s.id, now)
-                .await?
-                .unwrap_or_default();
-            let mut row = ScheduleSales {
-                schedule_id: s.id,
-                starts_at: s.starts_at,
-                total: seats.len() as u64,
-                available: 0,
-                held: 0,
-                sold: 0,
-                revenue: 0,
-            };
-            for seat in &seats {
-                match seat.status {
-                    SeatStatus::Available => row.available += 1,
-                    SeatStatus::Held => row.held += 1,
-                    SeatStatus::Sold => {
-                        row.sold += 1;
-                        row.revenue = row.revenue.saturating_add(seat.price.minor_units());
-                    }
-                }
-            }
-            out.total += row.total;
-            out.available += row.available;
-            out.held += row.held;
-            out.sold += row.sold;
-            out.revenue = out.revenue.saturating_add(row.revenue);
+            let row = self.schedule_sales(s.id, s.starts_at, now).await?;
+            out.counts.add(&row.counts);
             out.schedules.push(row);
         }
         Ok(out)
+    }
+
+    /// One schedule's places (a schedule deleted between reads has none left to count).
+    async fn schedule_sales(
+        &self,
+        schedule: ScheduleId,
+        starts_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleSales, SalesError> {
+        use std::collections::BTreeMap;
+        let seats = self
+            .catalog
+            .list_seats(schedule, now)
+            .await?
+            .unwrap_or_default();
+        let mut counts = Counts::default();
+        let mut categories: BTreeMap<&str, Counts> = BTreeMap::new();
+        let mut sections: BTreeMap<&str, Counts> = BTreeMap::new();
+        for seat in &seats {
+            let price = seat.price.minor_units();
+            counts.count_seat(seat.status, price);
+            categories
+                .entry(&seat.category)
+                .or_default()
+                .count_seat(seat.status, price);
+            sections
+                .entry(&seat.section)
+                .or_default()
+                .count_seat(seat.status, price);
+        }
+        let areas = self
+            .orders
+            .availability(schedule, now)
+            .await?
+            .map(|a| a.areas)
+            .unwrap_or_default();
+        let standing: Vec<AreaSales> = areas
+            .into_iter()
+            .map(|a| {
+                let price = a.price.minor_units();
+                AreaSales {
+                    counts: Counts {
+                        total: a.capacity,
+                        available: a.available,
+                        held: a.held,
+                        sold: a.sold,
+                        revenue: price.saturating_mul(i64::try_from(a.sold).unwrap_or(i64::MAX)),
+                    },
+                    area: a.area,
+                    category: a.category,
+                    price,
+                }
+            })
+            .collect();
+        for a in &standing {
+            counts.add(&a.counts);
+        }
+        let group = |m: BTreeMap<&str, Counts>| {
+            m.into_iter()
+                .map(|(name, counts)| GroupSales {
+                    name: name.to_owned(),
+                    counts,
+                })
+                .collect()
+        };
+        Ok(ScheduleSales {
+            schedule_id: schedule,
+            starts_at,
+            counts,
+            categories: group(categories),
+            sections: group(sections),
+            standing,
+        })
     }
 
     /// Every paid seat of `concert`, in the order they were paid.
@@ -136,6 +232,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::boxoffice::model::{AreaAvailability, Availability};
+    use crate::boxoffice::port::MockOrderRepository;
     use crate::model::{
         Concert, Money, ReservationId, ScheduleSummary, Seat, SeatId, SeatStatus, UserId,
     };
@@ -146,9 +244,34 @@ mod tests {
     }
 
     fn sales(catalog: MockCatalogRepository, payments: MockPaymentRepository) -> Sales {
+        let mut orders = MockOrderRepository::new();
+        orders.expect_availability().returning(|schedule, _| {
+            // Schedule 2 has a standing area of 10: 2 held, 3 sold at 50.
+            Ok(Some(Availability {
+                categories: vec![],
+                areas: if schedule == ScheduleId(2) {
+                    vec![AreaAvailability {
+                        area: "Floor".into(),
+                        category: "Standing".into(),
+                        price: Money::from_u32(50),
+                        capacity: 10,
+                        available: 5,
+                        held: 2,
+                        sold: 3,
+                    }]
+                } else {
+                    vec![]
+                },
+            }))
+        });
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);
-        Sales::new(Arc::new(catalog), Arc::new(payments), Arc::new(clock))
+        Sales::new(
+            Arc::new(catalog),
+            Arc::new(payments),
+            Arc::new(orders),
+            Arc::new(clock),
+        )
     }
 
     fn seat(id: i64, schedule: i64, price: u32, status: SeatStatus) -> Seat {
@@ -168,7 +291,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_summary_counts_each_status_per_schedule_and_in_total() {
+    async fn the_summary_counts_each_status_per_schedule_group_area_and_in_total() {
         let mut c = MockCatalogRepository::new();
         c.expect_list_schedules().returning(|concert, _| {
             Ok(Some(
@@ -192,30 +315,44 @@ mod tests {
                     seat(3, 1, 250, SeatStatus::Sold),
                 ]
             } else {
-                vec![
-                    seat(4, 2, 300, SeatStatus::Sold),
-                    seat(5, 2, 300, SeatStatus::Sold),
-                ]
+                let mut vip = seat(5, 2, 300, SeatStatus::Sold);
+                vip.category = "VIP".into();
+                vip.section = "Balcony".into();
+                vec![seat(4, 2, 300, SeatStatus::Sold), vip]
             }))
         });
         let s = sales(c, MockPaymentRepository::new())
             .summary(ConcertId(7))
             .await
             .unwrap();
+        let c = |total, available, held, sold, revenue| Counts {
+            total,
+            available,
+            held,
+            sold,
+            revenue,
+        };
         assert_eq!(s.concert_id, ConcertId(7));
         assert_eq!(s.schedules.len(), 2);
+        assert_eq!(s.schedules[0].counts, c(3, 1, 1, 1, 250));
+        assert!(s.schedules[0].standing.is_empty());
+        // Two seats and ten standing places, 3 of them sold at 50.
+        assert_eq!(s.schedules[1].counts, c(12, 5, 2, 5, 750));
+        let names = |g: &[GroupSales]| {
+            g.iter()
+                .map(|g| (g.name.clone(), g.counts.sold))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            (
-                s.schedules[0].available,
-                s.schedules[0].held,
-                s.schedules[0].sold
-            ),
-            (1, 1, 1)
+            names(&s.schedules[1].categories),
+            [("Standard".to_owned(), 1), ("VIP".to_owned(), 1)]
         );
-        assert_eq!(s.schedules[0].revenue, 250);
-        assert_eq!(s.schedules[1].revenue, 600);
-        assert_eq!((s.total, s.available, s.held, s.sold), (5, 1, 1, 3));
-        assert_eq!(s.revenue, 850);
+        assert_eq!(
+            names(&s.schedules[1].sections),
+            [("Balcony".to_owned(), 1), ("Main".to_owned(), 1)]
+        );
+        assert_eq!(s.schedules[1].standing[0].counts, c(10, 5, 2, 3, 150));
+        assert_eq!(s.counts, c(15, 6, 3, 6, 1000));
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::draw::Draw;
+use crate::draw_archive::{DrawArchive, Receipt};
 use crate::error::{BoxError, QueueError, StoreError};
 use crate::lifecycle::{CloseReason, DEFAULT_RETIRE_AFTER_SECONDS, LifeStep, LineLife, next_step};
 use crate::model::{ConcertId, UserId};
@@ -122,6 +123,11 @@ pub struct WaitingRoom {
     /// Admissions whose release after a payment failed (the queue was unavailable):
     /// tried again at every tick until done, so no slot waits out its `active_ttl`.
     releases: Arc<std::sync::Mutex<std::collections::VecDeque<QueueToken>>>,
+    /// Where revealed draws are kept for good; `None`: only the queue holds them.
+    archive: Option<Arc<dyn DrawArchive>>,
+    /// The commitment of each concert's draw this instance knows is archived, so a
+    /// stored draw is not read from the queue again (one entry per concert with a draw).
+    archived: Arc<std::sync::Mutex<std::collections::HashMap<ConcertId, String>>>,
 }
 
 impl WaitingRoom {
@@ -137,7 +143,17 @@ impl WaitingRoom {
             seats: None,
             retire_after: chrono::Duration::seconds(DEFAULT_RETIRE_AFTER_SECONDS as i64),
             releases: Arc::default(),
+            archive: None,
+            archived: Arc::default(),
         }
+    }
+
+    /// Keeps every revealed draw in `archive` (see [`WaitingRoom::keep_draws`]) and
+    /// reads a draw the queue no longer has from it.
+    #[must_use]
+    pub fn with_draw_archive(mut self, archive: Arc<dyn DrawArchive>) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// Retires a closed line `seconds` after it closed (default
@@ -156,15 +172,30 @@ impl WaitingRoom {
         self
     }
 
-    /// The concert's draw document.
+    /// The concert's draw document: the queue's, else the archived one (after the line
+    /// retired, or when the queue lost its data or cannot answer).
     pub async fn draw(&self, concert: ConcertId) -> Result<Draw, WaitingRoomError> {
         if self.catalog.concert(concert).await?.is_none() {
             return Err(WaitingRoomError::ConcertNotFound);
         }
-        self.queue
-            .draw(concert)
-            .await?
-            .ok_or(WaitingRoomError::NoDraw)
+        Ok(self.find_draw(concert).await?.0)
+    }
+
+    /// The concert's draw and whether it comes from the archive.
+    async fn find_draw(&self, concert: ConcertId) -> Result<(Draw, bool), WaitingRoomError> {
+        let live = self.queue.draw(concert).await;
+        if let Ok(Some(draw)) = live {
+            return Ok((draw, false));
+        }
+        if let Some(archive) = &self.archive
+            && let Some(draw) = archive.latest(concert).await?
+        {
+            return Ok((draw, true));
+        }
+        match live {
+            Err(e) => Err(e.into()),
+            Ok(_) => Err(WaitingRoomError::NoDraw),
+        }
     }
 
     /// A page of the drawn receipts (first drawn first) with the draw document.
@@ -174,14 +205,97 @@ impl WaitingRoom {
         offset: u64,
         limit: u64,
     ) -> Result<(Draw, Vec<String>), WaitingRoomError> {
-        let draw = self.draw(concert).await?;
+        if self.catalog.concert(concert).await?.is_none() {
+            return Err(WaitingRoomError::ConcertNotFound);
+        }
+        let (draw, archived) = self.find_draw(concert).await?;
         let limit = limit.min(MAX_RECEIPTS_PAGE);
-        let receipts = self
-            .queue
-            .draw_receipts(concert, offset, limit)
+        let receipts = match &self.archive {
+            Some(archive) if archived => archive
+                .receipts(concert, &draw.commitment, offset, limit)
+                .await?
+                .map(|page| page.iter().map(hex::encode).collect()),
+            _ => self.queue.draw_receipts(concert, offset, limit).await?,
+        };
+        Ok((draw, receipts.ok_or(WaitingRoomError::NotDrawnYet)?))
+    }
+
+    /// Archives every revealed draw of the queue's concerts not archived yet (a no-op
+    /// without an archive). Returns how many were stored now; a concert whose draw
+    /// cannot be stored yet is logged and tried again at the next call.
+    pub async fn keep_draws(&self) -> Result<usize, QueueError> {
+        let mut stored = 0;
+        for concert in self.queue.concerts().await? {
+            match self.keep_draw(concert).await {
+                Ok(true) => stored += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(concert = %concert, error = %e, "draw not archived yet");
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Archives the concert's draw if the queue has revealed it and it is not archived
+    /// yet; `true` when it was stored now.
+    async fn keep_draw(&self, concert: ConcertId) -> Result<bool, WaitingRoomError> {
+        let Some(archive) = &self.archive else {
+            return Ok(false);
+        };
+        let Some(draw) = self.queue.draw(concert).await? else {
+            return Ok(false);
+        };
+        if draw.seed.is_none() || self.archived_lock().get(&concert) == Some(&draw.commitment) {
+            return Ok(false);
+        }
+        // Stored already (by another instance, or before a restart)?
+        let fresh = archive
+            .latest(concert)
             .await?
-            .ok_or(WaitingRoomError::NotDrawnYet)?;
-        Ok((draw, receipts))
+            .is_none_or(|known| known.commitment != draw.commitment);
+        if fresh {
+            let mut receipts: Vec<Receipt> = Vec::new();
+            while (receipts.len() as u64) < draw.entrants {
+                let page = self
+                    .queue
+                    .draw_receipts(concert, receipts.len() as u64, MAX_RECEIPTS_PAGE)
+                    .await?
+                    .unwrap_or_default();
+                if page.is_empty() {
+                    break;
+                }
+                for r in page {
+                    let mut bytes = [0u8; 32];
+                    hex::decode_to_slice(&r, &mut bytes).map_err(|_| {
+                        WaitingRoomError::QueueUnavailable("a receipt is not 64 hex digits".into())
+                    })?;
+                    receipts.push(bytes);
+                }
+            }
+            if receipts.len() as u64 != draw.entrants {
+                return Err(WaitingRoomError::QueueUnavailable(
+                    format!(
+                        "the queue lists {} receipts of {} entrants",
+                        receipts.len(),
+                        draw.entrants
+                    )
+                    .into(),
+                ));
+            }
+            archive.store(concert, &draw, &receipts).await?;
+            tracing::info!(concert = %concert, entrants = draw.entrants, "draw archived");
+        }
+        self.archived_lock().insert(concert, draw.commitment);
+        Ok(fresh)
+    }
+
+    fn archived_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<ConcertId, String>> {
+        self.archived
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Puts the user in the concert's line (or returns their existing place).
@@ -421,6 +535,8 @@ impl WaitingRoom {
                 tracing::info!(concert = %concert, "line reopened: seats are free again");
             }
             Some(LifeStep::Retire) => {
+                // Retiring deletes the queue's copy of the draw: archive it first.
+                self.keep_draw(concert).await?;
                 let closed_before = now - self.retire_after;
                 if self.queue.retire(concert, now, closed_before).await? {
                     tracing::info!(concert = %concert, "line retired");

@@ -28,7 +28,9 @@ const SEAT_BATCH: usize = 400;
 /// The status a client sees as of `now`.
 fn seat_status_at(s: &seat::Model, now: i64) -> Result<SeatStatus, DbErr> {
     Ok(match seat_status(&s.status)? {
-        SeatStatus::Held if s.held_until.is_none_or(|u| u <= now) => SeatStatus::Available,
+        SeatStatus::Held if s.offer_order_id.is_none() && s.held_until.is_none_or(|u| u <= now) => {
+            SeatStatus::Available
+        }
         st => st,
     })
 }
@@ -40,7 +42,11 @@ fn taken_at(now: i64) -> Condition {
         .add(
             Condition::all()
                 .add(seat::Column::Status.eq(SeatStatus::Held.as_str()))
-                .add(seat::Column::HeldUntil.gt(now)),
+                .add(
+                    Condition::any()
+                        .add(seat::Column::HeldUntil.gt(now))
+                        .add(seat::Column::OfferOrderId.is_not_null()),
+                ),
         )
 }
 

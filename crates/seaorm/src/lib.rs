@@ -5,18 +5,22 @@
 //! (or `balance >= ?`) inside a short transaction whose first statement is that write:
 //! no table locks, no `SELECT … FOR UPDATE`, and on SQLite no read-to-write lock upgrade.
 
+mod cancel;
 mod catalog;
 mod convert;
 mod credentials;
+mod draws;
 pub mod entity;
 mod errors;
 mod orders;
 mod payments;
 mod presale;
+mod returns;
 mod seats;
 mod store;
 mod tickets;
 mod users;
+mod waitlist;
 mod wallets;
 
 pub use store::{DbOptions, PoolStats, SeaOrmStore, StorePorts};

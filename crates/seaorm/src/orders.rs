@@ -45,14 +45,16 @@ fn order_status(s: &str) -> Result<OrderStatus, DbErr> {
     OrderStatus::parse(s).ok_or_else(|| DbErr::Type(format!("corrupt row: order status {s:?}")))
 }
 
-/// Seats not sold and not under a hold unexpired at `now`.
-fn claimable(now: i64) -> Condition {
+/// Seats not sold and not under a hold unexpired at `now` (a waiting-list offer's seat
+/// is never claimable: the sweeper passes it on when the offer expires).
+pub(crate) fn claimable(now: i64) -> Condition {
     Condition::any()
         .add(seat::Column::Status.eq(SeatStatus::Available.as_str()))
         .add(
             Condition::all()
                 .add(seat::Column::Status.eq(SeatStatus::Held.as_str()))
-                .add(seat::Column::HeldUntil.lte(now)),
+                .add(seat::Column::HeldUntil.lte(now))
+                .add(seat::Column::OfferOrderId.is_null()),
         )
 }
 
@@ -146,8 +148,9 @@ async fn end_reservations(
 
 /// Ends a held order (`Cancelled` or `Expired`): its standing places go back, its
 /// reservations end and its seats are free. `when` limits which orders qualify: for a
-/// cancel, unexpired ones; for an expiry, expired ones. True when this call ended it.
-async fn end_order(
+/// cancel, unexpired ones; for an expiry, expired ones. A waiting-list offer's place
+/// goes to the next waiting fan. True when this call ended it.
+pub(crate) async fn end_order(
     conn: &impl ConnectionTrait,
     o: &order::Model,
     to: OrderStatus,
@@ -191,6 +194,7 @@ async fn end_order(
             )
             .col_expr(seat::Column::HeldBy, Expr::value(Option::<i64>::None))
             .col_expr(seat::Column::HeldUntil, Expr::value(Option::<i64>::None))
+            .col_expr(seat::Column::OfferOrderId, Expr::value(Option::<i64>::None))
             .filter(seat::Column::Id.is_in(ids.iter().copied()))
             .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
             .filter(seat::Column::HeldBy.eq(o.user_id))
@@ -223,6 +227,9 @@ async fn end_order(
             .await?;
         tickets += i64::try_from(seats).unwrap_or(0);
         crate::presale::give_back(conn, code, tickets).await?;
+    }
+    if o.waitlist_entry_id.is_some() {
+        crate::waitlist::offer_ended(conn, o, to, now).await?;
     }
     Ok(true)
 }
@@ -319,6 +326,9 @@ impl SeaOrmStore {
             admitted_until: at(o.admitted_until)?,
             extended_at: o.extended_at.map(at).transpose()?,
             paid_at: o.paid_at.map(at).transpose()?,
+            offer: o.waitlist_entry_id.is_some(),
+            refunds: crate::returns::refunds_of_order(&self.db, o.id).await?,
+            show_cancelled: crate::waitlist::is_cancelled(&self.db, o.schedule_id).await?,
         })
     }
 
@@ -364,6 +374,10 @@ impl SeaOrmStore {
             .filter(wallet::Column::UserId.eq(user))
             .exec(&txn)
             .await?;
+        if crate::waitlist::is_cancelled(&txn, schedule).await? {
+            txn.rollback().await?;
+            return Err(Fail::Domain(PlaceError::ScheduleCancelled));
+        }
         let already = tickets_of_fan(&txn, user, schedule, now).await?;
         if already + wanted > u64::from(req.max_per_fan) {
             txn.rollback().await?;
@@ -612,6 +626,9 @@ impl SeaOrmStore {
             admitted_until: at(ms(req.admitted_until))?,
             extended_at: None,
             paid_at: None,
+            offer: false,
+            refunds: Vec::new(),
+            show_cancelled: false,
         })
     }
 
@@ -848,6 +865,7 @@ impl SeaOrmStore {
                     seat::Column::Version,
                     Expr::col(seat::Column::Version).add(1),
                 )
+                .col_expr(seat::Column::OfferOrderId, Expr::value(Option::<i64>::None))
                 .filter(seat::Column::Id.is_in(chunk.iter().copied()))
                 .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
                 .filter(seat::Column::HeldBy.eq(o.user_id))
@@ -917,6 +935,7 @@ impl SeaOrmStore {
         }
         // Every position becomes a ticket in this same transaction.
         crate::tickets::issue(&txn, &o, &seats, now).await?;
+        crate::waitlist::offer_paid(&txn, &o, now).await?;
         ledger_entry::Entity::insert(ledger_entry::ActiveModel {
             user_id: Set(o.user_id),
             delta: Set(-o.total),
@@ -1216,6 +1235,8 @@ impl OrderRepository for SeaOrmStore {
                 Ok(AreaAvailability {
                     available: u64::try_from(a.capacity - a.held - a.sold).unwrap_or(0),
                     capacity: u64::try_from(a.capacity).unwrap_or(0),
+                    held: u64::try_from(a.held).unwrap_or(0),
+                    sold: u64::try_from(a.sold).unwrap_or(0),
                     price: money(a.price)?,
                     area: a.name,
                     category: a.category,

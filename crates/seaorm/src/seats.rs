@@ -114,7 +114,8 @@ impl SeaOrmStore {
         let prev = seat_status(&s.status)?;
         let free = match prev {
             SeatStatus::Sold => false,
-            SeatStatus::Held => s.held_until.is_none_or(|u| u <= now),
+            // A waiting-list offer's seat waits for the sweeper to pass it on.
+            SeatStatus::Held => s.offer_order_id.is_none() && s.held_until.is_none_or(|u| u <= now),
             SeatStatus::Available => true,
         };
         if !free {
@@ -152,6 +153,10 @@ impl SeaOrmStore {
             .filter(wallet::Column::UserId.eq(req.user_id.0))
             .exec(&txn)
             .await?;
+        if crate::waitlist::is_cancelled(&txn, s.schedule_id).await? {
+            txn.rollback().await?;
+            return Err(Fail::Domain(HoldError::SeatTaken));
+        }
         // The optimistic lock: the only statement that decides who gets the seat.
         let won = seat::Entity::update_many()
             .col_expr(seat::Column::Status, Expr::value(SeatStatus::Held.as_str()))
@@ -433,6 +438,7 @@ impl SeatRepository for SeaOrmStore {
             .column(seat::Column::Version)
             .filter(seat::Column::Status.eq(SeatStatus::Held.as_str()))
             .filter(seat::Column::HeldUntil.lte(now))
+            .filter(seat::Column::OfferOrderId.is_null())
             .order_by_asc(seat::Column::HeldUntil)
             .limit(limit)
             .into_tuple()

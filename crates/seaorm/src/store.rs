@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use frontrow_domain::boxoffice::port::OrderRepository;
+use frontrow_domain::draw_archive::DrawArchive;
 use frontrow_domain::error::StoreError;
 use frontrow_domain::ports::{
     CatalogRepository, PaymentRepository, SeatRepository, UserRepository, WalletRepository,
 };
+use frontrow_domain::returns::port::ReturnsRepository;
 use frontrow_domain::tickets::port::TicketRepository;
 use frontrow_migration::{MigrationStatus, Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -45,6 +47,8 @@ pub struct StorePorts {
     pub payments: Arc<dyn PaymentRepository>,
     pub orders: Arc<dyn OrderRepository>,
     pub tickets: Arc<dyn TicketRepository>,
+    pub draws: Arc<dyn DrawArchive>,
+    pub returns: Arc<dyn ReturnsRepository>,
 }
 
 /// The SQL store: one pool, implementing all the repository ports.
@@ -173,7 +177,9 @@ impl SeaOrmStore {
             wallets: me.clone(),
             payments: me.clone(),
             orders: me.clone(),
-            tickets: me,
+            tickets: me.clone(),
+            draws: me.clone(),
+            returns: me,
         }
     }
 

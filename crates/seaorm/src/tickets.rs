@@ -37,7 +37,7 @@ const CHUNK: usize = 200;
 /// The most duplicates the console lists.
 const DUPLICATES_LISTED: u64 = 1_000;
 /// A revocation through every generation.
-const ALL_GENERATIONS: i64 = u32::MAX as i64;
+pub(crate) const ALL_GENERATIONS: i64 = u32::MAX as i64;
 
 fn corrupt(what: String) -> DbErr {
     DbErr::Type(format!("corrupt row: {what}"))
@@ -103,7 +103,7 @@ pub(crate) async fn issue(
     Ok(())
 }
 
-fn to_ticket(t: ticket::Model, starts_at: i64) -> Result<Ticket, DbErr> {
+pub(crate) fn to_ticket(t: ticket::Model, starts_at: i64) -> Result<Ticket, DbErr> {
     let place = match (t.seat_id, t.area_id) {
         (Some(s), None) => Place::Seat(SeatId(s)),
         (None, Some(a)) => Place::Area(a),
@@ -204,7 +204,7 @@ fn to_revocation(r: ticket_revocation::Model) -> Result<Revocation, DbErr> {
 }
 
 /// Sets a ticket's revocation-list entry (codes through generation `through`).
-async fn put_revocation(
+pub(crate) async fn put_revocation(
     conn: &impl ConnectionTrait,
     t: &ticket::Model,
     through: i64,
@@ -230,6 +230,37 @@ async fn put_revocation(
     .exec_without_returning(conn)
     .await?;
     Ok(())
+}
+
+/// Revokes every unrevoked ticket of `target` inside the caller's transaction: the
+/// ticket, and its revocation-list entry through every generation. Returns them.
+pub(crate) async fn revoke_in(
+    conn: &impl ConnectionTrait,
+    target: RevokeTarget,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<TicketId>, DbErr> {
+    let q = ticket::Entity::find().filter(ticket::Column::RevokedAt.is_null());
+    let q = match target {
+        RevokeTarget::Ticket(t) => q.filter(ticket::Column::Id.eq(t.0)),
+        RevokeTarget::Order(o) => q.filter(ticket::Column::OrderId.eq(o.0)),
+    };
+    let rows = q.order_by_asc(ticket::Column::Id).all(conn).await?;
+    let mut done = Vec::with_capacity(rows.len());
+    for t in rows {
+        let n = ticket::Entity::update_many()
+            .col_expr(ticket::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(ticket::Column::Id.eq(t.id))
+            .filter(ticket::Column::RevokedAt.is_null())
+            .exec(conn)
+            .await?
+            .rows_affected;
+        if n == 1 {
+            put_revocation(conn, &t, ALL_GENERATIONS, reason, now).await?;
+            done.push(TicketId(t.id));
+        }
+    }
+    Ok(done)
 }
 
 impl SeaOrmStore {
@@ -383,26 +414,7 @@ impl SeaOrmStore {
         now: i64,
     ) -> Result<Vec<TicketId>, Fail<StoreError>> {
         let txn = self.begin_write().await?;
-        let q = ticket::Entity::find().filter(ticket::Column::RevokedAt.is_null());
-        let q = match target {
-            RevokeTarget::Ticket(t) => q.filter(ticket::Column::Id.eq(t.0)),
-            RevokeTarget::Order(o) => q.filter(ticket::Column::OrderId.eq(o.0)),
-        };
-        let rows = q.order_by_asc(ticket::Column::Id).all(&txn).await?;
-        let mut done = Vec::with_capacity(rows.len());
-        for t in rows {
-            let n = ticket::Entity::update_many()
-                .col_expr(ticket::Column::RevokedAt, Expr::value(Some(now)))
-                .filter(ticket::Column::Id.eq(t.id))
-                .filter(ticket::Column::RevokedAt.is_null())
-                .exec(&txn)
-                .await?
-                .rows_affected;
-            if n == 1 {
-                put_revocation(&txn, &t, ALL_GENERATIONS, reason, now).await?;
-                done.push(TicketId(t.id));
-            }
-        }
+        let done = revoke_in(&txn, target, reason, now).await?;
         txn.commit().await?;
         Ok(done)
     }

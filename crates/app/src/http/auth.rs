@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::identity::{ExternalUser, IdentityProvider};
+use crate::guard::identity::{ExternalUser, IdentityProvider};
 
 /// Who a verified access token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl Auth {
             (Algorithm::HS256, _) => self
                 .verify(token)
                 .map(|(user, session)| Identity::Local { user, session }),
-            (_, Some(idp)) => idp.verify(token, &header).await.map(Identity::External),
+            (_, Some(idp)) => Ok(Identity::External(idp.verify(token, &header).await?)),
             (alg, None) => Err(ApiError::unauthorized(format!(
                 "access tokens signed with {alg:?} are not accepted"
             ))),
@@ -209,7 +209,7 @@ impl Auth {
     fn verify(&self, token: &str) -> Result<(UserId, Option<String>), ApiError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
-        issued_in_the_past(Some(data.claims.iat), LEEWAY_SECONDS)?;
+        crate::guard::identity::issued_in_the_past(Some(data.claims.iat), LEEWAY_SECONDS)?;
         let user = data
             .claims
             .sub
@@ -263,22 +263,6 @@ impl Auth {
                 .zip(given)
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0
-    }
-}
-
-/// Refuses a token issued in the future (beyond `leeway` seconds of clock skew):
-/// `jsonwebtoken` checks `exp` and `nbf` but not `iat`, and a token minted ahead of time
-/// would otherwise outlive the lifetime its issuer meant.
-///
-/// # Errors
-/// 401 when `iat` is later than now plus `leeway`.
-pub(crate) fn issued_in_the_past(iat: Option<i64>, leeway: u64) -> Result<(), ApiError> {
-    let now = chrono::Utc::now().timestamp();
-    match iat {
-        Some(iat) if iat > now.saturating_add(leeway as i64) => Err(ApiError::unauthorized(
-            "invalid access token: issued in the future (iat)",
-        )),
-        _ => Ok(()),
     }
 }
 

@@ -11,7 +11,7 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::error::ApiError;
 use super::responses::{NotFound, Unauthorized, Unavailable};
-use crate::pow::PowGate;
+use crate::guard::pow::PowGate;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChallengeView {

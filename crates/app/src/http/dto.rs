@@ -331,7 +331,7 @@ impl TicketView {
     pub fn with_pass(
         mut self,
         ticket: &Ticket,
-        signer: Option<&crate::admission::AdmissionSigner>,
+        signer: Option<&crate::guard::admission::AdmissionSigner>,
     ) -> Self {
         self.admission_token = signer.and_then(|s| s.pass(ticket));
         self
@@ -494,35 +494,85 @@ pub struct ReadyView {
     pub checks: std::collections::BTreeMap<String, String>,
 }
 
-/// How the seats of one schedule stand (operators).
+/// How a group of places stands: places, left, held, sold, revenue (operators).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ScheduleSalesView {
-    pub schedule_id: i64,
-    pub starts_at: DateTime<Utc>,
+pub struct CountsView {
     pub total: u64,
     pub available: u64,
     /// Held by a fan right now.
     pub held: u64,
     pub sold: u64,
-    /// Sum of the sold seats' prices, minor units.
+    /// Sum of the sold places' prices, minor units.
     pub revenue: i64,
 }
 
-/// How the seats of a concert stand, per schedule and in total (operators).
+impl From<frontrow_domain::sales::Counts> for CountsView {
+    fn from(c: frontrow_domain::sales::Counts) -> Self {
+        CountsView {
+            total: c.total,
+            available: c.available,
+            held: c.held,
+            sold: c.sold,
+            revenue: c.revenue,
+        }
+    }
+}
+
+/// The seats of one category or one section (operators).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupSalesView {
+    /// The category's or the section's name.
+    pub name: String,
+    #[serde(flatten)]
+    pub counts: CountsView,
+}
+
+/// One standing area (operators); `total` is its capacity.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AreaSalesView {
+    pub area: String,
+    pub category: String,
+    /// One place's price, minor units.
+    pub price: i64,
+    #[serde(flatten)]
+    pub counts: CountsView,
+}
+
+/// How the places of one schedule stand, seats and standing together, then per seat
+/// category, per section and per standing area (operators).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScheduleSalesView {
+    pub schedule_id: i64,
+    pub starts_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub counts: CountsView,
+    /// By seat category, in name order.
+    pub categories: Vec<GroupSalesView>,
+    /// By section, in name order.
+    pub sections: Vec<GroupSalesView>,
+    /// By standing area, in the venue's order.
+    pub standing: Vec<AreaSalesView>,
+}
+
+/// How the places of a concert stand, per schedule and in total (operators).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SalesSummaryView {
     pub concert_id: i64,
     pub schedules: Vec<ScheduleSalesView>,
-    pub total: u64,
-    pub available: u64,
-    pub held: u64,
-    pub sold: u64,
-    /// Minor units.
-    pub revenue: i64,
+    #[serde(flatten)]
+    pub counts: CountsView,
 }
 
 impl From<frontrow_domain::sales::SalesSummary> for SalesSummaryView {
     fn from(s: frontrow_domain::sales::SalesSummary) -> Self {
+        let groups = |g: Vec<frontrow_domain::sales::GroupSales>| {
+            g.into_iter()
+                .map(|g| GroupSalesView {
+                    name: g.name,
+                    counts: g.counts.into(),
+                })
+                .collect()
+        };
         SalesSummaryView {
             concert_id: s.concert_id.0,
             schedules: s
@@ -531,18 +581,22 @@ impl From<frontrow_domain::sales::SalesSummary> for SalesSummaryView {
                 .map(|d| ScheduleSalesView {
                     schedule_id: d.schedule_id.0,
                     starts_at: d.starts_at,
-                    total: d.total,
-                    available: d.available,
-                    held: d.held,
-                    sold: d.sold,
-                    revenue: d.revenue,
+                    counts: d.counts.into(),
+                    categories: groups(d.categories),
+                    sections: groups(d.sections),
+                    standing: d
+                        .standing
+                        .into_iter()
+                        .map(|a| AreaSalesView {
+                            area: a.area,
+                            category: a.category,
+                            price: a.price,
+                            counts: a.counts.into(),
+                        })
+                        .collect(),
                 })
                 .collect(),
-            total: s.total,
-            available: s.available,
-            held: s.held,
-            sold: s.sold,
-            revenue: s.revenue,
+            counts: s.counts.into(),
         }
     }
 }

@@ -9,6 +9,7 @@ use frontrow_domain::accounts::AccountsError;
 use frontrow_domain::booking::BookingError;
 use frontrow_domain::boxoffice::OrderError;
 use frontrow_domain::catalog::CatalogError;
+use frontrow_domain::returns::ReturnsError;
 use frontrow_domain::waiting_room::{GateError, WaitingRoomError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -276,6 +277,43 @@ impl From<AccountsError> for ApiError {
     }
 }
 
+impl From<ReturnsError> for ApiError {
+    fn from(e: ReturnsError) -> Self {
+        let detail = e.to_string();
+        let conflict =
+            |slug, title| ApiError::new(StatusCode::CONFLICT, slug, title, detail.clone());
+        match e {
+            ReturnsError::Invalid(why) => ApiError::validation(why),
+            ReturnsError::InvalidIdempotencyKey { max } => {
+                ApiError::validation(format!("Idempotency-Key must be 1 to {max} characters"))
+            }
+            ReturnsError::NotFound | ReturnsError::ScheduleNotFound | ReturnsError::NotJoined => {
+                ApiError::not_found(detail)
+            }
+            ReturnsError::KeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                detail,
+            ),
+            ReturnsError::AlreadyReturned => {
+                conflict("ticket-already-returned", "Ticket already returned")
+            }
+            ReturnsError::ShowCancelled => conflict("show-cancelled", "Show cancelled"),
+            ReturnsError::Revoked => conflict("ticket-revoked", "Ticket revoked"),
+            ReturnsError::CheckedIn => conflict("ticket-checked-in", "Ticket checked in"),
+            ReturnsError::TooLate { .. } => {
+                conflict("return-cutoff-passed", "Returns closed for this show")
+            }
+            ReturnsError::NotSoldOut => conflict("not-sold-out", "Places are on sale"),
+            ReturnsError::AlreadyJoined => {
+                conflict("waitlist-already-joined", "Already on the waiting list")
+            }
+            ReturnsError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         let detail = e.to_string();
@@ -527,6 +565,12 @@ impl From<OrderError> for ApiError {
                 "Not on sale to you",
                 format!("{detail}; nothing was held"),
             ),
+            OrderError::ShowCancelled => ApiError::new(
+                StatusCode::CONFLICT,
+                "show-cancelled",
+                "Show cancelled",
+                detail,
+            ),
             OrderError::NotHeld(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "order-not-held",
@@ -607,6 +651,39 @@ impl From<frontrow_domain::tickets::TicketError> for ApiError {
                 detail,
             ),
             TicketError::Store(src) => ApiError::unavailable("database", &src),
+        }
+    }
+}
+
+impl From<crate::guard::pow::PowRequired> for ApiError {
+    /// 403 `pow-required`, saying what was wrong with the proof.
+    fn from(e: crate::guard::pow::PowRequired) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "pow-required",
+            "Proof of work required",
+            e.0,
+        )
+    }
+}
+
+impl From<crate::guard::identity::IdentityError> for ApiError {
+    /// 401 for a token the provider did not sign as asked; 503 + `Retry-After` while its
+    /// keys were never fetched.
+    fn from(e: crate::guard::identity::IdentityError) -> ApiError {
+        use crate::guard::identity::IdentityError;
+        match e {
+            IdentityError::Rejected(detail) => ApiError::unauthorized(detail),
+            IdentityError::KeysUnavailable { retry_after_secs } => {
+                let mut a = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service-unavailable",
+                    "Service unavailable",
+                    e.to_string(),
+                );
+                a.retry_after = Some(retry_after_secs);
+                a
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Handlers of the doors for operators (`admin` tag, `X-Admin-Key`): gate keys per
-//! schedule (issue, list, revoke), check-in figures, revoking a ticket, and whether a
-//! schedule's tickets must be shown as rotating codes.
+//! schedule (issue, list, revoke), check-in figures, revoking a ticket and the revocation
+//! list, and whether a schedule's tickets must be shown as rotating codes.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use frontrow_domain::model::ScheduleId;
@@ -11,7 +11,8 @@ use super::auth::Admin;
 use super::error::ApiError;
 use super::responses::{Forbidden, JsonBodyProblems, NotFound, Unauthorized, Unavailable};
 use super::ticket_dto::{
-    CheckinStatsView, GateKeyBody, GateKeyView, RevokeBody, RevokedView, TicketPolicyBody,
+    CheckinStatsView, GateKeyBody, GateKeyView, RevocationView, RevokeBody, RevokedView,
+    TicketPolicyBody,
 };
 use super::tickets::configured;
 
@@ -157,6 +158,38 @@ pub async fn revoke_ticket(
     Ok(HttpResponse::Ok().json(RevokedView {
         revoked: ids.into_iter().map(|i| i.0).collect(),
     }))
+}
+
+/// The schedule's revocation list, as gates receive it in their kit: every revoked
+/// ticket (returned, cancelled, or moved to another device), by ticket id.
+#[utoipa::path(
+    tag = "admin",
+    params(("schedule_id" = i64, Path, description = "Schedule id")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, description = "The revocation list", body = Vec<RevocationView>),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Unavailable,
+    )
+)]
+#[get("/admin/schedules/{schedule_id}/revocations")]
+pub async fn list_revocations(
+    t: Option<web::Data<Tickets>>,
+    _admin: Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let t = configured(t)?;
+    let kit = t.gate_kit(ScheduleId(path.into_inner()), None).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(
+            kit.revocations
+                .into_iter()
+                .map(RevocationView::from)
+                .collect::<Vec<_>>(),
+        ))
 }
 
 /// Whether the schedule's tickets must be shown as rotating codes.

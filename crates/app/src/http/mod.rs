@@ -15,6 +15,7 @@ pub mod error;
 pub mod gate_admin;
 pub mod json_numbers;
 pub mod life;
+pub mod limits;
 pub mod links;
 pub mod methods;
 pub mod middleware;
@@ -27,6 +28,8 @@ pub mod presale;
 pub mod queue;
 pub mod reservations;
 pub mod responses;
+pub mod returns;
+pub mod returns_dto;
 pub mod ticket_dto;
 pub mod tickets;
 pub mod users;
@@ -141,7 +144,7 @@ impl Modify for SecuritySchemes {
     components(schemas(error::Problem)),
     tags(
         (name = "users"), (name = "catalog"), (name = "queue"), (name = "orders"), (name = "reservations"),
-        (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw"), (name = "tickets")
+        (name = "wallet"), (name = "admin"), (name = "operations"), (name = "draw"), (name = "tickets"), (name = "waitlist")
     )
 )]
 pub struct ApiDoc;
@@ -237,9 +240,17 @@ pub fn build_app(
                 .service(gate_admin::list_gate_keys)
                 .service(gate_admin::revoke_gate_key)
                 .service(gate_admin::checkin_stats)
+                .service(gate_admin::list_revocations)
                 .service(gate_admin::revoke_ticket)
                 .service(gate_admin::get_ticket_policy)
-                .service(gate_admin::put_ticket_policy),
+                .service(gate_admin::put_ticket_policy)
+                .service(returns::return_ticket)
+                .service(returns::join_waitlist)
+                .service(returns::get_waitlist_entry)
+                .service(returns::leave_waitlist)
+                .service(returns::cancel_show)
+                .service(returns::get_returns)
+                .service(returns::put_returns),
         )
         .service(ops::index)
         .service(ops::healthz)
@@ -251,7 +262,7 @@ pub fn build_app(
         .service(wellknown::jwks)
         .service(tickets::ticket_keys)
         .split_for_parts();
-    let api = crate::limits::document(api);
+    let api = limits::document(api);
     let api = links::document(api);
     // For 405 answers: the documented routes and the Swagger UI's.
     let known = methods::KnownRoutes::from_openapi(&api)
@@ -270,7 +281,7 @@ pub fn build_app(
         )
         .default_service(web::to(methods::no_route))
         // Inside `observe`, so refusals are counted and logged like any answer.
-        .wrap(actix_web::middleware::from_fn(crate::limits::enforce))
+        .wrap(actix_web::middleware::from_fn(limits::enforce))
         .wrap(actix_web::middleware::from_fn(middleware::observe))
         // Swagger UI's files get cache headers; then every answer is compressed when the
         // client asks for it, but for the event stream (it must not be buffered) and

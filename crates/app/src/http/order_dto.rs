@@ -131,6 +131,17 @@ pub struct OrderView {
     pub admitted_until: DateTime<Utc>,
     pub extended_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// A place held for the caller from the schedule's waiting list: pay it without a
+    /// queue token before `expires_at`.
+    pub waitlist_offer: bool,
+    /// The operator cancelled the show: a paid order was refunded (`refunds`), a held
+    /// one cancelled.
+    pub show_cancelled: bool,
+    /// Everything credited back for this order, minor units.
+    pub refunded: i64,
+    /// Each credit: a returned ticket, or the rest of the order when the show was
+    /// cancelled.
+    pub refunds: Vec<super::returns_dto::RefundView>,
 }
 
 impl OrderView {
@@ -176,6 +187,10 @@ impl OrderView {
             admitted_until: o.admitted_until,
             extended_at: o.extended_at,
             paid_at: o.paid_at,
+            waitlist_offer: o.offer,
+            show_cancelled: o.show_cancelled,
+            refunded: o.refunds.iter().map(|r| r.amount.minor_units()).sum(),
+            refunds: o.refunds.into_iter().map(Into::into).collect(),
         }
     }
 }

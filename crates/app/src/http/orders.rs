@@ -142,7 +142,9 @@ pub async fn cancel_order(
 
 /// Pays a held order from the wallet: one debit of the total, every position sold, in
 /// one transaction. `Idempotency-Key` makes retries safe: a replay returns the first
-/// answer and charges once.
+/// answer and charges once. Needs the buyer's `ACTIVE` queue token, except for a
+/// waiting-list offer (`waitlist_offer`): that order is the fan's turn already and is
+/// paid without queueing again.
 #[utoipa::path(
     tag = "orders",
     params(

@@ -12,8 +12,8 @@ use super::dto::TicketView;
 use super::error::ApiError;
 use super::error::Problem;
 use super::responses::{NotFound, Unauthorized, Unavailable};
-use crate::admission::AdmissionSigner;
-use crate::pow::PowGate;
+use crate::guard::admission::AdmissionSigner;
+use crate::guard::pow::PowGate;
 
 /// Enters the concert's waiting room: 201 with a new place, 200 with the existing one.
 /// When the concert's policy asks a proof of work (`pow_difficulty` > 0), send

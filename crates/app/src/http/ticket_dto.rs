@@ -2,6 +2,7 @@
 //! the gate kit a scanner (or `frontrow gate verify`) reads offline.
 
 use chrono::{DateTime, Utc};
+use frontrow_domain::returns::model::{TicketState, TicketStatus};
 use frontrow_domain::tickets::model::{
     CheckResult, Checkin, CheckinOutcome, CheckinStats, GateKey, Place, Revocation, Scan,
 };
@@ -10,6 +11,7 @@ use frontrow_domain::tickets::{GateKit, IssuedTicket, Tickets};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use super::returns_dto::TicketStatusView;
 use crate::ticketing::jwk;
 
 /// A fan's ticket with its code.
@@ -40,10 +42,31 @@ pub struct IssuedTicketView {
     pub admitted_at: Option<DateTime<Utc>>,
     pub admitted_gate: Option<String>,
     pub revoked: bool,
+    /// What became of the ticket: `valid`, `checked_in`, `returned`, `cancelled` (the
+    /// show was cancelled) or `revoked`.
+    pub status: TicketStatusView,
+    /// It may be returned now (`POST /api/v1/tickets/{id}/return`).
+    pub returnable: bool,
+    /// The last moment it may be returned (the schedule's start minus its return
+    /// cutoff); `null` once it cannot be returned any more for another reason than time.
+    pub return_until: Option<DateTime<Utc>>,
 }
 
 impl IssuedTicketView {
-    pub fn new(t: IssuedTicket, tickets: &Tickets) -> Self {
+    /// The view of `t`; `state` as the returns use case reads it (without one, the
+    /// status the ticket itself tells and no return).
+    pub fn new(t: IssuedTicket, tickets: &Tickets, state: Option<TicketState>) -> Self {
+        let state = state.unwrap_or(TicketState {
+            status: if t.ticket.revoked_at.is_some() {
+                TicketStatus::Revoked
+            } else if t.ticket.admitted.is_some() {
+                TicketStatus::CheckedIn
+            } else {
+                TicketStatus::Valid
+            },
+            returnable: false,
+            return_until: None,
+        });
         let c = tickets.claims_of(&t.ticket);
         let (seat_id, area_id) = match t.ticket.place {
             Place::Seat(s) => (Some(s.0), None),
@@ -67,6 +90,9 @@ impl IssuedTicketView {
             admitted_at: t.ticket.admitted.as_ref().map(|a| a.at),
             admitted_gate: t.ticket.admitted.map(|a| a.gate),
             revoked,
+            status: state.status.into(),
+            returnable: state.returnable,
+            return_until: state.return_until,
         }
     }
 }

@@ -2,13 +2,17 @@
 //! issuing keys, and the gate — check-ins one by one or in batches (`X-Gate-Key`) and
 //! the offline gate kit.
 
+use std::collections::HashMap;
+
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use frontrow_domain::model::ScheduleId;
-use frontrow_domain::tickets::model::TicketId;
-use frontrow_domain::tickets::{TicketError, Tickets};
+use frontrow_domain::model::{ScheduleId, UserId};
+use frontrow_domain::returns::Returns;
+use frontrow_domain::returns::model::TicketState;
+use frontrow_domain::tickets::model::{Ticket, TicketId};
+use frontrow_domain::tickets::{IssuedTicket, TicketError, Tickets};
 use futures::future::{Ready, ready};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -63,17 +67,35 @@ pub(super) fn configured(t: Option<web::Data<Tickets>>) -> Result<web::Data<Tick
 #[get("/tickets")]
 pub async fn list_tickets(
     t: Option<web::Data<Tickets>>,
+    r: Option<web::Data<Returns>>,
     user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let t = configured(t)?;
     let list = t.my_tickets(user.0).await?;
+    let states = states_of(r.as_ref().map(|r| r.get_ref()), user.0, &list).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(
             list.into_iter()
-                .map(|x| IssuedTicketView::new(x, &t))
+                .map(|x| {
+                    let state = states.get(&x.ticket.id).copied();
+                    IssuedTicketView::new(x, &t, state)
+                })
                 .collect::<Vec<_>>(),
         ))
+}
+
+/// What the returns use case says of each ticket (nothing without one).
+async fn states_of(
+    r: Option<&Returns>,
+    user: UserId,
+    list: &[IssuedTicket],
+) -> Result<HashMap<TicketId, TicketState>, ApiError> {
+    let Some(r) = r else {
+        return Ok(HashMap::new());
+    };
+    let refs: Vec<&Ticket> = list.iter().map(|x| &x.ticket).collect();
+    Ok(r.ticket_states(user, &refs).await?)
 }
 
 /// Binds the fan's ticket to a key of this device (its rotating codes are signed with
@@ -96,6 +118,7 @@ pub async fn list_tickets(
 #[post("/tickets/{ticket_id}/holder-key")]
 pub async fn bind_holder_key(
     t: Option<web::Data<Tickets>>,
+    r: Option<web::Data<Returns>>,
     user: AuthUser,
     path: web::Path<i64>,
     body: web::Json<HolderKeyBody>,
@@ -107,7 +130,14 @@ pub async fn bind_holder_key(
     let bound = t
         .bind_holder(user.0, TicketId(path.into_inner()), &key)
         .await?;
-    Ok(HttpResponse::Ok().json(IssuedTicketView::new(bound, &t)))
+    let states = states_of(
+        r.as_ref().map(|r| r.get_ref()),
+        user.0,
+        std::slice::from_ref(&bound),
+    )
+    .await?;
+    let state = states.get(&bound.ticket.id).copied();
+    Ok(HttpResponse::Ok().json(IssuedTicketView::new(bound, &t, state)))
 }
 
 /// A JSON Web Key Set of OKP keys.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::responses::NotFound;
-use crate::admission::AdmissionSigner;
+use crate::guard::admission::AdmissionSigner;
 
 /// A JSON Web Key Set (RFC 7517).
 #[derive(Debug, Serialize, ToSchema)]

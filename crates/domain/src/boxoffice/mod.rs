@@ -103,6 +103,8 @@ pub enum OrderError {
     SeatsNotOnSale(Vec<SeatId>),
     #[error("standing area {0:?} is not on sale to you")]
     AreaNotOnSale(String),
+    #[error("the show was cancelled: nothing of it is on sale")]
+    ShowCancelled,
     #[error("order not found")]
     NotFound,
     #[error("order is {0} and cannot be changed")]
@@ -144,6 +146,7 @@ impl From<PlaceError> for OrderError {
             PlaceError::CodeExhausted { left } => OrderError::CodeExhausted { left },
             PlaceError::SeatsNotOnSale(s) => OrderError::SeatsNotOnSale(s),
             PlaceError::AreaNotOnSale(a) => OrderError::AreaNotOnSale(a),
+            PlaceError::ScheduleCancelled => OrderError::ShowCancelled,
             PlaceError::Unavailable(s) => OrderError::Store(s),
         }
     }
@@ -553,8 +556,9 @@ impl BoxOffice {
         )?;
         let order = self.order(user, id).await?;
         // A paid order is only replayed or refused: no admission needed (the payment
-        // may have freed the slot already).
-        let ticket = if order.status == model::OrderStatus::Paid {
+        // may have freed the slot already). A waiting-list offer is the fan's turn
+        // already: paying it needs no queue token.
+        let ticket = if order.status == model::OrderStatus::Paid || order.offer {
             None
         } else {
             match self

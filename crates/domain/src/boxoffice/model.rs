@@ -92,6 +92,13 @@ pub struct Order {
     pub admitted_until: DateTime<Utc>,
     pub extended_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// Held for a fan of the waiting list: payable without a queue token.
+    pub offer: bool,
+    /// What was credited back: returned tickets, or the rest when the show was
+    /// cancelled.
+    pub refunds: Vec<crate::returns::model::Refund>,
+    /// The schedule was cancelled by its operator.
+    pub show_cancelled: bool,
 }
 
 impl Order {
@@ -165,6 +172,10 @@ pub struct AreaAvailability {
     pub price: Money,
     pub capacity: u64,
     pub available: u64,
+    /// Places under a hold right now.
+    pub held: u64,
+    /// Places paid for.
+    pub sold: u64,
 }
 
 /// A schedule's availability per seat category and per standing area.

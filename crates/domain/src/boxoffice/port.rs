@@ -46,6 +46,9 @@ pub enum PlaceError {
     /// The standing area is hidden and the fan's code does not open it.
     #[error("standing area {0:?} not on sale to this fan")]
     AreaNotOnSale(String),
+    /// The operator cancelled the schedule: nothing of it is sold any more.
+    #[error("the show was cancelled")]
+    ScheduleCancelled,
     #[error(transparent)]
     Unavailable(#[from] StoreError),
 }
@@ -142,6 +145,8 @@ pub trait OrderRepository: Send + Sync + 'static {
     ///   the order (a code's count is kept by a conditional update, after the fan's
     ///   lock and before the seats'); `SeatsNotOnSale` / `AreaNotOnSale` for hidden
     ///   seats or areas the code does not open (or any, without a code).
+    /// - `ScheduleCancelled` when the schedule's cancellation is on record (read after
+    ///   the fan's lock).
     /// - `Unavailable` when the database cannot be reached.
     async fn place(&self, req: PlaceOrder) -> Result<Order, PlaceError>;
 

@@ -71,6 +71,9 @@ fn order_of(req: &PlaceOrder) -> Order {
         admitted_until: req.admitted_until,
         extended_at: None,
         paid_at: None,
+        offer: false,
+        refunds: Vec::new(),
+        show_cancelled: false,
     }
 }
 

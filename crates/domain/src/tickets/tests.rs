@@ -367,6 +367,76 @@ fn arb_claims() -> impl Strategy<Value = Claims> {
         })
 }
 
+/// A mixed stream: genuine codes, one changed character, another key under a known or
+/// unknown kid, rotating codes (good and stale), another schedule, and no code at all.
+fn mixed_stream(kinds: &[u8]) -> Vec<String> {
+    let (s, _) = setup();
+    let stranger = TicketSigner::from_secret(&[1; 32]);
+    let (holder_secret, holder_key) = holder(3);
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let id = 1_000 + i64::try_from(i).unwrap();
+            match kind % 8 {
+                0..=2 => s.sign(claims(id)),
+                3 => {
+                    let mut b = s.sign(claims(id)).into_bytes();
+                    let p = (i * 7) % b.len();
+                    b[p] = if b[p] == b'Q' { b'R' } else { b'Q' };
+                    String::from_utf8(b).unwrap()
+                }
+                4 => stranger.sign(claims(id)),
+                5 => {
+                    let mut c = claims(id);
+                    c.holder = Some(holder_key.clone());
+                    let w = window_of(now()) + u64::from(*kind / 8 % 4);
+                    rotating(&s.sign(c), w, &holder_secret)
+                }
+                6 => {
+                    let mut c = claims(id);
+                    c.schedule = ScheduleId(8);
+                    s.sign(c)
+                }
+                _ => "no code".to_owned(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn one_bad_code_in_a_run_is_the_only_one_refused() {
+    let (s, keys) = setup();
+    let mut codes: Vec<String> = (0..100).map(|i| s.sign(claims(i))).collect();
+    let mut b = codes[37].clone().into_bytes();
+    let last = b.len() - 3;
+    b[last] = if b[last] == b'A' { b'B' } else { b'A' };
+    codes[37] = String::from_utf8(b).unwrap();
+    let answers = rules::precheck_many(&codes, gate(&keys), |_| None);
+    for (i, a) in answers.iter().enumerate() {
+        assert_eq!(
+            matches!(a, Precheck::Admissible(_)),
+            i != 37,
+            "code {i}: {a:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Checking many codes at once answers each exactly as checking it alone.
+    #[test]
+    fn checking_many_answers_as_checking_one_by_one(kinds in prop::collection::vec(any::<u8>(), 0..150)) {
+        let (_, keys) = setup();
+        let codes = mixed_stream(&kinds);
+        let revoked = |t: TicketId| (t.0 % 11 == 0).then_some(0);
+        let many = rules::precheck_many(&codes, gate(&keys), revoked);
+        let one: Vec<Precheck> = codes.iter().map(|c| rules::precheck(c, gate(&keys), revoked)).collect();
+        prop_assert_eq!(many, one);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

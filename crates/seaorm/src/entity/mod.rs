@@ -3,6 +3,8 @@
 
 pub mod checkin;
 pub mod concert;
+pub mod draw;
+pub mod draw_receipt;
 pub mod gate_key;
 pub mod ledger_entry;
 pub mod order;
@@ -12,8 +14,11 @@ pub mod passkey;
 pub mod passkey_ceremony;
 pub mod payment;
 pub mod presale_code;
+pub mod refund;
 pub mod reservation;
+pub mod return_policy;
 pub mod schedule;
+pub mod schedule_cancellation;
 pub mod seat;
 pub mod session;
 pub mod standing_area;
@@ -22,5 +27,6 @@ pub mod ticket_binding;
 pub mod ticket_policy;
 pub mod ticket_revocation;
 pub mod user;
+pub mod waitlist_entry;
 pub mod wallet;
 pub mod wallet_charge;

@@ -21,6 +21,8 @@ pub struct Model {
     pub paid_at: Option<i64>,
     pub version: i64,
     pub presale_code_id: Option<i64>,
+    /// The waiting-list entry this order is an offer to.
+    pub waitlist_entry_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,9 @@ pub struct Model {
     pub accessible: bool,
     /// In a hidden category: sold only with a presale code opening it.
     pub hidden: bool,
+    /// The waiting-list offer holding the seat: never claimable by anyone else, even
+    /// past the hold's expiry, until the sweeper passes it on.
+    pub offer_order_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

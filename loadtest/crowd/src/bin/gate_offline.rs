@@ -1,9 +1,16 @@
 //! Offline verification rate of the gate, per core: one thread checks genuine and
-//! mutated codes with the domain's rules (`rules::precheck` with a revocation list, then
-//! a device's local redemption), and, in the same run, the floor of that work: the bare
-//! Ed25519 `verify_strict` of the same codes' signed bytes. Prints one JSON object.
+//! mutated codes with the domain's rules and a revocation list, then a device's local
+//! redemption — all codes at once (`rules::precheck_many`: batch verification, as
+//! `frontrow gate verify` does) and one by one (`rules::precheck`) — and, in the same
+//! run, the floor of one-by-one checking: the bare Ed25519 `verify_strict` of the same
+//! codes' signed bytes. Prints one JSON object.
 //!
-//!     cargo run --release -p frontrow-crowd --bin gate_offline -- [codes]
+//! ```text
+//! cargo run --release -p frontrow-crowd --bin gate_offline -- [codes] [mutated per mille]
+//! ```
+//!
+//! `mutated per mille` (default 100: every tenth code) is the share of codes with one character
+//! changed.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -15,12 +22,23 @@ use frontrow_domain::tickets::keys::{KeyId, KeySet, TicketSigner};
 use frontrow_domain::tickets::model::{Place, TicketId};
 use frontrow_domain::tickets::rules::{self, Gate, Precheck};
 
+/// Admitted codes: admissible, and not admitted before on this device.
+fn redeem(prechecks: impl Iterator<Item = Precheck>, n: usize) -> usize {
+    let mut seen: HashSet<TicketId> = HashSet::with_capacity(n);
+    prechecks
+        .filter(|p| matches!(p, Precheck::Admissible(c) if seen.insert(c.ticket)))
+        .count()
+}
+
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let n: usize = args
+        .next()
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(60_000);
+    let per_mille: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100);
+    anyhow::ensure!(per_mille <= 1000, "mutated ‰ is at most 1000");
     let now = Utc::now();
     let signer = TicketSigner::from_secret(&[5; 32]);
     let keys = KeySet::new(&[signer.public()]);
@@ -38,12 +56,13 @@ fn main() -> anyhow::Result<()> {
             })
         })
         .collect();
-    // Every tenth code with one character changed.
+    // Mutated codes spread evenly: code i is mutated when the running share steps up.
+    let mutated = |i: usize| (i + 1) * per_mille / 1000 != i * per_mille / 1000;
     let scanned: Vec<String> = genuine
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            if i % 10 == 0 {
+            if mutated(i) {
                 let mut b = c.clone().into_bytes();
                 let p = (i * 13) % b.len();
                 b[p] = if b[p] == b'A' { b'B' } else { b'A' };
@@ -53,7 +72,7 @@ fn main() -> anyhow::Result<()> {
             }
         })
         .collect();
-    // A revocation list of 1 % of the tickets (none of them mutated).
+    // A revocation list of 1 % of the tickets.
     let revoked: HashMap<TicketId, u32> = (0..n / 100)
         .map(|i| {
             (
@@ -62,8 +81,11 @@ fn main() -> anyhow::Result<()> {
             )
         })
         .collect();
+    let expected = (0..n)
+        .filter(|&i| !mutated(i) && (i % 100 != 1 || i / 100 >= n / 100))
+        .count();
 
-    // Floor: the signature check alone, on pre-decoded bytes.
+    // Floor: the signature check alone, one by one, on pre-decoded bytes.
     let pk = ed25519_dalek::VerifyingKey::from_bytes(&signer.public().key)?;
     let decoded: Vec<(Vec<u8>, ed25519_dalek::Signature)> = genuine
         .iter()
@@ -83,43 +105,50 @@ fn main() -> anyhow::Result<()> {
         .count();
     let floor_s = t.elapsed().as_secs_f64();
 
-    // The gate: parse, verify, rules, revocation list, local redemption.
     let gate = Gate {
         keys: &keys,
         schedule: ScheduleId(77),
         now,
         skew: Duration::minutes(2),
     };
-    let mut seen: HashSet<TicketId> = HashSet::with_capacity(n);
-    let mut admitted = 0usize;
+    let revoked_through = |id| revoked.get(&id).copied();
+    // The gate, one code at a time: parse, verify, rules, list, local redemption.
     let t = Instant::now();
-    for c in &scanned {
-        if let Precheck::Admissible(claims) =
-            rules::precheck(c, gate, |id| revoked.get(&id).copied())
-            && seen.insert(claims.ticket)
-        {
-            admitted += 1;
-        }
-    }
-    let gate_s = t.elapsed().as_secs_f64();
-    // Mutated codes (every tenth) and revoked tickets (index ≡ 1 mod 100) are refused.
-    let expected = scanned.len() - scanned.len().div_ceil(10) - revoked.len();
+    let single_admitted = redeem(
+        scanned
+            .iter()
+            .map(|c| rules::precheck(c, gate, revoked_through)),
+        n,
+    );
+    let single_s = t.elapsed().as_secs_f64();
+    // The gate, all codes at once (signatures in batches), as `frontrow gate verify`.
+    let t = Instant::now();
+    let batch_admitted = redeem(
+        rules::precheck_many(&scanned, gate, revoked_through).into_iter(),
+        n,
+    );
+    let batch_s = t.elapsed().as_secs_f64();
+
+    let rate = |s: f64| (scanned.len() as f64 / s).round();
     println!(
         "{}",
         serde_json::json!({
             "codes": n,
+            "mutated_per_mille": per_mille,
             "code_chars": genuine.first().map_or(0, String::len),
             "floor_verify_strict_per_s": (decoded.len() as f64 / floor_s).round(),
             "floor_ok": floor_ok,
-            "gate_codes_per_s": (scanned.len() as f64 / gate_s).round(),
-            "gate_admitted": admitted,
+            "gate_codes_per_s": rate(batch_s),
+            "gate_single_codes_per_s": rate(single_s),
+            "gate_admitted": batch_admitted,
+            "gate_single_admitted": single_admitted,
             "gate_admitted_expected": expected,
-            "gate_vs_floor": ((floor_s / gate_s) * 1000.0).round() / 1000.0,
+            "gate_vs_floor": ((floor_s / batch_s) * 1000.0).round() / 1000.0,
         })
     );
     anyhow::ensure!(
-        admitted == expected,
-        "admitted {admitted}, expected {expected}"
+        batch_admitted == expected && single_admitted == expected,
+        "admitted {batch_admitted} at once and {single_admitted} one by one, expected {expected}"
     );
     Ok(())
 }

@@ -17,20 +17,51 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use actix_web::http::StatusCode;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode};
 use serde::Deserialize;
 
-use crate::http::error::ApiError;
-
 /// The largest JWKS document read.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
 /// Seconds of clock skew forgiven between the provider and us, on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: u64 = 30;
+
+/// Refuses a token issued in the future (beyond `leeway` seconds of clock skew):
+/// `jsonwebtoken` checks `exp` and `nbf` but not `iat`, and a token minted ahead of time
+/// would otherwise outlive the lifetime its issuer meant. Used for the provider's tokens
+/// and the service's own.
+///
+/// # Errors
+/// [`IdentityError::Rejected`] when `iat` is later than now plus `leeway`.
+pub fn issued_in_the_past(iat: Option<i64>, leeway: u64) -> Result<(), IdentityError> {
+    let now = chrono::Utc::now().timestamp();
+    match iat {
+        Some(iat) if iat > now.saturating_add(leeway as i64) => Err(IdentityError::rejected(
+            "invalid access token: issued in the future (iat)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Why a token of the identity provider was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The token is not one of the provider's (401).
+    #[error("{0}")]
+    Rejected(String),
+    /// The provider's keys were never fetched (503, retry after the refresh interval).
+    #[error("the identity provider's keys are not available; retry shortly")]
+    KeysUnavailable { retry_after_secs: u32 },
+}
+
+impl IdentityError {
+    fn rejected(detail: impl Into<String>) -> IdentityError {
+        IdentityError::Rejected(detail.into())
+    }
+}
 
 /// Where the keys come from.
 enum Source {
@@ -146,12 +177,16 @@ impl IdentityProvider {
     /// # Errors
     /// 401 when the algorithm, key, signature, `iss`, `aud` or expiry is wrong; 503 when
     /// no key was ever fetched and the provider cannot be reached.
-    pub async fn verify(&self, token: &str, header: &Header) -> Result<ExternalUser, ApiError> {
+    pub async fn verify(
+        &self,
+        token: &str,
+        header: &Header,
+    ) -> Result<ExternalUser, IdentityError> {
         if !matches!(
             header.alg,
             Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA
         ) {
-            return Err(ApiError::unauthorized(format!(
+            return Err(IdentityError::rejected(format!(
                 "access tokens signed with {:?} are not accepted",
                 header.alg
             )));
@@ -159,10 +194,10 @@ impl IdentityProvider {
         let kid = header
             .kid
             .as_deref()
-            .ok_or_else(|| ApiError::unauthorized("the access token names no key (kid)"))?;
+            .ok_or_else(|| IdentityError::rejected("the access token names no key (kid)"))?;
         let (key, alg) = self.key(kid).await?;
         if alg != header.alg {
-            return Err(ApiError::unauthorized(format!(
+            return Err(IdentityError::rejected(format!(
                 "key {kid} signs with {alg:?}, the token says {:?}",
                 header.alg
             )));
@@ -174,11 +209,11 @@ impl IdentityProvider {
         v.validate_nbf = true;
         v.leeway = LEEWAY_SECONDS;
         let claims = decode::<Claims>(token, &key, &v)
-            .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?
+            .map_err(|e| IdentityError::rejected(format!("invalid access token: {e}")))?
             .claims;
-        crate::http::auth::issued_in_the_past(claims.iat, LEEWAY_SECONDS)?;
+        issued_in_the_past(claims.iat, LEEWAY_SECONDS)?;
         if claims.sub.is_empty() {
-            return Err(ApiError::unauthorized("the access token has an empty sub"));
+            return Err(IdentityError::rejected("the access token has an empty sub"));
         }
         Ok(ExternalUser {
             subject: format!("{}|{}", claims.iss, claims.sub),
@@ -190,7 +225,7 @@ impl IdentityProvider {
     }
 
     /// The key `kid`, refetching the set when it is stale or lacks `kid`.
-    async fn key(&self, kid: &str) -> Result<(DecodingKey, Algorithm), ApiError> {
+    async fn key(&self, kid: &str) -> Result<(DecodingKey, Algorithm), IdentityError> {
         {
             let set = self.keys.read().await;
             let fresh = set.fetched.is_some_and(|at| at.elapsed() < self.max_age);
@@ -203,12 +238,12 @@ impl IdentityProvider {
         set.keys
             .get(kid)
             .cloned()
-            .ok_or_else(|| ApiError::unauthorized(format!("unknown key id {kid:?}")))
+            .ok_or_else(|| IdentityError::rejected(format!("unknown key id {kid:?}")))
     }
 
     /// Refetches the keys unless a fetch was tried within `min_refresh` (or the set is
     /// fresh again because another caller just refetched).
-    async fn refresh(&self) -> Result<(), ApiError> {
+    async fn refresh(&self) -> Result<(), IdentityError> {
         let mut last = self.last_fetch.lock().await;
         if last.is_some_and(|at| at.elapsed() < self.min_refresh) {
             return self.ever_fetched().await;
@@ -227,22 +262,15 @@ impl IdentityProvider {
         }
     }
 
-    async fn ever_fetched(&self) -> Result<(), ApiError> {
+    async fn ever_fetched(&self) -> Result<(), IdentityError> {
         if self.keys.read().await.fetched.is_some() {
             Ok(())
         } else {
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service-unavailable",
-                "Service unavailable",
-                "the identity provider's keys are not available; retry shortly",
-            );
-            e.retry_after = Some(
-                u32::try_from(self.min_refresh.as_secs())
+            Err(IdentityError::KeysUnavailable {
+                retry_after_secs: u32::try_from(self.min_refresh.as_secs())
                     .unwrap_or(30)
                     .max(1),
-            );
-            Err(e)
+            })
         }
     }
 
@@ -396,12 +424,16 @@ mod tests {
         encode(&header, &c, &EncodingKey::from_ec_der(&der)).expect("signs")
     }
 
-    async fn status(idp: &IdentityProvider, token: &str) -> Result<String, StatusCode> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| StatusCode::BAD_REQUEST)?;
+    /// What a token comes to: its subject, or why not (`rejected`, `unavailable`).
+    async fn status(idp: &IdentityProvider, token: &str) -> Result<String, &'static str> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "not a JWT")?;
         idp.verify(token, &header)
             .await
             .map(|u| u.subject)
-            .map_err(|e| e.status)
+            .map_err(|e| match e {
+                IdentityError::Rejected(_) => "rejected",
+                IdentityError::KeysUnavailable { .. } => "unavailable",
+            })
     }
 
     #[tokio::test]
@@ -424,7 +456,7 @@ mod tests {
             if ok {
                 assert_eq!(got, alice, "{why}");
             } else {
-                assert_eq!(got, Err(StatusCode::UNAUTHORIZED), "{why}");
+                assert_eq!(got, Err("rejected"), "{why}");
             }
         }
     }
@@ -442,11 +474,7 @@ mod tests {
             let mut bytes = sig.clone();
             bytes[i] ^= 0x40;
             let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&bytes));
-            assert_eq!(
-                status(&idp, &forged).await,
-                Err(StatusCode::UNAUTHORIZED),
-                "byte {i}"
-            );
+            assert_eq!(status(&idp, &forged).await, Err("rejected"), "byte {i}");
         }
     }
 
@@ -466,10 +494,7 @@ mod tests {
         let chain = cause_chain(e.as_ref());
         assert!(chain.contains("No such file"), "{chain}");
         // Before any key was known, a token is a 503 (the keys are missing, not the token).
-        assert_eq!(
-            status(&idp, &token(json!({}))).await,
-            Err(StatusCode::SERVICE_UNAVAILABLE)
-        );
+        assert_eq!(status(&idp, &token(json!({}))).await, Err("unavailable"));
     }
 
     #[test]

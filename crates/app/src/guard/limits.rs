@@ -8,7 +8,7 @@
 //! | `signin` | `POST /sessions`, `POST` under `/passkeys` | address — shared on Redis |
 //! | `enter` | `POST /concerts/{id}/queue` | address and user — shared on Redis |
 //! | `status` | `GET /queue/status`, `GET /queue/events`, `DELETE /queue`, `GET …/queue/challenge` | address |
-//! | `booking` | `POST`/`DELETE` under `/reservations`, `POST /wallet/charge` | address and user |
+//! | `booking` | `POST`/`DELETE` under `/reservations` and `/orders`, `POST` under `/tickets/`, `POST /wallet/charge` | address and user |
 //! | `admin` | `/admin/…` | address |
 //!
 //! Sign-ups and enters are what an attacker multiplies (accounts, places in line), so
@@ -28,19 +28,12 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
-use frontrow_redis::{LimitDecision, RedisQueue};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::http::auth::Auth;
-use crate::http::error::ApiError;
+use super::stores::{SharedLimit, SharedLimits};
 use crate::settings::{LimitsSettings, Rate};
 use crate::telemetry::RATE_LIMITED;
 
@@ -69,12 +62,12 @@ impl Class {
 
     /// The class of a request, from its method and matched route pattern; `None` for
     /// unlimited routes (catalog reads, a user's own reads, operations endpoints).
-    pub fn of(method: &Method, pattern: &str) -> Option<Class> {
+    pub fn of(method: &str, pattern: &str) -> Option<Class> {
         let path = pattern.strip_prefix("/api/v1")?;
         if path.starts_with("/admin/") {
             return Some(Class::Admin);
         }
-        match (method.as_str(), path) {
+        match (method, path) {
             ("POST", "/users") => Some(Class::Signup),
             ("POST", "/sessions") => Some(Class::Signin),
             ("POST", p) if p.starts_with("/passkeys/") => Some(Class::Signin),
@@ -84,7 +77,12 @@ impl Class {
                 "/queue/status" | "/queue/events" | "/concerts/{concert_id}/queue/challenge",
             )
             | ("DELETE", "/queue") => Some(Class::Status),
-            ("POST" | "DELETE", p) if p.starts_with("/reservations") => Some(Class::Booking),
+            ("POST" | "DELETE", p)
+                if p.starts_with("/reservations") || p.starts_with("/orders") =>
+            {
+                Some(Class::Booking)
+            }
+            ("POST", p) if p.starts_with("/tickets/") => Some(Class::Booking),
             ("POST", "/wallet/charge") => Some(Class::Booking),
             _ => None,
         }
@@ -97,22 +95,28 @@ pub struct Refused {
     pub retry_after: Duration,
 }
 
-impl Refused {
-    /// The 429 answer; `Retry-After` in whole seconds, rounded up.
-    pub fn to_error(self, class: Class, scope: &str) -> ApiError {
-        let secs = self.retry_after.as_millis().div_ceil(1000).max(1);
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-            format!(
-                "too many {} requests from this {scope}; retry after {secs} s",
-                class.as_str()
-            ),
-        );
-        e.retry_after = Some(u32::try_from(secs).unwrap_or(u32::MAX));
-        e
+/// Which key of a class refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Address,
+    User,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Address => "address",
+            Scope::User => "user",
+        }
     }
+}
+
+/// A request over a limit: its class, the key that refused it, and when to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub class: Class,
+    pub scope: Scope,
+    pub retry_after: Duration,
 }
 
 /// One limit: in process, or in Redis with an in-process fallback of the same rate. The
@@ -120,20 +124,20 @@ impl Refused {
 struct Limiter<C: Clock = DefaultClock> {
     local: LocalLimiter<C>,
     clock: C,
-    shared: Option<(Arc<RedisQueue>, u64, u32)>,
+    shared: Option<(Arc<dyn SharedLimits>, u64, u32)>,
 }
 
 type LocalLimiter<C> =
     RateLimiter<String, DefaultKeyedStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 impl Limiter {
-    fn new(rate: Rate, shared: Option<Arc<RedisQueue>>) -> Limiter {
+    fn new(rate: Rate, shared: Option<Arc<dyn SharedLimits>>) -> Limiter {
         Limiter::with_clock(rate, shared, DefaultClock::default())
     }
 }
 
 impl<C: Clock + Clone> Limiter<C> {
-    fn with_clock(rate: Rate, shared: Option<Arc<RedisQueue>>, clock: C) -> Limiter<C> {
+    fn with_clock(rate: Rate, shared: Option<Arc<dyn SharedLimits>>, clock: C) -> Limiter<C> {
         let period = rate.period();
         let burst = NonZeroU32::new(rate.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
@@ -148,14 +152,10 @@ impl<C: Clock + Clone> Limiter<C> {
     }
 
     async fn check(&self, key: String) -> Result<(), Refused> {
-        if let Some((queue, period_ms, burst)) = &self.shared {
-            match queue.rate_limit(&key, *period_ms, *burst).await {
-                Ok(LimitDecision::Allowed) => return Ok(()),
-                Ok(LimitDecision::Refused { retry_after_ms }) => {
-                    return Err(Refused {
-                        retry_after: Duration::from_millis(retry_after_ms),
-                    });
-                }
+        if let Some((store, period_ms, burst)) = &self.shared {
+            match store.hit(&key, *period_ms, *burst).await {
+                Ok(SharedLimit::Allowed) => return Ok(()),
+                Ok(SharedLimit::Refused { retry_after }) => return Err(Refused { retry_after }),
                 Err(e) => {
                     tracing::warn!(error = %e, "shared rate limit unavailable: limiting in process");
                 }
@@ -186,14 +186,14 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits the settings describe, `None` when `limits.enabled` is false. Sign-up
-    /// and enter limits are shared through `redis` when there is one.
-    pub fn new(settings: &LimitsSettings, redis: Option<Arc<RedisQueue>>) -> Option<Limits> {
+    /// The limits the settings describe, `None` when `limits.enabled` is false. Sign-up,
+    /// sign-in and enter limits are shared through `shared` when there is one.
+    pub fn new(settings: &LimitsSettings, shared: Option<Arc<dyn SharedLimits>>) -> Option<Limits> {
         if !settings.enabled {
             return None;
         }
         let s = settings;
-        let shared = |on: bool| if on { redis.clone() } else { None };
+        let shared = |on: bool| if on { shared.clone() } else { None };
         let classes = vec![
             ClassLimits {
                 class: Class::Signup,
@@ -239,7 +239,7 @@ impl Limits {
         class: Class,
         address: Option<IpAddr>,
         user: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Limited> {
         let Some(c) = self.classes.iter().find(|c| c.class == class) else {
             return Ok(());
         };
@@ -248,7 +248,11 @@ impl Limits {
             if let Err(r) = c.address.check(key).await {
                 metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "address")
                     .increment(1);
-                return Err(r.to_error(class, "address"));
+                return Err(Limited {
+                    class,
+                    scope: Scope::Address,
+                    retry_after: r.retry_after,
+                });
             }
         }
         if let (Some(limiter), Some(user)) = (&c.user, user) {
@@ -256,21 +260,20 @@ impl Limits {
             if let Err(r) = limiter.check(key).await {
                 metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "user")
                     .increment(1);
-                return Err(r.to_error(class, "user"));
+                return Err(Limited {
+                    class,
+                    scope: Scope::User,
+                    retry_after: r.retry_after,
+                });
             }
         }
         Ok(())
     }
 
-    /// The client's address: the peer, or the forwarded one behind a trusted proxy.
-    pub fn client_address(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
-        let forwarded: Vec<&str> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        Some(client_ip(peer, &forwarded.join(","), &self.trusted))
+    /// The client's address: `peer`, or the forwarded one (`X-Forwarded-For` entries,
+    /// joined) behind a trusted proxy.
+    pub fn client_address(&self, peer: IpAddr, forwarded: &str) -> IpAddr {
+        client_ip(peer, forwarded, &self.trusted)
     }
 
     /// Drops in-process state of keys that are back to a full burst (bounds memory).
@@ -298,93 +301,6 @@ pub async fn housekeeping(
             _ = interval.tick() => limits.forget_idle(),
         }
     }
-}
-
-/// The middleware: classifies the request, checks its limits, answers 429 or passes on.
-/// Without a `Limits` in the app data (limits disabled) it only passes on.
-pub async fn enforce(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let limits = req.app_data::<web::Data<Limits>>().cloned();
-    let class = limits
-        .as_ref()
-        .and_then(|_| Class::of(req.method(), &crate::http::middleware::matched_route(&req)));
-    if let (Some(limits), Some(class)) = (limits, class) {
-        let address = limits.client_address(&req);
-        let user = match class {
-            Class::Enter | Class::Booking => bearer_subject(&req).await,
-            _ => None,
-        };
-        if let Err(e) = limits.check(class, address, user.as_deref()).await {
-            let res = e.error_response();
-            return Ok(req.into_response(res).map_into_right_body());
-        }
-    }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_left_body)
-}
-
-/// The verified subject of the request's bearer token (no database lookup), if any.
-async fn bearer_subject(req: &ServiceRequest) -> Option<String> {
-    let auth = req.app_data::<web::Data<Auth>>()?;
-    let value = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?
-        .trim();
-    auth.subject(token).await.ok()
-}
-
-/// Adds the 429 answer to every operation a limit applies to, in the OpenAPI document.
-pub fn document(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::header::HeaderBuilder;
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let too_many = ResponseBuilder::new()
-        .description("Rate limit reached (see Retry-After, in seconds)")
-        .header(
-            "Retry-After",
-            HeaderBuilder::new()
-                .schema(
-                    utoipa::openapi::ObjectBuilder::new()
-                        .schema_type(utoipa::openapi::Type::Integer),
-                )
-                .description(Some(
-                    "Seconds until a request of this class is allowed again",
-                ))
-                .build(),
-        )
-        .content(
-            "application/problem+json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build();
-    for (path, item) in api.paths.paths.iter_mut() {
-        let ops = [
-            (Method::GET, &mut item.get),
-            (Method::POST, &mut item.post),
-            (Method::PUT, &mut item.put),
-            (Method::DELETE, &mut item.delete),
-            (Method::PATCH, &mut item.patch),
-        ];
-        for (method, op) in ops {
-            if let Some(op) = op.as_mut()
-                && Class::of(&method, path).is_some()
-            {
-                op.responses
-                    .responses
-                    .insert("429".into(), too_many.clone().into());
-            }
-        }
-    }
-    api
 }
 
 /// An address or a network (`10.0.0.0/8`, `::1`).
@@ -536,48 +452,43 @@ mod tests {
 
     #[test]
     fn routes_fall_in_their_class() {
-        let c = |m: Method, p: &str| Class::of(&m, p);
-        assert_eq!(c(Method::POST, "/api/v1/users"), Some(Class::Signup));
-        assert_eq!(c(Method::POST, "/api/v1/sessions"), Some(Class::Signin));
-        assert_eq!(c(Method::GET, "/api/v1/sessions"), None);
+        let c = |m: &str, p: &str| Class::of(m, p);
+        assert_eq!(c("POST", "/api/v1/users"), Some(Class::Signup));
+        assert_eq!(c("POST", "/api/v1/sessions"), Some(Class::Signin));
+        assert_eq!(c("GET", "/api/v1/sessions"), None);
         assert_eq!(
-            c(Method::POST, "/api/v1/passkeys/authentications/{ceremony}"),
+            c("POST", "/api/v1/passkeys/authentications/{ceremony}"),
             Some(Class::Signin)
         );
         assert_eq!(
-            c(Method::POST, "/api/v1/concerts/{concert_id}/queue"),
+            c("POST", "/api/v1/concerts/{concert_id}/queue"),
             Some(Class::Enter)
         );
-        assert_eq!(c(Method::GET, "/api/v1/queue/status"), Some(Class::Status));
-        assert_eq!(c(Method::DELETE, "/api/v1/queue"), Some(Class::Status));
+        assert_eq!(c("GET", "/api/v1/queue/status"), Some(Class::Status));
+        assert_eq!(c("DELETE", "/api/v1/queue"), Some(Class::Status));
+        assert_eq!(c("POST", "/api/v1/reservations"), Some(Class::Booking));
         assert_eq!(
-            c(Method::POST, "/api/v1/reservations"),
+            c("POST", "/api/v1/reservations/{reservation_id}/payment"),
             Some(Class::Booking)
         );
+        assert_eq!(c("POST", "/api/v1/wallet/charge"), Some(Class::Booking));
         assert_eq!(
-            c(
-                Method::POST,
-                "/api/v1/reservations/{reservation_id}/payment"
-            ),
-            Some(Class::Booking)
-        );
-        assert_eq!(
-            c(Method::POST, "/api/v1/wallet/charge"),
-            Some(Class::Booking)
-        );
-        assert_eq!(
-            c(
-                Method::PUT,
-                "/api/v1/admin/concerts/{concert_id}/queue-policy"
-            ),
+            c("PUT", "/api/v1/admin/concerts/{concert_id}/queue-policy"),
             Some(Class::Admin)
         );
-        assert_eq!(c(Method::GET, "/api/v1/concerts"), None);
+        assert_eq!(c("GET", "/api/v1/concerts"), None);
+        assert_eq!(c("GET", "/api/v1/reservations/{reservation_id}"), None);
+        assert_eq!(c("GET", "/healthz"), None);
+        assert_eq!(c("POST", "/api/v1/orders"), Some(Class::Booking));
         assert_eq!(
-            c(Method::GET, "/api/v1/reservations/{reservation_id}"),
-            None
+            c("POST", "/api/v1/orders/{order_id}/payment"),
+            Some(Class::Booking)
         );
-        assert_eq!(c(Method::GET, "/healthz"), None);
+        assert_eq!(
+            c("DELETE", "/api/v1/orders/{order_id}"),
+            Some(Class::Booking)
+        );
+        assert_eq!(c("GET", "/api/v1/orders"), None);
     }
 
     #[tokio::test]

@@ -13,15 +13,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use chrono::{DateTime, Utc};
 use frontrow_domain::model::{ConcertId, UserId};
-use frontrow_redis::RedisQueue;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::http::error::ApiError;
+use super::stores::OnceClaims;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -44,22 +42,22 @@ pub struct Challenge {
 pub struct PowGate {
     key: [u8; 32],
     ttl: Duration,
-    redis: Option<Arc<RedisQueue>>,
+    claims: Option<Arc<dyn OnceClaims>>,
     /// Challenges already used, when there is no Redis to remember them.
     used: moka::future::Cache<String, ()>,
 }
 
 impl PowGate {
     /// A gate whose challenges live `ttl`, their MAC keyed from `secret`; replays are
-    /// remembered in `redis` when given.
-    pub fn new(secret: &[u8], ttl: Duration, redis: Option<Arc<RedisQueue>>) -> PowGate {
+    /// remembered in `claims` (shared by every instance) when given, else in process.
+    pub fn new(secret: &[u8], ttl: Duration, claims: Option<Arc<dyn OnceClaims>>) -> PowGate {
         let mut h = Sha256::new();
         h.update(b"frontrow proof-of-work challenge key\0");
         h.update(secret);
         PowGate {
             key: h.finalize().into(),
             ttl,
-            redis,
+            claims,
             used: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(ttl)
@@ -114,7 +112,7 @@ impl PowGate {
         user: UserId,
         difficulty: u8,
         now: DateTime<Utc>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), PowRequired> {
         if difficulty == 0 {
             return Ok(());
         }
@@ -175,8 +173,8 @@ impl PowGate {
 
     /// True for the first use of `challenge`, false for any later one.
     async fn claim(&self, challenge: &str, ttl_ms: u64) -> bool {
-        if let Some(redis) = &self.redis {
-            match redis.claim_once(&format!("pow:{challenge}"), ttl_ms).await {
+        if let Some(claims) = &self.claims {
+            match claims.claim_once(&format!("pow:{challenge}"), ttl_ms).await {
                 Ok(first) => return first,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot record a proof of work in Redis: remembering it in process")
@@ -191,13 +189,13 @@ impl PowGate {
     }
 }
 
-fn pow_required(detail: String) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "pow-required",
-        "Proof of work required",
-        detail,
-    )
+/// A missing, wrong, expired, weak or reused proof of work (403 `pow-required`), and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PowRequired(pub String);
+
+fn pow_required(detail: String) -> PowRequired {
+    PowRequired(detail)
 }
 
 /// Leading zero bits of `digest`.
@@ -257,7 +255,7 @@ mod tests {
                 .is_ok()
         );
         let again = g.check(Some(&x), ConcertId(1), UserId(2), 8, now).await;
-        assert!(again.unwrap_err().detail.contains("already used"));
+        assert!(again.unwrap_err().0.contains("already used"));
     }
 
     #[tokio::test]
@@ -272,19 +270,50 @@ mod tests {
             .unwrap_or_default();
         let forged = good.replacen('1', "2", 1);
         let later = now + chrono::Duration::seconds(61);
-        let cases: [(Option<&str>, ConcertId, UserId, DateTime<Utc>); 7] = [
-            (None, ConcertId(1), UserId(2), now),
-            (Some("garbage"), ConcertId(1), UserId(2), now),
-            (Some(&weak), ConcertId(1), UserId(2), now),
-            (Some(&forged), ConcertId(1), UserId(2), now),
-            (Some(&good), ConcertId(1), UserId(3), now),
-            (Some(&good), ConcertId(9), UserId(2), now),
-            (Some(&good), ConcertId(1), UserId(2), later),
+        // The header, concert, user and time, and the reason the answer must give.
+        type Case<'a> = (Option<&'a str>, ConcertId, UserId, DateTime<Utc>, &'a str);
+        let cases: [Case; 7] = [
+            (None, ConcertId(1), UserId(2), now, "X-Pow is missing"),
+            (
+                Some("garbage"),
+                ConcertId(1),
+                UserId(2),
+                now,
+                "is not <challenge>:<nonce>",
+            ),
+            (
+                Some(&weak),
+                ConcertId(1),
+                UserId(2),
+                now,
+                "not strong enough",
+            ),
+            (
+                Some(&forged),
+                ConcertId(1),
+                UserId(2),
+                now,
+                "not a challenge of this service",
+            ),
+            (
+                Some(&good),
+                ConcertId(1),
+                UserId(3),
+                now,
+                "another user or concert",
+            ),
+            (
+                Some(&good),
+                ConcertId(9),
+                UserId(2),
+                now,
+                "another user or concert",
+            ),
+            (Some(&good), ConcertId(1), UserId(2), later, "expired"),
         ];
-        for (header, concert, user, at) in cases {
-            let e = g.check(header, concert, user, 8, at).await.unwrap_err();
-            assert_eq!(e.status, StatusCode::FORBIDDEN, "{header:?}");
-            assert_eq!(e.slug, "pow-required");
+        for (header, concert, user, at, why) in cases {
+            let PowRequired(detail) = g.check(header, concert, user, 8, at).await.unwrap_err();
+            assert!(detail.contains(why), "{header:?}: {detail}");
         }
         // Off: nothing asked, nothing checked.
         assert!(g.check(None, ConcertId(1), UserId(2), 0, now).await.is_ok());
