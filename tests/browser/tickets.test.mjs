@@ -14,7 +14,7 @@ import { join as joinPath, resolve } from "node:path";
 import jsQR from "jsqr";
 import { PNG } from "pngjs";
 import {
-  BASE, PASSWORD, admin, api, audit, buy, concert, launch, newPage, openSale, record, scriptErrors, seeText, shoot, signUp,
+  BASE, PASSWORD, admin, api, audit, buy, concert, launch, newPage, openSale, record, scriptErrors, seeText, seeValue, shoot, signUp,
 } from "./helpers.mjs";
 
 // The binary scripts/browser-test.sh built and started.
@@ -102,6 +102,7 @@ test("a fan buys two seats, My tickets shows their QR codes, the gate admits the
   await page.waitForSelector("#best-btn:not(:empty)");
   await page.click("#best-btn");
   await page.waitForSelector("#view-checkout:not([hidden])");
+  await seeValue(page, "#topup-amount", "60.00");
   await page.click("#topup-btn");
   await until(page, () => document.getElementById("balance").textContent === "€60.00");
   await page.click("#pay-btn");
@@ -264,6 +265,79 @@ test("a rotating-code ticket: this device's key signs a new code every 15 s, the
   await page.waitForSelector(`#move-btn-${before.id}`);
   await shoot(page, "my-tickets-moved-away");
   for (const p of [page, other]) assert.deepEqual(scriptErrors(p), []);
+});
+
+test("returning a ticket: a confirm step, one Idempotency-Key kept across a lost answer (refunded once), the refund shown, the gate refuses the returned code; a checked-in ticket cannot be returned", async () => {
+  // A show in two hours: its doors (codes valid from six hours before) are open now, and
+  // returns are open until the start.
+  const starts = new Date(Date.now() + 2 * 3600_000);
+  starts.setUTCSeconds(0, 0);
+  const c = await admin("POST", "/admin/concerts", {
+    title: "Return Night", venue: "Hall B", schedules: [{ starts_at: starts.toISOString(), rows: 1, seats_per_row: 4, price: 4500 }],
+  });
+  const scheduleId = c.schedules[0].id;
+  await admin("PUT", `/admin/schedules/${scheduleId}/returns`, { cutoff_minutes: 0 });
+  await openSale(c.id);
+  const page = await newPage(browser);
+  await page.goto(BASE + "/");
+  await signUp(page, "Remy");
+  const fan = await fanOf(page);
+  const { data: seats } = await api("GET", `/schedules/${scheduleId}/seats`);
+  await buy(await admitted(fan, c.id), { schedule_id: scheduleId, seats: [seats[0].id, seats[1].id] });
+  const [kept, back] = await ticketsOf(fan);
+  assert.deepEqual([kept.returnable, back.returnable], [true, true]);
+  const wallet = async () => (await api("GET", "/wallet", { headers: bearer(fan) })).data.balance;
+  const before = await wallet();
+
+  // The first ticket is checked in at the door (online): no Return button for it.
+  const { key } = await admin("POST", `/admin/schedules/${scheduleId}/gate-keys`, { label: "North" });
+  const scan = await fetch(`${BASE}/api/v1/checkins`, {
+    method: "POST", headers: { "Content-Type": "application/json", "X-Gate-Key": key },
+    body: JSON.stringify({ code: kept.code, gate: "North", device: "d1", nonce: `n-${kept.id}`, scanned_at: new Date().toISOString() }),
+  });
+  assert.equal((await scan.json()).result, "admitted");
+
+  await page.click("#nav-tickets");
+  await page.waitForSelector(`#return-btn-${back.id}`);
+  await seeText(page, `li[data-ticket="${kept.id}"] .badge`, /^Checked in .*North$/);
+  assert.equal(await page.$(`#return-btn-${kept.id}`), null, "a checked-in ticket has no Return button");
+  assert.match(await page.textContent(`li[data-ticket="${back.id}"]`), /Can be returned until/);
+
+  // Return: the confirm step first (focus on its Yes), then the answer is lost on the way
+  // back — the server returned the ticket, the page never heard.
+  await page.click(`#return-btn-${back.id}`);
+  await page.waitForSelector(`#return-yes-${back.id}:focus`);
+  await audit(page, "return-confirm");
+  const keys = [];
+  let lose = true;
+  await page.route(`${BASE}/api/v1/tickets/${back.id}/return`, async (route) => {
+    keys.push(route.request().headers()["idempotency-key"]);
+    if (!lose) return route.continue();
+    lose = false;
+    await route.fetch();
+    await route.abort("connectionreset");
+  });
+  await page.keyboard.press("Enter");
+  await seeText(page, `#ticket-msg-${back.id}`, /No answer from the server/);
+  const pending = await page.evaluate((id) => localStorage.getItem(`frontrow.return.${id}`), back.id);
+  assert.ok(pending, "the key is kept until the server answers");
+  // Pressed again: the same key, the first return's answer, one refund.
+  await page.click(`#return-yes-${back.id}`);
+  await seeText(page, `#ticket-msg-${back.id}`, /is returned: €45\.00 is back in your wallet/);
+  assert.deepEqual(keys, [pending, pending]);
+  assert.equal(await page.evaluate((id) => localStorage.getItem(`frontrow.return.${id}`), back.id), null, "forgotten once answered");
+  assert.equal(await wallet(), before + 4500, "refunded once");
+  await seeText(page, `li[data-ticket="${back.id}"] .badge`, "Returned");
+  assert.equal(await page.isVisible(`#qr-${back.id} svg.qr`), false, "no code for a returned ticket");
+  await record(page, "my-tickets-returned");
+
+  // The gate's kit lists the returned ticket: its code is refused offline too.
+  const kit = await gateKit(scheduleId, "return-night");
+  assert.equal(verify(kit, back.code, plus(starts.toISOString(), -3600)).result, "revoked");
+  // And the checked-in one cannot be returned (409 problem).
+  const late = await api("POST", `/tickets/${kept.id}/return`, { headers: { ...bearer(fan), "Idempotency-Key": "late-1" } });
+  assert.equal(late.status, 409);
+  assert.deepEqual(scriptErrors(page).filter((e) => !/ERR_CONNECTION_RESET|net::ERR_FAILED/.test(e)), []);
 });
 
 test("the account lists the fan's devices; signing one out from another takes effect at once", async () => {
