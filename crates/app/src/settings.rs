@@ -575,7 +575,6 @@ impl Settings {
     }
 
     /// The box office's limits; holds last as long as booking holds.
-
     pub fn order_policy(&self) -> OrderPolicy {
         OrderPolicy {
             hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
