@@ -2,7 +2,8 @@
 # The fans' pages and the operators' console in headless Chromium (tests/browser): installs
 # Debian's chromium and the tests' npm packages (playwright-core, axe-core) when missing,
 # starts frontrow (debug build, SQLite, in-memory queue) on a free port, runs every
-# tests/browser/*.test.mjs, stops the server. Screenshots (desktop and 390x844) go to
+# tests/browser/*.test.mjs (FRONTROW_BIN names the binary, for `frontrow gate verify`),
+# stops the server. Screenshots (desktop and 390x844) go to
 # $SHOT_DIR/frontrow-screens (default SHOT_DIR: target/browser-artifacts).
 # BROWSER_TESTS=./boxoffice.test.mjs runs one file (paths relative to tests/browser).
 set -euo pipefail
@@ -14,7 +15,8 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
 fi
-if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ] \
+   || [ ! -d tests/browser/node_modules/jsqr ] || [ ! -d tests/browser/node_modules/pngjs ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
 cargo build -q -p frontrow-app
@@ -40,7 +42,7 @@ for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null &
 
 cd tests/browser
 status=0
-BASE_URL="http://127.0.0.1:$PORT" ADMIN_KEY="$ADMIN_KEY" SHOT_DIR="$SHOT_DIR" \
+BASE_URL="http://127.0.0.1:$PORT" ADMIN_KEY="$ADMIN_KEY" SHOT_DIR="$SHOT_DIR" FRONTROW_BIN="$BIN" \
   node --test --test-concurrency=1 ${BROWSER_TESTS:-./*.test.mjs} || status=$?
 if [ "$status" -ne 0 ]; then
   echo "browser-test: failed; the server's log:" >&2

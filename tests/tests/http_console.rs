@@ -54,7 +54,14 @@ async fn pages_and_their_assets_are_served_from_the_binary() {
     assert!(res.text().await.unwrap().is_empty());
 
     // Unknown files are a problem document, never a file from elsewhere.
-    for path in ["/static/nope.js", "/static/..%2FCargo.toml", "/static/%2F"] {
+    for path in [
+        "/static/nope.js",
+        "/static/..%2FCargo.toml",
+        "/static/%2F",
+        "/static/vendor/nope.mjs",
+        "/static/vendor/..%2F..%2FCargo.toml",
+        "/static/vendor/",
+    ] {
         assert_problem(app.get(path, None).await, 404).await;
     }
     app.stop().await;

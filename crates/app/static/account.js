@@ -2,20 +2,7 @@
 // from the server and the authenticator's answer goes back the same way), an email and
 // password as the fallback. Each way resolves to the fan as the page keeps them:
 // {id, name, access_token, session_id}.
-import { call } from "./api.js";
-
-const b64u = {
-  decode(s) {
-    const b = String(s).replace(/-/g, "+").replace(/_/g, "/");
-    const bin = atob(b + "===".slice((b.length + 3) % 4));
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer;
-  },
-  encode(buf) {
-    let s = "";
-    for (const byte of new Uint8Array(buf)) s += String.fromCharCode(byte);
-    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  },
-};
+import { call, b64u } from "./api.js";
 
 /** Whether this browser can use passkeys at all. */
 export const passkeysSupported = () =>

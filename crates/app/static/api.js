@@ -95,6 +95,22 @@ export function randomKey() {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** base64url without padding, to and from bytes (WebAuthn, ticket codes). */
+export const b64u = {
+  /** Text → ArrayBuffer. */
+  decode(s) {
+    const b = String(s).replace(/-/g, "+").replace(/_/g, "/");
+    const bin = atob(b + "===".slice((b.length + 3) % 4));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer;
+  },
+  /** ArrayBuffer or Uint8Array → text. */
+  encode(buf) {
+    let s = "";
+    for (const byte of new Uint8Array(buf)) s += String.fromCharCode(byte);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  },
+};
+
 /** Creates an element: el("p", {class: "x", text: "hi"}, child, …). */
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);

@@ -9,6 +9,8 @@ import { call, money, amount, toMinor, clock, randomKey, el, when, timeOf, setLo
 import { t, lang, setLang, applyStatic, span } from "./i18n.js";
 import { drawMap, paintSeat, categoryIndex, Zoom } from "./seatmap.js";
 import { passkeysSupported, passkeySignUp, passkeySignIn, passwordSignIn, passwordSignUp, endSession } from "./account.js";
+import { openTickets, stopTickets } from "./tickets.js";
+import { openAccount } from "./sessions.js";
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -62,7 +64,7 @@ const wait = (ms) => new Promise((r) => setTimeout(r, ms));
 const view = () => document.body.dataset.view;
 
 // ---------- views and routes ----------
-const VIEWS = ["concerts", "waiting", "seats", "checkout", "done"];
+const VIEWS = ["concerts", "waiting", "seats", "checkout", "done", "tickets", "account"];
 function show(name, focusId) {
   for (const v of VIEWS) $("view-" + v).hidden = v !== name;
   if (name !== "concerts") $("my-orders").hidden = true;
@@ -75,12 +77,18 @@ function stopLive() {
   clearTimeout(S.pollTimer); S.pollTimer = null;
   clearInterval(S.tickTimer); S.tickTimer = null;
   clearTimeout(S.loopTimer); S.loopTimer = null;
+  stopTickets();
 }
 
 async function route() {
   const seq = ++S.routeSeq;
   stopLive(); clearError();
   $("leave-confirm").hidden = true;
+  for (const a of $("fan-nav").querySelectorAll("a")) {
+    if (a.getAttribute("href") === location.hash) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  const mine = /^#\/(tickets|account)$/.exec(location.hash);
+  if (mine) { openFanPage(mine[1]); return; }
   const m = /^#\/concert\/(\d+)(?:\/(seats|checkout|done))?$/.exec(location.hash);
   if (!m) { openConcerts(); liveOrders(); myOrders(); return; }
   const id = Number(m[1]);
@@ -108,6 +116,17 @@ const go = (page) => {
   const target = `#/concert/${S.concert.id}` + (page ? "/" + page : "");
   if (location.hash === target) route(); else location.hash = target;
 };
+
+// ---------- the fan's own pages: My tickets (tickets.js) and the account (sessions.js) ----------
+function openFanPage(name) {
+  if (!S.user) { location.hash = "#/"; return; }
+  renderWho();
+  $("live-orders").hidden = true;
+  show(name, name === "tickets" ? "tickets-h" : "account-h");
+  document.title = t(name === "tickets" ? "titleTickets" : "titleAccount");
+  const ctx = { user: S.user, auth, fail, say, forget: forgetFan };
+  if (name === "tickets") openTickets(ctx); else openAccount(ctx);
+}
 
 // ---------- the fan's live orders (a hold left behind stays visible and cancellable) ----------
 const concertTitles = new Map();
@@ -169,6 +188,7 @@ async function cancelLive(o) {
 // ---------- concerts and signing in ----------
 function renderWho() {
   $("whoami").hidden = !S.user;
+  $("fan-nav").hidden = !S.user;
   $("signin").hidden = !!S.user;
   if (S.user) $("whoami-name").textContent = S.user.name;
   if (!passkeysSupported()) {
@@ -1222,6 +1242,8 @@ $("extend-btn").addEventListener("click", extend);
 $("cancel-btn").addEventListener("click", release);
 $("again-btn").addEventListener("click", () => go("seats"));
 $("more-btn").addEventListener("click", () => go("seats"));
+$("print-btn").addEventListener("click", () => window.print());
+$("tickets-refresh").addEventListener("click", route);
 applyLanguage();
 renderWho();
 route();

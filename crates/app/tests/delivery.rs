@@ -323,6 +323,11 @@ async fn pages_and_their_assets_carry_validators_and_answer_304_when_unchanged()
         ("/admin", "public, no-cache", "text/html"),
         ("/static/app.js", "public, max-age=600", "text/javascript"),
         ("/static/style.css", "public, max-age=600", "text/css"),
+        (
+            "/static/vendor/qrcode.mjs",
+            "public, max-age=600",
+            "text/javascript",
+        ),
     ] {
         let res = app.get(path, &[]).await;
         assert_eq!(res.status(), 200, "{path}");

@@ -52,6 +52,7 @@ fn content_type(name: &str) -> &'static str {
         Some("webmanifest") => "application/manifest+json",
         Some("png") => "image/png",
         Some("ico") => "image/x-icon",
+        Some("txt") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
@@ -126,17 +127,18 @@ pub async fn admin_page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     serve(&req, "admin.html")
 }
 
-/// A script, style sheet or image of the pages (embedded in the binary).
+/// A script, style sheet or image of the pages (embedded in the binary), also in a
+/// folder (`vendor/qrcode.mjs`).
 #[utoipa::path(
     tag = "operations",
-    params(("file" = String, Path, description = "File name, e.g. app.js")),
+    params(("file" = String, Path, description = "File name, e.g. app.js or vendor/qrcode.mjs")),
     responses(
         (status = 200, description = "The file", body = String),
         (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
         NotFound,
     )
 )]
-#[get("/static/{file}")]
+#[get("/static/{file:.+}")]
 pub async fn static_file(
     req: HttpRequest,
     file: web::Path<String>,
