@@ -33,7 +33,7 @@ cargo nextest run -p frontrow-tests --test http_faults --no-capture --test-threa
   echo
   echo "| link | fault | codes seen | slowest answer, ms (call) | recovery, ms |"
   echo "| --- | --- | --- | --- | --- |"
-  grep -a '^FAULT|' "$RAW" | sed -e 's/^FAULT|/| /' -e 's/|/ | /g' -e 's/$/ |/' -e 's/  */ /g'
+  grep -a '^FAULT|' "$RAW" | sed -e 's/^FAULT|//' -e 's/|/ | /g' -e 's/^/| /' -e 's/$/ |/'
 } >"$OUT"
 rm -f "$RAW"
 echo "faults.sh: wrote $OUT" >&2
