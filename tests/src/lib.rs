@@ -11,6 +11,7 @@
 pub mod admission;
 pub mod app;
 pub mod db;
+pub mod fault;
 pub mod queues;
 pub mod redis;
 pub mod wait;

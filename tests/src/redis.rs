@@ -296,14 +296,23 @@ impl Cluster {
 pub struct OwnRedis {
     pub port: u16,
     dir: std::path::PathBuf,
+    /// Persistence settings (`--appendonly …`), kept across restarts.
+    persistence: Vec<String>,
     child: Option<std::process::Child>,
 }
 
 impl OwnRedis {
     pub fn start(port: u16, dir: std::path::PathBuf) -> OwnRedis {
+        OwnRedis::start_with(port, dir, &["--appendonly", "no"])
+    }
+
+    /// A server with these persistence settings (e.g. `["--appendonly", "yes"]`); RDB
+    /// snapshots stay off.
+    pub fn start_with(port: u16, dir: std::path::PathBuf, persistence: &[&str]) -> OwnRedis {
         crate::assert_named_as_server_test("a Redis server");
         let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""])
+            .args(persistence)
             .arg("--dir")
             .arg(&dir)
             .stdout(std::process::Stdio::null())
@@ -321,6 +330,7 @@ impl OwnRedis {
         OwnRedis {
             port,
             dir,
+            persistence: persistence.iter().map(|a| (*a).to_owned()).collect(),
             child: Some(child),
         }
     }
@@ -351,15 +361,21 @@ impl OwnRedis {
 
     /// A server on a free port in a fresh temp dir.
     pub fn fresh() -> OwnRedis {
+        OwnRedis::fresh_with(&["--appendonly", "no"])
+    }
+
+    /// [`OwnRedis::fresh`] with these persistence settings.
+    pub fn fresh_with(persistence: &[&str]) -> OwnRedis {
         let dir =
             std::env::temp_dir().join(format!("frontrow-redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        OwnRedis::start(free_port(), dir)
+        OwnRedis::start_with(free_port(), dir, persistence)
     }
 
     pub fn restart(&mut self) {
         self.stop();
-        let mut again = OwnRedis::start(self.port, self.dir.clone());
+        let args: Vec<&str> = self.persistence.iter().map(String::as_str).collect();
+        let mut again = OwnRedis::start_with(self.port, self.dir.clone(), &args);
         self.child = again.child.take();
     }
 }

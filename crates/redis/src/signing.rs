@@ -91,12 +91,17 @@ impl Inner {
         let line = self.line(token.concert());
         self.ready_view(&line).await?;
         let epoch = self.verify_current(&line, token).await?;
+        // The user last, with their bucket of the users hash among the keys: leaving
+        // drops the user's entry there (the index shrinks as fans leave).
         let args = [
             token.seq().to_string(),
             now.timestamp_millis().to_string(),
             epoch.to_string(),
+            token.user().0.to_string(),
         ];
-        let reply = self.invoke(script, &line, None, &args).await?;
+        let reply = self
+            .invoke(script, &line, Some(token.user()), &args)
+            .await?;
         Ok((line, reply))
     }
 }

@@ -210,7 +210,12 @@ impl Inner {
             return Ok(());
         }
         let asked = Instant::now();
-        match self.sync_unless_newer(line, asked).await {
+        // One `timeout` in all: waiting for another caller's read (itself up to a
+        // timeout) and then reading must not add up to several.
+        let read = tokio::time::timeout(self.timeout, self.sync_unless_newer(line, asked))
+            .await
+            .unwrap_or_else(|_| Err(unavailable("timed out waiting for the view's read")));
+        match read {
             Ok(()) => Ok(()),
             Err(e) => {
                 let lag = at.elapsed();

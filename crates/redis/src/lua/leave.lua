@@ -1,7 +1,14 @@
--- ARGV: number, now ms, the epoch the token was signed for. Returns `{known, changed}`:
--- a number never issued in this line is unknown; one already gone or expired changes
--- nothing.
+-- ARGV: number, now ms, the epoch the token was signed for, user. Returns `{known,
+-- changed}`: a number never issued in this line is unknown; one already gone or expired
+-- changes nothing. A number that leaves is dropped from the users index (USERS is the
+-- user's bucket) when it is the user's place there: a user's later entry gets a new
+-- place either way.
 local s, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function forget_user()
+  if redis.call('HGET', USERS, ARGV[4]) == ARGV[1] then
+    redis.call('HDEL', USERS, ARGV[4])
+  end
+end
 if s > tonumber(redis.call('GET', SEQ) or '0')
    or redis.call('HGET', STATS, 'epoch') ~= ARGV[3] then
   return {0, 0}
@@ -17,6 +24,7 @@ if p == 0 or p > head() then
     redis.call('HINCRBY', DRAW, 'live', -1)
   end
   emit('g:' .. ARGV[1])
+  forget_user()
   return {1, 1}
 end
 local first, ends = batch_of(p)
@@ -25,6 +33,8 @@ if first and ends > now then
   redis.call('HINCRBY', LEFT, first, -1)
   redis.call('HINCRBY', STATS, 'active', -1)
   emit('g:' .. ARGV[1])
+  forget_user()
   return {1, 1}
 end
+forget_user()
 return {1, 0}

@@ -1,0 +1,172 @@
+//! A database backup taken while a sale runs (`pg_dump`, one consistent snapshot)
+//! restores into a store that holds together: every seat sold has its buyer's payment,
+//! nobody paid twice, nothing sold after the snapshot appears, everything paid before it
+//! does; an instance started on the restored database serves it at once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use frontrow_tests::app::{AppOptions, Db, TestApp, fresh_database_url, spawn_app_with};
+use frontrow_tests::required_env;
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+const FANS: usize = 16;
+const PRICE: i64 = 100;
+const BALANCE: i64 = 1_000;
+
+fn pg_tool(name: &str) -> String {
+    let mut bins: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join("bin").join(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    bins.retain(|p: &std::path::PathBuf| p.exists());
+    bins.sort();
+    bins.last()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+fn run(tool: &str, args: &[&str]) {
+    let out = std::process::Command::new(pg_tool(tool))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool} cannot run ({e}): PostgreSQL's client tools are needed")
+        });
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn sold_and_charged(
+    app: &TestApp,
+    schedule: i64,
+    fans: &[frontrow_tests::app::TestUser],
+) -> (usize, usize) {
+    let seats = app.seats(schedule).await;
+    let sold = seats
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "SOLD")
+        .count();
+    let mut charged = 0;
+    for f in fans {
+        let b = app.balance(f).await;
+        assert!(
+            b == BALANCE || b == BALANCE - PRICE,
+            "a fan paid {} twice or wrongly",
+            BALANCE - b
+        );
+        if b == BALANCE - PRICE {
+            charged += 1;
+        }
+    }
+    (sold, charged)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_a_sale_restores_a_consistent_store_on_redis_and_postgres() {
+    let redis = required_env("FRONTROW_TEST_REDIS_URL", "a Redis server");
+    let db_url = fresh_database_url(Db::Postgres).await;
+    let app = spawn_app_with(AppOptions {
+        db: Db::Postgres,
+        redis: Some(redis.clone()),
+        database_url: Some(db_url.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    let concert = app.create_concert(1, FANS as u32, PRICE).await;
+    let policy = json!({"max_active": 100, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
+    assert_eq!(app.set_policy(concert.id, &policy).await.status(), 200);
+    let mut fans = Vec::new();
+    for i in 0..FANS {
+        let fan = app.create_user(&format!("fan{i}")).await;
+        assert_eq!(app.charge(&fan, BALANCE).await.status(), 200);
+        fans.push(fan);
+    }
+
+    // Fans buy one seat each while the backup is taken.
+    let paid = Arc::new(AtomicUsize::new(0));
+    let app_ref = &app;
+    let buying = join_all(fans.iter().enumerate().map(|(i, fan)| {
+        let paid = paid.clone();
+        let concert = &concert;
+        async move {
+            tokio::time::sleep(Duration::from_millis(40 * i as u64)).await;
+            let token = app_ref
+                .admitted(fan, concert.id, Duration::from_secs(60))
+                .await;
+            let held: Value = app_ref
+                .hold(fan, Some(&token), concert.schedule_id, concert.seats[i].0)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let res = app_ref
+                .pay(
+                    fan,
+                    Some(&token),
+                    held["id"].as_i64().unwrap(),
+                    Some(&format!("k{i}")),
+                )
+                .await;
+            assert_eq!(res.status(), 200);
+            paid.fetch_add(1, Ordering::SeqCst);
+        }
+    }));
+    let dump = std::env::temp_dir().join(format!(
+        "frontrow-backup-{}.dump",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let backup = async {
+        while paid.load(Ordering::SeqCst) < FANS / 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let before = paid.load(Ordering::SeqCst);
+        let (url, file) = (db_url.clone(), dump.display().to_string());
+        tokio::task::spawn_blocking(move || run("pg_dump", &["-Fc", "-f", &file, "-d", &url]))
+            .await
+            .unwrap();
+        before
+    };
+    let (_, paid_before_dump) = tokio::join!(buying, backup);
+
+    // Restore into a new database and serve it from a new instance.
+    let restored = fresh_database_url(Db::Postgres).await;
+    let file = dump.display().to_string();
+    run("pg_restore", &["--no-owner", "-d", &restored, &file]);
+    let _ = std::fs::remove_file(&dump);
+    let after = spawn_app_with(AppOptions {
+        db: Db::Postgres,
+        redis: Some(redis),
+        database_url: Some(restored),
+        ..AppOptions::default()
+    })
+    .await;
+    let (sold, charged) = sold_and_charged(&after, concert.schedule_id, &fans).await;
+    println!(
+        "BACKUP paid before the dump began: {paid_before_dump}, in the restored store: {sold} of {FANS}"
+    );
+    assert_eq!(
+        sold, charged,
+        "every seat sold has one payment, every payment one seat"
+    );
+    assert!(
+        sold >= paid_before_dump,
+        "a payment made before the backup is missing"
+    );
+    let (live_sold, live_charged) = sold_and_charged(&app, concert.schedule_id, &fans).await;
+    assert_eq!((live_sold, live_charged), (FANS, FANS));
+    after.stop().await;
+    app.stop().await;
+}
