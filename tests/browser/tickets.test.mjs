@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join as joinPath, resolve } from "node:path";
 import jsQR from "jsqr";
@@ -25,7 +25,7 @@ const WORK = mkdtempSync(joinPath(tmpdir(), "frontrow-tickets-"));
 
 let browser;
 before(async () => { browser = await launch(); });
-after(async () => { await browser?.close(); });
+after(async () => { await browser?.close(); rmSync(WORK, { recursive: true, force: true }); });
 
 const fanOf = (page) => page.evaluate(() => JSON.parse(localStorage.getItem("frontrow.user") || "null"));
 const bearer = (fan) => ({ Authorization: `Bearer ${fan.access_token}` });
