@@ -237,7 +237,12 @@ async fn sale_under_faults(link: Link) {
         database_url: Some(database_url),
         tweak: Box::new(move |s| {
             s.redis.cluster = cluster;
-            s.redis.timeout_ms = REDIS_TIMEOUT_MS;
+            // A cluster call may take several round trips (a redirection, a reconnect).
+            s.redis.timeout_ms = if cluster {
+                2 * REDIS_TIMEOUT_MS
+            } else {
+                REDIS_TIMEOUT_MS
+            };
             s.database.acquire_timeout_ms = DB_TIMEOUT_MS;
             s.database.connect_timeout_ms = DB_TIMEOUT_MS;
         }),

@@ -210,12 +210,7 @@ impl Inner {
             return Ok(());
         }
         let asked = Instant::now();
-        // One `timeout` in all: waiting for another caller's read (itself up to a
-        // timeout) and then reading must not add up to several.
-        let read = tokio::time::timeout(self.timeout, self.sync_unless_newer(line, asked))
-            .await
-            .unwrap_or_else(|_| Err(unavailable("timed out waiting for the view's read")));
-        match read {
+        match self.sync_unless_newer(line, asked).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 let lag = at.elapsed();
