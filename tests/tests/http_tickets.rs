@@ -6,8 +6,8 @@
 //!   accepts, online (the service) and offline (a gate kit: keys and list only);
 //! - a second scan is `already_redeemed` with the first scan's time and gate; the same
 //!   nonce twice is one check-in; of 20 concurrent scans of a ticket one is admitted;
-//! - a revoked ticket is `revoked` online at once and offline after the next
-//!   incremental sync; two offline devices admitting one ticket leave two records and
+//! - a revoked ticket is `revoked` online at once, listed in the console's revocation
+//!   list, and `revoked` offline after the next incremental sync; two offline devices admitting one ticket leave two records and
 //!   one duplicate flag, and uploading a batch again records nothing new;
 //! - rotating codes: admitted within one 15 s window either side, refused from the
 //!   second window on, refused when signed by another holder key or shown as the
@@ -503,6 +503,19 @@ async fn the_doors(db: Db) {
             .iter()
             .any(|r| r["ticket_id"] == t[2]["id"])
     );
+    // The console's revocation list holds it, as the kit does.
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/admin/schedules/{schedule}/revocations")))
+        .header("X-Admin-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let listed: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["ticket_id"], t[2]["id"]);
+    assert_eq!(listed[0]["reason"], "returned");
     frontrow_app::gate::sync(&path, &app.address, &key)
         .await
         .unwrap();
@@ -953,6 +966,26 @@ async fn bad_input(db: Db) {
         422,
     )
     .await;
+    for path in [
+        "/api/v1/admin/schedules/999999/revocations",
+        "/api/v1/admin/schedules/999999/checkins",
+    ] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .header("X-Admin-Key", ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, 404).await;
+    }
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/admin/schedules/{schedule}/revocations")))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 401).await;
     let res = app
         .client
         .delete(app.url(&format!(

@@ -75,7 +75,8 @@ pub enum GateAction {
         /// Verify as of this instant (RFC 3339) instead of now.
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::Utc>>,
-        /// The scanned codes.
+        /// The scanned codes; `-` reads codes from standard input, one a line (for many:
+        /// their signatures are checked together).
         #[arg(required = true)]
         codes: Vec<String>,
     },

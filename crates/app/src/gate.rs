@@ -46,6 +46,37 @@ pub struct Verdict {
     pub nonce: String,
 }
 
+/// The codes of `gate verify`'s arguments, with `-` replaced by the lines of `input`
+/// (blank lines skipped).
+///
+/// # Errors
+/// When `input` cannot be read.
+pub fn codes_of(args: Vec<String>, input: impl BufRead) -> anyhow::Result<Vec<String>> {
+    if !args.iter().any(|a| a == "-") {
+        return Ok(args);
+    }
+    let lines: Vec<String> = input
+        .lines()
+        .collect::<Result<_, _>>()
+        .context("cannot read codes from standard input")?;
+    let mut out = Vec::with_capacity(args.len() + lines.len());
+    let mut lines = Some(lines);
+    for a in args {
+        if a == "-" {
+            out.extend(
+                lines
+                    .take()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|l| !l.trim().is_empty()),
+            );
+        } else {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
 /// The local store of a kit file.
 pub fn store_path(kit: &Path) -> PathBuf {
     let mut p = kit.as_os_str().to_owned();
@@ -265,6 +296,15 @@ mod tests {
                 clock_skew_seconds: 0,
             },
         }
+    }
+
+    #[test]
+    fn a_dash_reads_the_codes_of_standard_input_once() {
+        let input = std::io::Cursor::new("c1\n\n  \nc2\n");
+        let got = codes_of(vec!["a".into(), "-".into(), "b".into(), "-".into()], input).unwrap();
+        assert_eq!(got, vec!["a", "c1", "c2", "b"]);
+        let untouched = codes_of(vec!["x".into()], std::io::Cursor::new("c1\n")).unwrap();
+        assert_eq!(untouched, vec!["x"]);
     }
 
     #[test]

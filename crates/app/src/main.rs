@@ -49,6 +49,7 @@ async fn gate(action: GateAction) -> anyhow::Result<()> {
             codes,
         } => {
             let mut g = frontrow_app::gate::OfflineGate::open(&kit)?;
+            let codes = frontrow_app::gate::codes_of(codes, std::io::stdin().lock())?;
             let verdicts = g.verify(&codes, &gate, &device, at.unwrap_or_else(chrono::Utc::now))?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for v in verdicts {

@@ -134,8 +134,9 @@ impl KeySet {
 
     /// [`KeySet::verifies`] of each code, in order, checking runs of codes signed by one
     /// key together (Ed25519 batch verification). A run that fails is checked code by code,
-    /// so each answer is that code's own; the run then shrinks (down to one code) and grows
-    /// again after a run that passes, so a stream with many bad codes costs about what
+    /// so each answer is that code's own. Runs grow after a run that passes and shrink
+    /// after one that fails; below [`MIN_RUN`] the next [`COOL_DOWN`] codes are checked one
+    /// by one before a run is tried again, so a stream with many bad codes costs about what
     /// checking them one by one does.
     ///
     /// A run passes when the weighted sum of its equations holds, with weights drawn from
@@ -146,32 +147,38 @@ impl KeySet {
     pub fn verify_many(&self, codes: &[&StaticCode]) -> Vec<bool> {
         let mut out = vec![false; codes.len()];
         let mut run = MAX_RUN;
+        let mut single_until = 0;
         let mut at = 0;
         while at < codes.len() {
-            let Some(key) = self.keys.get(&codes[at].claims.kid) else {
+            let kid = codes[at].claims.kid;
+            let Some(key) = self.keys.get(&kid) else {
                 at += 1;
                 continue;
             };
+            if at < single_until || key.is_weak() {
+                out[at] = self.verifies(codes[at]);
+                at += 1;
+                continue;
+            }
             // The longest run (up to `run`) of codes under this key.
-            let end = codes[at..]
-                .iter()
-                .take(run)
-                .take_while(|c| c.claims.kid == codes[at].claims.kid)
-                .count()
-                + at;
+            let end = at
+                + codes[at..]
+                    .iter()
+                    .take(run)
+                    .take_while(|c| c.claims.kid == kid)
+                    .count();
             let chunk = &codes[at..end];
-            let passed = chunk.len() > 1 && !key.is_weak() && batch_verifies(key, chunk);
-            if passed {
+            if chunk.len() > 1 && batch_verifies(key, chunk) {
                 out[at..end].fill(true);
                 run = (run * 2).min(MAX_RUN);
             } else {
                 for (i, c) in chunk.iter().enumerate() {
                     out[at + i] = self.verifies(c);
                 }
-                if chunk.len() > 1 {
-                    run = (run / 2).max(1);
+                if run > MIN_RUN {
+                    run /= 2;
                 } else {
-                    run = (run * 2).min(MAX_RUN);
+                    single_until = end + COOL_DOWN;
                 }
             }
             at = end;
@@ -181,7 +188,11 @@ impl KeySet {
 }
 
 /// The longest run [`KeySet::verify_many`] checks at once.
-const MAX_RUN: usize = 64;
+pub const MAX_RUN: usize = 64;
+/// The shortest run tried: shorter ones save too little to be worth a failed try.
+pub const MIN_RUN: usize = 8;
+/// Codes checked one by one after a run of [`MIN_RUN`] failed.
+pub const COOL_DOWN: usize = 64;
 
 fn batch_verifies(key: &VerifyingKey, chunk: &[&StaticCode]) -> bool {
     let messages: Vec<&[u8]> = chunk.iter().map(|c| c.signed.as_slice()).collect();

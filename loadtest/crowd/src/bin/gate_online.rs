@@ -1,4 +1,4 @@
-//! The gate at a stadium's doors: `--tickets` standing tickets (sold through the API: 1,000
+//! The gate at a stadium's doors: `--tickets` standing tickets (sold through the API: 100
 //! per order) checked in through `--gates` gates, arrivals spread over `--minutes`
 //! simulated minutes and played `--speedup` times faster (an open model: each scan is
 //! sent at its arrival time, whatever the answers before it). Arrivals follow a triangular
@@ -6,7 +6,7 @@
 //! of a ticket already in (another gate: `already_redeemed`) and every
 //! `--mutated-every`-th a code with one character changed (`invalid`). `--offline-gates`
 //! of the gates are offline devices: their tickets are checked locally and their scans
-//! uploaded at once after the online phase (`POST /checkins/batch`, 1,000 a call, every
+//! uploaded at once after the online phase (`POST /checkins/batch`, 500 a call, every
 //! device at the same time), among them `--offline-duplicates` tickets another gate
 //! admitted online (each must be flagged a duplicate); one batch is then sent again
 //! (nothing new may be recorded). The same-run baseline is `GET /healthz` played on the
@@ -60,7 +60,8 @@ struct Args {
     out: String,
 }
 
-const PER_ORDER: usize = 1_000;
+/// Tickets per order (the most `booking.max_tickets_per_order` allows), one order per fan.
+const PER_ORDER: usize = 100;
 
 async fn json_of(res: reqwest::Response) -> anyhow::Result<(u16, Value)> {
     let status = res.status().as_u16();
@@ -101,7 +102,7 @@ async fn sell(client: &Client, args: &Args) -> anyhow::Result<(i64, i64, Vec<Str
             .json(&json!({ "max_active": 1000, "admit_per_second": 1000, "active_ttl_seconds": 3600, "paused": false }))).await?;
     ensure!(s == 200, "queue policy: {s} {v}");
     let fans = args.tickets.div_ceil(PER_ORDER);
-    let gate = Arc::new(Semaphore::new(8));
+    let gate = Arc::new(Semaphore::new(32));
     let mut tasks = Vec::new();
     for i in 0..fans {
         let quantity = PER_ORDER.min(args.tickets - i * PER_ORDER);
@@ -404,7 +405,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enumerate()
         .flat_map(|(d, scans)| {
             scans
-                .chunks(1000)
+                .chunks(500)
                 .map(|c| (d, c.to_vec()))
                 .collect::<Vec<_>>()
         })
