@@ -269,8 +269,9 @@ pub struct BatchScanBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    /// 1 to 1,000 scans, recorded in order; nonces recorded before answer their record.
-    #[schema(min_items = 1, max_items = 1000)]
+    /// 1 to 250 scans, recorded in order; nonces recorded before answer their record.
+    /// (250 scans of the longest fields fit the 256 KiB body limit.)
+    #[schema(min_items = 1, max_items = 250)]
     pub scans: Vec<BatchScanBody>,
 }
 

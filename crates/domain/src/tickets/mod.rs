@@ -52,7 +52,7 @@ impl Default for TicketPolicy {
 /// The most tickets "my tickets" lists.
 pub const MAX_TICKETS_LISTED: u64 = 1_000;
 /// The most scans one batch may carry.
-pub const MAX_BATCH: usize = 1_000;
+pub const MAX_BATCH: usize = 250;
 /// The longest gate, device or label name, and nonce.
 pub const MAX_NAME_LEN: usize = 64;
 /// An incremental kit repeats revocations this long before `since`, so one committed

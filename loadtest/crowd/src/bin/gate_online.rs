@@ -6,7 +6,7 @@
 //! of a ticket already in (another gate: `already_redeemed`) and every
 //! `--mutated-every`-th a code with one character changed (`invalid`). `--offline-gates`
 //! of the gates are offline devices: their tickets are checked locally and their scans
-//! uploaded at once after the online phase (`POST /checkins/batch`, 500 a call, every
+//! uploaded at once after the online phase (`POST /checkins/batch`, 250 a call, every
 //! device at the same time), among them `--offline-duplicates` tickets another gate
 //! admitted online (each must be flagged a duplicate); one batch is then sent again
 //! (nothing new may be recorded). The same-run baseline is `GET /healthz` played on the
@@ -405,7 +405,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enumerate()
         .flat_map(|(d, scans)| {
             scans
-                .chunks(500)
+                .chunks(250)
                 .map(|c| (d, c.to_vec()))
                 .collect::<Vec<_>>()
         })
