@@ -47,13 +47,15 @@ QUEUE_TOKEN=$(curl -sf -XPOST "$BASE/api/v1/concerts/1/queue" -H "Authorization:
 # positive data. The same for what only a parser or a signature can check: a gate's,
 # device's or operator's text without control characters (check-ins, their batches, gate
 # key labels, revocation reasons), a holder key that is a point on P-256, a passkey's
-# attestation. Everywhere else valid data must be accepted (whole numbers written as
+# attestation. A waiting list's quantity is bounded by a setting
+# (`booking.max_tickets_per_order`, up to the schema's 100), so a larger one is a 422 too.
+# Everywhere else valid data must be accepted (whole numbers written as
 # decimals, `5.0`, are integers to JSON Schema and to the server alike). A policy's
 # `sale_opens_at` once fans entered a line without a pre-queue is valid data the line's
 # state refuses: 409, never 422.
 cat >"$DIR/schemathesis.toml" <<'TOML'
 [[operations]]
-include-operation-id = ["create_concert", "create_presale_codes", "place_order", "charge_wallet", "pay_order", "pay_reservation", "issue_gate_key", "revoke_ticket", "checkin", "checkin_batch", "finish_sign_up", "bind_holder_key"]
+include-operation-id = ["create_concert", "create_presale_codes", "place_order", "charge_wallet", "pay_order", "pay_reservation", "issue_gate_key", "revoke_ticket", "checkin", "checkin_batch", "finish_sign_up", "bind_holder_key", "join_waitlist"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "402", "403", "404", "409", "410", "422"]
 
 [[operations]]
