@@ -385,6 +385,47 @@ impl TestApp {
         r.send().await.expect("request")
     }
 
+    /// Places the order `body` for `user`, admitted with `queue_token`; asserts 201 and
+    /// returns the order.
+    pub async fn place_order(&self, user: &TestUser, queue_token: &str, body: &Value) -> Value {
+        let res = self
+            .client
+            .post(self.url("/api/v1/orders"))
+            .bearer_auth(&user.token)
+            .header("X-Queue-Token", queue_token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            res.status(),
+            201,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        res.json().await.expect("an order")
+    }
+
+    /// Pays `order` of `user` (admitted with `queue_token`) under a fresh
+    /// Idempotency-Key; asserts 200.
+    pub async fn pay_order(&self, user: &TestUser, queue_token: &str, order: &Value) {
+        let res = self
+            .client
+            .post(self.url(&format!("/api/v1/orders/{}/payment", order["id"])))
+            .bearer_auth(&user.token)
+            .header("X-Queue-Token", queue_token)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+
     pub async fn charge(&self, user: &TestUser, amount: i64) -> Response {
         self.post_json(
             "/api/v1/wallet/charge",

@@ -168,28 +168,9 @@ async fn the_sales_summary_and_export_follow_holds_and_payments() {
 
 /// One order of `fan` (admitted with queue token `q`), paid when `pay` is set.
 async fn order(app: &TestApp, fan: &TestUser, q: &str, body: Value, pay: bool) {
-    let res = app
-        .client
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(&fan.token)
-        .header("X-Queue-Token", q)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let order = app.place_order(fan, q, &body).await;
     if pay {
-        let res = app
-            .client
-            .post(app.url(&format!("/api/v1/orders/{id}/payment")))
-            .bearer_auth(&fan.token)
-            .header("X-Queue-Token", q)
-            .header("Idempotency-Key", format!("pay-{id}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        app.pay_order(fan, q, &order).await;
     }
 }
 

@@ -103,28 +103,9 @@ async fn fan(app: &TestApp, name: &str, credit: i64) -> TestUser {
 /// pays it. Returns the order.
 async fn order(app: &TestApp, fan: &TestUser, concert: i64, body: Value, pay: bool) -> Value {
     let q = app.admitted(fan, concert, Duration::from_secs(60)).await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(&fan.token)
-        .header("X-Queue-Token", &q)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let order: Value = res.json().await.unwrap();
+    let order = app.place_order(fan, &q, &body).await;
     if pay {
-        let res = app
-            .client
-            .post(app.url(&format!("/api/v1/orders/{}/payment", order["id"])))
-            .bearer_auth(&fan.token)
-            .header("X-Queue-Token", &q)
-            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        app.pay_order(fan, &q, &order).await;
     }
     order
 }

@@ -87,27 +87,8 @@ async fn concert(app: &TestApp) -> (i64, i64) {
 /// fan's admission when nothing else is held).
 async fn buy(app: &TestApp, fan: &TestUser, concert: i64, body: Value) {
     let q = app.admitted(fan, concert, Duration::from_secs(60)).await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(&fan.token)
-        .header("X-Queue-Token", &q)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let order: Value = res.json().await.unwrap();
-    let res = app
-        .client
-        .post(app.url(&format!("/api/v1/orders/{}/payment", order["id"])))
-        .bearer_auth(&fan.token)
-        .header("X-Queue-Token", &q)
-        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let order = app.place_order(fan, &q, &body).await;
+    app.pay_order(fan, &q, &order).await;
 }
 
 async fn tickets_of(app: &TestApp, fan: &TestUser) -> Vec<Value> {
