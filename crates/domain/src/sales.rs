@@ -170,13 +170,10 @@ impl Sales {
                 .or_default()
                 .count_seat(seat.status, price);
         }
-        let areas = self
+        let standing: Vec<AreaSales> = self
             .orders
-            .availability(schedule, now)
+            .standing_areas(schedule)
             .await?
-            .map(|a| a.areas)
-            .unwrap_or_default();
-        let standing: Vec<AreaSales> = areas
             .into_iter()
             .map(|a| {
                 let price = a.price.minor_units();
@@ -232,7 +229,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::boxoffice::model::{AreaAvailability, Availability};
+    use crate::boxoffice::model::AreaAvailability;
     use crate::boxoffice::port::MockOrderRepository;
     use crate::model::{
         Concert, Money, ReservationId, ScheduleSummary, Seat, SeatId, SeatStatus, UserId,
@@ -245,24 +242,21 @@ mod tests {
 
     fn sales(catalog: MockCatalogRepository, payments: MockPaymentRepository) -> Sales {
         let mut orders = MockOrderRepository::new();
-        orders.expect_availability().returning(|schedule, _| {
+        orders.expect_standing_areas().returning(|schedule| {
             // Schedule 2 has a standing area of 10: 2 held, 3 sold at 50.
-            Ok(Some(Availability {
-                categories: vec![],
-                areas: if schedule == ScheduleId(2) {
-                    vec![AreaAvailability {
-                        area: "Floor".into(),
-                        category: "Standing".into(),
-                        price: Money::from_u32(50),
-                        capacity: 10,
-                        available: 5,
-                        held: 2,
-                        sold: 3,
-                    }]
-                } else {
-                    vec![]
-                },
-            }))
+            Ok(if schedule == ScheduleId(2) {
+                vec![AreaAvailability {
+                    area: "Floor".into(),
+                    category: "Standing".into(),
+                    price: Money::from_u32(50),
+                    capacity: 10,
+                    available: 5,
+                    held: 2,
+                    sold: 3,
+                }]
+            } else {
+                vec![]
+            })
         });
         let mut clock = MockClock::new();
         clock.expect_now().returning(now);

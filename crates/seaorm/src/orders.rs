@@ -1230,7 +1230,15 @@ impl OrderRepository for SeaOrmStore {
             categories[i].available += u64::from(!taken.contains(&s.id));
         }
         categories.sort_by(|a, b| a.category.cmp(&b.category));
-        let areas = standing_area::Entity::find()
+        let areas = self.standing_areas(schedule).await?;
+        Ok(Some(Availability { categories, areas }))
+    }
+
+    async fn standing_areas(
+        &self,
+        schedule: ScheduleId,
+    ) -> Result<Vec<AreaAvailability>, StoreError> {
+        standing_area::Entity::find()
             .filter(standing_area::Column::ScheduleId.eq(schedule.0))
             .order_by_asc(standing_area::Column::SectionRank)
             .all(&self.db)
@@ -1249,7 +1257,6 @@ impl OrderRepository for SeaOrmStore {
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()
-            .map_err(store_err)?;
-        Ok(Some(Availability { categories, areas }))
+            .map_err(store_err)
     }
 }

@@ -217,6 +217,16 @@ pub trait OrderRepository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// The schedule's standing areas with their capacity, places held, sold and left, in
+    /// the venue's order (none for an unknown schedule or one without standing).
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn standing_areas(
+        &self,
+        schedule: ScheduleId,
+    ) -> Result<Vec<super::model::AreaAvailability>, StoreError>;
+
     /// What is left per seat category and per standing area at `now`; `None` for an
     /// unknown schedule.
     ///
