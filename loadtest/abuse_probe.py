@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""The attacker's probe of issue 12, against a running frontrow:
+"""The attacker's probe of the abuse controls, against a running frontrow:
 
-  A. 3,000 POST /api/v1/users from one client, as fast as it goes (the issue: 10 s);
-  B. 2,000 different users entering one line from one address (the issue: 5 s) —
+  A. 3,000 POST /api/v1/users from one client, as fast as it goes (the goal: 10 s);
+  B. 2,000 different users entering one line from one address (the goal: 5 s) —
      their accounts made first from 2,000 addresses (X-Forwarded-For, which the server
      believes only when started with FRONTROW__LIMITS__TRUSTED_PROXIES=127.0.0.1), as an
      attacker with a botnet or bought accounts would have them;
-  C. one user entering 500 times (the issue: 2 s), from an address B did not use.
+  C. one user entering 500 times (the goal: 2 s), from an address B did not use.
 
 Prints the answers by status code for each. Usage:
   FRONTROW__LIMITS__TRUSTED_PROXIES=127.0.0.1 frontrow serve --demo &

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One concert, a million fans in line at once, two app instances on one Redis (issue 9's
+# One concert, a million fans in line at once, two app instances on one Redis (the
 # headline run). Starts its own Redis and two release instances, runs the crowd simulator
 # and writes loadtest/results/<ts>-crowd-million.{md,json}. Takes about 5 minutes here.
 # Usage: loadtest/crowd_million.sh [fans] [arrival rate/s]

@@ -316,7 +316,7 @@ if wants sellout; then
   k6_run sellout sellout.js -e FANS="$FANS" -e SEATS="$SEATS" -e VUS="$SELL_VUS" \
     -e CONCERT_ID="$SC" -e SCHEDULE_ID="$SS" -e SET_POLICY=0 -e ADMIT_PER_SECOND="$ADMIT"
   kill "$POLL_PID" 2>/dev/null || true; wait "$POLL_PID" 2>/dev/null || true; POLL_PID=""
-  # how honest the ETAs were (issue 11): the server's histogram after the sell-out
+  # how honest the ETAs were: the server's histogram after the sell-out
   curl -fsS "$BASE_URL/metrics" 2>/dev/null | grep '^frontrow_queue_eta_error_seconds' >"$RAW/eta_error.txt" || true
 
   log "checking sell-out invariants in the database"
@@ -328,12 +328,15 @@ if wants sellout; then
   confirmed_seats=$(q "SELECT COUNT(DISTINCT seat_id) FROM reservations WHERE schedule_id=$SS AND status='CONFIRMED'")
   twice=$(q "SELECT COUNT(*) FROM (SELECT seat_id FROM reservations WHERE schedule_id=$SS AND status='CONFIRMED' GROUP BY seat_id HAVING COUNT(*)>1) t")
   sold_unconfirmed=$(q "SELECT COUNT(*) FROM seats s WHERE s.schedule_id=$SS AND s.status='SOLD' AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.seat_id=s.id AND r.status='CONFIRMED')")
-  payments=$(q "SELECT COUNT(*) FROM payments p JOIN reservations r ON r.id=p.reservation_id WHERE r.schedule_id=$SS")
-  paid_twice=$(q "SELECT COUNT(*) FROM (SELECT reservation_id FROM payments GROUP BY reservation_id HAVING COUNT(*)>1) t")
-  confirmed_unpaid=$(q "SELECT COUNT(*) FROM reservations r WHERE r.schedule_id=$SS AND r.status='CONFIRMED' AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.reservation_id=r.id)")
-  paid_not_confirmed=$(q "SELECT COUNT(*) FROM payments p JOIN reservations r ON r.id=p.reservation_id WHERE r.status<>'CONFIRMED'")
-  wrong_amount=$(q "SELECT COUNT(*) FROM payments p JOIN reservations r ON r.id=p.reservation_id WHERE p.amount<>r.price")
-  pay_ledger=$(q "SELECT COUNT(*) FROM ledger_entries l JOIN reservations r ON r.id=l.reservation_id WHERE r.schedule_id=$SS AND l.kind='PAYMENT'")
+  # A one-seat purchase is an order of one: its payment is the order's (order_payments),
+  # its ledger entry kind ORDER.
+  payments=$(q "SELECT COUNT(*) FROM reservations r JOIN order_payments p ON p.order_id=r.order_id WHERE r.schedule_id=$SS AND r.status='CONFIRMED'")
+  paid_twice=$(q "SELECT COUNT(*) FROM (SELECT order_id FROM order_payments GROUP BY order_id HAVING COUNT(*)>1) t")
+  confirmed_unpaid=$(q "SELECT COUNT(*) FROM reservations r WHERE r.schedule_id=$SS AND r.status='CONFIRMED' AND NOT EXISTS (SELECT 1 FROM order_payments p WHERE p.order_id=r.order_id)")
+  paid_not_confirmed=$(q "SELECT COUNT(*) FROM order_payments p JOIN orders o ON o.id=p.order_id WHERE o.status<>'PAID'")
+  wrong_amount=$(q "SELECT COUNT(*) FROM order_payments p JOIN orders o ON o.id=p.order_id WHERE p.amount<>o.total")
+  pay_ledger=$(q "SELECT COUNT(*) FROM ledger_entries WHERE kind='ORDER'")
+  order_payments=$(q "SELECT COUNT(*) FROM order_payments")
   wallets_off=$(q "SELECT COUNT(*) FROM wallets w LEFT JOIN (SELECT user_id, SUM(delta) AS s FROM ledger_entries GROUP BY user_id) l ON l.user_id=w.user_id WHERE w.balance<>COALESCE(l.s,0)")
   negative=$(q "SELECT COUNT(*) FROM wallets WHERE balance<0")
   wallets=$(q "SELECT COUNT(*) FROM wallets")
@@ -348,12 +351,12 @@ c = [
   ("distinct seats of CONFIRMED = SEATS", $confirmed_seats, S),
   ("seats with >1 CONFIRMED reservation = 0", $twice, 0),
   ("SOLD seats without a CONFIRMED reservation = 0", $sold_unconfirmed, 0),
-  ("payments rows = CONFIRMED reservations", $payments, $confirmed),
-  ("reservations paid more than once = 0", $paid_twice, 0),
+  ("CONFIRMED seats with their order's payment = CONFIRMED reservations", $payments, $confirmed),
+  ("orders paid more than once = 0", $paid_twice, 0),
   ("CONFIRMED reservations without payment = 0", $confirmed_unpaid, 0),
-  ("payments of non-CONFIRMED reservations = 0", $paid_not_confirmed, 0),
-  ("payments whose amount != price = 0", $wrong_amount, 0),
-  ("PAYMENT ledger entries = CONFIRMED reservations", $pay_ledger, $confirmed),
+  ("payments of orders not PAID = 0", $paid_not_confirmed, 0),
+  ("payments whose amount != the order's total = 0", $wrong_amount, 0),
+  ("ORDER ledger entries = order payments", $pay_ledger, $order_payments),
   ("wallets whose balance != sum(ledger) = 0 (of $wallets)", $wallets_off, 0),
   ("wallets with a negative balance = 0", $negative, 0),
 ]

@@ -56,9 +56,17 @@ layering_guard() {
   fi
   # The app's guard (rate limits, identity provider, proof-of-work, admission passes)
   # knows no HTTP framework either: the HTTP layer calls it.
-  offenders=$(grep -rnE 'actix|crate::http' crates/app/src/guard | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
+  offenders=$(grep -rnE 'actix|crate::http|crate::startup' crates/app/src/guard | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
   if [ -n "$offenders" ]; then
-    echo "static check failed: layering guard: crates/app/src/guard imports the HTTP layer:" >&2
+    echo "static check failed: layering guard: crates/app/src/guard imports the HTTP layer or start-up:" >&2
+    echo "$offenders" >&2
+    exit 1
+  fi
+  # The HTTP layer sees use cases and ports, never an adapter: start-up
+  # (crates/app/src/startup/) alone picks and wires them, and nothing imports start-up.
+  offenders=$(grep -rnE 'frontrow_(seaorm|redis|memory)|crate::startup' crates/app/src/http | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
+  if [ -n "$offenders" ]; then
+    echo "static check failed: layering guard: crates/app/src/http imports an adapter or start-up:" >&2
     echo "$offenders" >&2
     exit 1
   fi
@@ -79,7 +87,21 @@ static_check "clippy (cargo clippy --workspace --all-targets -- -D warnings)" \
 static_check "rustdoc (RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps)" \
   env RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps
 static_check "layering guard (cargo tree -p frontrow-domain -e normal)" layering_guard
-echo "static checks: ok (fmt, clippy, rustdoc, layering)"
+static_check "function length (scripts/check-fn-length.py: none over 80 lines in crates/app/src)" \
+  scripts/check-fn-length.py
+# Code, scripts and docs say what the product does, never which work item asked for it
+# (the changelog and the commit messages keep that history).
+no_work_items() {
+  local found
+  found=$(git grep -nIiE '\b(issue|wave) [0-9]+\b' -- crates tests scripts loadtest docs \
+    migrations config README.md ':!loadtest/results' || true)
+  if [ -n "$found" ]; then
+    echo "$found" >&2
+    return 1
+  fi
+}
+static_check "no work items named in code, scripts or docs (issue N, wave N)" no_work_items
+echo "static checks: ok (fmt, clippy, rustdoc, layering, function length, no work items)"
 took "static checks"
 
 # --- tests --------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ mod m20261205_000101_create_tickets;
 mod m20261205_000301_create_sessions_and_passkeys;
 mod m20261206_000101_create_returns;
 mod m20261206_000201_create_draws;
+mod m20261207_000001_orders_of_one;
+mod m20261208_000001_sign_in_keys;
 
 /// Every migration of frontrow, oldest first.
 pub struct Migrator;
@@ -45,6 +47,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000301_create_sessions_and_passkeys::Migration),
             Box::new(m20261206_000101_create_returns::Migration),
             Box::new(m20261206_000201_create_draws::Migration),
+            Box::new(m20261207_000001_orders_of_one::Migration),
+            Box::new(m20261208_000001_sign_in_keys::Migration),
         ]
     }
 }

@@ -123,9 +123,10 @@ test("two fans in line: the first is admitted first, holds and pays; the operato
   await record(ops, "console");
   const [download] = await Promise.all([ops.waitForEvent("download"), ops.click("#csv-btn")]);
   const csv = readFileSync(await download.path(), "utf8").trim().split("\r\n");
-  assert.equal(csv[0], "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at");
+  assert.equal(csv[0], "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at,order_id,standing_area");
   assert.equal(csv.length, 2);
-  assert.match(csv[1], /,A-3,\d+,4200,20\d\d-/);
+  // A seat's line: its label, the buyer, the price, the time, its order, no standing area.
+  assert.match(csv[1], /,A-3,\d+,4200,20\d\d-[^,]+,\d+,$/);
 
   // Two active places and the sale resumed, from the policy form: Grace is admitted and
   // sees A-3 sold.

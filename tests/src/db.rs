@@ -39,6 +39,25 @@ pub fn test_options(backend: Backend) -> DbOptions {
     }
 }
 
+/// Rolls `store` back to just before migration `name` (it and every later one undone), so
+/// a test of `name` keeps working when later migrations land.
+///
+/// # Panics
+/// When `name` is not an applied migration or a step back fails.
+#[allow(clippy::expect_used)]
+pub async fn migrate_down_to_before(store: &SeaOrmStore, name: &str) {
+    let status = store.migrate_status().await.expect("migration status");
+    let at = status
+        .iter()
+        .position(|(n, applied)| n == name && *applied)
+        .unwrap_or_else(|| panic!("{name} is not an applied migration"));
+    let steps = u32::try_from(status.len() - at).expect("a few migrations");
+    store
+        .migrate_down(Some(steps))
+        .await
+        .expect("migrating down");
+}
+
 /// A migrated store on a database nobody else uses.
 ///
 /// # Panics

@@ -269,12 +269,9 @@ impl ProxiedCluster {
         ));
         let mut ports = Vec::new();
         while ports.len() < masters {
-            let p = crate::redis::free_port();
             // The bus port is the client port + 10000; both must be free.
-            if p < 55_000
-                && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok()
-                && !ports.contains(&p)
-            {
+            let p = crate::redis::server_port(true);
+            if !ports.contains(&p) {
                 ports.push(p);
             }
         }

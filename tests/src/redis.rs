@@ -369,7 +369,7 @@ impl OwnRedis {
         let dir =
             std::env::temp_dir().join(format!("frontrow-redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        OwnRedis::start_with(free_port(), dir, persistence)
+        OwnRedis::start_with(server_port(false), dir, persistence)
     }
 
     pub fn restart(&mut self) {
@@ -392,4 +392,21 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// A free port for a server a test starts, below the kernel's ephemeral range (32768 on):
+/// a port from [`free_port`] is free only until the next outgoing connection or `:0`
+/// listener of any test takes it, which happened between choosing a Redis Cluster
+/// node's port and starting the node. Below that range only explicit binds compete. With
+/// `bus`, its port + 10000 (a Cluster node's bus port, still below 32768) is free too.
+pub fn server_port(bus: bool) -> u16 {
+    use rand::Rng;
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let mut rng = rand::rng();
+    loop {
+        let p: u16 = rng.random_range(20_000..22_700);
+        if free(p) && (!bus || free(p + 10_000)) {
+            return p;
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The contract of the account ports (`frontrow_domain::credentials::port`) on each SQL
-//! backend: one account per email, sessions that vanish when revoked and only for their
+//! backend: one account per password hash (several per email), sessions that vanish when revoked and only for their
 //! owner, a passkey ceremony taken once (also by twenty at once), expired ones never.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,27 +23,110 @@ fn at(minute: u32) -> chrono::DateTime<Utc> {
 async fn assert_credentials_contract(backend: Backend) {
     let store = Arc::new(fresh_store(backend).await);
     let email = Email::parse("ada@example.test").unwrap();
+    // Hashes shaped like the hasher's: setting (salt by email) `$` tag.
     let ada = store
-        .create_with_password("Ada", &email, "hash-1", at(0))
+        .create_with_password("Ada", &email, "$s-ada$tag-1", at(0))
         .await
         .unwrap();
+    // A hash is one account's: the same again is refused, nothing written.
     assert!(matches!(
         store
-            .create_with_password("Eve", &email, "hash-2", at(1))
+            .create_with_password("Eve", &email, "$s-ada$tag-1", at(1))
             .await,
-        Err(CredentialError::EmailTaken)
+        Err(CredentialError::CredentialsTaken)
     ));
-    assert_eq!(
-        store.password_of(&email).await.unwrap(),
-        Some((ada.id, "hash-1".to_owned()))
+    // An email is not: another password, another account of the same address.
+    let eve = store
+        .create_with_password("Eve", &email, "$s-ada$tag-2", at(1))
+        .await
+        .unwrap();
+    assert_ne!(eve.id, ada.id);
+    let found = store
+        .user_with_password("$s-ada$tag-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.name.as_str()), (ada.id, "Ada"));
+    assert!(
+        store
+            .user_with_password("$s-ada$tag-3")
+            .await
+            .unwrap()
+            .is_none()
     );
     let nobody = Email::parse("nobody@example.test").unwrap();
-    assert_eq!(store.password_of(&nobody).await.unwrap(), None);
     let profile = store.profile(ada.id).await.unwrap().unwrap();
     assert_eq!(profile.email.as_deref(), Some("ada@example.test"));
     assert!(store.profile(UserId(999_999)).await.unwrap().is_none());
 
-    // Attaching: only to an account without an email, never someone else's email.
+    // Older hashes of an address: those not of the given setting, oldest first, bounded.
+    let old = store
+        .create_with_password("Old", &email, "$random-salt$tag-9", at(2))
+        .await
+        .unwrap();
+    let older = |setting: &'static str, limit| {
+        let store = store.clone();
+        let email = email.clone();
+        async move {
+            store
+                .older_passwords_of(&email, setting, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(u, h)| (u.id, h))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        older("$s-ada", 4).await,
+        vec![(old.id, "$random-salt$tag-9".to_owned())]
+    );
+    assert_eq!(older("$other", 4).await.len(), 3);
+    assert_eq!(
+        older("$other", 2).await,
+        vec![
+            (ada.id, "$s-ada$tag-1".to_owned()),
+            (eve.id, "$s-ada$tag-2".to_owned()),
+        ]
+    );
+    assert!(
+        store
+            .older_passwords_of(&nobody, "$x", 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Rehash: only from the hash the account has, never onto another account's.
+    assert!(
+        !store
+            .rehash(old.id, "$wrong$old", "$s-ada$tag-9")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rehash(old.id, "$random-salt$tag-9", "$s-ada$tag-2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rehash(old.id, "$random-salt$tag-9", "$s-ada$tag-9")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .user_with_password("$s-ada$tag-9")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        old.id
+    );
+    assert!(older("$s-ada", 4).await.is_empty());
+
+    // Attaching: only to an account without an email, never another account's hash.
     let key = NewPasskey {
         key_hash: "a".repeat(64),
         user_handle: "00000000-0000-4000-8000-000000000001".into(),
@@ -51,8 +134,8 @@ async fn assert_credentials_contract(backend: Backend) {
     };
     let pia = store.create_with_passkey("Pia", &key, at(2)).await.unwrap();
     assert!(matches!(
-        store.attach_password(pia.id, &email, "h").await,
-        Err(CredentialError::EmailTaken)
+        store.attach_password(pia.id, &email, "$s-ada$tag-1").await,
+        Err(CredentialError::CredentialsTaken)
     ));
     assert!(matches!(
         store.attach_password(ada.id, &nobody, "h").await,
@@ -64,12 +147,17 @@ async fn assert_credentials_contract(backend: Backend) {
     ));
     let pia_email = Email::parse("pia@example.test").unwrap();
     store
-        .attach_password(pia.id, &pia_email, "h-pia")
+        .attach_password(pia.id, &pia_email, "$s-pia$h")
         .await
         .unwrap();
     assert_eq!(
-        store.password_of(&pia_email).await.unwrap(),
-        Some((pia.id, "h-pia".to_owned()))
+        store
+            .user_with_password("$s-pia$h")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        pia.id
     );
 
     // Passkeys: one owner per credential, found by its hash.

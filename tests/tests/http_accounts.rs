@@ -1,5 +1,5 @@
 //! Real accounts over HTTP, on each database: sign-up by name, email and password,
-//! sign-in with no account enumeration, sessions listed and revoked with effect on the
+//! sign-up and sign-in with no account enumeration, sessions listed and revoked with effect on the
 //! next request, an account made before emails keeping its wallet, and every bad input
 //! a documented 4xx problem.
 
@@ -9,6 +9,7 @@ use frontrow_tests::app::{
     AppOptions, Db, PASSWORD, TestApp, assert_problem, fresh_database_url, signup_body,
     spawn_app_with,
 };
+use frontrow_tests::db::migrate_down_to_before;
 use reqwest::{Method, Response};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -127,18 +128,32 @@ async fn accounts_flow(db: Db) {
     assert_eq!(wrong, unknown);
     assert_eq!(wrong, malformed);
 
-    // The same email again: 409, and no second account.
+    // The same email again, with another password: 201 like any sign-up (the answer
+    // never tells whether the email is known), an account of its own; the first
+    // account's password still signs in to the first account.
     let mut again = signup_body("Imposter");
     again["email"] = json!("ada.lovelace@example.test");
-    let p = documented_problem(
-        &doc,
-        "post",
-        "/api/v1/users",
-        app.post_json("/api/v1/users", &again, None).await,
-        409,
+    again["password"] = json!("another password");
+    let other = json_of(app.post_json("/api/v1/users", &again, None).await, 201).await;
+    assert_ne!(other["id"], made["id"]);
+    assert_eq!(other["name"], "Imposter");
+    let fresh = json_of(
+        app.post_json("/api/v1/users", &signup_body("Bea"), None)
+            .await,
+        201,
     )
     .await;
-    assert_eq!(p["type"], "/problems/email-taken");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        keys(&other),
+        keys(&fresh),
+        "a known and an unknown email answer alike"
+    );
+    // The same email and password: signed in to the account that has them.
+    let mut same = signup_body("Someone else");
+    same["email"] = json!("ada.lovelace@example.test");
+    let same = json_of(app.post_json("/api/v1/users", &same, None).await, 201).await;
+    assert_eq!((&same["id"], &same["name"]), (&made["id"], &json!("Ada")));
     let still = json_of(
         sign_in(&app, "ada.lovelace@example.test", PASSWORD).await,
         201,
@@ -147,10 +162,11 @@ async fn accounts_flow(db: Db) {
     assert_eq!(still["user_id"], made["id"]);
     let third_token = still["access_token"].as_str().unwrap().to_owned();
 
-    // Sessions: three, newest first, the caller's marked.
+    // Sessions: four (sign-up, sign-in, sign-up with the same pair, sign-in), newest
+    // first, the caller's marked.
     let list = json_of(app.get("/api/v1/sessions", Some(&second_token)).await, 200).await;
     let list = list.as_array().unwrap();
-    assert_eq!(list.len(), 3);
+    assert_eq!(list.len(), 4);
     assert_eq!(list[0]["id"], still["session_id"]);
     let current: Vec<_> = list.iter().filter(|s| s["current"] == true).collect();
     assert_eq!(current.len(), 1);
@@ -213,7 +229,7 @@ async fn accounts_flow(db: Db) {
     assert_eq!(res.status(), 204);
     assert_problem(app.get("/api/v1/sessions", Some(&second_token)).await, 401).await;
     let list = json_of(app.get("/api/v1/sessions", Some(&third_token)).await, 200).await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list.as_array().unwrap().len(), 2);
 
     // Bad input: 4xx problems the document lists, and nothing made.
     for bad in [
@@ -308,18 +324,25 @@ async fn accounts_flow(db: Db) {
     app.stop().await;
 }
 
-/// Twenty sign-ups for one email at once: one account.
-async fn one_account_per_email_under_concurrency(db: Db) {
+/// Twenty identical sign-ups (one email, one password) at once: one account, all twenty
+/// signed in to it; a twenty-first with another password: an account of its own.
+async fn one_account_per_email_and_password_under_concurrency(db: Db) {
     let app = app_on(db).await;
     let mut body = signup_body("Twin");
     body["email"] = json!("twin@example.test");
     let answers =
         futures::future::join_all((0..20).map(|_| app.post_json("/api/v1/users", &body, None)))
             .await;
-    let created = answers.iter().filter(|r| r.status() == 201).count();
-    let taken = answers.iter().filter(|r| r.status() == 409).count();
-    assert_eq!((created, taken), (1, 19));
+    let mut ids = std::collections::BTreeSet::new();
+    for res in answers {
+        ids.insert(json_of(res, 201).await["id"].as_i64().unwrap());
+    }
+    assert_eq!(ids.len(), 1, "one account: {ids:?}");
+    body["password"] = json!("another password");
+    let other = json_of(app.post_json("/api/v1/users", &body, None).await, 201).await;
+    assert!(!ids.contains(&other["id"].as_i64().unwrap()));
     let s = json_of(sign_in(&app, "twin@example.test", PASSWORD).await, 201).await;
+    assert!(ids.contains(&s["user_id"].as_i64().unwrap()));
     let token = s["access_token"].as_str().unwrap();
     assert_eq!(
         json_of(app.get("/api/v1/wallet", Some(token)).await, 200).await["balance"],
@@ -330,7 +353,8 @@ async fn one_account_per_email_under_concurrency(db: Db) {
 
 /// An account made by the name-only sign-up, before emails existed: after the migration
 /// its old token still works until it expires, its wallet is intact, and it can attach
-/// an email and password to sign in with from any device.
+/// an email and password to sign in with from any device. An account whose password was
+/// hashed the old way (a random salt) signs in and is rehashed to the keyed form.
 async fn an_account_made_before_emails_keeps_its_wallet(db: Db) {
     use frontrow_seaorm::{DbOptions, SeaOrmStore};
     let url = fresh_database_url(db).await;
@@ -341,11 +365,27 @@ async fn an_account_made_before_emails_keeps_its_wallet(db: Db) {
     };
     let store = SeaOrmStore::connect(&url, &opts).await.unwrap();
     store.migrate_up().await.unwrap();
-    store.migrate_down(Some(1)).await.unwrap();
+    migrate_down_to_before(&store, "m20261208_000001_sign_in_keys").await;
     let conn = Database::connect(&url).await.unwrap();
     conn.execute_unprepared("INSERT INTO users (name, created_at) VALUES ('Old fan', 0)")
         .await
         .unwrap();
+    // And an account with a password hashed the old way (a random salt), made before
+    // accounts were found by email and password together.
+    let old_hash = {
+        use argon2::password_hash::rand_core::OsRng;
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        argon2::Argon2::default()
+            .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string()
+    };
+    conn.execute_unprepared(&format!(
+        "INSERT INTO users (name, created_at, email, password_hash) \
+         VALUES ('Ada', 0, 'ada@example.test', '{old_hash}')"
+    ))
+    .await
+    .unwrap();
     conn.execute_unprepared("INSERT INTO wallets (user_id, balance, version) VALUES (1, 5000, 0)")
         .await
         .unwrap();
@@ -354,7 +394,7 @@ async fn an_account_made_before_emails_keeps_its_wallet(db: Db) {
 
     let app = spawn_app_with(AppOptions {
         db,
-        database_url: Some(url),
+        database_url: Some(url.clone()),
         ..AppOptions::default()
     })
     .await;
@@ -395,6 +435,39 @@ async fn an_account_made_before_emails_keeps_its_wallet(db: Db) {
             .map(Vec::len),
         Some(0)
     );
+
+    // The old-way hash signs in, and is replaced by the keyed one then: sign-up with the
+    // same pair finds the account after that, a wrong password still does not.
+    assert_problem(
+        sign_in(&app, "ada@example.test", "not the password").await,
+        401,
+    )
+    .await;
+    let s = json_of(sign_in(&app, "ada@example.test", PASSWORD).await, 201).await;
+    assert_eq!(s["user_id"], 2);
+    let conn = Database::connect(&url).await.unwrap();
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT password_hash FROM users WHERE id = 2",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let now_hash: String = row.try_get("", "password_hash").unwrap();
+    assert_ne!(now_hash, old_hash, "rehashed at sign-in");
+    let _ = conn.close().await;
+    let again = json_of(
+        app.post_json(
+            "/api/v1/users",
+            &json!({"name": "Ada", "email": "ada@example.test", "password": PASSWORD}),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(again["id"], 2);
     app.stop().await;
 }
 
@@ -528,7 +601,7 @@ macro_rules! on_each_db {
 
 on_each_db! {
     sign_up_sign_in_and_sessions_revoked_at_once => accounts_flow;
-    twenty_sign_ups_for_one_email_make_one_account => one_account_per_email_under_concurrency;
+    twenty_identical_sign_ups_make_one_account => one_account_per_email_and_password_under_concurrency;
     an_account_made_before_emails_keeps_its_wallet_and_can_attach_a_password => an_account_made_before_emails_keeps_its_wallet;
     with_sign_up_off_neither_password_nor_passkey_signs_up => sign_up_off_closes_both_ways_in;
     passkey_ceremonies_start_for_this_site => passkey_starts_describe_the_site;

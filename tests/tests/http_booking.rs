@@ -233,7 +233,7 @@ async fn an_expired_hold_answers_410_and_frees_the_seat() {
 #[tokio::test]
 async fn a_user_may_hold_at_most_the_configured_number_of_seats() {
     let app = spawn_app_with(AppOptions {
-        tweak: Box::new(|s| s.booking.max_held_per_user = 2),
+        tweak: Box::new(|s| s.booking.max_tickets_per_fan = 2),
         ..AppOptions::default()
     })
     .await;

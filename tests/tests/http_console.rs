@@ -132,7 +132,8 @@ async fn the_sales_summary_and_export_follow_holds_and_payments() {
     let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
     assert_eq!(
         lines[0],
-        "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at"
+        "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at,order_id,\
+         standing_area"
     );
     assert_eq!(lines.len(), 2, "{csv}");
     let f: Vec<&str> = lines[1].split(',').collect();
@@ -267,6 +268,77 @@ async fn the_sales_summary_counts_per_category_section_and_standing_area() {
         (&json!("Pit"), &json!("Floor"), &json!(50))
     );
     assert_eq!(counts(pit), [10, 7, 0, 3, 150], "{pit}");
+
+    // The export: a line per sold seat and per standing place, in one order.
+    let export = || async {
+        let res = get_admin(
+            &app,
+            &format!("/api/v1/admin/concerts/{id}/sales.csv"),
+            Some(ADMIN_KEY),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let csv = res.text().await.unwrap();
+        csv.trim_end()
+            .split("\r\n")
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let lines = export().await;
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let (seats, standing): (Vec<_>, Vec<_>) = lines.iter().partition(|f| f[9].is_empty());
+    assert_eq!((seats.len(), standing.len()), (2, 3));
+    let order_id = &lines[0][8];
+    assert!(!order_id.is_empty());
+    for f in &lines {
+        assert_eq!(
+            (&f[1], &f[5], &f[8]),
+            (&schedule.to_string(), &ada.id.to_string(), order_id)
+        );
+    }
+    for f in &seats {
+        assert!(
+            !f[0].is_empty() && !f[3].is_empty() && f[4].starts_with('L'),
+            "{f:?}"
+        );
+        assert_eq!(f[6], "200");
+    }
+    for f in &standing {
+        assert_eq!((f[0].as_str(), f[3].as_str(), f[4].as_str()), ("", "", ""));
+        assert_eq!((f[6].as_str(), f[9].as_str()), ("50", "Pit"));
+    }
+    let sum: i64 = lines.iter().map(|f| f[6].parse::<i64>().unwrap()).sum();
+    assert_eq!(sum, 550, "the export adds up to the summary's revenue");
+
+    // A returned standing place is no longer sold.
+    let tickets: Value = app
+        .get("/api/v1/tickets", Some(&ada.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let place = tickets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["seat_id"].is_null())
+        .expect("a standing ticket");
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/tickets/{}/return", place["id"])))
+        .bearer_auth(&ada.token)
+        .header("Idempotency-Key", "return-one-place")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let lines = export().await;
+    assert_eq!(
+        lines.iter().filter(|f| f[9] == "Pit").count(),
+        2,
+        "{lines:?}"
+    );
     app.stop().await;
 }
 

@@ -37,7 +37,7 @@ async fn contention(db: Db) {
         tweak: Box::new(|s| {
             s.http.workers = 2;
             s.database.max_connections = 64;
-            s.booking.max_held_per_user = 4;
+            s.booking.max_tickets_per_fan = 4;
             // 1,000 connections opened at once on two shared cores: some wait longer
             // than actix's 5 s for their headers to be read, and would be answered 408
             // before reaching the handler this test is about.

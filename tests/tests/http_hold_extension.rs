@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use frontrow_tests::app::{
-    AppOptions, TestApp, TestUser, assert_problem, spawn_app, spawn_app_with,
-};
+use frontrow_tests::app::{AppOptions, TestApp, TestUser, assert_problem, spawn_app_with};
 use serde_json::Value;
 
 async fn extend(app: &TestApp, user: Option<&TestUser>, reservation: i64) -> reqwest::Response {
@@ -27,7 +25,13 @@ fn instant(v: &Value) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn a_hold_is_extended_once_by_the_configured_time() {
-    let app = spawn_app().await;
+    // An admission of an hour: the whole extension fits in it (a hold never outlives
+    // its buyer's admission; that cap is the next test's).
+    let app = spawn_app_with(AppOptions {
+        tweak: Box::new(|s| s.queue.active_ttl_seconds = 3600),
+        ..AppOptions::default()
+    })
+    .await;
     let c = app.create_concert(1, 3, 100).await;
     let fan = app.create_user("Ada").await;
     let other = app.create_user("Eve").await;

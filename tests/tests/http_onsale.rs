@@ -1,4 +1,4 @@
-//! Black-box tests of the on-sale moment (issue 11) over HTTP, on the in-memory queue and
+//! Black-box tests of the on-sale moment over HTTP, on the in-memory queue and
 //! on Redis:
 //! - 2,000 pre-queued fans are drawn into positions 1..=2,000 uncorrelated with their
 //!   arrival (|Spearman ρ| < 0.1), the draw verifies from the public API alone (the same

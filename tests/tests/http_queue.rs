@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use frontrow_tests::admission::{admits_within_the_rate, fills_to_max_active_and_no_further};
 use frontrow_tests::app::{AppOptions, TestApp, assert_problem, spawn_app_with};
-use frontrow_tests::redis::{OwnRedis, free_port};
+use frontrow_tests::redis::{OwnRedis, server_port};
 use frontrow_tests::required_env;
 use frontrow_tests::wait;
 use serde_json::{Value, json};
@@ -245,7 +245,7 @@ async fn a_redis_outage_answers_503_with_retry_after_and_recovers_on_redis() {
     let dir =
         std::env::temp_dir().join(format!("frontrow-redis-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut redis = OwnRedis::start(free_port(), dir.clone());
+    let mut redis = OwnRedis::start(server_port(false), dir.clone());
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let app = spawn_app_with(AppOptions {
         redis: Some(url),
@@ -336,7 +336,7 @@ async fn two_instances_on_one_redis(tick_interval_ms: u64) -> (TestApp, TestApp)
 async fn two_instances_sharing_a_queue_never_admit_past_the_policy_on_redis() {
     let (a, b) = two_instances_on_one_redis(10).await;
     let concert = a.create_concert(1, 10, 100).await;
-    // Fans who never buy: no inventory bound (issue 11), only the policy's.
+    // Fans who never buy: no inventory bound, only the policy's.
     let phase1 = json!({"max_active": 10, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false, "admit_per_seat": 1000});
     assert_eq!(a.set_policy(concert.id, &phase1).await.status(), 200);
 

@@ -14,7 +14,8 @@ use frontrow_domain::error::{CancelError, HoldError, PaymentError, WalletError};
 use frontrow_domain::model::ExtendRequest;
 use frontrow_domain::model::{
     ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, NewSchedule, PaymentRequest,
-    Reservation, ReservationId, ReservationStatus, ScheduleId, SeatId, SeatStatus, UserId,
+    Reservation, ReservationId, ReservationStatus, ScheduleId, SeatId, SeatStatus, SoldPlace,
+    UserId,
 };
 use frontrow_seaorm::entity::{ledger_entry, payment, reservation, wallet};
 use frontrow_seaorm::{SeaOrmStore, StorePorts};
@@ -152,7 +153,7 @@ async fn assert_store_basics(c: &Ctx) {
     let stats = c.store.pool_stats();
     assert!(stats.max >= 16 && stats.size <= stats.max, "{stats:?}");
     let status = c.store.migrate_status().await.unwrap();
-    assert_eq!(status.len(), 16);
+    assert_eq!(status.len(), 18);
     assert!(
         status
             .iter()
@@ -976,11 +977,19 @@ async fn assert_sales(c: &Ctx) {
     let got: Vec<_> = sales
         .iter()
         .map(|x| {
+            let SoldPlace::Seat {
+                reservation_id,
+                seat_id,
+                label,
+            } = &x.place
+            else {
+                panic!("a standing place among seats: {x:?}")
+            };
             (
-                x.reservation_id,
+                *reservation_id,
                 x.schedule_id,
-                x.seat_id,
-                x.seat_label.as_str(),
+                *seat_id,
+                label.as_str(),
                 x.user_id,
                 x.price,
                 x.paid_at,

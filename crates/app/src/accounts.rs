@@ -3,7 +3,11 @@
 //! hashes while old ones still verify.
 //!
 //! Defaults are OWASP's first argon2id choice: 19 MiB of memory, 2 passes, 1 lane, a
-//! 16-byte random salt and a 32-byte tag. Hashing runs on the blocking pool, at most
+//! 16-byte salt and a 32-byte tag. The salt is derived from the email (the first 16
+//! bytes of SHA-256 over a fixed label and the address), so one email and password
+//! always hash alike and the hash is the key their account is found by; every address
+//! has its own salt, which is what a salt is for (no table of hashes serves two
+//! addresses). Hashing runs on the blocking pool, at most
 //! one per core at a time, so a burst of sign-ins cannot take more than
 //! `cores × password_memory_kib` of memory nor starve the request workers.
 
@@ -13,9 +17,11 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
+use frontrow_domain::credentials::Email;
 use frontrow_domain::credentials::port::PasswordHasher;
 use frontrow_domain::error::StoreError;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 /// The `[accounts]` settings.
@@ -70,7 +76,11 @@ impl Argon2Hasher {
             None,
         )
         .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let dummy = hash_with(&params, &crate::passkeys::random_secret())?;
+        let dummy = hash_with(
+            &params,
+            &crate::passkeys::random_secret(),
+            &SaltString::generate(&mut OsRng),
+        )?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Argon2Hasher {
             params,
@@ -99,19 +109,28 @@ fn argon2(params: Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
+/// The salt of `email`'s password hashes.
+fn salt_of(email: &Email) -> anyhow::Result<SaltString> {
+    let digest = Sha256::new()
+        .chain_update(b"frontrow password salt v1\0")
+        .chain_update(email.as_str().as_bytes())
+        .finalize();
+    SaltString::encode_b64(&digest[..16]).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))
+}
+
+fn hash_with(params: &Params, password: &str, salt: &SaltString) -> anyhow::Result<String> {
     argon2(params.clone())
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password.as_bytes(), salt)
         .map(|h| h.to_string())
         .map_err(|e| anyhow::anyhow!("argon2: {e}"))
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &str) -> Result<String, StoreError> {
+    async fn hash(&self, email: &Email, password: &str) -> Result<String, StoreError> {
         let password = password.to_owned();
-        self.run(move |params| hash_with(&params, &password))
+        let salt = salt_of(email).map_err(|e| StoreError::new(e.to_string()))?;
+        self.run(move |params| hash_with(&params, &password, &salt))
             .await?
             .map_err(|e| StoreError::new(e.to_string()))
     }
@@ -135,6 +154,8 @@ impl PasswordHasher for Argon2Hasher {
 
 #[cfg(test)]
 mod tests {
+    use frontrow_domain::credentials::phc_setting;
+
     use super::*;
 
     fn cheap() -> AccountsSettings {
@@ -145,13 +166,27 @@ mod tests {
         }
     }
 
+    fn email(s: &str) -> Email {
+        Email::parse(s).expect("email")
+    }
+
     #[tokio::test]
-    async fn hashes_are_argon2id_salted_and_verify_only_their_password() {
+    async fn hashes_are_argon2id_salted_by_the_email_and_verify_only_their_password() {
         let h = Argon2Hasher::new(&cheap()).expect("hasher");
-        let a = h.hash("correct horse").await.expect("hash");
-        let b = h.hash("correct horse").await.expect("hash");
+        let ada = email("ada@example.com");
+        let a = h.hash(&ada, "correct horse").await.expect("hash");
         assert!(a.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{a}");
-        assert_ne!(a, b, "salted");
+        // The same pair hashes alike (the hash is the account's key); another email is
+        // another salt, another password another tag on the same salt.
+        assert_eq!(a, h.hash(&ada, "correct horse").await.expect("hash"));
+        let other_email = h
+            .hash(&email("bob@example.com"), "correct horse")
+            .await
+            .expect("hash");
+        let other_password = h.hash(&ada, "wrong horse").await.expect("hash");
+        assert_ne!(phc_setting(&a), phc_setting(&other_email));
+        assert_eq!(phc_setting(&a), phc_setting(&other_password));
+        assert_ne!(a, other_password);
         assert!(
             h.verify("correct horse", Some(a.clone()))
                 .await
@@ -169,13 +204,26 @@ mod tests {
     #[tokio::test]
     async fn a_hash_made_under_other_parameters_still_verifies() {
         let old = Argon2Hasher::new(&cheap()).expect("hasher");
-        let stored = old.hash("pw-123456").await.expect("hash");
+        let stored = old
+            .hash(&email("ada@example.com"), "pw-123456")
+            .await
+            .expect("hash");
         let new = Argon2Hasher::new(&AccountsSettings {
             password_iterations: 2,
             ..cheap()
         })
         .expect("hasher");
-        assert!(new.verify("pw-123456", Some(stored)).await.expect("runs"));
+        assert!(
+            new.verify("pw-123456", Some(stored.clone()))
+                .await
+                .expect("runs")
+        );
+        // ... under another setting than the new key's, so sign-in tries it.
+        let key = new
+            .hash(&email("ada@example.com"), "pw-123456")
+            .await
+            .expect("hash");
+        assert_ne!(phc_setting(&stored), phc_setting(&key));
     }
 
     #[test]

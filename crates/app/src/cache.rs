@@ -21,11 +21,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use frontrow_domain::error::{CancelError, HoldError, PaymentError, StoreError};
 use frontrow_domain::model::{
-    Concert, ConcertDetail, ConcertId, HoldRequest, NewConcert, PaymentReceipt, PaymentRequest,
-    Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, UserId,
+    Concert, ConcertDetail, ConcertId, HoldRequest, NewConcert, OrderId, PaymentReceipt,
+    PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat,
+    SeatId, UserId,
 };
 use frontrow_domain::ports::{CatalogRepository, PaymentRepository, SeatRepository};
 use moka::future::Cache;
+
+mod orders;
+pub use orders::InvalidatingOrders;
 
 /// What is cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -318,6 +322,14 @@ impl SeatRepository for InvalidatingSeats {
         self.inner.reservation(id).await
     }
 
+    async fn reservation_in_order(
+        &self,
+        order: OrderId,
+        seat: SeatId,
+    ) -> Result<Option<Reservation>, StoreError> {
+        self.inner.reservation_in_order(order, seat).await
+    }
+
     async fn cancel(
         &self,
         user: UserId,
@@ -497,6 +509,7 @@ mod tests {
             expires_at: now(),
             paid_at: None,
             extended_at: None,
+            order_id: None,
         }
     }
 

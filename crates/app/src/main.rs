@@ -76,6 +76,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                      FRONTROW__AUTH__JWT_SECRET and FRONTROW__AUTH__ADMIN_KEY in production"
                 );
             }
+            if let Some(n) = settings.booking.max_held_per_user {
+                tracing::warn!(
+                    max_held_per_user = n,
+                    "booking.max_held_per_user is ignored: a one-seat hold is an order of one, \
+                     limited by booking.max_tickets_per_fan"
+                );
+            }
             if settings.redis_url().is_none() {
                 tracing::warn!(
                     "redis.url is not set: using the in-memory queue (one instance only)"

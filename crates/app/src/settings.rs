@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use config::builder::DefaultState;
 use config::{Config, ConfigBuilder, Environment, File, Map};
-use frontrow_domain::booking::BookingPolicy;
 use frontrow_domain::boxoffice::OrderPolicy;
 use frontrow_domain::model::Money;
 use frontrow_domain::queue::{QueuePolicy, QueueSettings, TokenKey};
@@ -137,7 +136,10 @@ pub struct AuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct BookingSettings {
     pub hold_ttl_seconds: u64,
-    pub max_held_per_user: u32,
+    /// Gone: a one-seat hold is an order of one, limited by `max_tickets_per_fan`.
+    /// Still read so an old configuration starts (with a warning), never written.
+    #[serde(default, skip_serializing)]
+    pub max_held_per_user: Option<u32>,
     /// Largest single wallet charge, in minor units.
     pub max_charge: i64,
     /// How often the sweeper frees expired holds.
@@ -414,35 +416,7 @@ impl Settings {
                 "must start with sqlite:, mysql://, postgres:// or postgresql://",
             );
         }
-        if let Some(u) = &self.redis.url {
-            let u = u.expose_secret();
-            let known = ["redis://", "rediss://", "unix://"];
-            if !u.is_empty() && !known.iter().any(|p| u.starts_with(p)) {
-                return bad(
-                    "redis.url (FRONTROW__REDIS__URL)",
-                    "must start with redis://, rediss:// or unix://",
-                );
-            }
-            if !self.redis.cluster && u.contains(',') {
-                return bad(
-                    "redis.url (FRONTROW__REDIS__URL)",
-                    "lists several nodes: set FRONTROW__REDIS__CLUSTER=true for a Redis Cluster",
-                );
-            }
-            if self.redis.cluster
-                && self.redis_seeds().iter().any(|seed| {
-                    !["redis://", "rediss://"]
-                        .iter()
-                        .any(|p| seed.starts_with(p))
-                })
-            {
-                return bad(
-                    "redis.url (FRONTROW__REDIS__URL)",
-                    "with redis.cluster, must list nodes as redis://host:port (or rediss://), \
-                     comma-separated",
-                );
-            }
-        }
+        self.validate_redis()?;
         if self.redis.view_sync_ms == 0 || self.redis.view_sync_ms >= self.redis.view_max_lag_ms {
             return bad(
                 "redis.view_sync_ms",
@@ -466,6 +440,42 @@ impl Settings {
             .validate()
             .map_err(|e| SettingsError(format!("queue.{e}")))?;
         self.validate_abuse()
+    }
+
+    /// The Redis URL's form: a known scheme, and one node unless `redis.cluster`.
+    fn validate_redis(&self) -> Result<(), SettingsError> {
+        let bad = |key: &str, why: &str| Err(SettingsError(format!("{key}: {why}")));
+        let Some(u) = &self.redis.url else {
+            return Ok(());
+        };
+        let u = u.expose_secret();
+        let known = ["redis://", "rediss://", "unix://"];
+        if !u.is_empty() && !known.iter().any(|p| u.starts_with(p)) {
+            return bad(
+                "redis.url (FRONTROW__REDIS__URL)",
+                "must start with redis://, rediss:// or unix://",
+            );
+        }
+        if !self.redis.cluster && u.contains(',') {
+            return bad(
+                "redis.url (FRONTROW__REDIS__URL)",
+                "lists several nodes: set FRONTROW__REDIS__CLUSTER=true for a Redis Cluster",
+            );
+        }
+        if self.redis.cluster
+            && self.redis_seeds().iter().any(|seed| {
+                !["redis://", "rediss://"]
+                    .iter()
+                    .any(|p| seed.starts_with(p))
+            })
+        {
+            return bad(
+                "redis.url (FRONTROW__REDIS__URL)",
+                "with redis.cluster, must list nodes as redis://host:port (or rediss://), \
+                 comma-separated",
+            );
+        }
+        Ok(())
     }
 
     /// Limits, identity provider, admission pass, proof-of-work.
@@ -555,14 +565,6 @@ impl Settings {
     pub fn uses_dev_secrets(&self) -> bool {
         self.auth.jwt_secret.expose_secret() == DEV_JWT_SECRET
             || self.auth.admin_key.expose_secret() == DEV_ADMIN_KEY
-    }
-
-    pub fn booking_policy(&self) -> BookingPolicy {
-        BookingPolicy {
-            hold_ttl: chrono::Duration::seconds(self.booking.hold_ttl_seconds as i64),
-            max_held_per_user: self.booking.max_held_per_user,
-            hold_extension: chrono::Duration::seconds(self.booking.hold_extension_seconds as i64),
-        }
     }
 
     /// The rules of returns and the waiting list (`returns`, `waitlist`).
@@ -658,7 +660,6 @@ mod tests {
             d.queue.retire_after_seconds,
             frontrow_domain::lifecycle::DEFAULT_RETIRE_AFTER_SECONDS
         );
-        assert_eq!(d.booking_policy(), BookingPolicy::default());
         assert_eq!(
             d.max_charge(),
             frontrow_domain::accounts::DEFAULT_MAX_CHARGE

@@ -165,7 +165,6 @@ pub static SETTINGS: &[Setting] = &[
     s("accounts.passkey_rp_name", v("frontrow"), "site name authenticators show"),
     s("accounts.passkey_ceremony_seconds", v("300"), "a passkey start must be finished within").between(10, 3600),
     s("booking.hold_ttl_seconds", v("300"), "how long a hold lasts").between(1, 86_400),
-    s("booking.max_held_per_user", v("4"), "held seats per user per schedule (one-seat holds)").at_least(1),
     s("booking.max_tickets_per_order", v("8"), "tickets in one order").between(1, 100),
     s("booking.max_tickets_per_fan", v("8"), "tickets a fan may hold or own per schedule, across orders").between(1, 1000),
     s("booking.max_charge", v("100000000"), "largest wallet charge, minor units").at_least(1),

@@ -320,7 +320,6 @@ async function wayIn(attempt) {
   } catch (e) {
     if (e && e.name === "NotAllowedError") fail(new Error(t("passkeyCancelled")));
     else if (e && e.type === "/problems/invalid-credentials") fail(new Error(t("badCredentials")));
-    else if (e && e.type === "/problems/email-taken") fail(new Error(t("emailTaken")));
     else if (e && e.status === 401 && e.type === "/problems/passkey-unknown") fail(new Error(t("passkeyUnknown")));
     else fail(e);
   }

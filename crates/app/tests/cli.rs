@@ -49,7 +49,6 @@ fn help_documents_every_setting() {
         "AUTH__ADMIN_KEY",
         "AUTH__TOKEN_TTL_SECONDS",
         "BOOKING__HOLD_TTL_SECONDS",
-        "BOOKING__MAX_HELD_PER_USER",
         "BOOKING__MAX_CHARGE",
         "BOOKING__SWEEP_INTERVAL_MS",
         "BOOKING__SEAT_MAP_CACHE_MS",

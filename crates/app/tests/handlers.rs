@@ -11,11 +11,13 @@ use chrono::{TimeZone, Utc};
 use frontrow_app::http::auth::Auth;
 use frontrow_app::http::{AppState, Probe, build_app};
 use frontrow_domain::accounts::Accounts;
-use frontrow_domain::booking::{Booking, BookingPolicy};
+use frontrow_domain::booking::Booking;
+use frontrow_domain::boxoffice::model::{Order, OrderStatus, SeatPosition};
+use frontrow_domain::boxoffice::port::{MockOrderRepository, OrderPayError, PlaceError};
 use frontrow_domain::catalog::Catalog;
-use frontrow_domain::error::{HoldError, PaymentError, QueueError, StoreError};
+use frontrow_domain::error::{QueueError, StoreError};
 use frontrow_domain::model::{
-    ConcertId, Money, Reservation, ReservationStatus, Schedule, ScheduleId, SeatId, UserId,
+    ConcertId, Money, OrderId, Reservation, ReservationStatus, Schedule, ScheduleId, SeatId, UserId,
 };
 use frontrow_domain::ports::{
     CatalogRepository, Clock, MockCatalogRepository, MockClock, MockPaymentRepository, MockQueue,
@@ -31,7 +33,7 @@ const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
 struct Mocks {
     catalog: MockCatalogRepository,
     seats: MockSeatRepository,
-    payments: MockPaymentRepository,
+    orders: MockOrderRepository,
     queue: MockQueue,
 }
 
@@ -62,7 +64,7 @@ fn admitted() -> Mocks {
     Mocks {
         catalog,
         seats: MockSeatRepository::new(),
-        payments: MockPaymentRepository::new(),
+        orders: MockOrderRepository::new(),
         queue,
     }
 }
@@ -91,6 +93,14 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
         3600,
     );
     let bearer = auth.issue(UserId(7)).unwrap();
+    let boxoffice = frontrow_domain::boxoffice::BoxOffice::new(
+        catalog.clone(),
+        Arc::new(m.orders),
+        Arc::new(MockSeatRepository::new()),
+        room.clone(),
+        clock.clone(),
+        frontrow_domain::boxoffice::OrderPolicy::default(),
+    );
     let state = AppState {
         accounts: Accounts::new(
             Arc::new(MockUserRepository::new()),
@@ -105,22 +115,8 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
             Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
             clock.clone(),
         ),
-        boxoffice: frontrow_domain::boxoffice::BoxOffice::new(
-            catalog.clone(),
-            Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
-            Arc::new(MockSeatRepository::new()),
-            room.clone(),
-            clock.clone(),
-            frontrow_domain::boxoffice::OrderPolicy::default(),
-        ),
-        booking: Booking::new(
-            catalog,
-            Arc::new(m.seats),
-            Arc::new(m.payments),
-            room.clone(),
-            clock.clone(),
-            BookingPolicy::default(),
-        ),
+        boxoffice: boxoffice.clone(),
+        booking: Booking::new(Arc::new(m.seats), boxoffice, clock.clone()),
         room,
         clock,
         probes: vec![Arc::new(FailingProbe)],
@@ -151,6 +147,39 @@ async fn call(m: Mocks, req: test::TestRequest) -> (u16, Option<String>, Option<
     (status, ct, retry, body)
 }
 
+/// The held order `id` of user 7: seat 5 alone.
+fn order_of_one(id: OrderId) -> Order {
+    let at = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    Order {
+        id,
+        user_id: UserId(7),
+        concert_id: ConcertId(1),
+        schedule_id: ScheduleId(10),
+        status: OrderStatus::Held,
+        total: Money::from_u32(5),
+        seats: vec![SeatPosition {
+            seat_id: SeatId(5),
+            label: "A-5".into(),
+            section: "Stalls".into(),
+            row: "A".into(),
+            number: 5,
+            category: "Standard".into(),
+            price: Money::from_u32(5),
+        }],
+        standing: Vec::new(),
+        together: true,
+        lone_seats_left: 0,
+        created_at: at,
+        expires_at: at + chrono::Duration::minutes(5),
+        admitted_until: at + chrono::Duration::minutes(5),
+        extended_at: None,
+        paid_at: None,
+        offer: false,
+        refunds: Vec::new(),
+        show_cancelled: false,
+    }
+}
+
 fn hold_request() -> test::TestRequest {
     test::TestRequest::post()
         .uri("/api/v1/reservations")
@@ -160,20 +189,53 @@ fn hold_request() -> test::TestRequest {
 #[actix_web::test]
 async fn a_taken_seat_is_409_seat_taken() {
     let mut m = admitted();
-    m.seats
-        .expect_hold()
-        .returning(|_| Err(HoldError::SeatTaken));
+    m.orders
+        .expect_place()
+        .returning(|_| Err(PlaceError::SeatsTaken(vec![SeatId(5)])));
     let (status, ct, _, body) = call(m, hold_request()).await;
     assert_eq!(status, 409);
     assert_eq!(ct.as_deref(), Some("application/problem+json"));
     assert_eq!(body["type"], "/problems/seat-taken");
 }
 
+/// A hold behind the booking limit with `bearer`: its status, and how many access tokens
+/// the app verified for it.
+async fn hold_behind_the_limits(bearer: Option<&str>) -> (u16, u64) {
+    let mut m = admitted();
+    m.orders
+        .expect_place()
+        .returning(|_| Err(PlaceError::SeatsTaken(vec![SeatId(5)])));
+    let (state, auth, issued) = state(m);
+    let mut settings = frontrow_app::Settings::default().limits;
+    settings.enabled = true;
+    let limits = frontrow_app::guard::limits::Limits::new(&settings, None).unwrap();
+    let app = build_app(state, auth.clone()).app_data(web::Data::new(limits));
+    let app = test::init_service(app).await;
+    let req = hold_request()
+        .peer_addr("203.0.113.9:4000".parse().unwrap())
+        .insert_header((
+            "Authorization",
+            format!("Bearer {}", bearer.unwrap_or(&issued)),
+        ))
+        .insert_header(("X-Queue-Token", TOKEN))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    (res.status().as_u16(), auth.tokens_verified())
+}
+
+#[actix_web::test]
+async fn the_access_token_is_verified_once_for_the_limit_and_the_handler() {
+    // The booking limit counts the user, the handler needs them: one verification.
+    assert_eq!(hold_behind_the_limits(None).await, (409, 1));
+    // A token that does not verify is refused by the handler as before, unverified again.
+    assert_eq!(hold_behind_the_limits(Some("not.a.jwt")).await, (401, 1));
+}
+
 #[actix_web::test]
 async fn a_database_outage_is_503_with_retry_after_and_no_internals() {
     let mut m = admitted();
-    m.seats.expect_hold().returning(|_| {
-        Err(HoldError::Unavailable(StoreError::new(
+    m.orders.expect_place().returning(|_| {
+        Err(PlaceError::Unavailable(StoreError::new(
             "secret internal detail",
         )))
     });
@@ -196,21 +258,36 @@ async fn a_queue_outage_on_the_gate_is_503() {
 }
 
 #[actix_web::test]
+async fn a_queue_that_refuses_the_call_at_the_gate_says_so_with_409_not_503() {
+    let mut m = admitted();
+    m.queue = MockQueue::new();
+    m.queue
+        .expect_admission()
+        .returning(|_, _| Err(QueueError::Refused("cluster slot moved mid-call".into())));
+    let (status, ct, retry, body) = call(m, hold_request()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    assert_eq!(body["type"], "/problems/queue-refused");
+    assert_eq!(body["detail"], "cluster slot moved mid-call");
+    assert_eq!(retry, None);
+}
+
+#[actix_web::test]
 async fn payment_errors_map_to_their_statuses() {
     for (err, code, kind) in [
         (
-            PaymentError::InsufficientBalance {
+            OrderPayError::InsufficientBalance {
                 balance: Money::from_u32(1),
                 amount: Money::from_u32(5),
             },
             402,
             "insufficient-balance",
         ),
-        (PaymentError::HoldExpired, 410, "hold-expired"),
-        (PaymentError::Cancelled, 410, "reservation-cancelled"),
-        (PaymentError::AlreadyPaid, 409, "already-paid"),
-        (PaymentError::KeyReused, 422, "idempotency-key-reused"),
-        (PaymentError::ReservationNotFound, 404, "not-found"),
+        (OrderPayError::Expired, 410, "hold-expired"),
+        (OrderPayError::Cancelled, 410, "reservation-cancelled"),
+        (OrderPayError::AlreadyPaid, 409, "already-paid"),
+        (OrderPayError::KeyReused, 422, "idempotency-key-reused"),
+        (OrderPayError::NotFound, 404, "not-found"),
     ] {
         let mut m = admitted();
         m.seats.expect_reservation().returning(|id| {
@@ -227,10 +304,14 @@ async fn payment_errors_map_to_their_statuses() {
                 expires_at: Utc.with_ymd_and_hms(2030, 1, 1, 0, 5, 0).unwrap(),
                 paid_at: None,
                 extended_at: None,
+                order_id: Some(OrderId(1)),
             }))
         });
+        m.orders
+            .expect_order()
+            .returning(|id| Ok(Some(order_of_one(id))));
         let mut slot = Some(err);
-        m.payments
+        m.orders
             .expect_pay()
             .returning(move |_| Err(slot.take().unwrap()));
         let req = test::TestRequest::post()

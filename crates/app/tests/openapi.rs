@@ -12,7 +12,7 @@ use chrono::Utc;
 use frontrow_app::http::auth::Auth;
 use frontrow_app::http::{AppState, build_app};
 use frontrow_domain::accounts::Accounts;
-use frontrow_domain::booking::{Booking, BookingPolicy};
+use frontrow_domain::booking::Booking;
 use frontrow_domain::catalog::Catalog;
 use frontrow_domain::model::Money;
 use frontrow_domain::ports::{
@@ -58,12 +58,16 @@ async fn served_doc() -> Value {
             frontrow_domain::boxoffice::OrderPolicy::default(),
         ),
         booking: Booking::new(
-            catalog,
             Arc::new(MockSeatRepository::new()),
-            Arc::new(MockPaymentRepository::new()),
-            room.clone(),
+            frontrow_domain::boxoffice::BoxOffice::new(
+                catalog,
+                Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
+                Arc::new(MockSeatRepository::new()),
+                room.clone(),
+                clock.clone(),
+                frontrow_domain::boxoffice::OrderPolicy::default(),
+            ),
             clock.clone(),
-            BookingPolicy::default(),
         ),
         room,
         clock,

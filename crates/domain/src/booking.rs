@@ -1,42 +1,23 @@
-//! The booking use case: hold a seat, pay for it, cancel it, read it — each change
-//! gated by the waiting room.
+//! The one-seat booking routes as orders of one: a hold is an order of one seat placed
+//! through the box office, and paying, cancelling or extending a reservation does the
+//! same to its order. One way to sell a seat, so every rule of an order (the fan's
+//! ticket limit, a hold never outliving its buyer's admission, tickets issued at
+//! payment, returns and refunds of a cancelled show) holds for these too. A
+//! reservation's id is its seat's row in the order.
 
 use std::sync::Arc;
 
 use chrono::Duration;
 
-use crate::error::ExtendError;
-use crate::error::{CancelError, HoldError, PaymentError, StoreError};
-use crate::model::ExtendRequest;
+use crate::boxoffice::model::{Order, OrderReceipt, OrderStatus};
+use crate::boxoffice::{BoxOffice, OrderAsk, OrderError};
+use crate::error::StoreError;
 use crate::model::{
-    ConcertId, HoldRequest, Money, PaymentReceipt, PaymentRequest, Reservation, ReservationId,
-    ReservationStatus, ScheduleId, SeatId, UserId,
+    Money, OrderId, PaymentReceipt, Reservation, ReservationId, ReservationStatus, ScheduleId,
+    SeatId, UserId,
 };
-use crate::ports::{CatalogRepository, Clock, PaymentRepository, SeatRepository};
-use crate::queue::QueueToken;
-use crate::waiting_room::{GateError, WaitingRoom};
-
-/// Limits of the booking flow (from settings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BookingPolicy {
-    /// How long a hold lasts before the seat is free again.
-    pub hold_ttl: Duration,
-    /// The most seats one user may hold at once in one schedule.
-    pub max_held_per_user: u32,
-    /// How much longer a fan may keep a hold, once (WCAG 2.2.1); zero: holds cannot be
-    /// extended.
-    pub hold_extension: Duration,
-}
-
-impl Default for BookingPolicy {
-    fn default() -> Self {
-        BookingPolicy {
-            hold_ttl: Duration::minutes(5),
-            max_held_per_user: 4,
-            hold_extension: Duration::minutes(5),
-        }
-    }
-}
+use crate::ports::{Clock, SeatRepository};
+use crate::waiting_room::GateError;
 
 /// The longest idempotency key of a payment, in bytes.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
@@ -47,21 +28,23 @@ pub fn idempotency_key(raw: &str) -> Option<&str> {
     (!key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN).then_some(key)
 }
 
-/// Errors of the booking use case: the gate's refusals, then one variant per outcome of
-/// the seat and payment ports (their `Unavailable` is `Store`).
+/// Errors of the one-seat routes: the box office's, named as a reservation's where the
+/// one-seat routes always named them so (their problem types are unchanged), and the
+/// rest as the order's.
 #[derive(Debug, thiserror::Error)]
 pub enum BookingError {
     #[error(transparent)]
     Gate(#[from] GateError),
     #[error("schedule not found")]
     ScheduleNotFound,
-    /// No such seat in that schedule.
+    /// No such seat in that schedule (or not on sale to everyone).
     #[error("seat not found in this schedule")]
     SeatNotFound,
     /// Somebody holds it (unexpired) or it is sold, or a concurrent hold won.
     #[error("seat is already taken")]
     SeatTaken,
-    #[error("hold limit of {limit} seats per schedule reached")]
+    /// The fan holds or has bought `limit` tickets of this schedule already.
+    #[error("ticket limit of {limit} per schedule reached")]
     LimitReached { limit: u32 },
     /// Unknown, or another user's (the two are indistinguishable on purpose).
     #[error("reservation not found")]
@@ -79,107 +62,107 @@ pub enum BookingError {
     AlreadyPaid,
     #[error("insufficient balance: {balance} available, {amount} needed")]
     InsufficientBalance { balance: Money, amount: Money },
-    /// The idempotency key was used before for another reservation.
+    /// The idempotency key was used before for another payment.
     #[error("idempotency key was already used for another reservation")]
     KeyReused,
     /// The idempotency key is empty or longer than `max` bytes.
     #[error("idempotency key must be 1 to {max} characters")]
     InvalidIdempotencyKey { max: usize },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Holds cannot be extended here (`hold_extension` is zero).
+    /// Holds cannot be extended here (the extension is zero).
     #[error("holds cannot be extended")]
     ExtensionNotAllowed,
     /// A hold is extended at most once.
     #[error("the hold was already extended once")]
     AlreadyExtended,
+    /// The seat is one of several positions of an order: the order is cancelled as a
+    /// whole (`DELETE /orders/{id}`).
+    #[error("the seat is one of {tickets} tickets of order {order}: cancel the order")]
+    PartOfOrder { order: OrderId, tickets: u32 },
+    /// Any other refusal of the box office (a cancelled show, a hold that would
+    /// outlive the admission, …), answered as for an order.
+    #[error(transparent)]
+    Order(OrderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl From<ExtendError> for BookingError {
-    fn from(e: ExtendError) -> Self {
+/// The reservation's status an order's status stands for.
+fn reservation_status(s: OrderStatus) -> ReservationStatus {
+    match s {
+        OrderStatus::Held => ReservationStatus::Held,
+        OrderStatus::Paid => ReservationStatus::Confirmed,
+        OrderStatus::Cancelled => ReservationStatus::Cancelled,
+        OrderStatus::Expired => ReservationStatus::Expired,
+    }
+}
+
+impl From<OrderError> for BookingError {
+    fn from(e: OrderError) -> Self {
         match e {
-            ExtendError::NotFound => BookingError::ReservationNotFound,
-            ExtendError::NotHeld { status } => match status {
+            OrderError::Gate(g) => BookingError::Gate(g),
+            OrderError::ScheduleNotFound => BookingError::ScheduleNotFound,
+            OrderError::SeatsNotFound(_) | OrderError::SeatsNotOnSale(_) => {
+                BookingError::SeatNotFound
+            }
+            OrderError::SeatsTaken(_) => BookingError::SeatTaken,
+            OrderError::FanLimit { limit, .. } => BookingError::LimitReached { limit },
+            OrderError::NotFound => BookingError::ReservationNotFound,
+            OrderError::NotHeld(status) => match reservation_status(status) {
                 ReservationStatus::Expired => BookingError::HoldExpired,
                 ReservationStatus::Cancelled => BookingError::Cancelled,
                 ReservationStatus::Confirmed => BookingError::AlreadyPaid,
-                ReservationStatus::Held => BookingError::NotHeld { status },
+                status @ ReservationStatus::Held => BookingError::NotHeld { status },
             },
-            ExtendError::AlreadyExtended => BookingError::AlreadyExtended,
-            ExtendError::Unavailable(s) => BookingError::Store(s),
-        }
-    }
-}
-
-impl From<HoldError> for BookingError {
-    fn from(e: HoldError) -> Self {
-        match e {
-            HoldError::SeatNotFound => BookingError::SeatNotFound,
-            HoldError::SeatTaken => BookingError::SeatTaken,
-            HoldError::LimitReached { limit } => BookingError::LimitReached { limit },
-            HoldError::Unavailable(s) => BookingError::Store(s),
-        }
-    }
-}
-
-impl From<CancelError> for BookingError {
-    fn from(e: CancelError) -> Self {
-        match e {
-            CancelError::NotFound => BookingError::ReservationNotFound,
-            CancelError::NotHeld { status } => BookingError::NotHeld { status },
-            CancelError::Unavailable(s) => BookingError::Store(s),
-        }
-    }
-}
-
-impl From<PaymentError> for BookingError {
-    fn from(e: PaymentError) -> Self {
-        match e {
-            PaymentError::ReservationNotFound => BookingError::ReservationNotFound,
-            PaymentError::HoldExpired => BookingError::HoldExpired,
-            PaymentError::Cancelled => BookingError::Cancelled,
-            PaymentError::AlreadyPaid => BookingError::AlreadyPaid,
-            PaymentError::InsufficientBalance { balance, amount } => {
+            OrderError::Expired => BookingError::HoldExpired,
+            OrderError::Cancelled => BookingError::Cancelled,
+            OrderError::AlreadyPaid => BookingError::AlreadyPaid,
+            OrderError::InsufficientBalance { balance, amount } => {
                 BookingError::InsufficientBalance { balance, amount }
             }
-            PaymentError::KeyReused => BookingError::KeyReused,
-            PaymentError::Unavailable(s) => BookingError::Store(s),
+            OrderError::KeyReused => BookingError::KeyReused,
+            OrderError::InvalidIdempotencyKey { max } => {
+                BookingError::InvalidIdempotencyKey { max }
+            }
+            OrderError::ExtensionNotAllowed => BookingError::ExtensionNotAllowed,
+            OrderError::AlreadyExtended => BookingError::AlreadyExtended,
+            OrderError::Store(s) => BookingError::Store(s),
+            other => BookingError::Order(other),
         }
     }
 }
 
-/// Holds, payments and cancellations, behind the shared waiting room.
+/// A payment receipt of the order of one seat, for that seat's reservation.
+fn receipt_of(id: ReservationId, r: OrderReceipt) -> PaymentReceipt {
+    PaymentReceipt {
+        reservation_id: id,
+        concert_id: r.concert_id,
+        schedule_id: r.schedule_id,
+        amount: r.amount,
+        balance: r.balance,
+        paid_at: r.paid_at,
+        replayed: r.replayed,
+    }
+}
+
+/// Holds, payments, cancellations and extensions of one seat, as orders of one.
 #[derive(Clone)]
 pub struct Booking {
-    catalog: Arc<dyn CatalogRepository>,
     seats: Arc<dyn SeatRepository>,
-    payments: Arc<dyn PaymentRepository>,
-    room: WaitingRoom,
+    orders: BoxOffice,
     clock: Arc<dyn Clock>,
-    policy: BookingPolicy,
 }
 
 impl Booking {
-    /// The booking flow over the ports; `room` is the app's one waiting room.
-    pub fn new(
-        catalog: Arc<dyn CatalogRepository>,
-        seats: Arc<dyn SeatRepository>,
-        payments: Arc<dyn PaymentRepository>,
-        room: WaitingRoom,
-        clock: Arc<dyn Clock>,
-        policy: BookingPolicy,
-    ) -> Self {
+    /// The one-seat routes over the box office `orders`.
+    pub fn new(seats: Arc<dyn SeatRepository>, orders: BoxOffice, clock: Arc<dyn Clock>) -> Self {
         Booking {
-            catalog,
             seats,
-            payments,
-            room,
+            orders,
             clock,
-            policy,
         }
     }
 
-    /// Holds a seat for an admitted user.
+    /// Holds a seat for an admitted fan: an order of that one seat.
     #[tracing::instrument(skip_all, fields(user = %user, schedule = %schedule, seat = %seat), err(level = "debug"))]
     pub async fn hold(
         &self,
@@ -188,24 +171,23 @@ impl Booking {
         schedule: ScheduleId,
         seat: SeatId,
     ) -> Result<Reservation, BookingError> {
-        let sched = self
-            .catalog
-            .get_schedule(schedule)
-            .await?
-            .ok_or(BookingError::ScheduleNotFound)?;
-        self.room
-            .authorize(queue_token, user, sched.concert_id)
-            .await?;
-        let now = self.clock.now();
-        let req = HoldRequest {
-            user_id: user,
+        let ask = OrderAsk {
             schedule_id: schedule,
-            seat_id: seat,
-            now,
-            expires_at: now + self.policy.hold_ttl,
-            max_held_per_user: self.policy.max_held_per_user,
+            seats: vec![seat],
+            best_available: None,
+            standing: Vec::new(),
+            presale_code: None,
         };
-        Ok(self.seats.hold(req).await?)
+        let order = self.orders.place(user, queue_token, ask).await?;
+        self.seats
+            .reservation_in_order(order.id, seat)
+            .await?
+            .ok_or_else(|| {
+                BookingError::Store(StoreError::new(format!(
+                    "order {} holds no reservation of seat {seat}",
+                    order.id
+                )))
+            })
     }
 
     /// A reservation of this user (another user's reads as not found).
@@ -222,27 +204,49 @@ impl Booking {
 
     /// How much longer a hold may be kept, once; zero when holds cannot be extended.
     pub fn hold_extension(&self) -> Duration {
-        self.policy.hold_extension
+        self.orders.policy().hold_extension
+    }
+
+    /// The order of one seat that reservation `id` of `user` is, refused when the seat
+    /// is one of several positions of its order (changed as a whole, on `/orders`).
+    async fn order_of_one(
+        &self,
+        user: UserId,
+        id: ReservationId,
+    ) -> Result<(Reservation, Order), BookingError> {
+        let r = self.reservation(user, id).await?;
+        let Some(order) = r.order_id else {
+            // A reservation of no order: only ended ones remain (live ones became
+            // orders of one when the orders arrived).
+            return Err(match r.status_at(self.clock.now()) {
+                ReservationStatus::Expired => BookingError::HoldExpired,
+                ReservationStatus::Cancelled => BookingError::Cancelled,
+                ReservationStatus::Confirmed => BookingError::AlreadyPaid,
+                status @ ReservationStatus::Held => BookingError::NotHeld { status },
+            });
+        };
+        let order = self.orders.order(user, order).await?;
+        let tickets = order.tickets();
+        if tickets > 1 {
+            return Err(BookingError::PartOfOrder {
+                order: order.id,
+                tickets,
+            });
+        }
+        Ok((r, order))
     }
 
     /// Extends a live hold of this user once by the configured extension (the fan asked
-    /// for more time to pay).
+    /// for more time to pay), never past the fan's admission.
     #[tracing::instrument(skip_all, fields(user = %user, reservation = %id), err(level = "debug"))]
     pub async fn extend(
         &self,
         user: UserId,
         id: ReservationId,
     ) -> Result<Reservation, BookingError> {
-        if self.policy.hold_extension <= Duration::zero() {
-            return Err(BookingError::ExtensionNotAllowed);
-        }
-        let req = ExtendRequest {
-            user_id: user,
-            reservation_id: id,
-            by: self.policy.hold_extension,
-            now: self.clock.now(),
-        };
-        Ok(self.seats.extend(req).await?)
+        let (_, order) = self.order_of_one(user, id).await?;
+        self.orders.extend(user, order.id).await?;
+        self.reservation(user, id).await
     }
 
     /// Releases a held reservation of this user.
@@ -251,11 +255,19 @@ impl Booking {
         user: UserId,
         id: ReservationId,
     ) -> Result<Reservation, BookingError> {
-        Ok(self.seats.cancel(user, id, self.clock.now()).await?)
+        let (r, order) = self.order_of_one(user, id).await?;
+        if order.status_at(self.clock.now()) != OrderStatus::Held {
+            // The one-seat routes always answered a cancel of an ended hold so.
+            return Err(BookingError::NotHeld {
+                status: r.status_at(self.clock.now()),
+            });
+        }
+        self.orders.cancel(user, order.id).await?;
+        self.reservation(user, id).await
     }
 
-    /// Pays a held reservation with an admitted token. When the user then holds no more
-    /// seats for the concert, their active slot is freed for the next fan.
+    /// Pays a held reservation once (its order of one): the wallet debited for it, its
+    /// ticket issued, and the admission slot freed when the fan holds nothing more.
     #[tracing::instrument(skip_all, fields(user = %user, reservation = %id), err(level = "debug"))]
     pub async fn pay(
         &self,
@@ -264,66 +276,17 @@ impl Booking {
         id: ReservationId,
         idempotency_key: &str,
     ) -> Result<PaymentReceipt, BookingError> {
-        let key =
-            self::idempotency_key(idempotency_key).ok_or(BookingError::InvalidIdempotencyKey {
+        if self::idempotency_key(idempotency_key).is_none() {
+            return Err(BookingError::InvalidIdempotencyKey {
                 max: MAX_IDEMPOTENCY_KEY_LEN,
-            })?;
-        let reservation = match self.seats.reservation(id).await? {
-            Some(r) if r.user_id == user => r,
-            _ => return Err(BookingError::ReservationNotFound),
-        };
-        // A confirmed reservation can only be replayed (same key) or refused (other key):
-        // neither changes anything, so it needs no admission. This keeps replays working
-        // after the payment freed the user's active slot.
-        let ticket = if reservation.status == ReservationStatus::Confirmed {
-            None
-        } else {
-            match self
-                .room
-                .authorize(queue_token, user, reservation.concert_id)
-                .await
-            {
-                Ok(ticket) => Some(ticket),
-                // A concurrent retry of this payment may have just confirmed it and freed
-                // the slot: then this call is a replay (or a refusal), not a new payment.
-                Err(gate @ (GateError::Expired | GateError::Waiting)) => {
-                    match self.seats.reservation(id).await? {
-                        Some(r) if r.status == ReservationStatus::Confirmed => None,
-                        _ => return Err(gate.into()),
-                    }
-                }
-                Err(gate) => return Err(gate.into()),
-            }
-        };
+            });
+        }
+        let (_, order) = self.order_of_one(user, id).await?;
         let receipt = self
-            .payments
-            .pay(PaymentRequest {
-                user_id: user,
-                reservation_id: id,
-                idempotency_key: key.to_owned(),
-                now: self.clock.now(),
-            })
+            .orders
+            .pay(user, queue_token, order.id, idempotency_key)
             .await?;
-        if let (false, Some(ticket)) = (receipt.replayed, ticket) {
-            self.release_slot_if_done(user, reservation.concert_id, &ticket.token)
-                .await;
-        }
-        Ok(receipt)
-    }
-
-    /// Frees the active slot when the user holds nothing more for the concert. Best
-    /// effort: the payment already succeeded, and the slot expires by itself anyway.
-    async fn release_slot_if_done(&self, user: UserId, concert: ConcertId, token: &QueueToken) {
-        let now = self.clock.now();
-        match self.seats.held_count_for_concert(user, concert, now).await {
-            Ok(0) => {
-                if let Err(e) = self.room.complete(token).await {
-                    tracing::warn!(error = %e, "could not free the active slot after payment: retried at the next ticks");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not count remaining holds"),
-        }
+        Ok(receipt_of(id, receipt))
     }
 }
 
@@ -331,85 +294,22 @@ impl Booking {
 mod tests {
     use std::sync::Arc;
 
-    use chrono::{DateTime, TimeZone, Utc};
-
     use super::*;
-    use crate::model::Schedule;
-    use crate::ports::{
-        MockCatalogRepository, MockClock, MockPaymentRepository, MockQueue, MockSeatRepository,
-    };
-    use crate::queue::{Ticket, TicketStatus};
+    use crate::boxoffice::model::{PayOrder, PlaceOrder, SeatPosition};
+    use crate::boxoffice::port::{MockOrderRepository, PlaceError};
+    use crate::boxoffice::tests::{now, office, order_of};
+    use crate::model::ConcertId;
+    use crate::ports::{MockClock, MockSeatRepository};
 
     const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
 
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
-    }
+    /// Whether an error is the one a case expects.
+    type Expect = fn(&BookingError) -> bool;
 
-    struct Mocks {
-        catalog: MockCatalogRepository,
-        seats: MockSeatRepository,
-        payments: MockPaymentRepository,
-        queue: MockQueue,
-    }
-
-    impl Mocks {
-        fn new() -> Self {
-            Mocks {
-                catalog: MockCatalogRepository::new(),
-                seats: MockSeatRepository::new(),
-                payments: MockPaymentRepository::new(),
-                queue: MockQueue::new(),
-            }
-        }
-
-        /// Schedule 10 belongs to concert 1; the token is active for user 7 of concert 1.
-        fn admitted(mut self) -> Self {
-            self.catalog.expect_get_schedule().returning(|id| {
-                Ok((id == ScheduleId(10)).then(|| Schedule {
-                    id,
-                    concert_id: ConcertId(1),
-                    starts_at: now(),
-                }))
-            });
-            self.queue.expect_admission().returning(|t, _| {
-                Ok(Ticket {
-                    token: t.clone(),
-                    concert_id: ConcertId(1),
-                    user_id: UserId(7),
-                    status: TicketStatus::Active,
-                    position: None,
-                    eta_seconds: None,
-                    active_until: None,
-                    opens_at: None,
-                    inventory: None,
-                    eta_range: None,
-                })
-            });
-            self
-        }
-
-        fn build(self) -> Booking {
-            let mut clock = MockClock::new();
-            clock.expect_now().returning(now);
-            let clock: Arc<dyn Clock> = Arc::new(clock);
-            let catalog: Arc<dyn CatalogRepository> = Arc::new(self.catalog);
-            let room = WaitingRoom::new(Arc::new(self.queue), catalog.clone(), clock.clone());
-            Booking::new(
-                catalog,
-                Arc::new(self.seats),
-                Arc::new(self.payments),
-                room,
-                clock,
-                BookingPolicy::default(),
-            )
-        }
-    }
-
-    fn reservation(user: i64) -> Reservation {
+    fn reservation(order: Option<i64>) -> Reservation {
         Reservation {
             id: ReservationId(3),
-            user_id: UserId(user),
+            user_id: UserId(7),
             concert_id: ConcertId(1),
             schedule_id: ScheduleId(10),
             seat_id: SeatId(5),
@@ -420,149 +320,114 @@ mod tests {
             expires_at: now() + Duration::minutes(5),
             paid_at: None,
             extended_at: None,
+            order_id: order.map(OrderId),
         }
     }
 
-    fn receipt(replayed: bool) -> PaymentReceipt {
-        PaymentReceipt {
-            reservation_id: ReservationId(3),
+    fn position(seat: i64) -> SeatPosition {
+        SeatPosition {
+            seat_id: SeatId(seat),
+            label: format!("A-{seat}"),
+            section: "Stalls".into(),
+            row: "A".into(),
+            number: 1,
+            category: "Standard".into(),
+            price: Money::from_u32(100),
+        }
+    }
+
+    /// The held order 1 of user 7 with a seat per id in `seats`.
+    fn stored_order(seats: &[i64]) -> Order {
+        let mut o = order_of(&PlaceOrder {
+            user_id: UserId(7),
             concert_id: ConcertId(1),
             schedule_id: ScheduleId(10),
-            amount: Money::from_u32(100),
-            balance: Money::ZERO,
-            paid_at: now(),
-            replayed,
-        }
+            seats: Vec::new(),
+            standing: Vec::new(),
+            now: now(),
+            expires_at: now() + Duration::minutes(5),
+            admitted_until: now() + Duration::minutes(5),
+            max_per_fan: 8,
+            together: true,
+            lone_seats_left: 0,
+            presale_code: None,
+        });
+        o.seats = seats.iter().map(|s| position(*s)).collect();
+        o
+    }
+
+    fn booking(seats: MockSeatRepository, orders: MockOrderRepository) -> Booking {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        Booking::new(Arc::new(seats), office(orders), Arc::new(clock))
+    }
+
+    fn seats_with(r: Reservation) -> MockSeatRepository {
+        let mut seats = MockSeatRepository::new();
+        seats
+            .expect_reservation()
+            .returning(move |id| Ok((id == r.id).then(|| r.clone())));
+        seats
     }
 
     #[tokio::test]
-    async fn hold_passes_ttl_and_limit_to_the_repository() {
-        let mut m = Mocks::new().admitted();
-        m.seats.expect_hold().returning(|req| {
-            assert_eq!(req.expires_at - req.now, Duration::minutes(5));
-            assert_eq!(req.max_held_per_user, 4);
-            Ok(reservation(7))
-        });
-        let booking = m.build();
-        let r = booking
+    async fn a_hold_is_an_order_of_that_one_seat_answered_as_its_reservation() {
+        let mut orders = MockOrderRepository::new();
+        orders
+            .expect_place()
+            .withf(|req| req.seats == [SeatId(5)] && req.standing.is_empty())
+            .times(1)
+            .returning(|req| {
+                let mut o = order_of(&req);
+                o.id = OrderId(1);
+                Ok(o)
+            });
+        let mut seats = MockSeatRepository::new();
+        seats
+            .expect_reservation_in_order()
+            .withf(|o, s| *o == OrderId(1) && *s == SeatId(5))
+            .returning(|_, _| Ok(Some(reservation(Some(1)))));
+        let r = booking(seats, orders)
             .hold(UserId(7), Some(TOKEN), ScheduleId(10), SeatId(5))
             .await
             .unwrap();
-        assert_eq!(r.id, ReservationId(3));
+        assert_eq!((r.id, r.order_id), (ReservationId(3), Some(OrderId(1))));
     }
 
     #[tokio::test]
-    async fn hold_maps_every_repository_error() {
-        for (err, check) in [
-            (HoldError::SeatNotFound, "SeatNotFound"),
-            (HoldError::SeatTaken, "SeatTaken"),
-            (HoldError::LimitReached { limit: 4 }, "LimitReached"),
-            (HoldError::Unavailable(StoreError::new("db down")), "Store"),
-        ] {
-            let mut m = Mocks::new().admitted();
-            let mut slot = Some(err);
-            m.seats
-                .expect_hold()
-                .returning(move |_| Err(slot.take().unwrap()));
-            let e = m
-                .build()
-                .hold(UserId(7), Some(TOKEN), ScheduleId(10), SeatId(5))
-                .await
-                .unwrap_err();
-            let s = format!("{e:?}");
-            assert!(s.contains(check), "{s} lacks {check}");
-        }
-    }
-
-    #[tokio::test]
-    async fn hold_on_unknown_schedule_or_without_admission_never_reaches_the_seats() {
-        let booking = Mocks::new().admitted().build(); // no hold expectation: would panic
-        assert!(matches!(
-            booking
-                .hold(UserId(7), Some(TOKEN), ScheduleId(11), SeatId(5))
-                .await,
-            Err(BookingError::ScheduleNotFound)
-        ));
-        assert!(matches!(
-            booking
-                .hold(UserId(7), None, ScheduleId(10), SeatId(5))
-                .await,
-            Err(BookingError::Gate(GateError::Missing))
-        ));
-        assert!(matches!(
-            booking
-                .hold(UserId(8), Some(TOKEN), ScheduleId(10), SeatId(5))
-                .await,
-            Err(BookingError::Gate(GateError::OtherUser))
-        ));
-    }
-
-    #[tokio::test]
-    async fn a_hold_is_extended_by_the_configured_extension() {
-        let mut m = Mocks::new();
-        m.seats
-            .expect_extend()
-            .withf(|req| {
-                req.user_id == UserId(7)
-                    && req.reservation_id == ReservationId(3)
-                    && req.by == Duration::minutes(5)
-                    && req.now == now()
-            })
-            .returning(|req| {
-                let mut r = reservation(7);
-                r.expires_at += req.by;
-                r.extended_at = Some(req.now);
-                Ok(r)
-            });
-        let booking = m.build();
-        assert_eq!(booking.hold_extension(), Duration::minutes(5));
-        let r = booking.extend(UserId(7), ReservationId(3)).await.unwrap();
-        assert_eq!(r.expires_at, now() + Duration::minutes(10));
-        assert_eq!(r.extended_at, Some(now()));
-    }
-
-    #[tokio::test]
-    async fn extension_refusals_map_to_booking_errors() {
-        type Expect = fn(&BookingError) -> bool;
-        let cases: Vec<(ExtendError, Expect)> = vec![
-            (ExtendError::NotFound, |e| {
-                matches!(e, BookingError::ReservationNotFound)
+    async fn a_refused_order_is_a_refused_hold_with_the_one_seat_routes_names() {
+        let cases: Vec<(PlaceError, Expect)> = vec![
+            (PlaceError::SeatsTaken(vec![SeatId(5)]), |e| {
+                matches!(e, BookingError::SeatTaken)
+            }),
+            (PlaceError::SeatsNotFound(vec![SeatId(5)]), |e| {
+                matches!(e, BookingError::SeatNotFound)
+            }),
+            (PlaceError::SeatsNotOnSale(vec![SeatId(5)]), |e| {
+                matches!(e, BookingError::SeatNotFound)
             }),
             (
-                ExtendError::NotHeld {
-                    status: ReservationStatus::Expired,
+                PlaceError::FanLimit {
+                    limit: 8,
+                    already: 8,
                 },
-                |e| matches!(e, BookingError::HoldExpired),
+                |e| matches!(e, BookingError::LimitReached { limit: 8 }),
             ),
-            (
-                ExtendError::NotHeld {
-                    status: ReservationStatus::Cancelled,
-                },
-                |e| matches!(e, BookingError::Cancelled),
-            ),
-            (
-                ExtendError::NotHeld {
-                    status: ReservationStatus::Confirmed,
-                },
-                |e| matches!(e, BookingError::AlreadyPaid),
-            ),
-            (ExtendError::AlreadyExtended, |e| {
-                matches!(e, BookingError::AlreadyExtended)
+            (PlaceError::ScheduleCancelled, |e| {
+                matches!(e, BookingError::Order(OrderError::ShowCancelled))
             }),
-            (ExtendError::Unavailable(StoreError::new("down")), |e| {
+            (PlaceError::Unavailable(StoreError::new("down")), |e| {
                 matches!(e, BookingError::Store(_))
             }),
         ];
         for (err, expected) in cases {
-            let mut m = Mocks::new();
-            let err = std::sync::Mutex::new(Some(err));
-            m.seats
-                .expect_extend()
-                .times(1)
-                .returning(move |_| Err(err.lock().unwrap().take().unwrap()));
-            let e = m
-                .build()
-                .extend(UserId(7), ReservationId(3))
+            let mut orders = MockOrderRepository::new();
+            let mut slot = Some(err);
+            orders
+                .expect_place()
+                .returning(move |_| Err(slot.take().unwrap()));
+            let e = booking(MockSeatRepository::new(), orders)
+                .hold(UserId(7), Some(TOKEN), ScheduleId(10), SeatId(5))
                 .await
                 .unwrap_err();
             assert!(expected(&e), "{e:?}");
@@ -570,206 +435,175 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn holds_cannot_be_extended_when_the_extension_is_zero() {
-        let mut clock = MockClock::new();
-        clock.expect_now().returning(now);
-        let clock: Arc<dyn Clock> = Arc::new(clock);
-        let catalog: Arc<dyn CatalogRepository> = Arc::new(MockCatalogRepository::new());
-        let room = WaitingRoom::new(Arc::new(MockQueue::new()), catalog.clone(), clock.clone());
-        let booking = Booking::new(
-            catalog,
-            Arc::new(MockSeatRepository::new()),
-            Arc::new(MockPaymentRepository::new()),
-            room,
-            clock,
-            BookingPolicy {
-                hold_extension: Duration::zero(),
-                ..BookingPolicy::default()
-            },
-        );
-        assert!(matches!(
-            booking.extend(UserId(7), ReservationId(3)).await,
-            Err(BookingError::ExtensionNotAllowed)
-        ));
+    async fn without_admission_a_hold_never_reaches_the_store() {
+        // No expectation on the orders: a call would panic.
+        let b = booking(MockSeatRepository::new(), MockOrderRepository::new());
+        let e = b
+            .hold(UserId(7), None, ScheduleId(10), SeatId(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BookingError::Gate(GateError::Missing)), "{e:?}");
+        let e = b
+            .hold(UserId(7), Some(TOKEN), ScheduleId(11), SeatId(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, BookingError::ScheduleNotFound), "{e:?}");
     }
 
     #[tokio::test]
-    async fn paying_frees_the_slot_when_no_hold_is_left() {
-        let mut m = Mocks::new().admitted();
-        m.seats
-            .expect_reservation()
-            .returning(|_| Ok(Some(reservation(7))));
-        m.payments.expect_pay().returning(|_| Ok(receipt(false)));
-        m.seats
-            .expect_held_count_for_concert()
-            .returning(|_, _, _| Ok(0));
-        m.queue.expect_leave().times(1).returning(|_, _| Ok(()));
-        let r = m
-            .build()
-            .pay(UserId(7), Some(TOKEN), ReservationId(3), "k1")
-            .await
-            .unwrap();
-        assert_eq!(r.amount, Money::from_u32(100));
-    }
-
-    #[tokio::test]
-    async fn paying_keeps_the_slot_while_holds_remain_and_on_replays() {
-        let mut m = Mocks::new().admitted();
-        m.seats
-            .expect_reservation()
-            .returning(|_| Ok(Some(reservation(7))));
-        m.payments.expect_pay().returning(|_| Ok(receipt(false)));
-        m.seats
-            .expect_held_count_for_concert()
-            .returning(|_, _, _| Ok(2));
-        m.queue.expect_leave().never();
-        m.build()
-            .pay(UserId(7), Some(TOKEN), ReservationId(3), "k1")
-            .await
-            .unwrap();
-
-        let mut m = Mocks::new().admitted();
-        m.seats
-            .expect_reservation()
-            .returning(|_| Ok(Some(reservation(7))));
-        m.payments.expect_pay().returning(|_| Ok(receipt(true)));
-        m.seats.expect_held_count_for_concert().never();
-        m.queue.expect_leave().never();
-        let r = m
-            .build()
-            .pay(UserId(7), Some(TOKEN), ReservationId(3), "k1")
-            .await
-            .unwrap();
-        assert!(r.replayed);
-    }
-
-    #[tokio::test]
-    async fn replaying_a_confirmed_payment_needs_no_admission() {
-        let mut m = Mocks::new(); // no queue expectations: the gate must not be asked
-        m.seats.expect_reservation().returning(|_| {
-            Ok(Some(Reservation {
-                status: ReservationStatus::Confirmed,
-                ..reservation(7)
-            }))
-        });
-        m.payments.expect_pay().returning(|_| Ok(receipt(true)));
-        let r = m
-            .build()
-            .pay(UserId(7), None, ReservationId(3), "k1")
-            .await
-            .unwrap();
-        assert!(r.replayed);
-    }
-
-    #[tokio::test]
-    async fn paying_maps_every_repository_error() {
-        for (err, check) in [
-            (PaymentError::ReservationNotFound, "ReservationNotFound"),
-            (PaymentError::HoldExpired, "HoldExpired"),
-            (PaymentError::Cancelled, "Cancelled"),
-            (PaymentError::AlreadyPaid, "AlreadyPaid"),
-            (
-                PaymentError::InsufficientBalance {
-                    balance: Money::from_u32(1),
+    async fn paying_a_reservation_pays_its_order_and_answers_for_the_reservation() {
+        let mut orders = MockOrderRepository::new();
+        orders
+            .expect_order()
+            .returning(|_| Ok(Some(stored_order(&[5]))));
+        orders
+            .expect_pay()
+            .withf(|req: &PayOrder| req.order_id == OrderId(1) && req.idempotency_key == "k1")
+            .times(1)
+            .returning(|_| {
+                Ok(OrderReceipt {
+                    order_id: OrderId(1),
+                    concert_id: ConcertId(1),
+                    schedule_id: ScheduleId(10),
                     amount: Money::from_u32(100),
-                },
-                "InsufficientBalance",
-            ),
-            (PaymentError::KeyReused, "KeyReused"),
-            (PaymentError::Unavailable(StoreError::new("down")), "Store"),
-        ] {
-            let mut m = Mocks::new().admitted();
-            m.seats
-                .expect_reservation()
-                .returning(|_| Ok(Some(reservation(7))));
-            let mut slot = Some(err);
-            m.payments
-                .expect_pay()
-                .returning(move |_| Err(slot.take().unwrap()));
-            let e = m
-                .build()
-                .pay(UserId(7), Some(TOKEN), ReservationId(3), "k")
+                    balance: Money::ZERO,
+                    paid_at: now(),
+                    // A replay: the box office then leaves the admission slot alone.
+                    replayed: true,
+                })
+            });
+        let receipt = booking(seats_with(reservation(Some(1))), orders)
+            .pay(UserId(7), Some(TOKEN), ReservationId(3), "k1")
+            .await
+            .unwrap();
+        assert_eq!(receipt.reservation_id, ReservationId(3));
+        assert_eq!(receipt.amount, Money::from_u32(100));
+        assert!(receipt.replayed);
+    }
+
+    #[tokio::test]
+    async fn a_seat_of_a_larger_order_is_changed_only_through_its_order() {
+        let mut orders = MockOrderRepository::new();
+        orders
+            .expect_order()
+            .returning(|_| Ok(Some(stored_order(&[5, 6]))));
+        // No pay, cancel or extend expectation: reaching the store would panic.
+        let b = booking(seats_with(reservation(Some(1))), orders);
+        let part = |e: BookingError| {
+            assert!(
+                matches!(
+                    e,
+                    BookingError::PartOfOrder {
+                        order: OrderId(1),
+                        tickets: 2
+                    }
+                ),
+                "{e:?}"
+            );
+        };
+        part(
+            b.pay(UserId(7), Some(TOKEN), ReservationId(3), "k")
                 .await
-                .unwrap_err();
-            let s = format!("{e:?}");
-            assert!(s.contains(check), "{s} lacks {check}");
+                .unwrap_err(),
+        );
+        part(b.cancel(UserId(7), ReservationId(3)).await.unwrap_err());
+        part(b.extend(UserId(7), ReservationId(3)).await.unwrap_err());
+    }
+
+    #[tokio::test]
+    async fn a_reservation_of_no_order_can_only_be_read() {
+        for (status, expected) in [
+            (ReservationStatus::Cancelled, "Cancelled"),
+            (ReservationStatus::Confirmed, "AlreadyPaid"),
+            (ReservationStatus::Expired, "HoldExpired"),
+        ] {
+            let mut r = reservation(None);
+            r.status = status;
+            let b = booking(seats_with(r), MockOrderRepository::new());
+            for e in [
+                b.cancel(UserId(7), ReservationId(3)).await.unwrap_err(),
+                b.extend(UserId(7), ReservationId(3)).await.unwrap_err(),
+                b.pay(UserId(7), None, ReservationId(3), "k")
+                    .await
+                    .unwrap_err(),
+            ] {
+                let named = match e {
+                    BookingError::Cancelled => "Cancelled",
+                    BookingError::AlreadyPaid => "AlreadyPaid",
+                    BookingError::HoldExpired => "HoldExpired",
+                    ref other => panic!("{other:?}"),
+                };
+                assert_eq!(named, expected);
+            }
         }
     }
 
     #[tokio::test]
-    async fn paying_another_users_reservation_is_not_found_and_bad_keys_are_invalid() {
-        let mut m = Mocks::new().admitted();
-        m.seats
-            .expect_reservation()
-            .returning(|_| Ok(Some(reservation(99))));
-        let booking = m.build();
+    async fn another_users_reservation_is_not_found_and_bad_keys_are_invalid() {
+        let b = booking(seats_with(reservation(Some(1))), MockOrderRepository::new());
         assert!(matches!(
-            booking
-                .pay(UserId(7), Some(TOKEN), ReservationId(3), "k")
-                .await,
+            b.reservation(UserId(8), ReservationId(3)).await,
             Err(BookingError::ReservationNotFound)
         ));
         assert!(matches!(
-            booking
-                .pay(UserId(7), Some(TOKEN), ReservationId(3), "  ")
-                .await,
-            Err(BookingError::InvalidIdempotencyKey { .. })
+            b.pay(UserId(8), Some(TOKEN), ReservationId(3), "k").await,
+            Err(BookingError::ReservationNotFound)
         ));
-        let long = "k".repeat(MAX_IDEMPOTENCY_KEY_LEN + 1);
         assert!(matches!(
-            booking
-                .pay(UserId(7), Some(TOKEN), ReservationId(3), &long)
-                .await,
+            b.pay(UserId(7), Some(TOKEN), ReservationId(3), "  ").await,
             Err(BookingError::InvalidIdempotencyKey { max: 128 })
         ));
     }
 
-    #[tokio::test]
-    async fn cancel_and_read_map_errors() {
-        // Each port error becomes the use case's variant, checked by pattern (a renamed
-        // or reshaped variant fails to compile or to match, not to print).
-        type Check = fn(&BookingError) -> bool;
-        let cases: [(CancelError, Check); 3] = [
-            (CancelError::NotFound, |e| {
+    #[test]
+    fn an_orders_refusals_keep_the_reservation_names() {
+        let cases: Vec<(OrderError, Expect)> = vec![
+            (OrderError::NotFound, |e| {
                 matches!(e, BookingError::ReservationNotFound)
             }),
+            (OrderError::NotHeld(OrderStatus::Expired), |e| {
+                matches!(e, BookingError::HoldExpired)
+            }),
+            (OrderError::NotHeld(OrderStatus::Cancelled), |e| {
+                matches!(e, BookingError::Cancelled)
+            }),
+            (OrderError::NotHeld(OrderStatus::Paid), |e| {
+                matches!(e, BookingError::AlreadyPaid)
+            }),
+            (OrderError::NotHeld(OrderStatus::Held), |e| {
+                matches!(
+                    e,
+                    BookingError::NotHeld {
+                        status: ReservationStatus::Held
+                    }
+                )
+            }),
+            (OrderError::Expired, |e| {
+                matches!(e, BookingError::HoldExpired)
+            }),
+            (OrderError::KeyReused, |e| {
+                matches!(e, BookingError::KeyReused)
+            }),
+            (OrderError::AlreadyExtended, |e| {
+                matches!(e, BookingError::AlreadyExtended)
+            }),
+            (OrderError::ExtensionNotAllowed, |e| {
+                matches!(e, BookingError::ExtensionNotAllowed)
+            }),
             (
-                CancelError::NotHeld {
-                    status: ReservationStatus::Confirmed,
+                OrderError::InsufficientBalance {
+                    balance: Money::ZERO,
+                    amount: Money::from_u32(1),
                 },
-                |e| {
-                    matches!(
-                        e,
-                        BookingError::NotHeld {
-                            status: ReservationStatus::Confirmed
-                        }
-                    )
-                },
+                |e| matches!(e, BookingError::InsufficientBalance { .. }),
             ),
-            (CancelError::Unavailable(StoreError::new("down")), |e| {
-                matches!(e, BookingError::Store(_))
+            (OrderError::AdmissionEnds, |e| {
+                matches!(e, BookingError::Order(OrderError::AdmissionEnds))
             }),
         ];
-        for (err, check) in cases {
-            let mut m = Mocks::new();
-            let mut slot = Some(err);
-            m.seats
-                .expect_cancel()
-                .returning(move |_, _, _| Err(slot.take().unwrap()));
-            let e = m
-                .build()
-                .cancel(UserId(7), ReservationId(3))
-                .await
-                .unwrap_err();
-            assert!(check(&e), "{e:?}");
+        for (err, expected) in cases {
+            let e = BookingError::from(err);
+            assert!(expected(&e), "{e:?}");
         }
-        let mut m = Mocks::new();
-        m.seats
-            .expect_reservation()
-            .returning(|_| Ok(Some(reservation(99))));
-        assert!(matches!(
-            m.build().reservation(UserId(7), ReservationId(3)).await,
-            Err(BookingError::ReservationNotFound)
-        ));
     }
 }

@@ -85,6 +85,31 @@ pub fn for_chunks<T: Send>(items: &mut [T], work: impl Fn(usize, &mut [T]) + Syn
     });
 }
 
+/// The places of the pre-queued numbers 1..=`k` once drawn, `perm[n - 1]` for number
+/// n: the numbers still in line (`live`, ascending) take places 1..=`live.len()` in
+/// `order` (indices into `live`, first drawn first, as [`Seed::order`] gives them); the
+/// numbers that left take the places after them in number order (so a gone place never
+/// stands between two drawn fans).
+pub fn drawn_places(k: u64, live: &[u64], order: &[usize]) -> Vec<u32> {
+    let slots = usize::try_from(k).unwrap_or(usize::MAX);
+    let mut perm = vec![0u32; slots];
+    for (rank, &i) in order.iter().enumerate() {
+        if let Some(slot) = live
+            .get(i)
+            .and_then(|&n| usize::try_from(n.checked_sub(1)?).ok())
+            .and_then(|at| perm.get_mut(at))
+        {
+            *slot = rank as u32 + 1;
+        }
+    }
+    let mut next = order.len() as u32;
+    for slot in perm.iter_mut().filter(|p| **p == 0) {
+        next += 1;
+        *slot = next;
+    }
+    perm
+}
+
 /// A fan's receipt: `hex(SHA-256(token))`.
 pub fn receipt(token: &str) -> String {
     hex::encode(receipt_digest(token))
@@ -200,6 +225,15 @@ mod tests {
         assert_eq!(verify(&hidden, &list), Err(DrawMismatch::NotRevealed));
         hidden.seed = Some("zz".into());
         assert_eq!(verify(&hidden, &list), Err(DrawMismatch::BadSeed));
+    }
+
+    #[test]
+    fn drawn_fans_take_the_first_places_and_those_who_left_the_next() {
+        // Numbers 1..=5, 2 and 4 left; the seed orders the live ones 5, 1, 3.
+        assert_eq!(drawn_places(5, &[1, 3, 5], &[2, 0, 1]), [2, 4, 3, 5, 1]);
+        assert_eq!(drawn_places(0, &[], &[]), Vec::<u32>::new());
+        assert_eq!(drawn_places(1, &[1], &[0]), [1]);
+        assert_eq!(drawn_places(3, &[], &[]), [1, 2, 3], "everyone left");
     }
 
     #[test]

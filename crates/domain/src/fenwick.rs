@@ -1,7 +1,7 @@
 //! A growable Fenwick (binary indexed) tree of counts: O(log n) prefix sums, point
 //! updates and appends. Indexes are 1-based.
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Fenwick {
     /// `tree[i - 1]` covers the indexes `(i - lowbit(i), i]`.
     tree: Vec<u32>,
@@ -12,6 +12,18 @@ fn lowbit(i: usize) -> usize {
 }
 
 impl Fenwick {
+    /// A tree holding `values` at indexes `1..`, built in O(n).
+    pub fn from_values(values: impl IntoIterator<Item = u32>) -> Self {
+        let mut tree: Vec<u32> = values.into_iter().collect();
+        for i in 1..=tree.len() {
+            let j = i + lowbit(i);
+            if j <= tree.len() {
+                tree[j - 1] = tree[j - 1].wrapping_add(tree[i - 1]);
+            }
+        }
+        Fenwick { tree }
+    }
+
     pub fn len(&self) -> usize {
         self.tree.len()
     }
@@ -45,6 +57,14 @@ impl Fenwick {
         }
         sum
     }
+
+    /// The value at index `i` alone (0 past the end).
+    pub fn at(&self, i: usize) -> u64 {
+        if i == 0 || i > self.tree.len() {
+            return 0;
+        }
+        self.prefix(i) - self.prefix(i - 1)
+    }
 }
 
 #[cfg(test)]
@@ -71,5 +91,21 @@ mod tests {
             let half = plain.len() / 2;
             assert_eq!(f.prefix(half) as i64, plain[..half].iter().sum::<i64>());
         }
+    }
+
+    #[test]
+    fn a_tree_built_at_once_equals_one_built_by_pushes() {
+        let values: Vec<u32> = (0..333u32).map(|i| (i * 7) % 4).collect();
+        let built = Fenwick::from_values(values.iter().copied());
+        let mut pushed = Fenwick::default();
+        for &v in &values {
+            pushed.push(v);
+        }
+        for i in 0..=values.len() {
+            assert_eq!(built.prefix(i), pushed.prefix(i));
+        }
+        assert_eq!(built.at(5), u64::from(values[4]));
+        assert_eq!(built.at(0), 0);
+        assert_eq!(built.at(999), 0);
     }
 }

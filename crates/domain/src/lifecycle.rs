@@ -88,6 +88,29 @@ impl LineLife {
             LineLife::Closed { reason, .. } | LineLife::Retired { reason } => Some(reason),
         }
     }
+
+    /// The life after closing the line for `reason` at `now`: an open line closes; a
+    /// closed or retired one keeps its first reason and time.
+    #[must_use]
+    pub fn close(self, reason: CloseReason, now: DateTime<Utc>) -> LineLife {
+        match self {
+            LineLife::Open => LineLife::Closed { reason, since: now },
+            kept => kept,
+        }
+    }
+
+    /// The life after retiring the line, `None` when it is not due: a line closed at or
+    /// before `closed_before` retires unless an admission is still `running` (a fan is
+    /// still in a batch that has not ended); a retired line stays retired.
+    pub fn retire(self, closed_before: DateTime<Utc>, running: bool) -> Option<LineLife> {
+        match self {
+            LineLife::Retired { .. } => Some(self),
+            LineLife::Closed { reason, since } if since <= closed_before && !running => {
+                Some(LineLife::Retired { reason })
+            }
+            LineLife::Open | LineLife::Closed { .. } => None,
+        }
+    }
 }
 
 impl Ticket {
@@ -223,6 +246,34 @@ mod tests {
             next_step(gone, Some(Inventory::Available), false, t(0), hour),
             None
         );
+    }
+
+    #[test]
+    fn closing_keeps_the_first_reason_and_retiring_waits_for_the_grace_and_the_buyers() {
+        let closed = LineLife::Open.close(CloseReason::SoldOut, t(5));
+        assert_eq!(
+            closed,
+            LineLife::Closed {
+                reason: CloseReason::SoldOut,
+                since: t(5)
+            }
+        );
+        assert_eq!(closed.close(CloseReason::Operator, t(9)), closed);
+        let retired = LineLife::Retired {
+            reason: CloseReason::Ended,
+        };
+        assert_eq!(retired.close(CloseReason::Operator, t(9)), retired);
+
+        assert_eq!(LineLife::Open.retire(t(100), false), None);
+        assert_eq!(closed.retire(t(4), false), None, "closed after the cutoff");
+        assert_eq!(closed.retire(t(5), true), None, "an admission still runs");
+        assert_eq!(
+            closed.retire(t(5), false),
+            Some(LineLife::Retired {
+                reason: CloseReason::SoldOut
+            })
+        );
+        assert_eq!(retired.retire(t(0), true), Some(retired));
     }
 
     #[test]

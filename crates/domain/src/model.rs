@@ -270,6 +270,9 @@ pub struct Reservation {
     pub paid_at: Option<DateTime<Utc>>,
     /// When the hold was extended; a hold is extended at most once.
     pub extended_at: Option<DateTime<Utc>>,
+    /// The order this seat is a position of (`None`: a one-seat hold that ended before
+    /// orders arrived).
+    pub order_id: Option<OrderId>,
 }
 
 impl Reservation {
@@ -350,17 +353,33 @@ mod tests {
     }
 }
 
-/// One paid seat, as the operators' sales export lists it.
+/// One sold place — a seat or a standing place — as the operators' sales export lists
+/// it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sale {
-    pub reservation_id: ReservationId,
+    /// The order it was bought in (`None` only for a seat paid before orders existed
+    /// and not migrated).
+    pub order_id: Option<OrderId>,
     pub schedule_id: ScheduleId,
-    pub seat_id: SeatId,
-    pub seat_label: String,
+    pub place: SoldPlace,
     pub user_id: UserId,
-    /// What was paid (the seat's price when it was held).
+    /// What was paid for this one place (its price when it was held).
     pub price: Money,
     pub paid_at: DateTime<Utc>,
+}
+
+/// What a [`Sale`] sold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoldPlace {
+    /// A seat, by its reservation.
+    Seat {
+        reservation_id: ReservationId,
+        seat_id: SeatId,
+        label: String,
+    },
+    /// One place in a standing area, by the area's name (an order of three places
+    /// there is three sales).
+    Standing { area: String },
 }
 
 /// Extending a live hold once (WCAG 2.2.1, Timing Adjustable).

@@ -14,9 +14,9 @@ use crate::lifecycle::{CloseReason, LineLife};
 use crate::model::ExtendRequest;
 use crate::model::Sale;
 use crate::model::{
-    Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, PaymentReceipt,
-    PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat, User,
-    UserId,
+    Concert, ConcertDetail, ConcertId, HoldRequest, Money, NewConcert, OrderId, PaymentReceipt,
+    PaymentRequest, Reservation, ReservationId, Schedule, ScheduleId, ScheduleSummary, Seat,
+    SeatId, User, UserId,
 };
 use crate::queue::{
     AdmissionCap, Entered, QueuePolicy, QueueStats, QueueToken, SeatCounts, TickReport, Ticket,
@@ -160,6 +160,16 @@ pub trait SeatRepository: Send + Sync + 'static {
     /// or instant that does not parse).
     async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError>;
 
+    /// The reservation of `seat` in order `order`, `None` when the order has none.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn reservation_in_order(
+        &self,
+        order: OrderId,
+        seat: SeatId,
+    ) -> Result<Option<Reservation>, StoreError>;
+
     /// Releases a `HELD` reservation of `user`: it becomes `CANCELLED` and the seat free.
     ///
     /// # Errors
@@ -283,8 +293,10 @@ pub trait PaymentRepository: Send + Sync + 'static {
     /// - `Unavailable` when the database cannot be reached; nothing is written then.
     async fn pay(&self, req: PaymentRequest) -> Result<PaymentReceipt, PaymentError>;
 
-    /// Every paid (`CONFIRMED`) reservation of `concert`, in the order they were paid
-    /// (ties by reservation id), with the seat's label. An unknown concert has none.
+    /// Every sold place of `concert`, in the order they were paid: each paid
+    /// (`CONFIRMED`) reservation with its seat's label, and each standing place of a
+    /// paid order whose ticket is not revoked (returned or cancelled), one per place;
+    /// ties by order then seat. An unknown concert has none.
     ///
     /// # Errors
     /// `Unavailable` when the database cannot be reached.

@@ -212,7 +212,7 @@ impl Sales {
         })
     }
 
-    /// Every paid seat of `concert`, in the order they were paid.
+    /// Every sold place (seat or standing) of `concert`, in the order they were paid.
     #[tracing::instrument(skip_all, fields(concert = %concert), err(level = "debug"))]
     pub async fn paid_seats(&self, concert: ConcertId) -> Result<Vec<Sale>, SalesError> {
         if self.catalog.concert(concert).await?.is_none() {
@@ -232,7 +232,8 @@ mod tests {
     use crate::boxoffice::model::AreaAvailability;
     use crate::boxoffice::port::MockOrderRepository;
     use crate::model::{
-        Concert, Money, ReservationId, ScheduleSummary, Seat, SeatId, SeatStatus, UserId,
+        Concert, Money, OrderId, ReservationId, ScheduleSummary, Seat, SeatId, SeatStatus,
+        SoldPlace, UserId,
     };
     use crate::ports::{MockCatalogRepository, MockClock, MockPaymentRepository};
 
@@ -398,10 +399,13 @@ mod tests {
             }))
         });
         let sale = Sale {
-            reservation_id: ReservationId(3),
+            order_id: Some(OrderId(7)),
             schedule_id: ScheduleId(1),
-            seat_id: SeatId(9),
-            seat_label: "B-2".into(),
+            place: SoldPlace::Seat {
+                reservation_id: ReservationId(3),
+                seat_id: SeatId(9),
+                label: "B-2".into(),
+            },
             user_id: UserId(4),
             price: Money::from_u32(4200),
             paid_at: now(),

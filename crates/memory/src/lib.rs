@@ -3,8 +3,9 @@
 //! entry order, a bounded active set, a token bucket, idle and TTL expiry.
 //!
 //! Each concert has its own mutex, never held across an `.await` (no method awaits).
-//! Positions come from a Fenwick tree over entry sequence numbers, so a lookup is
-//! O(log n) however long the line is.
+//! The line's rules (places, head, gone places, positions, the token bucket, how many
+//! one step admits) are the domain's `Line` model; this adapter adds tokens, users,
+//! heartbeats and active fans around it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError};
@@ -21,14 +22,15 @@ use chrono::{DateTime, TimeZone, Utc};
 use frontrow_domain::draw::{Draw, Seed, receipt};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::lifecycle::{CloseReason, LineLife};
+use frontrow_domain::line::admission::{TokenBucket, admissions};
+use frontrow_domain::line::phase::{DrawOpening, DrawPhase};
+use frontrow_domain::line::{EtaInputs, Line, Standing};
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
     AdmissionCap, Entered, Inventory, QueuePolicy, QueueSettings, QueueStats, QueueToken,
-    TickReport, Ticket, TicketStatus, eta_range, eta_seconds, update_rate_ema, update_rate_var,
+    TickReport, Ticket, update_rate_ema, update_rate_var,
 };
-
-use frontrow_domain::fenwick::Fenwick;
 
 /// The in-process waiting rooms of every concert.
 pub struct MemoryQueue {
@@ -91,6 +93,7 @@ impl MemoryQueue {
             .or_insert_with(|| {
                 let mut room = Room::new(concert);
                 room.next_token = numbered;
+                room.first_token = numbered;
                 Arc::new(Mutex::new(room))
             })
             .clone()
@@ -122,7 +125,6 @@ enum State {
     Active {
         until_ms: i64,
     },
-    Done,
 }
 
 #[derive(Debug)]
@@ -147,6 +149,9 @@ struct Room {
     /// The last number a token was issued with (tokens are numbered in entry order;
     /// after a draw the line's own order, `next_seq`, differs from it).
     next_token: u64,
+    /// The number this incarnation of the line started after: its tokens are numbered
+    /// from `first_token + 1` on.
+    first_token: u64,
     /// The draw, when the line has a pre-queue.
     draw: Option<MemDraw>,
     /// Pre-queued tokens by their number, and their last polls oldest first.
@@ -155,21 +160,21 @@ struct Room {
     /// What the last capped tick said is left to buy.
     inventory: Option<Inventory>,
     rate_var: f64,
-    next_seq: u64,
-    /// The line: entry sequence → token, head first.
+    /// The line's places (its own order: after a draw it differs from token numbers).
+    places: Line,
+    /// The waiting tokens by place, head first.
     line: BTreeMap<u64, QueueToken>,
-    /// 1 per waiting sequence number, indexed by `seq - base`.
-    ranks: Fenwick,
-    base: u64,
     /// Last poll of every waiting token, oldest first (for idle expiry).
     seen: BTreeSet<(i64, u64)>,
     /// Active tokens by expiry.
     active: BTreeSet<(i64, QueueToken)>,
+    /// The tokens still in line, pre-queued or admitted, and the user of each such token:
+    /// a token that leaves, expires or is dropped for idling leaves both (it is known as
+    /// issued by its number, see `Room::issued`), so they follow the fans still here,
+    /// not every fan who ever came.
     tokens: HashMap<QueueToken, Record>,
     users: HashMap<UserId, QueueToken>,
-    /// Token bucket in thousandths of an admission, so refills are exact integers.
-    bucket_milli: Option<u64>,
-    bucket_ms: i64,
+    bucket: TokenBucket,
     rate: f64,
     rate_ms: Option<i64>,
     admitted_total: u64,
@@ -183,21 +188,19 @@ impl Room {
             life: LineLife::Open,
             policy: None,
             next_token: 0,
+            first_token: 0,
             draw: None,
             pre: BTreeMap::new(),
             pre_seen: BTreeSet::new(),
             inventory: None,
             rate_var: 0.0,
-            next_seq: 0,
+            places: Line::default(),
             line: BTreeMap::new(),
-            ranks: Fenwick::default(),
-            base: 0,
             seen: BTreeSet::new(),
             active: BTreeSet::new(),
             tokens: HashMap::new(),
             users: HashMap::new(),
-            bucket_milli: None,
-            bucket_ms: 0,
+            bucket: TokenBucket::default(),
             rate: 0.0,
             rate_ms: None,
             admitted_total: 0,
@@ -209,18 +212,8 @@ impl Room {
         self.policy.unwrap_or(settings.default_policy)
     }
 
-    fn position(&self, seq: u64) -> u64 {
-        self.ranks.prefix((seq - self.base) as usize)
-    }
-
     fn push_line(&mut self, token: QueueToken, now_ms: i64) -> u64 {
-        self.next_seq += 1;
-        let seq = self.next_seq;
-        let index = (seq - self.base) as usize;
-        while self.ranks.len() + 1 < index {
-            self.ranks.push(0);
-        }
-        self.ranks.push(1);
+        let seq = self.places.enter();
         self.line.insert(seq, token);
         self.seen.insert((now_ms, seq));
         seq
@@ -230,70 +223,51 @@ impl Room {
     fn remove_line(&mut self, seq: u64, seen_ms: i64) -> Option<QueueToken> {
         let token = self.line.remove(&seq)?;
         self.seen.remove(&(seen_ms, seq));
-        self.ranks.add((seq - self.base) as usize, -1);
-        self.compact();
+        self.places.leave(seq);
         Some(token)
-    }
-
-    /// Keeps the Fenwick tree proportional to the line: restarts it when the line
-    /// empties, rebuilds it when most of it covers people who already left.
-    fn compact(&mut self) {
-        match self.line.first_key_value() {
-            None => {
-                self.ranks = Fenwick::default();
-                self.base = self.next_seq;
-            }
-            Some((&head, _)) => {
-                let dead = (head - self.base - 1) as usize;
-                if dead > 4096 && dead > self.ranks.len() / 2 {
-                    let base = head - 1;
-                    let mut ranks = Fenwick::default();
-                    let mut expect = base + 1;
-                    for &seq in self.line.keys() {
-                        while expect < seq {
-                            ranks.push(0);
-                            expect += 1;
-                        }
-                        ranks.push(1);
-                        expect += 1;
-                    }
-                    self.ranks = ranks;
-                    self.base = base;
-                }
-            }
-        }
     }
 
     fn expire_active_token(&mut self, token: &QueueToken, until_ms: i64) {
         self.active.remove(&(until_ms, token.clone()));
-        if let Some(rec) = self.tokens.get_mut(token) {
-            rec.state = State::Done;
+        self.finish(token);
+    }
+
+    /// `token` is done (left, expired, dropped): its record and its user's entry go.
+    fn finish(&mut self, token: &QueueToken) {
+        self.tokens.remove(token);
+        if self.users.get(&token.user()) == Some(token) {
+            self.users.remove(&token.user());
         }
     }
 
+    /// Whether this incarnation of the line issued `token` (a verified one): its number
+    /// is one of those it gave.
+    fn issued(&self, token: &QueueToken) -> bool {
+        (self.first_token + 1..=self.next_token).contains(&token.seq())
+    }
+
     fn ticket(&self, token: &QueueToken, settings: &QueueSettings, now_ms: i64) -> Option<Ticket> {
-        let rec = self.tokens.get(token)?;
-        let mut ticket = Ticket::expired(token);
-        match rec.state {
-            State::Pre { .. } => {
-                ticket.status = TicketStatus::PreQueue;
-                ticket.opens_at = self.draw.as_ref().and_then(|d| from_millis(d.opens_ms));
-            }
-            State::Waiting { seq, .. } => {
-                let position = self.position(seq);
-                let policy = self.policy(settings);
-                ticket.status = TicketStatus::Waiting;
-                ticket.position = Some(position);
-                ticket.eta_seconds = eta_seconds(position, self.rate, &policy);
-                ticket.eta_range = eta_range(position, self.rate, self.rate_var.sqrt(), &policy);
-            }
-            State::Active { until_ms } if until_ms > now_ms => {
-                ticket.status = TicketStatus::Active;
-                ticket.active_until = from_millis(until_ms);
-            }
-            State::Active { .. } | State::Done => {}
-        }
-        Some(ticket.with_inventory(self.inventory).with_life(self.life))
+        let standing = match self.tokens.get(token).map(|r| r.state) {
+            Some(State::Pre { .. }) => Standing::PreQueue,
+            Some(State::Waiting { seq, .. }) => self.places.standing(seq, now_ms),
+            Some(State::Active { until_ms }) if until_ms > now_ms => Standing::Active { until_ms },
+            Some(State::Active { .. }) => Standing::Expired,
+            // Issued here and finished: expired.
+            None if self.issued(token) => Standing::Expired,
+            None => return None,
+        };
+        let eta = EtaInputs {
+            rate: self.rate,
+            rate_sd: self.rate_var.sqrt(),
+            policy: &self.policy(settings),
+            opens_ms: self.draw.as_ref().map(|d| d.opens_ms),
+        };
+        Some(
+            standing
+                .ticket(token, eta)
+                .with_inventory(self.inventory)
+                .with_life(self.life),
+        )
     }
 
     /// Marks a waiting token as polled now.
@@ -388,7 +362,7 @@ impl Room {
                     self.expire_active_token(&token, until_ms);
                     self.expired_total += 1;
                 }
-                Some(State::Done) | None => {}
+                None => {}
             }
         }
         self.next_token += 1;
@@ -433,7 +407,8 @@ impl Room {
 
     fn leave(&mut self, token: &QueueToken) -> bool {
         let Some(state) = self.tokens.get(token).map(|r| r.state) else {
-            return false;
+            // Finished already (known: nothing changes), or never issued here.
+            return self.issued(token);
         };
         match state {
             State::Pre { seen_ms } => {
@@ -446,11 +421,8 @@ impl Room {
             State::Active { until_ms } => {
                 self.active.remove(&(until_ms, token.clone()));
             }
-            State::Done => {}
         }
-        if let Some(rec) = self.tokens.get_mut(token) {
-            rec.state = State::Done;
-        }
+        self.finish(token);
         true
     }
 
@@ -488,10 +460,8 @@ impl Room {
             if seen_ms > cutoff {
                 break;
             }
-            if let Some(token) = self.remove_line(seq, seen_ms)
-                && let Some(rec) = self.tokens.get_mut(&token)
-            {
-                rec.state = State::Done;
+            if let Some(token) = self.remove_line(seq, seen_ms) {
+                self.finish(&token);
             }
             report.expired_waiting += 1;
         }
@@ -503,58 +473,45 @@ impl Room {
                 break;
             }
             self.pre_seen.remove(&(seen_ms, number));
-            if let Some(token) = self.pre.remove(&number)
-                && let Some(rec) = self.tokens.get_mut(&token)
-            {
-                rec.state = State::Done;
+            if let Some(token) = self.pre.remove(&number) {
+                self.finish(&token);
             }
             report.expired_waiting += 1;
         }
         self.expired_total += report.expired_active + report.expired_waiting;
 
-        // 3. Admission through the token bucket (one second of burst).
+        // 3. Admission through the token bucket: the next live places move to active.
         let policy = self.policy(settings);
-        let capacity = policy.admit_per_second.saturating_mul(1000);
-        let mut bucket = match self.bucket_milli {
-            None => capacity,
-            Some(b) => {
-                let elapsed = (now_ms - self.bucket_ms).clamp(0, 1000) as u64;
-                b.saturating_add(elapsed * policy.admit_per_second)
-                    .min(capacity)
-            }
-        };
-        self.bucket_ms = self.bucket_ms.max(now_ms);
+        self.bucket.refill(now_ms, policy.admit_per_second);
         let waiting_before = self.line.len() as u64;
-        if !policy.paused && !self.pre_queue_open(now_ms) && self.life == LineLife::Open {
-            let active = self.active.len() as u64;
-            let mut room = policy.max_active.saturating_sub(active);
-            if let Some(cap) = cap {
-                room = room.min(cap.room(active));
-            }
-            let n = (bucket / 1000).min(room).min(waiting_before);
+        let open = !self.pre_queue_open(now_ms) && self.life == LineLife::Open;
+        let active = self.active.len() as u64;
+        let n = admissions(
+            &self.bucket,
+            &policy,
+            active,
+            cap.as_ref(),
+            waiting_before,
+            open,
+        );
+        if let Some((_, last)) = self.places.admit(n, None) {
             let until_ms = now_ms.saturating_add(
                 i64::try_from(policy.active_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
             );
-            for _ in 0..n {
-                let Some((&seq, _)) = self.line.first_key_value() else {
-                    break;
-                };
-                let seen_ms = match self.tokens.get(&self.line[&seq]).map(|r| r.state) {
-                    Some(State::Waiting { seen_ms, .. }) => seen_ms,
-                    _ => now_ms,
-                };
-                if let Some(token) = self.remove_line(seq, seen_ms) {
-                    self.active.insert((until_ms, token.clone()));
-                    if let Some(rec) = self.tokens.get_mut(&token) {
-                        rec.state = State::Active { until_ms };
+            let behind = self.line.split_off(&(last + 1));
+            for (seq, token) in std::mem::replace(&mut self.line, behind) {
+                if let Some(rec) = self.tokens.get_mut(&token) {
+                    if let State::Waiting { seen_ms, .. } = rec.state {
+                        self.seen.remove(&(seen_ms, seq));
                     }
-                    report.admitted += 1;
+                    rec.state = State::Active { until_ms };
                 }
+                self.active.insert((until_ms, token));
+                report.admitted += 1;
             }
-            bucket -= report.admitted * 1000;
+            self.bucket.take(report.admitted);
             self.admitted_total += report.admitted;
         }
-        self.bucket_milli = Some(bucket);
 
         // The measured rate only moves while fans wait (an empty line says nothing).
         match self.rate_ms {
@@ -693,9 +650,7 @@ impl Queue for MemoryQueue {
         }
         let room = self.room(concert);
         let mut room = lock(&room);
-        if room.life == LineLife::Open {
-            room.life = LineLife::Closed { reason, since: now };
-        }
+        room.life = room.life.close(reason, now);
         Ok(room.life)
     }
 
@@ -707,6 +662,7 @@ impl Queue for MemoryQueue {
             Some((_, last)) => {
                 let mut room = Room::new(concert);
                 room.next_token = last;
+                room.first_token = last;
                 self.concerts
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -741,10 +697,8 @@ impl Queue for MemoryQueue {
         let last = {
             let room = lock(&room);
             let running = room.active.iter().any(|(until, _)| *until > millis(now));
-            match room.life {
-                LineLife::Closed { reason, since } if since <= closed_before && !running => {
-                    Some((reason, room.next_token))
-                }
+            match room.life.retire(closed_before, running) {
+                Some(LineLife::Retired { reason }) => Some((reason, room.next_token)),
                 _ => None,
             }
         };
@@ -800,22 +754,31 @@ impl Queue for MemoryQueue {
         let room = self.room(concert);
         let mut room = lock(&room);
         if let Some(opens) = policy.sale_opens_at {
-            let entered = room.next_token > 0;
-            match &mut room.draw {
-                Some(draw) if draw.drawn.is_none() => draw.opens_ms = millis(opens),
-                Some(_) => {}
-                None if entered => {
+            // No frozen phase here: a due pre-queue is drawn at once.
+            let phase = match &room.draw {
+                None => DrawPhase::None,
+                Some(draw) if draw.drawn.is_none() => DrawPhase::Pre,
+                Some(_) => DrawPhase::Drawn,
+            };
+            match phase.opening(room.next_token > 0) {
+                DrawOpening::Refuse => {
                     return Err(QueueError::Refused(
                         "sale_opens_at can only be set before anyone entered the line".into(),
                     ));
                 }
-                None => {
+                DrawOpening::Create => {
                     room.draw = Some(MemDraw {
                         seed: Seed::random(),
                         opens_ms: millis(opens),
                         drawn: None,
                     });
                 }
+                DrawOpening::Move => {
+                    if let Some(draw) = &mut room.draw {
+                        draw.opens_ms = millis(opens);
+                    }
+                }
+                DrawOpening::Keep => {}
             }
         }
         room.policy = Some(policy);
@@ -848,6 +811,8 @@ impl Queue for MemoryQueue {
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {
+    use frontrow_domain::queue::TicketStatus;
+
     use super::*;
 
     #[test]
@@ -866,5 +831,47 @@ mod tests {
         }
         let late = room.enter(UserId(-1), &settings, 0).ticket;
         assert_eq!(late.position, Some(5_001));
+    }
+
+    /// Fans who leave, idle out or whose admission ends leave no record and no user
+    /// entry behind, and their tokens still answer as expired (or, leaving again, as
+    /// known); a token of another incarnation stays unknown.
+    #[test]
+    fn the_room_keeps_only_the_fans_still_here() {
+        let settings = QueueSettings::default(); // 100 a second, 600 s admissions, 60 s idle
+        let mut room = Room::new(ConcertId(1));
+        let tokens: Vec<QueueToken> = (0..300)
+            .map(|u| room.enter(UserId(u), &settings, 0).ticket.token)
+            .collect();
+        for t in &tokens[..100] {
+            assert!(room.leave(t));
+        }
+        assert_eq!((room.tokens.len(), room.users.len()), (200, 200));
+        // One second on: 100 admitted; the rest keep polling.
+        room.tick(&settings, 1_000, None);
+        for t in &tokens[200..] {
+            room.touch(t, 50_000);
+        }
+        // Past the idle timeout of those admitted (they need not poll), the others'
+        // polls stop: every waiting fan drops out; then the admissions end.
+        let report = room.tick(&settings, 111_000, None);
+        assert_eq!(report.expired_waiting, 100);
+        room.tick(&settings, 602_000, None);
+        assert_eq!((room.tokens.len(), room.users.len()), (0, 0), "nobody left");
+        for t in &tokens {
+            let ticket = room.ticket(t, &settings, 602_000).expect("issued here");
+            assert_eq!(ticket.status, TicketStatus::Expired, "{}", t.seq());
+            assert!(room.leave(t), "a finished token is still known");
+        }
+        // A fan who comes back gets a new place; the room holds just them.
+        let again = room.enter(UserId(7), &settings, 603_000);
+        assert!(again.created);
+        assert_eq!((room.tokens.len(), room.users.len()), (1, 1));
+        // The next incarnation of the line does not know the first one's tokens.
+        let mut next = Room::new(ConcertId(1));
+        next.first_token = room.next_token;
+        next.next_token = room.next_token;
+        assert!(next.ticket(&tokens[0], &settings, 0).is_none());
+        assert!(!next.leave(&tokens[0]));
     }
 }

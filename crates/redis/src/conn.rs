@@ -3,15 +3,16 @@
 //! mode is the configured one.
 
 use std::future::Future;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster::ClusterClient;
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::{
-    self, AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, RedisResult, Value,
+    self, AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo,
+    PushKind, RedisFuture, RedisResult, Value,
 };
 use frontrow_domain::error::QueueError;
 use frontrow_domain::queue::QueueSettings;
@@ -78,18 +79,48 @@ const CLUSTER_ON_SINGLE: &str = "redis.cluster is true but the Redis at redis.ur
 /// A thread's connection, opened lazily; one caller connects while the others wait.
 #[derive(Default)]
 pub(crate) struct Slot {
-    conn: Mutex<Option<Conn>>,
+    conn: Mutex<Option<Open>>,
     connecting: tokio::sync::Mutex<()>,
+}
+
+/// An open connection and, for one server, whether its socket is still up: the
+/// connection's driver says so the moment the socket ends (a reset, an EOF), even when no
+/// call is under way, so the next call opens a fresh connection instead of failing on the
+/// dead one (after a cut link every thread's connection is dead, not only the one whose
+/// call noticed). A Cluster connection reconnects to its nodes by itself.
+#[derive(Clone)]
+struct Open {
+    conn: Conn,
+    alive: Option<Arc<AtomicBool>>,
 }
 
 impl Slot {
     fn cached(&self) -> Option<Conn> {
-        lock(&self.conn).clone()
+        let mut slot = lock(&self.conn);
+        let dead = slot
+            .as_ref()
+            .is_some_and(|o| o.alive.as_ref().is_some_and(|a| !a.load(Ordering::Acquire)));
+        if dead {
+            *slot = None;
+        }
+        slot.as_ref().map(|o| o.conn.clone())
     }
 
-    fn set(&self, conn: Option<Conn>) {
-        *lock(&self.conn) = conn;
+    fn set(&self, open: Option<Open>) {
+        *lock(&self.conn) = open;
     }
+}
+
+/// The connection config of one new single-server connection: the base config, with a
+/// push sender that marks `alive` false when the driver reports the disconnection.
+fn watched(config: &AsyncConnectionConfig, alive: &Arc<AtomicBool>) -> AsyncConnectionConfig {
+    let alive = Arc::clone(alive);
+    config.clone().set_push_sender(move |push: PushInfo| {
+        if push.kind == PushKind::Disconnection {
+            alive.store(false, Ordering::Release);
+        }
+        Ok::<(), ()>(())
+    })
 }
 
 /// How the connections stand, for metrics.
@@ -117,7 +148,13 @@ impl RedisQueue {
         settings: QueueSettings,
         timeout: Duration,
     ) -> Result<Self, anyhow::Error> {
-        let client = redis::Client::open(url)?;
+        // RESP3, for the driver's disconnection notice (see `Open`); Redis 6 or later.
+        let info = url.into_connection_info()?;
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(resp3))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
@@ -263,18 +300,27 @@ impl Inner {
         if let Some(conn) = slot.cached() {
             return Ok(conn);
         }
-        let conn = match &self.client {
-            Client::Single { client, config } => Conn::Single(
-                client
-                    .get_multiplexed_async_connection_with_config(config)
-                    .await?,
-            ),
-            Client::Cluster { client, .. } => Conn::Cluster(client.get_async_connection().await?),
+        let open = match &self.client {
+            Client::Single { client, config } => {
+                let alive = Arc::new(AtomicBool::new(true));
+                let conn = client
+                    .get_multiplexed_async_connection_with_config(&watched(config, &alive))
+                    .await?;
+                Open {
+                    conn: Conn::Single(conn),
+                    alive: Some(alive),
+                }
+            }
+            Client::Cluster { client, .. } => Open {
+                conn: Conn::Cluster(client.get_async_connection().await?),
+                alive: None,
+            },
         };
         self.connects.fetch_add(1, Ordering::Relaxed);
         // A new connection may face a restarted, empty Redis: register concerts again.
         lock(&self.registered).clear();
-        slot.set(Some(conn.clone()));
+        let conn = open.conn.clone();
+        slot.set(Some(open));
         Ok(conn)
     }
 

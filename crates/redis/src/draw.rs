@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use deadpool_redis::redis;
-use frontrow_domain::draw::{Draw, Seed, for_chunks, receipt_digest};
+use frontrow_domain::draw::{Draw, Seed, drawn_places, for_chunks, receipt_digest};
 use frontrow_domain::error::QueueError;
+use frontrow_domain::line::phase::DrawPhase;
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::queue::TokenKey;
 
@@ -21,32 +22,10 @@ use crate::{Inner, parse, read, unavailable, write};
 /// How long one instance's claim on the draw lasts before another may take it over.
 const DRAW_CLAIM_MS: u64 = 60_000;
 
-/// The pre-queue's phase as the draw hash's `state` field stores it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DrawState {
-    /// `''` (no field): no pre-queue.
-    None,
-    /// `pre`: before the opening, every number is pre-queued.
-    Pre,
-    /// `frozen`: the opening was reached, numbers 1..=k wait for the draw.
-    Frozen,
-    /// `drawn`: numbers 1..=k have their places.
-    Drawn,
-}
-
-impl DrawState {
-    /// The state a stored value names.
-    pub fn parse(raw: &str) -> Result<Self, QueueError> {
-        match raw {
-            "" => Ok(DrawState::None),
-            "pre" => Ok(DrawState::Pre),
-            "frozen" => Ok(DrawState::Frozen),
-            "drawn" => Ok(DrawState::Drawn),
-            _ => Err(unavailable(format!(
-                "unexpected draw state {raw:?} from redis"
-            ))),
-        }
-    }
+/// The pre-queue's phase the draw hash's `state` field names (its `DrawPhase::code`).
+pub(crate) fn parse_phase(raw: &str) -> Result<DrawPhase, QueueError> {
+    DrawPhase::from_code(raw)
+        .ok_or_else(|| unavailable(format!("unexpected draw state {raw:?} from redis")))
 }
 
 /// Big-endian u32s (as `BITFIELD u32` stores them) from a Redis string.
@@ -68,14 +47,14 @@ impl Inner {
     /// Follows the draw's state as `sync` read it: a drawn line's permutation is read
     /// once, before any event of the drawn line is applied.
     pub(crate) async fn follow_draw(&self, line: &Line, draw: DrawInfo) -> Result<(), QueueError> {
-        let known = read(&line.view).phase().state();
+        let known = read(&line.view).phase().phase();
         if draw.state == known
-            && !(draw.state == DrawState::Pre
+            && !(draw.state == DrawPhase::Pre
                 && read(&line.view).phase().opens_ms() != Some(draw.opens_ms))
         {
             return Ok(());
         }
-        let perm = if draw.state == DrawState::Drawn {
+        let perm = if draw.state == DrawPhase::Drawn {
             Some(self.load_perm(line, draw.k).await?)
         } else {
             None
@@ -207,7 +186,7 @@ impl Inner {
         let [Some(state), Some(commitment), Some(opens), live, n, seed] = &raw[..] else {
             return Ok(None);
         };
-        let drawn = DrawState::parse(state)? == DrawState::Drawn;
+        let drawn = parse_phase(state)? == DrawPhase::Drawn;
         let entrants = if drawn { n } else { live };
         Ok(Some(Draw {
             commitment: commitment.clone(),
@@ -246,7 +225,7 @@ impl Inner {
         let [Some(state), Some(k), Some(n)] = &raw[..] else {
             return Ok(None);
         };
-        if DrawState::parse(state)? != DrawState::Drawn {
+        if parse_phase(state)? != DrawPhase::Drawn {
             return Ok(None);
         }
         let (k, n): (u64, usize) = (parse(k)?, parse(n)?);
@@ -321,21 +300,8 @@ fn draw_places(
     });
     let (digests, receipts): (Vec<[u8; 32]>, Vec<String>) = hashed.into_iter().unzip();
     let order = seed.order(&receipts);
-    let mut perm = vec![0u32; users.len()];
-    let mut drawn = Vec::with_capacity(order.len());
-    for (rank, &i) in order.iter().enumerate() {
-        perm[(live[i] - 1) as usize] = rank as u32 + 1;
-        drawn.push(digests[i]);
-    }
-    let mut next = order.len() as u32;
-    for n in 1..=users.len() as u64 {
-        if left.contains(&n) {
-            next += 1;
-            perm[(n - 1) as usize] = next;
-        }
-    }
     Drawn {
-        perm,
-        receipts: drawn,
+        perm: drawn_places(users.len() as u64, &live, &order),
+        receipts: order.iter().map(|&i| digests[i]).collect(),
     }
 }

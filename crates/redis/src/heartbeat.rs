@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use deadpool_redis::redis;
 use frontrow_domain::error::QueueError;
+use frontrow_domain::line::admission::{heartbeat, quiet};
 use frontrow_domain::queue::{Ticket, TicketStatus};
 
 use crate::keys::LineKey;
@@ -83,7 +84,7 @@ impl Inner {
                 cmd.arg("SET")
                     .arg("u32")
                     .arg(format!("#{place}"))
-                    .arg(*ms as u32);
+                    .arg(heartbeat(*ms));
             }
             let sent = self
                 .run(|mut conn| async move { cmd.query_async::<Vec<i64>>(&mut conn).await })
@@ -169,7 +170,7 @@ impl Inner {
                     })
                     .collect();
                 // Places past the stored end never got a heartbeat written (yet).
-                seen.resize((last - first + 1) as usize, now_ms as u32);
+                seen.resize((last - first + 1) as usize, heartbeat(now_ms));
                 found.extend(read(&line.view).quiet_places(first, &seen, now_ms, quiet_ms));
                 first = last + 1;
             }
@@ -178,12 +179,10 @@ impl Inner {
             scan.candidates = found;
         }
         let idle32 = u32::try_from(idle_ms).unwrap_or(u32::MAX);
-        let now32 = now_ms as u32;
         let mut scan = lock(&line.idle);
         let mut picked = Vec::new();
         scan.candidates.retain(|&(place, seen)| {
-            let quiet = now32.wrapping_sub(seen);
-            if (picked.len() as u64) < limit && quiet >= idle32 && quiet < 1 << 31 {
+            if (picked.len() as u64) < limit && quiet(now_ms, seen, idle32) {
                 picked.push(place);
                 false
             } else {

@@ -50,6 +50,7 @@ mod queue;
 mod replies;
 mod scripts;
 mod signing;
+mod sweep;
 mod sync;
 #[cfg(feature = "test-support")]
 mod test_support;
@@ -58,7 +59,8 @@ mod view;
 
 pub use conn::ConnectionStatus;
 pub use keys::USER_BUCKETS;
-pub use limits::LimitDecision;
+#[cfg(feature = "test-support")]
+pub use test_support::ClaimedDraw;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -107,6 +109,8 @@ struct Inner {
     /// One multiplexed connection per thread that calls.
     slots: ThreadLocal<Slot>,
     connects: AtomicU64,
+    /// Views rebuilt from a snapshot (a new view, or one that fell behind the stream).
+    snapshots: AtomicU64,
     /// Concerts this process already added to the global set.
     registered: Mutex<HashSet<ConcertId>>,
     scripts: Scripts,
@@ -140,6 +144,7 @@ impl RedisQueue {
                 settings,
                 slots: ThreadLocal::new(),
                 connects: AtomicU64::new(0),
+                snapshots: AtomicU64::new(0),
                 registered: Mutex::new(HashSet::new()),
                 scripts: Scripts::new(),
                 concerts: RwLock::new(HashMap::new()),

@@ -16,7 +16,8 @@ use frontrow_domain::queue::{QueueToken, Ticket};
 
 use crate::keys::LineKey;
 use crate::line::Line;
-use crate::scripts::Reply;
+use crate::replies::flag_reply;
+use crate::scripts::{Reply, declare};
 use crate::{Inner, lock, parse, unavailable, write};
 
 /// Users hash buckets unlinked per purge call.
@@ -25,6 +26,47 @@ const PURGE_BATCH: usize = 1_024;
 /// Retired lines an instance keeps a note of; past it the notes start over (a poll of
 /// a forgotten one reads Redis once more).
 const RETIRED_NOTES: usize = 4_096;
+
+/// The `state` a line's life hash stores once the line closed (none while it is open).
+/// The Lua names each by its [`LifeState::lua_name`], a local the scripts' prelude
+/// declares with its [`LifeState::code`] (see [`life_prelude`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LifeState {
+    Closed,
+    Retired,
+}
+
+impl LifeState {
+    pub const ALL: [LifeState; 2] = [LifeState::Closed, LifeState::Retired];
+
+    /// What the life hash stores.
+    pub const fn code(self) -> &'static str {
+        match self {
+            LifeState::Closed => "closed",
+            LifeState::Retired => "retired",
+        }
+    }
+
+    /// The Lua local naming it.
+    pub const fn lua_name(self) -> &'static str {
+        match self {
+            LifeState::Closed => "CLOSED",
+            LifeState::Retired => "RETIRED",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<Self> {
+        LifeState::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+/// The Lua line declaring every [`LifeState`] by its code.
+pub(crate) fn life_prelude() -> String {
+    declare(
+        LifeState::ALL.iter().map(|s| s.lua_name()),
+        LifeState::ALL.iter().map(|s| s.code()),
+    )
+}
 
 /// The life a reply carries, with the epoch of a retired line's tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,17 +87,23 @@ pub(crate) fn parse_life(
         CloseReason::from_code(why)
             .ok_or_else(|| unavailable(format!("unexpected close reason {why:?}")))
     };
+    let state = match state {
+        "" => None,
+        code => Some(
+            LifeState::from_code(code)
+                .ok_or_else(|| unavailable(format!("unexpected line state {state:?}")))?,
+        ),
+    };
     let life = match state {
-        "" => LineLife::Open,
-        "closed" => LineLife::Closed {
+        None => LineLife::Open,
+        Some(LifeState::Closed) => LineLife::Closed {
             reason: reason()?,
             since: Utc
                 .timestamp_millis_opt(parse(at)?)
                 .single()
                 .ok_or_else(|| unavailable(format!("unexpected close time {at:?}")))?,
         },
-        "retired" => LineLife::Retired { reason: reason()? },
-        _ => return Err(unavailable(format!("unexpected line state {state:?}"))),
+        Some(LifeState::Retired) => LineLife::Retired { reason: reason()? },
     };
     Ok(LifeFields {
         life,
@@ -81,7 +129,7 @@ impl Reply for Reopened {
     type Raw = i64;
 
     fn from_raw(raw: i64) -> Result<Self, QueueError> {
-        Ok(Reopened(raw == 1))
+        flag_reply("reopen", raw).map(Reopened)
     }
 }
 
@@ -92,7 +140,7 @@ impl Reply for Retired {
     type Raw = i64;
 
     fn from_raw(raw: i64) -> Result<Self, QueueError> {
-        Ok(Retired(raw == 1))
+        flag_reply("retire", raw).map(Retired)
     }
 }
 
@@ -126,7 +174,11 @@ impl Inner {
         let args = [reason.code().to_owned(), now.timestamp_millis().to_string()];
         let fields = self.invoke(&self.scripts.close, &line, None, &args).await?;
         if !matches!(fields.life, LineLife::Retired { .. }) {
-            write(&line.view).life = fields.life;
+            // A stream read under way may have begun before the close and would set the
+            // view back to open when it lands: read the life again after that read (one
+            // read at a time) before answering, so this instance reads its own close at
+            // once.
+            self.sync(&line).await?;
         }
         Ok(fields.life)
     }
@@ -244,6 +296,18 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_life_state_reads_back_from_its_code_and_the_prelude_names_it() {
+        for state in LifeState::ALL {
+            assert_eq!(LifeState::from_code(state.code()), Some(state));
+        }
+        assert_eq!(LifeState::from_code("open"), None);
+        assert_eq!(
+            life_prelude(),
+            "local CLOSED, RETIRED = 'closed', 'retired'\n"
+        );
+    }
 
     #[test]
     fn life_fields_parse_and_garbage_does_not() {

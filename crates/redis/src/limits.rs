@@ -10,27 +10,20 @@ use std::sync::LazyLock;
 
 use deadpool_redis::redis::Script;
 use frontrow_domain::error::QueueError;
+use frontrow_domain::gcra::{Gcra, LimitDecision};
 
 use crate::RedisQueue;
+use crate::replies::GcraReply;
+use crate::scripts::Reply;
 
 /// GCRA (the generic cell rate algorithm); its header says its ARGV and reply.
 const GCRA: &str = include_str!("lua/gcra.lua");
 
 static GCRA_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA));
 
-/// What one rate-limited request gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitDecision {
-    Allowed,
-    /// Refused; the next request of this key is allowed after this many ms.
-    Refused {
-        retry_after_ms: u64,
-    },
-}
-
 impl RedisQueue {
     /// Counts one request of `key` against a GCRA limit of one request per `period_ms`
-    /// with bursts of `burst`, shared by every instance on this Redis.
+    /// with bursts of `burst`, shared by every instance on this Redis (on its clock).
     ///
     /// # Errors
     /// `QueueError::Unavailable` when Redis does not answer within the timeout.
@@ -40,27 +33,31 @@ impl RedisQueue {
         period_ms: u64,
         burst: u32,
     ) -> Result<LimitDecision, QueueError> {
+        self.gcra(key, Gcra::new(period_ms, burst), None).await
+    }
+
+    /// One GCRA step on `key`, at `now_ms` when given (tests), else at Redis's time.
+    pub(crate) async fn gcra(
+        &self,
+        key: &str,
+        limit: Gcra,
+        now_ms: Option<i64>,
+    ) -> Result<LimitDecision, QueueError> {
         let key = self.inner.keys.limit(key);
         let script = &*GCRA_SCRIPT;
-        let args = [period_ms.max(1).to_string(), burst.max(1).to_string()];
-        let (allowed, wait): (i64, i64) = self
+        let mut args = vec![limit.period_ms().to_string(), limit.burst().to_string()];
+        args.extend(now_ms.map(|ms| ms.to_string()));
+        let raw: Vec<i64> = self
             .inner
             .run(|mut conn| async move {
-                script
-                    .key(key)
-                    .arg(&args[0])
-                    .arg(&args[1])
-                    .invoke_async(&mut conn)
-                    .await
+                let mut call = script.key(key);
+                for arg in &args {
+                    call.arg(arg);
+                }
+                call.invoke_async(&mut conn).await
             })
             .await?;
-        Ok(if allowed == 1 {
-            LimitDecision::Allowed
-        } else {
-            LimitDecision::Refused {
-                retry_after_ms: u64::try_from(wait).unwrap_or(1).max(1),
-            }
-        })
+        GcraReply::from_raw(raw).map(|r| r.0)
     }
 
     /// Claims `name` for `ttl_ms`: true for the first claim, false for every later one

@@ -3,7 +3,7 @@
 //! retires.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use frontrow_domain::error::QueueError;
@@ -36,6 +36,8 @@ pub(crate) struct Line {
     /// The drawn fans' receipts (SHA-256 of their tokens) in drawn order, computed once
     /// per instance when first asked for (the draw never changes).
     pub receipts: tokio::sync::Mutex<Option<Arc<Vec<[u8; 32]>>>>,
+    /// The users hash bucket the next sweep starts at (see `sweep`).
+    pub sweep_next: AtomicI64,
 }
 
 #[derive(Default)]
@@ -58,6 +60,7 @@ impl Line {
             signers: ThreadLocal::new(),
             syncing: tokio::sync::Mutex::new(()),
             receipts: tokio::sync::Mutex::new(None),
+            sweep_next: AtomicI64::new(crate::sweep::sweep_start()),
         }
     }
 }

@@ -9,18 +9,20 @@ use deadpool_redis::redis;
 use frontrow_domain::draw::{Draw, Seed};
 use frontrow_domain::error::QueueError;
 use frontrow_domain::lifecycle::{CloseReason, LineLife};
+use frontrow_domain::line::phase::DrawOpening;
+use frontrow_domain::line::{EtaInputs, Standing};
 use frontrow_domain::model::{ConcertId, UserId};
 use frontrow_domain::ports::Queue;
 use frontrow_domain::queue::{
     AdmissionCap, Entered, QueuePolicy, QueueStats, QueueToken, RATE_EMA_TAU_SECONDS, TickReport,
-    Ticket, TicketStatus, eta_range, eta_seconds,
+    Ticket, TicketStatus,
 };
 
 use crate::heartbeat::beat;
 use crate::keys::LineKey;
 use crate::line::Line;
 use crate::policy::{POLICY_FIELDS, parse_policy};
-use crate::replies::{AdmissionReply, DrawOpened, EnterAnswer, Entry};
+use crate::replies::{AdmissionReply, EnterAnswer, Entry, LeaveReply};
 use crate::sync::RECHECK;
 use crate::ticket::expired_ticket;
 use crate::view::Event;
@@ -65,7 +67,7 @@ impl Queue for RedisQueue {
             });
         }
         write(&line.view).extend(place);
-        if read(&line.view).epoch != epoch || read(&line.view).phase().state() != reply.phase {
+        if read(&line.view).epoch != epoch || read(&line.view).phase().phase() != reply.phase {
             // The first entry of this line (or of a new incarnation): learn its epoch.
             inner.sync(&line).await?;
         }
@@ -134,57 +136,46 @@ impl Queue for RedisQueue {
         let (line, reply) = inner
             .token_call(&inner.scripts.admission, token, now)
             .await?;
-        let mut ticket = expired_ticket(token);
-        match reply {
+        let (standing, rate, set) = match reply {
             AdmissionReply::Unknown => return Err(QueueError::UnknownToken),
-            AdmissionReply::Expired => {}
             AdmissionReply::Closed(reason) => {
-                return Ok(ticket.with_life(LineLife::Retired { reason }));
+                return Ok(expired_ticket(token).with_life(LineLife::Retired { reason }));
             }
-            AdmissionReply::PreQueue => {
-                ticket.status = TicketStatus::PreQueue;
-                ticket.opens_at = read(&line.view)
-                    .phase()
-                    .opens_ms()
-                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
-            }
-            AdmissionReply::Active { until_ms } => {
-                ticket.status = TicketStatus::Active;
-                ticket.active_until = Utc.timestamp_millis_opt(until_ms).single();
-            }
+            AdmissionReply::Expired => (Standing::Expired, 0.0, None),
+            AdmissionReply::PreQueue => (Standing::PreQueue, 0.0, None),
+            AdmissionReply::Active { until_ms } => (Standing::Active { until_ms }, 0.0, None),
             AdmissionReply::Waiting {
                 position,
                 rate,
                 set,
-            } => {
-                let policy = inner.policy_with(set);
-                ticket.status = TicketStatus::Waiting;
-                ticket.position = Some(position);
-                ticket.eta_seconds = eta_seconds(position, rate, &policy);
-                let sd = read(&line.view).rate_sd;
-                ticket.eta_range = eta_range(position, rate, sd, &policy);
-            }
-        }
-        let inventory = read(&line.view).inventory;
-        Ok(ticket.with_inventory(inventory))
+            } => (Standing::Waiting { position }, rate, set),
+        };
+        let policy = inner.policy_with(set);
+        let v = read(&line.view);
+        let eta = EtaInputs {
+            rate,
+            rate_sd: v.rate_sd,
+            policy: &policy,
+            opens_ms: v.phase().opens_ms(),
+        };
+        Ok(standing.ticket(token, eta).with_inventory(v.inventory))
     }
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     async fn leave(&self, token: &QueueToken, now: DateTime<Utc>) -> Result<(), QueueError> {
         let inner = &self.inner;
         let (line, reply) = inner.token_call(&inner.scripts.leave, token, now).await?;
-        if !reply.known {
-            if inner.retired_ticket(token).is_some() {
-                // Leaving a retired line: nothing is left to leave.
-                return Ok(());
+        match reply {
+            // Leaving a retired line: nothing is left to leave.
+            LeaveReply::Unknown if inner.retired_ticket(token).is_some() => Ok(()),
+            LeaveReply::Unknown => Err(QueueError::UnknownToken),
+            LeaveReply::Unchanged => Ok(()),
+            LeaveReply::Left => {
+                // This instance reads its own write at once; the event follows.
+                write(&line.view).apply(Event::Gone(token.seq()));
+                Ok(())
             }
-            return Err(QueueError::UnknownToken);
         }
-        if reply.changed {
-            // This instance reads its own write at once; the event follows.
-            write(&line.view).apply(Event::Gone(token.seq()));
-        }
-        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(concert = concert.0), err(level = "debug"))]
@@ -223,10 +214,11 @@ impl Queue for RedisQueue {
             .await?;
         let behind = {
             let mut v = write(&line.view);
-            let behind = reply.admitted > 0
-                && !v.apply_own_admission(reply.first as u64, reply.last as u64, reply.until_ms);
-            for &place in &reply.dropped {
-                v.apply(Event::Gone(place as u64));
+            let behind = reply
+                .batch
+                .is_some_and(|b| !v.apply_own_admission(b.first, b.last, b.until_ms));
+            for &number in &reply.dropped {
+                v.apply(Event::Gone(number));
             }
             if let Some(cap) = cap {
                 v.inventory = Some(cap.inventory);
@@ -245,11 +237,13 @@ impl Queue for RedisQueue {
         if matches!(reply.life.life, LineLife::Retired { .. }) {
             // Entered again by a late fan's `enter` (refused, but registered first).
             inner.unregister(concert).await?;
+        } else {
+            inner.sweep_users(&line, now_ms).await?;
         }
         Ok(TickReport {
-            admitted: reply.admitted as u64,
-            expired_waiting: reply.expired_waiting as u64,
-            expired_active: reply.expired_active as u64,
+            admitted: reply.admitted,
+            expired_waiting: reply.expired_waiting,
+            expired_active: reply.expired_active,
             life: reply.life.life,
         })
     }
@@ -326,7 +320,7 @@ impl Queue for RedisQueue {
             let answer = inner
                 .invoke(&inner.scripts.draw_open, &line, None, &args)
                 .await?;
-            if answer == DrawOpened::Refused {
+            if answer == DrawOpening::Refuse {
                 return Err(QueueError::Refused(
                     "sale_opens_at can only be set before anyone entered the line".into(),
                 ));

@@ -14,17 +14,19 @@ use std::marker::PhantomData;
 
 use deadpool_redis::redis::{self, FromRedisValue};
 use frontrow_domain::error::QueueError;
+use frontrow_domain::line::phase::{DrawOpening, DrawPhase};
 use frontrow_domain::model::UserId;
 
 use crate::Inner;
 use crate::keys::{LineKey, USERS_LUA_NAME, USERS_POSITION};
-use crate::life::{LifeFields, Reopened, Retired};
+use crate::life::{LifeFields, Reopened, Retired, life_prelude};
 use crate::line::Line;
 use crate::policy::lua_fields;
 use crate::replies::{
-    AdmissionReply, DrawClaim, DrawFinished, DrawOpened, EnterAnswer, LeaveReply, SnapshotReply,
-    StatsReply, SyncReply, TickReply,
+    AdmissionReply, DrawClaim, DrawFinished, EnterAnswer, LeaveReply, SnapshotReply, StatsReply,
+    SyncReply, Tag, TickReply,
 };
+use crate::sweep::Swept;
 
 /// Approximate cap of the event stream: instances that fall further behind than this
 /// reload a snapshot instead.
@@ -33,7 +35,18 @@ const STREAM_MAXLEN: u64 = 100_000;
 /// Helpers shared by every line script.
 const COMMON: &str = include_str!("lua/common.lua");
 
-/// The head of every line script: the keys as named locals, then the shared helpers.
+/// `local A, B = 'a', 'b'`: Lua locals named `names` holding the strings `codes`.
+pub(crate) fn declare<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    codes: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    let codes: Vec<String> = codes.into_iter().map(|c| format!("'{c}'")).collect();
+    format!("local {} = {}\n", names.join(", "), codes.join(", "))
+}
+
+/// The head of every line script: the keys as named locals, the codes the scripts
+/// compare with or reply as named locals, then the shared helpers.
 fn prelude() -> String {
     let names: Vec<&str> = LineKey::ALL
         .iter()
@@ -46,10 +59,27 @@ fn prelude() -> String {
         .chain([USERS_POSITION])
         .map(|i| format!("KEYS[{i}]"))
         .collect();
+    // The draw's phases by the codes the domain gives them (`DrawPhase::code`).
+    let phases = [DrawPhase::Pre, DrawPhase::Frozen, DrawPhase::Drawn];
+    let phase_names: Vec<String> = phases
+        .iter()
+        .map(|p| format!("{p:?}").to_uppercase())
+        .collect();
     format!(
-        "local {} = {}\n{}",
+        "local {} = {}\n{}{}{}{}",
         names.join(", "),
         slots.join(", "),
+        declare(
+            phase_names.iter().map(String::as_str),
+            phases.iter().map(|p| p.code())
+        ),
+        // The reply tags by their codes (`Tag`).
+        declare(
+            Tag::ALL.iter().map(|t| t.lua_name()),
+            Tag::ALL.iter().map(|t| t.code())
+        ),
+        // The life hash's states by their codes (`LifeState`).
+        life_prelude(),
         COMMON.replace("STREAM_MAXLEN", &STREAM_MAXLEN.to_string())
     )
 }
@@ -85,12 +115,14 @@ pub(crate) struct Scripts {
     pub sync: LineScript<SyncReply>,
     pub snapshot: LineScript<SnapshotReply>,
     pub stats: LineScript<StatsReply>,
-    pub draw_open: LineScript<DrawOpened>,
+    pub draw_open: LineScript<DrawOpening>,
     pub draw_claim: LineScript<DrawClaim>,
     pub draw_finish: LineScript<DrawFinished>,
     pub close: LineScript<LifeFields>,
     pub reopen: LineScript<Reopened>,
     pub retire: LineScript<Retired>,
+    /// Its KEYS: the line's, then several users hash buckets.
+    pub sweep: LineScript<Swept>,
     /// Not a line script: its KEYS are the line's life and some users hash buckets.
     pub purge: redis::Script,
 }
@@ -118,7 +150,16 @@ impl Scripts {
                 &p,
                 &include_str!("lua/retire.lua").replace("LINE_KEYS_BUT_LIFE", &but_life()),
             ),
-            purge: redis::Script::new(include_str!("lua/purge.lua")),
+            sweep: LineScript::new(
+                &p,
+                &include_str!("lua/sweep.lua")
+                    .replace("USERS_POSITION", &USERS_POSITION.to_string()),
+            ),
+            purge: redis::Script::new(&format!(
+                "{}{}",
+                life_prelude(),
+                include_str!("lua/purge.lua")
+            )),
         }
     }
 }
@@ -143,14 +184,28 @@ impl Inner {
         user: Option<UserId>,
         args: &[String],
     ) -> Result<R, QueueError> {
-        let users_key = line.keys.users(user);
+        self.invoke_on_buckets(script, line, vec![line.keys.users(user)], args)
+            .await
+    }
+
+    /// As [`Inner::invoke`], with `buckets` of the users hash (one or more) after the
+    /// line's keys: the first is the script's `USERS`.
+    pub(crate) async fn invoke_on_buckets<R: Reply>(
+        &self,
+        script: &LineScript<R>,
+        line: &Line,
+        buckets: Vec<String>,
+        args: &[String],
+    ) -> Result<R, QueueError> {
         let raw = self
             .run(|mut conn| async move {
                 let mut call = script.script.prepare_invoke();
                 for key in line.keys.all() {
                     call.key(key);
                 }
-                call.key(users_key);
+                for key in buckets {
+                    call.key(key);
+                }
                 for arg in args {
                     call.arg(arg);
                 }
@@ -171,6 +226,15 @@ mod tests {
         assert!(p.starts_with("local SEQ, HEAD, GONE,"));
         assert!(p.contains("LIFE, USERS = KEYS[1], KEYS[2],"));
         assert!(p.contains("KEYS[14], KEYS[15]\n"));
+        assert!(p.contains("local PRE, FROZEN, DRAWN = 'pre', 'frozen', 'drawn'\n"));
+        assert!(p.contains("local CLOSED, RETIRED = 'closed', 'retired'\n"));
+        assert!(p.contains("local T_UNKNOWN, T_EXPIRED,"));
+        assert!(p.contains("= 'U', 'E',"));
+        // Each tag's code is its own.
+        let mut codes: Vec<&str> = Tag::ALL.iter().map(|t| t.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Tag::ALL.len());
         assert!(!p.contains("STREAM_MAXLEN"));
     }
 }

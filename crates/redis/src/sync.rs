@@ -2,6 +2,7 @@
 //! a snapshot when the view is new or fell behind), inline before a call or from a
 //! background task, and deciding when a view is fresh enough to answer from.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -9,12 +10,13 @@ use chrono::Utc;
 use frontrow_domain::error::QueueError;
 use frontrow_domain::lifecycle::LineLife;
 
-use crate::draw::DrawState;
 use crate::heartbeat::flush_loop;
 use crate::line::Line;
 use crate::policy::parse_policy;
 use crate::view::{Event, View};
 use crate::{Inner, RedisQueue, read, unavailable, write};
+use frontrow_domain::line::Line as LineModel;
+use frontrow_domain::line::phase::DrawPhase;
 
 /// A background view read this recently answers without further ado (below the
 /// shortest advised poll, `MIN_POLL_MS` = 500 ms; see `ready_view`).
@@ -146,10 +148,19 @@ impl Inner {
     /// Rebuilds the view from the concert's state.
     async fn snapshot(&self, line: &Line) -> Result<(), QueueError> {
         let reply = self.invoke(&self.scripts.snapshot, line, None, &[]).await?;
-        let mut fresh = View::default();
-        fresh.extend(reply.seq);
+        self.snapshots.fetch_add(1, Ordering::Relaxed);
+        // Places up to `low` matter no more: admitted or gone, in no batch kept.
+        let low = reply
+            .batches
+            .iter()
+            .map(|&(first, _, _)| first.saturating_sub(1))
+            .fold(reply.head, u64::min);
+        let mut fresh = View {
+            line: LineModel::resume(reply.seq, reply.head, low),
+            ..View::default()
+        };
         let draw = reply.draw;
-        let perm = if draw.state == DrawState::Drawn {
+        let perm = if draw.state == DrawPhase::Drawn {
             Some(self.load_perm(line, draw.k).await?)
         } else {
             None
@@ -161,14 +172,6 @@ impl Inner {
                 first,
                 last,
                 until_ms,
-            });
-        }
-        // The head also covers batches that ended and were trimmed.
-        if reply.head > fresh.head() {
-            fresh.apply(Event::Admitted {
-                first: reply.head,
-                last: reply.head,
-                until_ms: i64::MIN,
             });
         }
         for &number in &reply.gone {

@@ -1,7 +1,10 @@
-//! Helpers for benchmarks, examples and load tests, behind the `test-support` feature:
-//! filling a line fast, and flushing heartbeats on demand.
+//! Helpers for benchmarks, examples and tests, behind the `test-support` feature:
+//! filling a line fast, flushing heartbeats on demand, and single script steps the
+//! port only takes together (claiming and completing a draw, a rate limit at a given
+//! time), so tests can check each against the domain's rule.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
@@ -9,10 +12,45 @@ use frontrow_domain::error::QueueError;
 use frontrow_domain::model::ConcertId;
 
 use crate::RedisQueue;
-use crate::draw::DrawState;
+use crate::draw::parse_phase;
 use crate::keys::{LineKey, USER_BUCKETS};
+use crate::replies::DrawClaim;
+use frontrow_domain::gcra::{Gcra, LimitDecision};
+use frontrow_domain::line::phase::DrawPhase;
+
+/// A draw claim won (see [`RedisQueue::claim_draw`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDraw {
+    /// Pre-queued numbers frozen at the opening: 1..=k.
+    pub k: u64,
+    /// The line's incarnation.
+    pub epoch: u64,
+    /// The pre-queued numbers that left before the draw, ascending.
+    pub left: Vec<u64>,
+}
 
 impl RedisQueue {
+    /// Sweeps every bucket of `concert`'s users index at once (ticks sweep a few each;
+    /// see `sweep`), returning how many users were forgotten.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis does not answer.
+    pub async fn sweep_users_fully(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, QueueError> {
+        let line = self.inner.line(concert);
+        let mut swept = 0;
+        for buckets in line.keys.users_batches(1_024) {
+            swept += self
+                .inner
+                .sweep_buckets(&line, buckets, now.timestamp_millis())
+                .await?;
+        }
+        Ok(swept)
+    }
+
     /// Sends this instance's pending heartbeats now (the background task does it every
     /// second).
     ///
@@ -20,6 +58,80 @@ impl RedisQueue {
     /// `Unavailable` when Redis does not answer; the heartbeats are kept for the next try.
     pub async fn flush_heartbeats(&self) -> Result<(), QueueError> {
         self.inner.flush_all().await
+    }
+
+    /// How many times this instance rebuilt a view from a snapshot (`snapshot.lua`)
+    /// rather than following the stream (`sync.lua`).
+    pub fn snapshots_read(&self) -> u64 {
+        self.inner.snapshots.load(Ordering::Relaxed)
+    }
+
+    /// One GCRA step of [`RedisQueue::rate_limit`] at `now_ms` rather than Redis's time.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis does not answer.
+    pub async fn rate_limit_at(
+        &self,
+        key: &str,
+        period_ms: u64,
+        burst: u32,
+        now_ms: i64,
+    ) -> Result<LimitDecision, QueueError> {
+        self.gcra(key, Gcra::new(period_ms, burst), Some(now_ms))
+            .await
+    }
+
+    /// Claims `concert`'s draw for `owner` at `now` for `claim_ms` (`draw_claim.lua`, the
+    /// first step of a tick's draw): `None` when the line is not frozen or another
+    /// owner's claim is live.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis does not answer or replies out of shape.
+    pub async fn claim_draw(
+        &self,
+        concert: ConcertId,
+        owner: &str,
+        now: DateTime<Utc>,
+        claim_ms: u64,
+    ) -> Result<Option<ClaimedDraw>, QueueError> {
+        let inner = &self.inner;
+        let line = inner.line(concert);
+        let args = [
+            owner.to_owned(),
+            now.timestamp_millis().to_string(),
+            claim_ms.to_string(),
+        ];
+        let claim = inner
+            .invoke(&inner.scripts.draw_claim, &line, None, &args)
+            .await?;
+        Ok(match claim {
+            DrawClaim::Lost => None,
+            DrawClaim::Won { k, epoch, left, .. } => {
+                let mut left: Vec<u64> = left.into_iter().collect();
+                left.sort_unstable();
+                Some(ClaimedDraw { k, epoch, left })
+            }
+        })
+    }
+
+    /// Completes `concert`'s draw for `owner` (`draw_finish.lua`, the last step of a
+    /// tick's draw) with `drawn` fans: false when `owner` holds no claim.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis does not answer or replies out of shape.
+    pub async fn finish_draw(
+        &self,
+        concert: ConcertId,
+        owner: &str,
+        drawn: u64,
+    ) -> Result<bool, QueueError> {
+        let inner = &self.inner;
+        let line = inner.line(concert);
+        let args = [owner.to_owned(), drawn.to_string()];
+        let done = inner
+            .invoke(&inner.scripts.draw_finish, &line, None, &args)
+            .await?;
+        Ok(done.0)
     }
 
     /// Puts `count` synthetic fans (users `first_user..`) at the back of `concert`'s line
@@ -64,7 +176,7 @@ impl RedisQueue {
                     .await
             })
             .await?;
-        let pre_queue = DrawState::parse(phase.as_deref().unwrap_or(""))? == DrawState::Pre;
+        let pre_queue = parse_phase(phase.as_deref().unwrap_or(""))? == DrawPhase::Pre;
         let mut done = 0u64;
         while done < count {
             let n = BATCH.min(count - done);

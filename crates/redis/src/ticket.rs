@@ -1,14 +1,12 @@
 //! Tickets answered from the local view: a fan's status, position and ETA as of the
 //! view's last read, and when a poll may be answered without any further read.
 
-use chrono::{TimeZone, Utc};
-use frontrow_domain::queue::{
-    QueuePolicy, QueueToken, Ticket, TicketStatus, eta_range, eta_seconds,
-};
+use frontrow_domain::line::EtaInputs;
+use frontrow_domain::queue::{QueuePolicy, QueueToken, Ticket};
 
 use crate::line::Line;
 use crate::sync::{FRESH, RECHECK};
-use crate::view::{Standing, View};
+use crate::view::View;
 use crate::{Inner, read};
 
 /// The ticket of `token` with nothing known yet: expired, no position, no end.
@@ -24,29 +22,17 @@ impl Inner {
 
     /// The ticket for `token` from a view already read-locked.
     fn ticket_in(&self, v: &View, token: &QueueToken, now_ms: i64) -> Ticket {
-        let mut ticket = expired_ticket(token);
-        match v.standing(token.seq(), now_ms) {
-            Standing::PreQueue => {
-                ticket.status = TicketStatus::PreQueue;
-                ticket.opens_at = v
-                    .phase()
-                    .opens_ms()
-                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
-            }
-            Standing::Waiting { position } => {
-                let policy = self.policy_with(v.admit_per_second.map(|aps| (aps, v.paused)));
-                ticket.status = TicketStatus::Waiting;
-                ticket.position = Some(position);
-                ticket.eta_seconds = eta_seconds(position, v.rate, &policy);
-                ticket.eta_range = eta_range(position, v.rate, v.rate_sd, &policy);
-            }
-            Standing::Active { until_ms } => {
-                ticket.status = TicketStatus::Active;
-                ticket.active_until = Utc.timestamp_millis_opt(until_ms).single();
-            }
-            Standing::Expired => {}
-        }
-        ticket.with_inventory(v.inventory).with_life(v.life)
+        let policy = self.policy_with(v.admit_per_second.map(|aps| (aps, v.paused)));
+        let eta = EtaInputs {
+            rate: v.rate,
+            rate_sd: v.rate_sd,
+            policy: &policy,
+            opens_ms: v.phase().opens_ms(),
+        };
+        v.standing(token.seq(), now_ms)
+            .ticket(token, eta)
+            .with_inventory(v.inventory)
+            .with_life(v.life)
     }
 
     /// The default policy with the concert's rate and pause where an operator set them.

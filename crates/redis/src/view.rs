@@ -1,34 +1,21 @@
 //! An instance's local view of one concert's line, fed by the concert's event stream:
-//! which places are gone, how far admission has reached, and the admission batches with
-//! their end times. Every status answer is computed from it in O(log n) with no Redis
-//! call.
+//! the domain's line model (`frontrow_domain::line::Line`: places, head, gone places,
+//! batches, the draw's placing) plus what this instance last read of the rest (rate,
+//! policy, inventory, life). Every status answer is computed from it in O(log n) with
+//! no Redis call.
 //!
-//! Every change is idempotent and commutes with the others (numbers only become gone,
-//! the head only moves forward, batches are keyed by their last place), so an instance
-//! may apply its own writes at once and the same events again when the stream brings
-//! them.
-//!
-//! A fan's *number* (its token's `seq`) is its place in line unless it was pre-queued:
-//! then the draw gives its place (`Phase::Drawn`'s permutation, loaded once per
-//! instance). Gone marks are kept by number, the counts of gone places by place.
+//! Every change is idempotent and commutes with the others (see the model), so an
+//! instance may apply its own writes at once and the same events again when the stream
+//! brings them. The model forgets places no standing needs (`prune`), so the view's
+//! memory follows the fans still in line, not every place ever issued.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-use frontrow_domain::fenwick::Fenwick;
 use frontrow_domain::lifecycle::LineLife;
+use frontrow_domain::line::admission::quiet;
+use frontrow_domain::line::phase::{DrawPhase, Placing};
+use frontrow_domain::line::{Line, Standing};
 use frontrow_domain::queue::Inventory;
-
-use crate::draw::DrawState;
-
-/// Where one number stands in the view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Standing {
-    PreQueue,
-    Waiting { position: u64 },
-    Active { until_ms: i64 },
-    Expired,
-}
 
 /// What one stream event says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,45 +31,6 @@ pub(crate) enum Event {
     Inventory(Inventory),
     /// The draw of the first k numbers was stored (the sync loads it).
     Drawn(u64),
-}
-
-/// The line's pre-queue, as far as this view knows it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// No pre-queue: every number is its place.
-    #[default]
-    None,
-    /// Before the opening: every number is pre-queued.
-    Pre { opens_ms: i64 },
-    /// The opening was reached: numbers 1..=k wait for the draw.
-    Frozen { opens_ms: i64, k: u64 },
-    /// Numbers 1..=k have the places `perm[n - 1]`.
-    Drawn {
-        opens_ms: i64,
-        k: u64,
-        perm: std::sync::Arc<Vec<u32>>,
-    },
-}
-
-impl Phase {
-    /// The state as the draw hash stores it.
-    pub fn state(&self) -> DrawState {
-        match self {
-            Phase::None => DrawState::None,
-            Phase::Pre { .. } => DrawState::Pre,
-            Phase::Frozen { .. } => DrawState::Frozen,
-            Phase::Drawn { .. } => DrawState::Drawn,
-        }
-    }
-
-    pub fn opens_ms(&self) -> Option<i64> {
-        match self {
-            Phase::None => None,
-            Phase::Pre { opens_ms }
-            | Phase::Frozen { opens_ms, .. }
-            | Phase::Drawn { opens_ms, .. } => Some(*opens_ms),
-        }
-    }
 }
 
 /// Parses `evn:g:place` or `evn:a:first:last:end_ms` into (event number, event).
@@ -105,18 +53,8 @@ pub(crate) fn parse_event(raw: &str) -> Option<(u64, Event)> {
 
 #[derive(Debug, Default)]
 pub(crate) struct View {
-    /// The highest place known to be issued.
-    seq_max: u64,
-    /// Every place up to here was admitted or is gone.
-    head: u64,
-    /// One bit per number: it left or was dropped (so applying it twice counts once).
-    dead: Vec<u64>,
-    /// Gone places counted by place (1-based), for positions in O(log n).
-    gone: Fenwick,
-    /// Gone pre-queued numbers the draw has not placed yet (all ahead of any place).
-    unplaced: u64,
-    /// The pre-queue and its draw.
-    phase: Phase,
+    /// The line's places as the stream told them.
+    pub line: Line,
     /// What the last capped tick saw is left to buy.
     pub inventory: Option<Inventory>,
     /// The line's life as last read.
@@ -125,8 +63,6 @@ pub(crate) struct View {
     pub policy: Option<frontrow_domain::queue::QueuePolicy>,
     /// Standard deviation of the measured rate.
     pub rate_sd: f64,
-    /// Admission batches by last place: (first place, end ms).
-    batches: BTreeMap<u64, (u64, i64)>,
     /// The incarnation of the line (0: nobody entered yet); tokens are signed for it.
     pub epoch: u64,
     /// The last stream event applied (events are numbered 1, 2, … per concert).
@@ -143,127 +79,36 @@ pub(crate) struct View {
 
 impl View {
     pub fn seq_max(&self) -> u64 {
-        self.seq_max
+        self.line.issued()
     }
 
     pub fn head(&self) -> u64 {
-        self.head
-    }
-
-    fn grow(&mut self, place: u64) {
-        let place = usize::try_from(place).unwrap_or(usize::MAX);
-        while self.gone.len() < place {
-            self.gone.push(0);
-        }
-        let words = place / 64 + 1;
-        if self.dead.len() < words {
-            self.dead.resize(words, 0);
-        }
+        self.line.head()
     }
 
     /// Records that `place` was issued.
     pub fn extend(&mut self, place: u64) {
-        if place > self.seq_max {
-            self.grow(place);
-            self.seq_max = place;
-        }
+        self.line.issue(place);
     }
 
-    pub fn is_gone(&self, place: u64) -> bool {
-        let i = place as usize;
-        self.dead
-            .get(i / 64)
-            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+    pub fn phase(&self) -> &Placing {
+        self.line.placing()
     }
 
-    pub fn phase(&self) -> &Phase {
-        &self.phase
-    }
-
-    /// The place of number `n`, `None` while it waits for the draw.
-    pub fn place_of(&self, n: u64) -> Option<u64> {
-        match &self.phase {
-            Phase::None => Some(n),
-            Phase::Pre { .. } => None,
-            Phase::Frozen { k, .. } => (n > *k).then_some(n),
-            Phase::Drawn { k, perm, .. } => {
-                if n > *k {
-                    Some(n)
-                } else {
-                    perm.get(usize::try_from(n - 1).ok()?)
-                        .map(|p| u64::from(*p))
-                }
-            }
-        }
-    }
-
-    /// Takes the pre-queue's state from Redis: `state` as the draw hash stores it, `perm` the
-    /// stored draw once it is `drawn` (a drawn state without it keeps the view frozen
-    /// until the permutation is read).
-    pub fn set_phase(&mut self, state: DrawState, k: u64, opens_ms: i64, perm: Option<Vec<u32>>) {
-        match (state, perm) {
-            (DrawState::Pre, _) => self.phase = Phase::Pre { opens_ms },
-            (DrawState::Frozen, _) | (DrawState::Drawn, None) => {
-                if !matches!(self.phase, Phase::Drawn { .. }) {
-                    self.phase = Phase::Frozen { opens_ms, k };
-                }
-            }
-            (DrawState::Drawn, Some(perm)) => {
-                if matches!(self.phase, Phase::Drawn { .. }) {
-                    return;
-                }
-                self.phase = Phase::Drawn {
-                    opens_ms,
-                    k,
-                    perm: std::sync::Arc::new(perm),
-                };
-                // Place the pre-queued numbers that left before this view knew where.
-                for n in 1..=k.min(self.seq_max) {
-                    if self.is_gone(n)
-                        && let Some(p) = self.place_of(n)
-                        && p > 0
-                    {
-                        self.grow(p);
-                        self.gone.add(p as usize, 1);
-                    }
-                }
-                self.unplaced = 0;
-            }
-            (DrawState::None, _) => self.phase = Phase::None,
-        }
+    /// Takes the pre-queue's phase from Redis (see `Line::set_phase`).
+    pub fn set_phase(&mut self, phase: DrawPhase, k: u64, opens_ms: i64, perm: Option<Vec<u32>>) {
+        self.line.set_phase(phase, k, opens_ms, perm);
     }
 
     /// Where the idle scan starts: every number that may still wait.
     pub fn scan_from(&self) -> u64 {
-        match &self.phase {
-            Phase::None => self.head + 1,
-            Phase::Pre { .. } | Phase::Frozen { .. } => 1,
-            Phase::Drawn { k, .. } => {
-                if self.head < *k {
-                    1
-                } else {
-                    self.head + 1
-                }
-            }
-        }
+        self.line.scan_from()
     }
 
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::Gone(number) => {
-                if number == 0 || self.is_gone(number) {
-                    return;
-                }
-                self.extend(number);
-                let i = number as usize;
-                self.dead[i / 64] |= 1u64 << (i % 64);
-                match self.place_of(number) {
-                    Some(p) if p > 0 => {
-                        self.grow(p);
-                        self.gone.add(p as usize, 1);
-                    }
-                    _ => self.unplaced += 1,
-                }
+                self.line.leave(number);
             }
             Event::Inventory(code) => self.inventory = Some(code),
             Event::Drawn(_) => {}
@@ -271,11 +116,7 @@ impl View {
                 first,
                 last,
                 until_ms,
-            } => {
-                self.extend(last);
-                self.head = self.head.max(last);
-                self.batches.insert(last, (first, until_ms));
-            }
+            } => self.line.admitted(first, last, until_ms),
         }
     }
 
@@ -285,57 +126,22 @@ impl View {
     /// until the stream brought that batch. False when not applied: the caller reads the
     /// stream instead, which brings both admissions in order.
     pub fn apply_own_admission(&mut self, first: u64, last: u64, until_ms: i64) -> bool {
-        if first > self.head + 1 {
+        if first > self.head() + 1 {
             return false;
         }
-        self.apply(Event::Admitted {
-            first,
-            last,
-            until_ms,
-        });
+        self.line.admitted(first, last, until_ms);
         true
     }
 
-    /// Forgets batches that ended before `before_ms` (their places read expired anyway).
+    /// Forgets batches that ended before `before_ms` (their places read expired anyway)
+    /// and the places no standing needs since.
     pub fn prune(&mut self, before_ms: i64) {
-        self.batches.retain(|_, (_, until)| *until >= before_ms);
-    }
-
-    /// Gone places in `1..=place`.
-    fn gone_upto(&self, place: u64) -> u64 {
-        self.gone.prefix(place as usize)
-    }
-
-    /// How many fans wait.
-    #[cfg(test)]
-    pub fn waiting(&self) -> u64 {
-        (self.seq_max - self.head)
-            - (self.gone_upto(self.seq_max) - self.gone_upto(self.head))
-            - self.unplaced
+        self.line.forget(before_ms);
     }
 
     /// Where number `n` stands at `now_ms`.
     pub fn standing(&self, n: u64, now_ms: i64) -> Standing {
-        if self.is_gone(n) {
-            return Standing::Expired;
-        }
-        let Some(place) = self.place_of(n) else {
-            return Standing::PreQueue;
-        };
-        if place > self.head {
-            // Unplaced gone numbers exist only before the draw, when the head is 0 and
-            // every one of them is ahead of `place`.
-            let ahead_gone = self.gone_upto(place) - self.gone_upto(self.head) + self.unplaced;
-            return Standing::Waiting {
-                position: place - self.head - ahead_gone,
-            };
-        }
-        match self.batches.range(place..).next() {
-            Some((_, &(first, until_ms))) if first <= place && until_ms > now_ms => {
-                Standing::Active { until_ms }
-            }
-            _ => Standing::Expired,
-        }
+        self.line.standing(n, now_ms)
     }
 
     /// The waiting places whose heartbeat (`seen_ms`, in place order from `first`) is at
@@ -347,19 +153,11 @@ impl View {
         now_ms: i64,
         quiet_ms: u32,
     ) -> Vec<(u64, u32)> {
-        let now = now_ms as u32; // the stored heartbeats are ms mod 2^32
         seen_ms
             .iter()
             .enumerate()
             .map(|(i, &seen)| (first + i as u64, seen))
-            .filter(|&(n, seen)| {
-                let quiet = now.wrapping_sub(seen);
-                self.place_of(n).is_none_or(|p| p > self.head)
-                    && n <= self.seq_max
-                    && !self.is_gone(n)
-                    && quiet >= quiet_ms
-                    && quiet < 1 << 31
-            })
+            .filter(|&(n, seen)| self.line.may_wait(n) && quiet(now_ms, seen, quiet_ms))
             .collect()
     }
 }
@@ -367,29 +165,6 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn positions_skip_gone_places_and_admitted_ones() {
-        let mut v = View::default();
-        v.extend(10);
-        assert_eq!(v.standing(10, 0), Standing::Waiting { position: 10 });
-        v.apply(Event::Gone(3));
-        v.apply(Event::Gone(3));
-        assert_eq!(v.standing(10, 0), Standing::Waiting { position: 9 });
-        assert_eq!(v.standing(3, 0), Standing::Expired);
-        v.apply(Event::Admitted {
-            first: 1,
-            last: 5,
-            until_ms: 100,
-        });
-        assert_eq!(v.standing(10, 0), Standing::Waiting { position: 5 });
-        assert_eq!(v.standing(5, 99), Standing::Active { until_ms: 100 });
-        assert_eq!(v.standing(5, 100), Standing::Expired);
-        assert_eq!(v.waiting(), 5);
-        v.apply(Event::Gone(4));
-        assert_eq!(v.standing(4, 0), Standing::Expired);
-        assert_eq!(v.standing(10, 0), Standing::Waiting { position: 5 });
-    }
 
     #[test]
     fn an_own_admission_after_one_the_view_missed_waits_for_the_stream() {
@@ -445,32 +220,34 @@ mod tests {
     }
 
     #[test]
-    fn drawn_numbers_take_their_places_and_early_leavers_count_once() {
+    fn a_view_everyone_passed_forgets_its_places_and_keeps_the_others_standing() {
         let mut v = View::default();
-        v.set_phase(DrawState::Pre, 0, 1_000, None);
-        v.extend(4);
-        assert_eq!(v.standing(2, 0), Standing::PreQueue);
-        v.apply(Event::Gone(3));
-        v.set_phase(DrawState::Frozen, 4, 1_000, None);
-        v.extend(6);
-        assert_eq!(v.standing(1, 0), Standing::PreQueue);
-        assert_eq!(v.standing(5, 0), Standing::Waiting { position: 4 });
-        // the draw: 4 → 1, 2 → 2, 1 → 3, 3 (gone) → 4
-        v.set_phase(DrawState::Drawn, 4, 1_000, Some(vec![3, 2, 4, 1]));
-        assert_eq!(v.standing(4, 0), Standing::Waiting { position: 1 });
-        assert_eq!(v.standing(1, 0), Standing::Waiting { position: 3 });
-        assert_eq!(v.standing(5, 0), Standing::Waiting { position: 4 });
-        assert_eq!(v.waiting(), 5);
-        v.apply(Event::Gone(2));
-        assert_eq!(v.standing(1, 0), Standing::Waiting { position: 2 });
+        v.extend(10_000);
+        for n in (1..9_000).step_by(3) {
+            v.apply(Event::Gone(n));
+        }
+        v.apply(Event::Admitted {
+            first: 1,
+            last: 9_000,
+            until_ms: 100,
+        });
+        let standings =
+            |v: &View| -> Vec<Standing> { (9_001..=10_000).map(|n| v.standing(n, 200)).collect() };
+        let before = standings(&v);
+        assert_eq!(v.line.slots(), 10_000);
+        v.prune(150);
+        assert!(v.line.slots() <= 1_000, "{}", v.line.slots());
+        assert_eq!(v.line.batches(), 0);
+        assert_eq!(standings(&v), before);
+        // Late copies of forgotten events change nothing.
+        v.apply(Event::Gone(5));
         v.apply(Event::Admitted {
             first: 1,
             last: 3,
-            until_ms: 10,
+            until_ms: 900,
         });
-        assert_eq!(v.standing(1, 0), Standing::Active { until_ms: 10 });
-        assert_eq!(v.standing(6, 0), Standing::Waiting { position: 2 });
-        assert_eq!(v.scan_from(), 1);
+        assert_eq!(standings(&v), before);
+        assert_eq!(v.standing(2, 200), Standing::Expired);
     }
 
     #[test]

@@ -13,12 +13,13 @@ use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{User, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::convert::{at, ms};
 use crate::entity::{passkey, passkey_ceremony, session, user, wallet};
 use crate::errors::{Fail, is_unique_violation, retrying, store_err};
 use crate::store::SeaOrmStore;
+use crate::users::model_to_user;
 
 /// What a new account starts with besides its name.
 enum Opening<'a> {
@@ -42,7 +43,7 @@ impl SeaOrmStore {
     ) -> Result<User, Fail<CredentialError>> {
         let taken = |e: DbErr| match opening {
             _ if !is_unique_violation(&e) => Fail::Db(e),
-            Opening::Password { .. } => Fail::Domain(CredentialError::EmailTaken),
+            Opening::Password { .. } => Fail::Domain(CredentialError::CredentialsTaken),
             Opening::Passkey(_) => Fail::Domain(CredentialError::PasskeyTaken),
         };
         let txn = self.begin_write().await?;
@@ -157,19 +158,60 @@ impl CredentialRepository for SeaOrmStore {
                 None => Err(CredentialError::UserNotFound),
                 Some(_) => Err(CredentialError::AlreadyHasPassword),
             },
-            Err(e) if is_unique_violation(&e) => Err(CredentialError::EmailTaken),
+            Err(e) if is_unique_violation(&e) => Err(CredentialError::CredentialsTaken),
             Err(e) => Err(store_err(e).into()),
         }
     }
 
     #[tracing::instrument(skip_all, err)]
-    async fn password_of(&self, email: &Email) -> Result<Option<(UserId, String)>, StoreError> {
+    async fn user_with_password(&self, hash: &str) -> Result<Option<User>, StoreError> {
         let found = user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
+            .filter(user::Column::PasswordHash.eq(hash))
             .one(&self.db)
             .await
             .map_err(store_err)?;
-        Ok(found.and_then(|u| u.password_hash.map(|h| (UserId(u.id), h))))
+        found.map(model_to_user).transpose()
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn older_passwords_of(
+        &self,
+        email: &Email,
+        setting: &str,
+        limit: u64,
+    ) -> Result<Vec<(User, String)>, StoreError> {
+        // A PHC string has no `%`, `_` nor `\`: the setting is a literal prefix.
+        let found = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .filter(user::Column::PasswordHash.is_not_null())
+            .filter(user::Column::PasswordHash.not_like(format!("{setting}%")))
+            .order_by_asc(user::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(store_err)?;
+        found
+            .into_iter()
+            .filter_map(|u| {
+                let hash = u.password_hash.clone()?;
+                Some(model_to_user(u).map(|user| (user, hash)))
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(user = user_id.0), err)]
+    async fn rehash(&self, user_id: UserId, old: &str, new: &str) -> Result<bool, StoreError> {
+        let done = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(new))
+            .filter(user::Column::Id.eq(user_id.0))
+            .filter(user::Column::PasswordHash.eq(old))
+            .exec(&self.db)
+            .await;
+        match done {
+            Ok(r) => Ok(r.rows_affected == 1),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
     #[tracing::instrument(skip_all, err)]

@@ -21,6 +21,7 @@ use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{
     ConcertId, OrderId, ReservationStatus, ScheduleId, SeatId, SeatStatus, UserId,
 };
+use frontrow_domain::returns::model::RefundKind;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
@@ -29,8 +30,8 @@ use sea_orm::{
 
 use crate::convert::{at, money, ms};
 use crate::entity::{
-    ledger_entry, order, order_payment, order_standing, reservation, schedule, seat, standing_area,
-    wallet,
+    ledger_entry, order, order_payment, order_standing, refund, reservation, schedule, seat,
+    standing_area, ticket, wallet,
 };
 use crate::errors::{Fail, is_unique_violation, retrying, store_err};
 use crate::store::SeaOrmStore;
@@ -102,7 +103,27 @@ async fn tickets_of_fan(
             .map(|l| u64::try_from(l.quantity).unwrap_or(0))
             .sum::<u64>();
     }
-    Ok(seats + standing)
+    // A returned standing ticket gives its place back to the fan's allowance (a returned
+    // seat already does: its reservation is no longer live). The order stays PAID, so
+    // its standing line still counts the ticket above.
+    let returned = refund::Entity::find()
+        .filter(refund::Column::UserId.eq(user))
+        .filter(refund::Column::ScheduleId.eq(schedule))
+        .filter(refund::Column::Kind.eq(RefundKind::Return.as_str()))
+        .filter(
+            refund::Column::TicketId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(ticket::Column::Id)
+                    .from(ticket::Entity)
+                    .and_where(ticket::Column::UserId.eq(user))
+                    .and_where(ticket::Column::ScheduleId.eq(schedule))
+                    .and_where(ticket::Column::AreaId.is_not_null())
+                    .to_owned(),
+            ),
+        )
+        .count(conn)
+        .await?;
+    Ok(seats + standing.saturating_sub(returned))
 }
 
 /// The order's held reservations as `(id, seat_id)`, read without locks: the changes

@@ -13,13 +13,15 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
 // The operators' sales export.
 use frontrow_domain::error::StoreError;
-use frontrow_domain::model::{Sale, SeatId, UserId};
+use frontrow_domain::model::{OrderId, Sale, SeatId, SoldPlace, UserId};
 use sea_orm::QueryOrder;
 
 use crate::errors::store_err;
 
 use crate::convert::{at, money, ms, reservation_status};
-use crate::entity::{ledger_entry, payment, reservation, seat, wallet};
+use crate::entity::{
+    ledger_entry, order, order_standing, payment, reservation, seat, ticket, wallet,
+};
 use crate::errors::{Fail, is_unique_violation, retrying};
 use crate::store::SeaOrmStore;
 use crate::wallets::read_balance;
@@ -242,9 +244,25 @@ impl PaymentRepository for SeaOrmStore {
 }
 
 impl SeaOrmStore {
-    /// The concert's `CONFIRMED` reservations in payment order, then their seats' labels
-    /// (read in slices, so the `IN` lists stay short on every database).
+    /// The concert's `CONFIRMED` reservations with their seats' labels, and its paid
+    /// orders' standing places not revoked, merged in payment order.
     async fn read_sales(&self, concert: ConcertId) -> Result<Vec<Sale>, DbErr> {
+        let mut sales = self.seat_sales(concert).await?;
+        sales.extend(self.standing_sales(concert).await?);
+        // Stable: each part is in order already; ties by order, seats before standing.
+        sales.sort_by_key(|s| {
+            (
+                s.paid_at,
+                s.order_id,
+                matches!(s.place, SoldPlace::Standing { .. }),
+            )
+        });
+        Ok(sales)
+    }
+
+    /// The seats: `CONFIRMED` reservations in payment order, then their seats' labels
+    /// (read in slices, so the `IN` lists stay short on every database).
+    async fn seat_sales(&self, concert: ConcertId) -> Result<Vec<Sale>, DbErr> {
         let paid = reservation::Entity::find()
             .filter(reservation::Column::ConcertId.eq(concert.0))
             .filter(reservation::Column::Status.eq(ReservationStatus::Confirmed.as_str()))
@@ -269,15 +287,79 @@ impl SeaOrmStore {
                     ))
                 })?;
                 Ok(Sale {
-                    reservation_id: ReservationId(r.id),
+                    order_id: r.order_id.map(OrderId),
                     schedule_id: ScheduleId(r.schedule_id),
-                    seat_id: SeatId(r.seat_id),
-                    seat_label: labels.get(&r.seat_id).cloned().unwrap_or_default(),
+                    place: SoldPlace::Seat {
+                        reservation_id: ReservationId(r.id),
+                        seat_id: SeatId(r.seat_id),
+                        label: labels.get(&r.seat_id).cloned().unwrap_or_default(),
+                    },
                     user_id: UserId(r.user_id),
                     price: money(r.price)?,
                     paid_at: at(paid_at)?,
                 })
             })
             .collect()
+    }
+
+    /// The standing places: one per live ticket of a standing area in the concert's
+    /// paid orders, priced by its order's line for that area.
+    async fn standing_sales(&self, concert: ConcertId) -> Result<Vec<Sale>, DbErr> {
+        let orders = order::Entity::find()
+            .filter(order::Column::ConcertId.eq(concert.0))
+            .filter(order::Column::PaidAt.is_not_null())
+            .order_by_asc(order::Column::PaidAt)
+            .order_by_asc(order::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut sales = Vec::new();
+        for slice in orders.chunks(500) {
+            let ids = slice.iter().map(|o| o.id);
+            let tickets = ticket::Entity::find()
+                .filter(ticket::Column::OrderId.is_in(ids.clone()))
+                .filter(ticket::Column::AreaId.is_not_null())
+                .filter(ticket::Column::RevokedAt.is_null())
+                .order_by_asc(ticket::Column::Id)
+                .all(&self.db)
+                .await?;
+            if tickets.is_empty() {
+                continue;
+            }
+            let prices: std::collections::HashMap<(i64, i64), i64> = order_standing::Entity::find()
+                .filter(order_standing::Column::OrderId.is_in(ids))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|l| ((l.order_id, l.area_id), l.price))
+                .collect();
+            let mut by_order: std::collections::HashMap<i64, Vec<&ticket::Model>> =
+                std::collections::HashMap::new();
+            for t in &tickets {
+                by_order.entry(t.order_id).or_default().push(t);
+            }
+            for o in slice {
+                for t in by_order.get(&o.id).into_iter().flatten() {
+                    let area = t.area_id.unwrap_or_default();
+                    let price = prices.get(&(o.id, area)).copied().ok_or_else(|| {
+                        DbErr::Type(format!(
+                            "corrupt row: ticket {} of order {} for area {area} with no line",
+                            t.id, o.id
+                        ))
+                    })?;
+                    let paid_at = o.paid_at.unwrap_or_default();
+                    sales.push(Sale {
+                        order_id: Some(OrderId(o.id)),
+                        schedule_id: ScheduleId(o.schedule_id),
+                        place: SoldPlace::Standing {
+                            area: t.label.clone(),
+                        },
+                        user_id: UserId(o.user_id),
+                        price: money(price)?,
+                        paid_at: at(paid_at)?,
+                    });
+                }
+            }
+        }
+        Ok(sales)
     }
 }

@@ -318,7 +318,7 @@ impl SeaOrmStore {
                 standing_area::Entity::update_many()
                     .col_expr(
                         standing_area::Column::Sold,
-                        Expr::col(standing_area::Column::Sold).sub(1),
+                        Expr::col(standing_area::Column::Sold).sub(1_i64),
                     )
                     .filter(standing_area::Column::Id.eq(a))
                     .filter(standing_area::Column::Sold.gt(0))

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use frontrow_domain::error::{CancelError, HoldError, StoreError};
 use frontrow_domain::model::{
-    ConcertId, HoldRequest, Reservation, ReservationId, ReservationStatus, ScheduleId, SeatId,
-    SeatStatus, UserId,
+    ConcertId, HoldRequest, OrderId, Reservation, ReservationId, ReservationStatus, ScheduleId,
+    SeatId, SeatStatus, UserId,
 };
 use frontrow_domain::ports::SeatRepository;
 use frontrow_domain::queue::SeatCounts;
@@ -41,6 +41,7 @@ fn to_reservation(r: reservation::Model, seat_label: String) -> Result<Reservati
         expires_at: at(r.expires_at)?,
         paid_at: r.paid_at.map(at).transpose()?,
         extended_at: r.extended_at.map(at).transpose()?,
+        order_id: r.order_id.map(OrderId),
     })
 }
 
@@ -101,6 +102,18 @@ async fn free_seat(conn: &impl ConnectionTrait, id: i64, version: i64) -> Result
 }
 
 impl SeaOrmStore {
+    /// The first reservation `query` finds, with its seat's label.
+    async fn first_reservation(
+        &self,
+        query: sea_orm::Select<reservation::Entity>,
+    ) -> Result<Option<Reservation>, DbErr> {
+        let Some(r) = query.one(&self.db).await? else {
+            return Ok(None);
+        };
+        let label = seat_label_of(&self.db, r.seat_id).await?;
+        to_reservation(r, label).map(Some)
+    }
+
     async fn try_hold(&self, req: &HoldRequest) -> Result<Reservation, Fail<HoldError>> {
         let now = ms(req.now);
         let expires = ms(req.expires_at);
@@ -226,6 +239,7 @@ impl SeaOrmStore {
             expires_at: at(expires)?,
             paid_at: None,
             extended_at: None,
+            order_id: None,
         })
     }
 
@@ -383,17 +397,23 @@ impl SeatRepository for SeaOrmStore {
 
     #[tracing::instrument(skip_all, fields(reservation = id.0), err)]
     async fn reservation(&self, id: ReservationId) -> Result<Option<Reservation>, StoreError> {
-        let Some(r) = reservation::Entity::find_by_id(id.0)
-            .one(&self.db)
+        self.first_reservation(reservation::Entity::find_by_id(id.0))
             .await
-            .map_err(store_err)?
-        else {
-            return Ok(None);
-        };
-        let label = seat_label_of(&self.db, r.seat_id)
-            .await
-            .map_err(store_err)?;
-        to_reservation(r, label).map(Some).map_err(store_err)
+            .map_err(store_err)
+    }
+
+    async fn reservation_in_order(
+        &self,
+        order: OrderId,
+        seat: SeatId,
+    ) -> Result<Option<Reservation>, StoreError> {
+        self.first_reservation(
+            reservation::Entity::find()
+                .filter(reservation::Column::OrderId.eq(order.0))
+                .filter(reservation::Column::SeatId.eq(seat.0)),
+        )
+        .await
+        .map_err(store_err)
     }
 
     #[tracing::instrument(skip_all, fields(user = user.0, reservation = id.0))]

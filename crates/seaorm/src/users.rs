@@ -122,7 +122,7 @@ impl UserRepository for SeaOrmStore {
     }
 }
 
-fn model_to_user(u: user::Model) -> Result<User, StoreError> {
+pub(crate) fn model_to_user(u: user::Model) -> Result<User, StoreError> {
     Ok(User {
         id: UserId(u.id),
         created_at: at(u.created_at).map_err(store_err)?,

@@ -191,16 +191,21 @@ pub(crate) async fn pass_on(
             n == 1
         }
         Freed::Area(id) => {
+            // One place as an i64, as an order's take of places binds it: this statement's
+            // text is the same as the order's, and PostgreSQL's prepared statement (cached
+            // by text) keeps the first binding's types ("insufficient data left in
+            // message" when an int4 comes where an int8 was prepared).
+            let one: i64 = 1;
             let n = standing_area::Entity::update_many()
                 .col_expr(
                     standing_area::Column::Held,
-                    Expr::col(standing_area::Column::Held).add(1),
+                    Expr::col(standing_area::Column::Held).add(one),
                 )
                 .filter(standing_area::Column::Id.eq(id))
                 .filter(
                     Expr::col(standing_area::Column::Held)
                         .add(Expr::col(standing_area::Column::Sold))
-                        .add(1)
+                        .add(one)
                         .lte(Expr::col(standing_area::Column::Capacity)),
                 )
                 .exec(conn)

@@ -428,7 +428,7 @@ pub struct Policy {
     #[serde(default)]
     pub paused: bool,
     /// Fans admitted per free seat: the crowd never buys, so it lifts the inventory
-    /// bound (issue 11) to measure the line alone.
+    /// bound to measure the line alone.
     #[serde(default = "no_inventory_bound")]
     pub admit_per_seat: f64,
 }

@@ -1,4 +1,4 @@
-//! `frontrow-crowd`: plays a crowd of fans against frontrow's waiting room (issue 9).
+//! `frontrow-crowd`: plays a crowd of fans against frontrow's waiting room.
 //! See `loadtest/crowd/README.md` for what it measures and how.
 
 mod args;

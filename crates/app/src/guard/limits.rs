@@ -22,8 +22,14 @@
 //! The client address is the socket's peer, or — only when the peer is one of
 //! `limits.trusted_proxies` — the right-most `X-Forwarded-For` entry that is not a
 //! trusted proxy. IPv6 addresses are keyed by their /64, which one host usually owns.
+//!
+//! Every fan's status poll passes here, so an in-process check allocates nothing once its
+//! key has been seen: keys are small values ([`LocalKey`]), not strings; only the Redis
+//! limits (sign-up, sign-in, enter) write their key as text (`tests/limiter_allocations.rs`
+//! counts the allocations).
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,8 +133,75 @@ struct Limiter<C: Clock = DefaultClock> {
     shared: Option<(Arc<dyn SharedLimits>, u64, u32)>,
 }
 
-type LocalLimiter<C> =
-    RateLimiter<String, DefaultKeyedStateStore<String>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type LocalLimiter<C> = RateLimiter<
+    LocalKey,
+    DefaultKeyedStateStore<LocalKey>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+/// Whom a per-user limit counts: a built-in account or an identity provider's subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    User(i64),
+    External(Box<str>),
+}
+
+impl fmt::Display for Subject {
+    /// `u<id>` or `x<subject>`: the user part of a shared (Redis) key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::User(id) => write!(f, "u{id}"),
+            Subject::External(s) => write!(f, "x{s}"),
+        }
+    }
+}
+
+/// The limit key of an address: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressKey {
+    V4(Ipv4Addr),
+    V6Net(Ipv6Addr),
+}
+
+impl AddressKey {
+    pub fn of(ip: IpAddr) -> AddressKey {
+        match ip {
+            IpAddr::V4(v4) => AddressKey::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressKey::V4(v4),
+                None => AddressKey::V6Net(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for AddressKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressKey::V4(v4) => write!(f, "{v4}"),
+            AddressKey::V6Net(net) => write!(f, "{net}/64"),
+        }
+    }
+}
+
+/// The key of one limit of a class (each class has its own limiters, so the class is
+/// not part of it): a copy type for addresses, so a status poll builds no string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LocalKey {
+    Address(AddressKey),
+    User(Subject),
+}
+
+impl fmt::Display for LocalKey {
+    /// `a:<address>` or `u:<subject>`, after the class in a shared (Redis) key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalKey::Address(a) => write!(f, "a:{a}"),
+            LocalKey::User(u) => write!(f, "u:{u}"),
+        }
+    }
+}
 
 impl Limiter {
     fn new(rate: Rate, shared: Option<Arc<dyn SharedLimits>>) -> Limiter {
@@ -151,9 +224,10 @@ impl<C: Clock + Clone> Limiter<C> {
         }
     }
 
-    async fn check(&self, key: String) -> Result<(), Refused> {
+    async fn check(&self, class: Class, key: LocalKey) -> Result<(), Refused> {
         if let Some((store, period_ms, burst)) = &self.shared {
-            match store.hit(&key, *period_ms, *burst).await {
+            let shared_key = format!("{}:{key}", class.as_str());
+            match store.hit(&shared_key, *period_ms, *burst).await {
                 Ok(SharedLimit::Allowed) => return Ok(()),
                 Ok(SharedLimit::Refused { retry_after }) => return Err(Refused { retry_after }),
                 Err(e) => {
@@ -238,14 +312,14 @@ impl Limits {
         &self,
         class: Class,
         address: Option<IpAddr>,
-        user: Option<&str>,
+        user: Option<&Subject>,
     ) -> Result<(), Limited> {
         let Some(c) = self.classes.iter().find(|c| c.class == class) else {
             return Ok(());
         };
         if let Some(ip) = address {
-            let key = format!("{}:a:{}", class.as_str(), address_key(ip));
-            if let Err(r) = c.address.check(key).await {
+            let key = LocalKey::Address(AddressKey::of(ip));
+            if let Err(r) = c.address.check(class, key).await {
                 metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "address")
                     .increment(1);
                 return Err(Limited {
@@ -255,24 +329,27 @@ impl Limits {
                 });
             }
         }
-        if let (Some(limiter), Some(user)) = (&c.user, user) {
-            let key = format!("{}:u:{user}", class.as_str());
-            if let Err(r) = limiter.check(key).await {
-                metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "user")
-                    .increment(1);
-                return Err(Limited {
-                    class,
-                    scope: Scope::User,
-                    retry_after: r.retry_after,
-                });
-            }
+        if let (Some(limiter), Some(user)) = (&c.user, user)
+            && let Err(r) = limiter.check(class, LocalKey::User(user.clone())).await
+        {
+            metrics::counter!(RATE_LIMITED, "class" => class.as_str(), "key" => "user")
+                .increment(1);
+            return Err(Limited {
+                class,
+                scope: Scope::User,
+                retry_after: r.retry_after,
+            });
         }
         Ok(())
     }
 
-    /// The client's address: `peer`, or the forwarded one (`X-Forwarded-For` entries,
-    /// joined) behind a trusted proxy.
-    pub fn client_address(&self, peer: IpAddr, forwarded: &str) -> IpAddr {
+    /// The client's address: `peer`, or the forwarded one behind a trusted proxy;
+    /// `forwarded` gives the `X-Forwarded-For` header values in the order received.
+    pub fn client_address<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> IpAddr {
         client_ip(peer, forwarded, &self.trusted)
     }
 
@@ -358,14 +435,19 @@ pub fn parse_proxies(list: &str) -> Result<Vec<Net>, String> {
 }
 
 /// The client address: `peer`, unless `peer` is a trusted proxy; then the right-most
-/// entry of `forwarded` (an `X-Forwarded-For` list) that is not a trusted proxy.
-pub fn client_ip(peer: IpAddr, forwarded: &str, trusted: &[Net]) -> IpAddr {
+/// entry of `forwarded` (the `X-Forwarded-For` header values, each a list, in the order
+/// received) that is not a trusted proxy.
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded: impl DoubleEndedIterator<Item = &'a str>,
+    trusted: &[Net],
+) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
     let mut client = peer;
-    for entry in forwarded.rsplit(',') {
+    for entry in forwarded.rev().flat_map(|list| list.rsplit(',')) {
         match entry.trim().parse::<IpAddr>() {
             Ok(ip) => {
                 client = ip;
@@ -380,20 +462,6 @@ pub fn client_ip(peer: IpAddr, forwarded: &str, trusted: &[Net]) -> IpAddr {
     client
 }
 
-/// The limit key of an address: IPv4 as is, IPv6 by its /64.
-fn address_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let net = u128::from(v6) & (u128::MAX << 64);
-                format!("{}/64", Ipv6Addr::from(net))
-            }
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,34 +471,44 @@ mod tests {
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
     }
 
+    fn client_ip_of(peer: IpAddr, forwarded: &str, trusted: &[Net]) -> IpAddr {
+        client_ip(peer, std::iter::once(forwarded), trusted)
+    }
+
     #[test]
     fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
         let trusted = parse_proxies("10.0.0.0/8, 192.168.1.1").unwrap_or_default();
         assert_eq!(
-            client_ip(ip("203.0.113.9"), "1.2.3.4", &trusted),
+            client_ip_of(ip("203.0.113.9"), "1.2.3.4", &trusted),
             ip("203.0.113.9")
         );
         assert_eq!(
-            client_ip(ip("10.1.2.3"), "1.2.3.4", &trusted),
+            client_ip_of(ip("10.1.2.3"), "1.2.3.4", &trusted),
             ip("1.2.3.4")
         );
         // A client that forges its own X-Forwarded-For entry is still found: the
         // right-most untrusted hop is what the trusted proxy saw.
         assert_eq!(
-            client_ip(ip("10.1.2.3"), "6.6.6.6, 1.2.3.4, 192.168.1.1", &trusted),
+            client_ip_of(ip("10.1.2.3"), "6.6.6.6, 1.2.3.4, 192.168.1.1", &trusted),
             ip("1.2.3.4")
         );
         assert_eq!(
-            client_ip(ip("192.168.1.1"), "", &trusted),
+            client_ip_of(ip("192.168.1.1"), "", &trusted),
             ip("192.168.1.1")
         );
         assert_eq!(
-            client_ip(ip("10.1.2.3"), "junk, 1.2.3.4", &trusted),
+            client_ip_of(ip("10.1.2.3"), "junk, 1.2.3.4", &trusted),
             ip("1.2.3.4")
         );
         assert_eq!(
-            client_ip(ip("10.1.2.3"), "1.2.3.4, junk", &trusted),
+            client_ip_of(ip("10.1.2.3"), "1.2.3.4, junk", &trusted),
             ip("10.1.2.3")
+        );
+        // Several X-Forwarded-For headers read as one list, in the order received.
+        let headers = ["6.6.6.6, 1.2.3.4", "192.168.1.1"];
+        assert_eq!(
+            client_ip(ip("10.1.2.3"), headers.into_iter(), &trusted),
+            ip("1.2.3.4")
         );
     }
 
@@ -444,10 +522,26 @@ mod tests {
 
     #[test]
     fn ipv6_clients_are_keyed_by_their_64() {
-        assert_eq!(address_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
-        assert_eq!(address_key(ip("2001:db8:1:2:ff::1")), "2001:db8:1:2::/64");
-        assert_eq!(address_key(ip("::ffff:1.2.3.4")), "1.2.3.4");
-        assert_eq!(address_key(ip("1.2.3.4")), "1.2.3.4");
+        let key = |s: &str| AddressKey::of(ip(s)).to_string();
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ff::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:1.2.3.4"), "1.2.3.4");
+        assert_eq!(key("1.2.3.4"), "1.2.3.4");
+        assert_eq!(
+            AddressKey::of(ip("::ffff:1.2.3.4")),
+            AddressKey::of(ip("1.2.3.4"))
+        );
+    }
+
+    #[test]
+    fn shared_keys_read_as_before_keys_became_values() {
+        // The Redis limits of instances of an older and a newer build count together.
+        let address = LocalKey::Address(AddressKey::of(ip("203.0.113.9")));
+        assert_eq!(format!("enter:{address}"), "enter:a:203.0.113.9");
+        let user = LocalKey::User(Subject::User(7));
+        assert_eq!(format!("enter:{user}"), "enter:u:u7");
+        let external = LocalKey::User(Subject::External("auth0|42".into()));
+        assert_eq!(format!("enter:{external}"), "enter:u:xauth0|42");
     }
 
     #[test]
@@ -502,23 +596,22 @@ mod tests {
             None,
             clock.clone(),
         );
+        let k = || LocalKey::User(Subject::User(1));
+        let check = |key: LocalKey| limiter.check(Class::Status, key);
         for _ in 0..3 {
-            assert_eq!(limiter.check("k".into()).await, Ok(()));
+            assert_eq!(check(k()).await, Ok(()));
         }
-        let refused = limiter.check("k".into()).await;
+        let refused = check(k()).await;
         let wait = refused.err().map(|r| r.retry_after).unwrap_or_default();
         // The clock has not moved: the wait is one whole period (600 a minute).
         assert_eq!(wait, Duration::from_millis(100));
         // Another key has its own budget.
-        assert_eq!(limiter.check("other".into()).await, Ok(()));
+        assert_eq!(check(LocalKey::User(Subject::User(2))).await, Ok(()));
         // Not a moment earlier: the clock is the test's, nothing moves it meanwhile.
         clock.advance(wait - Duration::from_millis(1));
-        assert!(limiter.check("k".into()).await.is_err());
+        assert!(check(k()).await.is_err());
         clock.advance(Duration::from_millis(1));
-        assert_eq!(limiter.check("k".into()).await, Ok(()));
-        assert!(
-            limiter.check("k".into()).await.is_err(),
-            "one came back, not two"
-        );
+        assert_eq!(check(k()).await, Ok(()));
+        assert!(check(k()).await.is_err(), "one came back, not two");
     }
 }

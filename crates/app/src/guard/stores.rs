@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use frontrow_redis::{LimitDecision, RedisQueue};
+use frontrow_domain::gcra::LimitDecision;
+use frontrow_redis::RedisQueue;
 
 /// A shared limit's answer to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -124,7 +124,7 @@ pub async fn get_me(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The account signs in with this email and password from now on"),
-        (status = 409, description = "The account has an email already (`/problems/password-already-set`), or another account has this one (`/problems/email-taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account has an email already (`/problems/password-already-set`), or another account signs in with this email and password (`/problems/credentials-taken`): choose another password", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
         Unauthorized,
         NotFound,

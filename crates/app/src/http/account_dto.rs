@@ -222,7 +222,9 @@ impl From<CredentialError> for ApiError {
             CredentialError::InvalidName
             | CredentialError::InvalidEmail
             | CredentialError::InvalidPassword => ApiError::validation(detail),
-            CredentialError::EmailTaken => conflict("email-taken", "Email taken"),
+            CredentialError::CredentialsTaken => {
+                conflict("credentials-taken", "Email and password taken")
+            }
             CredentialError::AlreadyHasPassword => {
                 conflict("password-already-set", "Password already set")
             }

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, get, post, put, web};
 use frontrow_domain::catalog::MAX_PRICE;
-use frontrow_domain::model::{ConcertId, Money, NewConcert, NewSchedule};
+use frontrow_domain::model::{ConcertId, Money, NewConcert, NewSchedule, SoldPlace};
 use frontrow_domain::queue::QueuePolicy;
 
 use super::AppState;
@@ -213,9 +213,10 @@ pub async fn get_sales_summary(
     Ok(HttpResponse::Ok().json(SalesSummaryView::from(summary)))
 }
 
-/// The header of the sales export.
-pub const SALES_CSV_HEADER: &str =
-    "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at\r\n";
+/// The header of the sales export: a seat's line has its reservation, seat id and label;
+/// a standing place's line leaves those empty and names its area.
+pub const SALES_CSV_HEADER: &str = "reservation_id,schedule_id,starts_at,seat_id,seat,user_id,\
+    price,paid_at,order_id,standing_area\r\n";
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
 pub(crate) fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
@@ -226,14 +227,15 @@ pub(crate) fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Every paid seat of a concert as CSV (RFC 4180, one line per seat, in payment order;
-/// `price` in minor units, instants in RFC 3339 UTC), for the operators' books.
+/// Every sold place of a concert as CSV (RFC 4180, one line per seat and one per standing
+/// place, in payment order; `price` in minor units, instants in RFC 3339 UTC), for the
+/// operators' books. A returned or cancelled place is not listed.
 #[utoipa::path(
     tag = "admin",
     params(("concert_id" = i64, Path, description = "Concert id")),
     security(("admin_key" = [])),
     responses(
-        (status = 200, description = "The paid seats", body = String, content_type = "text/csv"),
+        (status = 200, description = "The sold places: header `reservation_id,schedule_id,starts_at,seat_id,seat,user_id,price,paid_at,order_id,standing_area`", body = String, content_type = "text/csv"),
         Unauthorized,
         Forbidden,
         NotFound,
@@ -260,17 +262,30 @@ pub async fn export_sales_csv(
     let mut body = String::with_capacity(SALES_CSV_HEADER.len() + sales.len() * 96);
     body.push_str(SALES_CSV_HEADER);
     for s in sales {
+        let (reservation, seat, label, area) = match &s.place {
+            SoldPlace::Seat {
+                reservation_id,
+                seat_id,
+                label,
+            } => (
+                reservation_id.0.to_string(),
+                seat_id.0.to_string(),
+                label.as_str(),
+                "",
+            ),
+            SoldPlace::Standing { area } => (String::new(), String::new(), "", area.as_str()),
+        };
         let _ = write!(
             body,
-            "{},{},{},{},{},{},{},{}\r\n",
-            s.reservation_id.0,
+            "{reservation},{},{},{seat},{},{},{},{},{},{}\r\n",
             s.schedule_id.0,
             starts.get(&s.schedule_id.0).map_or("", String::as_str),
-            s.seat_id.0,
-            csv_field(&s.seat_label),
+            csv_field(label),
             s.user_id.0,
             s.price.minor_units(),
             s.paid_at.to_rfc3339(),
+            s.order_id.map(|o| o.0.to_string()).unwrap_or_default(),
+            csv_field(area),
         );
     }
     Ok(HttpResponse::Ok()

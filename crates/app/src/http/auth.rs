@@ -2,13 +2,18 @@
 //! built-in sign-up, or RS256/ES256/EdDSA from the operator's identity provider (see
 //! `crate::identity`; its `sub` is a frontrow user, created on first sight) — the
 //! operator key (`X-Admin-Key`) and the queue token header (`X-Queue-Token`).
+//!
+//! A request's access token is verified once: the first layer that needs the caller
+//! (the rate limits of the enter and booking routes, else the handler's extractor)
+//! verifies it and leaves the outcome in the request's extensions for the next.
 
 use std::future::{Ready, ready};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use frontrow_domain::credentials::{Credentials, Session};
 use frontrow_domain::model::UserId;
 use futures::future::LocalBoxFuture;
@@ -55,6 +60,9 @@ pub struct Auth {
     /// revocation on this instance forgets its entry at once; on another instance it
     /// takes effect within [`SESSION_RECHECK`].
     active_sessions: moka::sync::Cache<String, UserId>,
+    /// Access tokens verified so far (signature and claims): one per request that
+    /// carries one, however many layers ask who is calling.
+    verified: AtomicU64,
 }
 
 /// How long a session found active is trusted without reading it again.
@@ -101,7 +109,13 @@ impl Auth {
                 .max_capacity(200_000)
                 .time_to_live(SESSION_RECHECK)
                 .build(),
+            verified: AtomicU64::new(0),
         }
+    }
+
+    /// How many access tokens this instance has verified.
+    pub fn tokens_verified(&self) -> u64 {
+        self.verified.load(Ordering::Relaxed)
     }
 
     /// Forgets that `session` was active: the next request of its tokens reads the
@@ -141,6 +155,7 @@ impl Auth {
     /// 401 when the token does not verify; 503 when the identity provider's keys were
     /// never available.
     pub async fn identify(&self, token: &str) -> Result<Identity, ApiError> {
+        self.verified.fetch_add(1, Ordering::Relaxed);
         let header = decode_header(token)
             .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
         match (header.alg, &self.idp) {
@@ -242,17 +257,6 @@ impl Auth {
         }
     }
 
-    /// The verified subject of `token`, as a rate-limit key: no database lookup.
-    ///
-    /// # Errors
-    /// 401 when the token does not verify.
-    pub async fn subject(&self, token: &str) -> Result<String, ApiError> {
-        Ok(match self.identify(token).await? {
-            Identity::Local { user, .. } => format!("u{}", user.0),
-            Identity::External(e) => format!("x{}", e.subject),
-        })
-    }
-
     fn admin_ok(&self, given: &str) -> bool {
         let want = self.admin_key.expose_secret().as_bytes();
         let given = given.as_bytes();
@@ -299,20 +303,22 @@ impl FromRequest for SessionUser {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let auth = req.app_data::<web::Data<Auth>>().cloned();
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
+        let req = req.clone();
         Box::pin(async move {
-            let auth =
-                auth.ok_or_else(|| ApiError::unauthorized("authentication is not configured"))?;
-            let identity = auth.identify(&token?).await?;
+            let auth = auth_of(&req)?;
+            let state = req.app_data::<web::Data<AppState>>();
+            let ahead = req.extensions_mut().remove::<Verified>();
+            let identity = match ahead {
+                Some(Verified(outcome)) => outcome?,
+                None => auth.identify(bearer_token(&req)?).await?,
+            };
             if let Identity::Local { user, session } = identity {
                 auth.check_session(user, session.as_deref()).await?;
                 return Ok(SessionUser { user, session });
             }
             let state =
                 state.ok_or_else(|| ApiError::unauthorized("accounts are not configured"))?;
-            let user = auth.user_of(identity, &state).await?;
+            let user = auth.user_of(identity, state).await?;
             Ok(SessionUser {
                 user,
                 session: None,
@@ -321,28 +327,40 @@ impl FromRequest for SessionUser {
     }
 }
 
+/// The outcome of verifying a request's access token, left in the request's extensions
+/// by a layer before the handler ([`verify_ahead`]) and taken by its extractor.
+struct Verified(Result<Identity, ApiError>);
+
+/// Verifies the request's access token ahead of the handler (no database lookup) and
+/// leaves the outcome for the handler's extractor; `f` of the identity, when the token
+/// verifies. Nothing is verified, or left, for a request without `Authorization`.
+pub async fn verify_ahead<T>(req: &HttpRequest, f: impl FnOnce(&Identity) -> T) -> Option<T> {
+    let auth = req.app_data::<web::Data<Auth>>()?;
+    req.headers().get(actix_web::http::header::AUTHORIZATION)?;
+    let outcome = match bearer_token(req) {
+        Ok(token) => auth.identify(token).await,
+        Err(e) => Err(e),
+    };
+    let seen = outcome.as_ref().ok().map(f);
+    req.extensions_mut().insert(Verified(outcome));
+    seen
+}
+
 /// The token of `Authorization: Bearer <token>`.
-fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
-    {
-        {
-            let header = req
-                .headers()
-                .get(actix_web::http::header::AUTHORIZATION)
-                .ok_or_else(|| {
-                    ApiError::unauthorized("missing Authorization: Bearer <token> header")
-                })?;
-            let value = header
-                .to_str()
-                .map_err(|_| ApiError::unauthorized("Authorization header is not valid text"))?;
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?;
-            Ok(token.to_owned())
-        }
-    }
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Authorization header is not valid text"))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))
 }
 
 /// An operator, proven by the `X-Admin-Key` header.

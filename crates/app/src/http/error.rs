@@ -405,6 +405,13 @@ impl From<BookingError> for ApiError {
                 "Hold already extended",
                 detail,
             ),
+            BookingError::PartOfOrder { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "part-of-order",
+                "Part of an order",
+                detail,
+            ),
+            BookingError::Order(o) => o.into(),
         }
     }
 }

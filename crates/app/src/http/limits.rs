@@ -2,15 +2,18 @@
 //! request and asks the guard ([`crate::guard::limits`]), the 429 answer, and the 429 in
 //! the OpenAPI document of every limited operation.
 
+use std::net::IpAddr;
+
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 
-use super::auth::Auth;
+use super::auth::{Identity, verify_ahead};
 use super::error::ApiError;
-use crate::guard::limits::{Class, Limited, Limits};
+use crate::guard::limits::{Class, Limited, Limits, Subject};
 
 impl From<Limited> for ApiError {
     /// The 429 answer; `Retry-After` in whole seconds, rounded up.
@@ -45,19 +48,15 @@ pub async fn enforce(
         )
     });
     if let (Some(limits), Some(class)) = (limits, class) {
-        let address = req.peer_addr().map(|peer| {
-            let forwarded: Vec<&str> = req
-                .headers()
-                .get_all("x-forwarded-for")
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            limits.client_address(peer.ip(), &forwarded.join(","))
-        });
+        let address = req
+            .peer_addr()
+            .map(|peer| client_address(&limits, peer.ip(), req.headers()));
+        // The caller, verified here once for the limit and for the handler after.
         let user = match class {
-            Class::Enter | Class::Booking => bearer_subject(&req).await,
+            Class::Enter | Class::Booking => verify_ahead(req.request(), subject).await,
             _ => None,
         };
-        if let Err(limited) = limits.check(class, address, user.as_deref()).await {
+        if let Err(limited) = limits.check(class, address, user.as_ref()).await {
             let res = ApiError::from(limited).error_response();
             return Ok(req.into_response(res).map_into_right_body());
         }
@@ -67,19 +66,23 @@ pub async fn enforce(
         .map(ServiceResponse::map_into_left_body)
 }
 
-/// The verified subject of the request's bearer token (no database lookup), if any.
-async fn bearer_subject(req: &ServiceRequest) -> Option<String> {
-    let auth = req.app_data::<web::Data<Auth>>()?;
-    let value = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?
-        .trim();
-    auth.subject(token).await.ok()
+/// The client's address: the peer's, or the one its trusted proxy forwarded (every
+/// `X-Forwarded-For` header, in order). Allocates nothing: it runs on every status poll.
+pub fn client_address(limits: &Limits, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    // A `HeaderName`, not a `&str`: the map would copy a string key on every lookup.
+    const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    let forwarded = headers
+        .get_all(FORWARDED_FOR)
+        .filter_map(|v| v.to_str().ok());
+    limits.client_address(peer, forwarded)
+}
+
+/// Whom a per-user limit counts for a verified identity.
+fn subject(identity: &Identity) -> Subject {
+    match identity {
+        Identity::Local { user, .. } => Subject::User(user.0),
+        Identity::External(e) => Subject::External(e.subject.as_str().into()),
+    }
 }
 
 /// Adds the 429 answer to every operation a limit applies to, in the OpenAPI document.

@@ -18,14 +18,14 @@ pub fn signup_disabled() -> ApiError {
 }
 
 /// Registers a fan (with an empty wallet), opens their first session and returns its
-/// access token.
+/// access token. An email and password an account has already sign in to that account
+/// instead, with the same answer: the answer never tells whether an email is known.
 #[utoipa::path(
     tag = "users",
     request_body = CreateUser,
     responses(
         (status = 201, description = "User created, signed in", body = UserCreated),
         (status = 403, description = "The built-in sign-up is turned off (setting auth.signup): sign in with the identity provider", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "An account with this email exists (`/problems/email-taken`): sign in instead", body = Problem, content_type = "application/problem+json"),
         JsonBodyProblems,
         Unavailable,
     )

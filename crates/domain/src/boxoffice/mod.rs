@@ -664,4 +664,4 @@ impl BoxOffice {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,9 +1,14 @@
 //! Real accounts: sign-up and sign-in by email and password, the sessions they open
 //! (one per device, listed and revoked by their owner), and the stored side of passkeys.
 //!
-//! Sign-in never tells a known email from an unknown one: both answer
-//! [`CredentialError::InvalidCredentials`], and an unknown email costs a hash
-//! verification all the same ([`PasswordHasher::verify`] with no hash).
+//! **No answer tells a known email from an unknown one.** An account is found by its
+//! email *and* password together: the password's hash is salted by the email
+//! ([`PasswordHasher::hash`]), so the pair always hashes alike and the hash is the key
+//! the account is looked up by. Several accounts may share an address, each with its
+//! own password; sign-up with a pair nobody has makes an account, sign-up with a pair
+//! an account has signs in to it, and neither says whether the address was known.
+//! Sign-in answers [`CredentialError::InvalidCredentials`] for an unknown email and a
+//! wrong password alike, and both cost the same hash work.
 
 pub mod port;
 
@@ -36,9 +41,10 @@ pub enum CredentialError {
     InvalidEmail,
     #[error("password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")]
     InvalidPassword,
-    /// Another account has this email.
-    #[error("an account with this email exists: sign in instead")]
-    EmailTaken,
+    /// Another account signs in with this email and password (only adding a password
+    /// to an account can meet it: sign-up signs in to that account instead).
+    #[error("another account signs in with this email and password: choose another password")]
+    CredentialsTaken,
     /// Unknown email or wrong password: the same answer for both.
     #[error("the email or password is not right")]
     InvalidCredentials,
@@ -121,6 +127,18 @@ pub fn check_name(name: &str) -> Result<&str, CredentialError> {
     }
 }
 
+/// The most hashes of an address tried at one sign-in besides the one its key would
+/// find: hashes made under other argon2 parameters, or before hashes were salted by the
+/// email. Bounds the work one request can ask for.
+pub const MAX_OLDER_HASHES: u64 = 4;
+
+/// A PHC string's setting: everything before its last `$` (algorithm, version,
+/// parameters, salt). Two hashes of one setting and different tags are of different
+/// passwords, so a stored hash of the key's own setting needs no verification.
+pub fn phc_setting(hash: &str) -> &str {
+    hash.rsplit_once('$').map_or(hash, |(setting, _)| setting)
+}
+
 /// Who an account is, as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -193,6 +211,15 @@ pub struct StoredPasskey {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// What an email and password lead to.
+enum Found {
+    Account(User),
+    /// No account: `key` is the hash a new account of the pair is stored under.
+    Nobody {
+        key: String,
+    },
+}
+
 /// Sign-up, sign-in and sessions.
 #[derive(Clone)]
 pub struct Credentials {
@@ -221,11 +248,13 @@ impl Credentials {
         }
     }
 
-    /// Creates an account (with an empty wallet) and opens its first session.
+    /// Signs up: makes an account (with an empty wallet) for an email and password no
+    /// account has, or signs in to the account that has them, and opens a session. The
+    /// answer is the same either way, so it never tells whether the email was known.
     ///
     /// # Errors
     /// `InvalidName`, `InvalidEmail`, `InvalidPassword` (checked in that order, before
-    /// any work), `EmailTaken`, `Unavailable`.
+    /// any work), `Unavailable`.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn sign_up(
         &self,
@@ -237,16 +266,31 @@ impl Credentials {
         let name = check_name(name)?;
         let email = Email::parse(email)?;
         check_password(password)?;
-        let hash = self.hasher.hash(password).await?;
-        let user = self
-            .users
-            .create_with_password(name, &email, &hash, self.clock.now())
-            .await?;
+        let user = match self.find_account(&email, password).await? {
+            Found::Account(user) => user,
+            Found::Nobody { key } => {
+                match self
+                    .users
+                    .create_with_password(name, &email, &key, self.clock.now())
+                    .await
+                {
+                    Ok(user) => user,
+                    // The same email and password signed up at the same moment: one
+                    // account, and both callers signed in to it.
+                    Err(CredentialError::CredentialsTaken) => self
+                        .users
+                        .user_with_password(&key)
+                        .await?
+                        .ok_or(CredentialError::CredentialsTaken)?,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let session = self.open_session(user.id, agent).await?;
         Ok((user, session))
     }
 
-    /// Opens a session for the owner of `email` when `password` is theirs.
+    /// Opens a session for the account of `email` and `password`.
     ///
     /// # Errors
     /// `InvalidCredentials` for a malformed or unknown email and for a wrong password
@@ -258,27 +302,51 @@ impl Credentials {
         password: &str,
         agent: &str,
     ) -> Result<Session, CredentialError> {
-        let found = match Email::parse(email) {
-            Ok(e) => self.users.password_of(&e).await?,
-            Err(_) => None,
+        let Ok(email) = Email::parse(email) else {
+            self.hasher.verify(password, None).await?;
+            return Err(CredentialError::InvalidCredentials);
         };
-        let (user, hash) = match found {
-            Some((u, h)) => (Some(u), Some(h)),
-            None => (None, None),
-        };
-        let ok = self.hasher.verify(password, hash).await?;
-        match (ok, user) {
-            (true, Some(user)) => self.open_session(user, agent).await,
-            _ => Err(CredentialError::InvalidCredentials),
+        match self.find_account(&email, password).await? {
+            Found::Account(user) => self.open_session(user.id, agent).await,
+            Found::Nobody { .. } => Err(CredentialError::InvalidCredentials),
         }
+    }
+
+    /// The account of `email` and `password`: by the key they hash to, else among the
+    /// address's older hashes (at most [`MAX_OLDER_HASHES`]; one that matches is
+    /// replaced by the key). Costs one hash when the key finds the account and two or
+    /// more otherwise, whether or not the address is known (an address with no older
+    /// hash is verified against the dummy).
+    async fn find_account(&self, email: &Email, password: &str) -> Result<Found, CredentialError> {
+        let key = self.hasher.hash(email, password).await?;
+        if let Some(user) = self.users.user_with_password(&key).await? {
+            return Ok(Found::Account(user));
+        }
+        let older = self
+            .users
+            .older_passwords_of(email, phc_setting(&key), MAX_OLDER_HASHES)
+            .await?;
+        if older.is_empty() {
+            self.hasher.verify(password, None).await?;
+        }
+        for (user, hash) in older {
+            if self.hasher.verify(password, Some(hash.clone())).await? {
+                // Keyed from now on. Should another account have the key meanwhile (it
+                // signed up with the same pair), this one keeps its old hash and is
+                // still the one signed in to now.
+                self.users.rehash(user.id, &hash, &key).await?;
+                return Ok(Found::Account(user));
+            }
+        }
+        Ok(Found::Nobody { key })
     }
 
     /// Gives an account made without one (a name-only sign-up, an identity-provider
     /// user, a passkey sign-up) an email and password to sign in with.
     ///
     /// # Errors
-    /// `InvalidEmail`, `InvalidPassword`, `AlreadyHasPassword`, `EmailTaken`,
-    /// `UserNotFound`, `Unavailable`.
+    /// `InvalidEmail`, `InvalidPassword`, `AlreadyHasPassword`, `CredentialsTaken` (another
+    /// account has this email and password), `UserNotFound`, `Unavailable`.
     #[tracing::instrument(skip_all, fields(user = user.0), err(level = "debug"))]
     pub async fn attach_password(
         &self,
@@ -288,7 +356,7 @@ impl Credentials {
     ) -> Result<(), CredentialError> {
         let email = Email::parse(email)?;
         check_password(password)?;
-        let hash = self.hasher.hash(password).await?;
+        let hash = self.hasher.hash(&email, password).await?;
         self.users.attach_password(user, &email, &hash).await
     }
 

@@ -7,7 +7,8 @@ use super::{CredentialError, Email, NewPasskey, PasskeyCeremony, Profile, Sessio
 use crate::error::StoreError;
 use crate::model::{User, UserId};
 
-/// Users by email and password hash.
+/// Users by email and password hash. The hash is unique among accounts (an account is
+/// found by it); an email is not (accounts may share one, each with its own password).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait CredentialRepository: Send + Sync + 'static {
@@ -15,9 +16,9 @@ pub trait CredentialRepository: Send + Sync + 'static {
     /// of balance 0, atomically.
     ///
     /// # Errors
-    /// `EmailTaken` when another user has `email` (also when two sign-ups race for it:
-    /// exactly one wins); `Unavailable` when the database cannot be reached. Nothing is
-    /// written on an error.
+    /// `CredentialsTaken` when another user has `hash` (also when two sign-ups race for
+    /// it: exactly one wins); `Unavailable` when the database cannot be reached. Nothing
+    /// is written on an error.
     async fn create_with_password(
         &self,
         name: &str,
@@ -30,8 +31,8 @@ pub trait CredentialRepository: Send + Sync + 'static {
     ///
     /// # Errors
     /// `UserNotFound` for an unknown user; `AlreadyHasPassword` when the user has an
-    /// email already; `EmailTaken` when another user has `email`; `Unavailable` when the
-    /// database cannot be reached. Nothing is written on an error.
+    /// email already; `CredentialsTaken` when another user has `hash`; `Unavailable`
+    /// when the database cannot be reached. Nothing is written on an error.
     async fn attach_password(
         &self,
         user: UserId,
@@ -39,11 +40,30 @@ pub trait CredentialRepository: Send + Sync + 'static {
         hash: &str,
     ) -> Result<(), CredentialError>;
 
-    /// The user with `email` and their password hash, `None` when no user has it.
+    /// The user whose password hash is exactly `hash`, `None` when none is.
     ///
     /// # Errors
     /// `StoreError` when the database cannot be reached.
-    async fn password_of(&self, email: &Email) -> Result<Option<(UserId, String)>, StoreError>;
+    async fn user_with_password(&self, hash: &str) -> Result<Option<User>, StoreError>;
+
+    /// Up to `limit` users with `email` whose password hash does not begin with
+    /// `setting`, with their hashes, oldest account first.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn older_passwords_of(
+        &self,
+        email: &Email,
+        setting: &str,
+        limit: u64,
+    ) -> Result<Vec<(User, String)>, StoreError>;
+
+    /// Replaces `user`'s password hash `old` by `new`: `true` when done, `false` when the
+    /// user's hash is no longer `old` or another user has `new` (nothing changes then).
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn rehash(&self, user: UserId, old: &str, new: &str) -> Result<bool, StoreError>;
 
     /// The name and email of `user`, `None` for an unknown user.
     ///
@@ -93,11 +113,15 @@ pub trait SessionRepository: Send + Sync + 'static {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync + 'static {
-    /// A salted hash of `password` (a PHC string, at most 255 bytes).
+    /// The hash of `password` salted by `email` under the current parameters: a PHC
+    /// string of at most 255 bytes, the same for the same pair every time (so it is the
+    /// key the pair's account is found by) and different for another email or password.
+    /// Everything before its last `$` (its setting) depends on the email and the
+    /// parameters alone.
     ///
     /// # Errors
     /// `StoreError` when the hash cannot be computed.
-    async fn hash(&self, password: &str) -> Result<String, StoreError>;
+    async fn hash(&self, email: &Email, password: &str) -> Result<String, StoreError>;
 
     /// Whether `password` matches `hash`. With `None` the same work is done against a
     /// dummy hash of the same cost and the answer is `false`, so an unknown email takes

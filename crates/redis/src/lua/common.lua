@@ -1,10 +1,13 @@
 -- Helpers shared by every script. The concert's keys (SEQ, HEAD, ... USERS) are locals
--- declared before this from KEYS, in the order of `LineKey` (keys.rs).
+-- declared before this from KEYS, in the order of `LineKey` (keys.rs), and so are the
+-- draw's phases (PRE, FROZEN, DRAWN) by their codes (`DrawPhase::code`), the reply tags
+-- (T_...) by theirs (`Tag`) and the life's states (CLOSED, RETIRED) by theirs
+-- (`LifeState`).
 local function emit(e)
   local n = redis.call('HINCRBY', STATS, 'evn', 1)
   redis.call('XADD', EVENTS, 'MAXLEN', '~', STREAM_MAXLEN, '*', 'e', n .. ':' .. e)
 end
--- the line's life: {state ('closed' | 'retired' | nil: open), why, since ms, epoch}
+-- the line's life: {state (CLOSED | RETIRED | nil: open), why, since ms, epoch}
 local function life()
   return redis.call('HMGET', LIFE, 'state', 'why', 'at', 'epoch')
 end
@@ -20,16 +23,16 @@ end
 local function place_of(s)
   local st, k = draw_state()
   if not st then return s end
-  if st == 'pre' then return 0 end
+  if st == PRE then return 0 end
   if s > k then return s end
-  if st == 'frozen' then return 0 end
+  if st == FROZEN then return 0 end
   return redis.call('BITFIELD_RO', PERM, 'GET', 'u32', '#' .. (s - 1))[1]
 end
 -- at the opening the pre-queue is frozen: numbers 1..k are drawn, later ones follow
 local function freeze_if_due(now)
   local d = redis.call('HMGET', DRAW, 'state', 'opens')
-  if d[1] == 'pre' and now >= tonumber(d[2]) then
-    redis.call('HSET', DRAW, 'state', 'frozen', 'k', redis.call('GET', SEQ) or '0')
+  if d[1] == PRE and now >= tonumber(d[2]) then
+    redis.call('HSET', DRAW, 'state', FROZEN, 'k', redis.call('GET', SEQ) or '0')
   end
 end
 local function set_seen(s, now)

@@ -3,7 +3,7 @@
 -- that may draw now, `{0}` to any other (not frozen, or another caller's claim is live).
 local now = tonumber(ARGV[2])
 local d = redis.call('HMGET', DRAW, 'state', 'claim_until', 'seed', 'k')
-if d[1] ~= 'frozen' or tonumber(d[2] or '0') > now then
+if d[1] ~= FROZEN or tonumber(d[2] or '0') > now then
   return {0}
 end
 redis.call('HSET', DRAW, 'claim', ARGV[1], 'claim_until', now + tonumber(ARGV[3]))

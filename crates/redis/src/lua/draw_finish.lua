@@ -2,10 +2,10 @@
 -- the pre-queued fans who left, reveals the draw. Returns 1, or 0 when the claim was
 -- lost (nothing changes then).
 local d = redis.call('HMGET', DRAW, 'state', 'claim', 'k')
-if d[1] ~= 'frozen' or d[2] ~= ARGV[1] then
+if d[1] ~= FROZEN or d[2] ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', DRAW, 'state', 'drawn', 'n', ARGV[2])
+redis.call('HSET', DRAW, 'state', DRAWN, 'n', ARGV[2])
 for _, s in ipairs(redis.call('ZRANGEBYSCORE', GONE, 0, 0)) do
   redis.call('ZADD', GONE, place_of(tonumber(s)), s)
 end

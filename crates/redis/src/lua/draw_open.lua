@@ -1,17 +1,17 @@
 -- ARGV: opens ms, seed hex, commitment. Creates the pre-queue and its draw on a line
--- nobody entered (`C`), moves the opening of one not yet frozen (`M`), leaves a frozen
+-- nobody entered (`O`), moves the opening of one not yet frozen (`M`), leaves a frozen
 -- or drawn one alone (`F`), or refuses a line fans entered without a pre-queue (`R`).
 local st = draw_state()
 if not st then
   if tonumber(redis.call('GET', SEQ) or '0') > 0 then
-    return 'R'
+    return T_REFUSED
   end
-  redis.call('HSET', DRAW, 'state', 'pre', 'opens', ARGV[1], 'seed', ARGV[2],
+  redis.call('HSET', DRAW, 'state', PRE, 'opens', ARGV[1], 'seed', ARGV[2],
              'commitment', ARGV[3], 'live', 0)
-  return 'C'
+  return T_CREATED
 end
-if st == 'pre' then
+if st == PRE then
   redis.call('HSET', DRAW, 'opens', ARGV[1])
-  return 'M'
+  return T_MOVED
 end
-return 'F'
+return T_FIXED

@@ -8,7 +8,7 @@ local usr, now = ARGV[1], tonumber(ARGV[2])
 local l = life()
 if l[1] then
   -- closed or retired: nobody enters, nothing is written
-  return {'C', l[2], '0', '0', ''}
+  return {T_CLOSED, l[2], '0', '0', ''}
 end
 redis.call('HSETNX', STATS, 'epoch', ARGV[3])
 local epoch = redis.call('HGET', STATS, 'epoch')
@@ -21,19 +21,19 @@ if old and not redis.call('ZSCORE', GONE, old) then
   local p = place_of(s)
   if p == 0 or p > h then
     set_seen(s, now)
-    return {'W', old, tostring(h), epoch, phase}
+    return {T_WAITING, old, tostring(h), epoch, phase}
   end
   local first, ends = batch_of(p)
   if first and ends > now then
-    return {'A', old, tostring(ends), epoch, phase}
+    return {T_ACTIVE, old, tostring(ends), epoch, phase}
   end
 end
 local s = redis.call('INCR', SEQ)
 redis.call('HSET', USERS, usr, s)
 set_seen(s, now)
 redis.call('HINCRBY', STATS, 'waiting', 1)
-if phase == 'pre' then
+if phase == PRE then
   redis.call('BITFIELD', ENTRANTS, 'SET', 'i64', '#' .. (s - 1), usr)
   redis.call('HINCRBY', DRAW, 'live', 1)
 end
-return {'N', tostring(s), tostring(h), epoch, phase}
+return {T_NEW, tostring(s), tostring(h), epoch, phase}

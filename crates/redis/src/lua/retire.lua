@@ -5,10 +5,10 @@
 -- before), 0 when it is not due.
 local now = tonumber(ARGV[1])
 local l = life()
-if l[1] == 'retired' then
+if l[1] == RETIRED then
   return 1
 end
-if l[1] ~= 'closed' or tonumber(l[3]) > tonumber(ARGV[2]) then
+if l[1] ~= CLOSED or tonumber(l[3]) > tonumber(ARGV[2]) then
   return 0
 end
 -- an admission still running: a batch not ended with a fan still in it
@@ -17,7 +17,7 @@ for _, first in ipairs(redis.call('ZRANGEBYSCORE', ENDS, '(' .. now, '+inf')) do
     return 0
   end
 end
-redis.call('HSET', LIFE, 'state', 'retired',
+redis.call('HSET', LIFE, 'state', RETIRED,
            'epoch', redis.call('HGET', STATS, 'epoch') or '0')
 redis.call('UNLINK', LINE_KEYS_BUT_LIFE)
 return 1

@@ -7,7 +7,7 @@
 -- draw has not run. Nobody is admitted from a closed line; a retired one is not touched.
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 local l = life()
-if l[1] == 'retired' then
+if l[1] == RETIRED then
   -- its keys are deleted: write nothing
   return {0, 0, 0, 0, 0, 0, 0, l[1], l[2] or '', l[3] or '0'}
 end
@@ -92,7 +92,7 @@ if ARGV[10] ~= '' and st[8] ~= ARGV[10] then
   redis.call('HSET', STATS, 'inv', ARGV[10])
   emit('i:' .. ARGV[10])
 end
-if not paused and not l[1] and (not phase or phase == 'drawn') then
+if not paused and not l[1] and (not phase or phase == DRAWN) then
   admitted = math.max(0, math.min(math.floor(bucket / 1000), room, waiting))
 end
 if admitted > 0 then
@@ -136,7 +136,7 @@ end
 redis.call('HSET', STATS, 'bucket', bucket, 'bucket_ms', bucket_ms,
            'rate', rate, 'rate_ms', new_rate_ms, 'rate_var', var)
 local to_draw = 0
-if draw_state() == 'frozen' then to_draw = 1 end
+if draw_state() == FROZEN then to_draw = 1 end
 local out = {admitted, expired_waiting, expired_active, first, last, ends, to_draw,
              l[1] or '', l[2] or '', l[3] or '0'}
 for _, s in ipairs(dropped) do

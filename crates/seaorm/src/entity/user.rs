@@ -11,9 +11,11 @@ pub struct Model {
     pub created_at: i64,
     /// The identity provider's name for this user; `None` for built-in sign-ups.
     pub external_subject: Option<String>,
-    /// Lower case, unique; `None` for accounts without a password.
+    /// Lower case; several accounts may share one (each with its own password); `None`
+    /// for accounts without a password.
     pub email: Option<String>,
-    /// argon2id PHC string; `None` for accounts without a password.
+    /// argon2id PHC string salted by the email, unique (an account is found by it);
+    /// `None` for accounts without a password.
     pub password_hash: Option<String>,
 }
 
