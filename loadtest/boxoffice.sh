@@ -9,7 +9,9 @@
 # either way).
 #
 # usage: loadtest/boxoffice.sh [--dbs "postgres mariadb sqlite"] [--parties 2500]
-#                              [--standing 500] [--allow-split] [--perf]
+#                              [--standing 500] [--allow-split] [--perf] [--pool 32]
+# Each run also records where the machine's CPU went while it ran (seconds of CPU of the
+# server, of the benchmark client, and of everything else — the database, mostly).
 # --perf samples the server's CPU (perf record, 499 Hz, call graphs) during each run and
 # writes where the time goes beside the report: <UTC>-boxoffice-<db>.perf.txt (the top
 # symbols, self time) — the profile behind a missed target.
@@ -18,7 +20,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=(); PERF=0
+DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=(); PERF=0; POOL=32
 CMDLINE="loadtest/boxoffice.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,10 +29,14 @@ while [ $# -gt 0 ]; do
     --standing) STANDING=$2; shift 2 ;;
     --allow-split) SPLIT=(--allow-split); shift ;;
     --perf) PERF=1; shift ;;
+    --pool) POOL=$2; shift 2 ;;
     *) echo "boxoffice.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 log() { echo "[boxoffice.sh $(date +%T)] $*" >&2; }
+# CPU ticks of a process (with its reaped children), and of the whole machine (busy).
+proc_cpu() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
+all_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8; exit}' /proc/stat; }
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
@@ -77,7 +83,7 @@ for db in $DBS; do
   env RUST_LOG=warn \
     FRONTROW__HTTP__BIND="127.0.0.1:$PORT" \
     FRONTROW__DATABASE__URL="$URL" \
-    FRONTROW__DATABASE__MAX_CONNECTIONS=32 \
+    FRONTROW__DATABASE__MAX_CONNECTIONS="$POOL" \
     FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
     FRONTROW__AUTH__JWT_SECRET="boxoffice-jwt-secret-0123456789" \
     FRONTROW__LIMITS__ENABLED=false \
@@ -92,8 +98,12 @@ for db in $DBS; do
     perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/$db.perf.data" 2>/dev/null &
     PERF_PID=$!
   fi
-  "$BOX" --base "http://127.0.0.1:$PORT" --admin-key "$ADMIN_KEY" --parties "$PARTIES" \
-    --standing-orders "$STANDING" "${SPLIT[@]+"${SPLIT[@]}"}" --out "$WORK/$db.json" >/dev/null || rc=1
+  SERVER_CPU0=$(proc_cpu "$SERVER_PID"); ALL_CPU0=$(all_cpu)
+  TIMEFORMAT='%U %S'
+  { time "$BOX" --base "http://127.0.0.1:$PORT" --admin-key "$ADMIN_KEY" --parties "$PARTIES" \
+      --standing-orders "$STANDING" "${SPLIT[@]+"${SPLIT[@]}"}" --out "$WORK/$db.json" \
+      >/dev/null 2>"$WORK/$db.client.log" || rc=1; } 2>"$WORK/$db.client.time"
+  echo "$(proc_cpu "$SERVER_PID") $SERVER_CPU0 $(all_cpu) $ALL_CPU0 $(cat "$WORK/$db.client.time")" >"$WORK/$db.cpu"
   if [ -n "$PERF_PID" ]; then
     kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
     {
@@ -112,9 +122,9 @@ for db in $DBS; do
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 done
 
-python3 - "$WORK" "$OUT" "$PGBENCH_TPS" "$CMDLINE" "$DBS" <<'PY'
+python3 - "$WORK" "$OUT" "$PGBENCH_TPS" "$CMDLINE" "$DBS" "$POOL" <<'PY'
 import json, os, subprocess, sys, datetime
-work, out, tps, cmd, dbs = sys.argv[1:6]
+work, out, tps, cmd, dbs, pool = sys.argv[1:7]
 commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
 mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "?")
@@ -122,6 +132,13 @@ runs = {}
 for db in dbs.split():
     p = os.path.join(work, db + ".json")
     runs[db] = json.load(open(p)) if os.path.exists(p) else None
+    c = os.path.join(work, db + ".cpu")
+    if runs[db] is not None and os.path.exists(c):
+        hz = os.sysconf("SC_CLK_TCK")
+        s1, s0, a1, a0, cu, cs = open(c).read().split()
+        server, machine, client = (int(s1) - int(s0)) / hz, (int(a1) - int(a0)) / hz, float(cu) + float(cs)
+        runs[db]["cpu_s"] = {"server": server, "client": client,
+                             "rest": max(machine - server - client, 0.0), "machine": machine}
 doc = {"commit": commit, "dirty": bool(dirty), "cores": os.cpu_count(), "mem_kib": mem,
        "command": cmd, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
        "pgbench_tps": float(tps) if tps else None, "runs": runs}
@@ -131,7 +148,7 @@ L = [f"# Box office benchmark {os.path.basename(out)}", "",
      f"- machine: {os.cpu_count()} cores, {int(mem)//1024} MiB; client, server and database share it",
      f"- command: `{cmd}`", f"- date: {doc['date']}",
      f"- same-run baseline: pgbench (TPC-B-like, scale 10, 16 clients, 10 s) on the same PostgreSQL: **{tps} tps**",
-     "- one release instance per database, in-memory queue, rate limits off, pool of 32 connections",
+     f"- one release instance per database, in-memory queue, rate limits off, pool of {pool} connections",
      "", "| | " + " | ".join(dbs.split()) + " |", "|---|" + "---|" * len(dbs.split())]
 def row(label, f):
     cells = []
@@ -153,6 +170,7 @@ row("share of 409", lambda r: f"{100*r['share_409']:.3f} %")
 row("order answers", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r['order_statuses'].items())))
 row("payment answers", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r['payment_statuses'].items())))
 row("lone seats left (reported / on the map)", lambda r: f"{r['lone_seats_reported']} / {r['lone_seats_on_map']}")
+row("CPU s while it ran: server / client / rest (the database, mostly)", lambda r: "{server:.1f} / {client:.1f} / {rest:.1f}".format(**r['cpu_s']))
 row("double-sold seats", lambda r: str(r['double_sold']))
 row("failed requests", lambda r: str(r['failures']))
 row("target: ≥ 99.5 % sold within 5 s", lambda r: "met" if r['targets']['sold_out_within_5_s'] else "**missed**")

@@ -36,6 +36,7 @@ pub fn test_options(backend: Backend) -> DbOptions {
         },
         connect_timeout: Duration::from_secs(10),
         acquire_timeout: Duration::from_secs(60),
+        seat_claim: frontrow_seaorm::SeatClaim::default(),
     }
 }
 

@@ -362,6 +362,7 @@ async fn an_account_made_before_emails_keeps_its_wallet(db: Db) {
         max_connections: 2,
         connect_timeout: std::time::Duration::from_secs(5),
         acquire_timeout: std::time::Duration::from_secs(30),
+        seat_claim: frontrow_seaorm::SeatClaim::default(),
     };
     let store = SeaOrmStore::connect(&url, &opts).await.unwrap();
     store.migrate_up().await.unwrap();

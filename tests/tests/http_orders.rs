@@ -17,6 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use frontrow_app::settings::SeatClaimSetting;
 use frontrow_domain::model::SeatId;
 use frontrow_domain::seating::{self, Ask, Cell, Row};
 use frontrow_tests::app::{AppOptions, Db, TestApp, TestUser, assert_problem, spawn_app_with};
@@ -26,6 +27,7 @@ use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Response;
+use secrecy::ExposeSecret;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
@@ -62,12 +64,27 @@ fn x_of(number: u32) -> u32 {
 }
 
 async fn spawn(db: Db, per_fan: u32) -> TestApp {
+    spawn_beside(db, per_fan, SeatClaimSetting::Conditional, None).await
+}
+
+/// An instance claiming seats by `claim`; beside `other` (its database and line) if given.
+async fn spawn_beside(
+    db: Db,
+    per_fan: u32,
+    claim: SeatClaimSetting,
+    other: Option<&TestApp>,
+) -> TestApp {
+    let prefix = other.map(|o| o.settings.redis.key_prefix.clone());
     spawn_app_with(AppOptions {
         db,
         redis: (db != Db::Sqlite)
             .then(|| required_env("FRONTROW_TEST_REDIS_URL", "a Redis server")),
-        database_url: None,
+        database_url: other.map(|o| o.settings.database.url.expose_secret().to_owned()),
         tweak: Box::new(move |s| {
+            if let Some(p) = prefix {
+                s.redis.key_prefix = p;
+            }
+            s.database.seat_claim = claim;
             s.http.workers = 2;
             s.database.max_connections = 32;
             s.booking.max_tickets_per_fan = per_fan;
@@ -156,15 +173,17 @@ fn rows_of(map: &Value) -> Vec<Row> {
     out
 }
 
-async fn best_available_parties(db: Db) {
-    let app = &spawn(db, 8).await;
+/// The parties order through `apps` in turn (several instances share a database: their
+/// planners do not know each other's claims, so the database decides between them).
+async fn best_available_parties(apps: &[&TestApp], db: Db) {
+    let app = apps[0];
     let (concert, schedule) = create_hall(app).await;
     let fans = admitted_fans(app, concert, PARTIES).await;
     let mut rng = StdRng::seed_from_u64(21);
     let sizes: Vec<u32> = (0..PARTIES).map(|_| rng.random_range(1..=6)).collect();
-    let answers = join_all(fans.iter().zip(&sizes).map(|(fan, size)| async move {
+    let answers = join_all(fans.iter().zip(&sizes).enumerate().map(|(i, (fan, size))| async move {
         let res = order(
-            app,
+            apps[i % apps.len()],
             fan,
             &json!({ "schedule_id": schedule,
                      "best_available": { "count": size, "strict": true } }),
@@ -235,12 +254,14 @@ async fn best_available_parties(db: Db) {
         refused.len()
     );
 
-    // Every order paid, twice at once with one key: one debit each.
+    // Every order paid, twice at once with one key (on two instances when there are):
+    // one debit each.
     join_all(placed.iter().map(|(fan, id, total)| async move {
         let res = app.charge(&fan.0, *total).await;
         assert_eq!(res.status().as_u16(), 200);
         let key = format!("pay-{id}");
-        let (a, b) = futures::join!(pay(app, fan, *id, &key), pay(app, fan, *id, &key));
+        let other = apps[apps.len() - 1];
+        let (a, b) = futures::join!(pay(app, fan, *id, &key), pay(other, fan, *id, &key));
         let (a, b) = (a.status().as_u16(), b.status().as_u16());
         assert!(a == 200 && b == 200, "payments answered {a} and {b}");
         assert_eq!(app.balance(&fan.0).await, 0, "debited exactly once");
@@ -258,17 +279,40 @@ async fn best_available_parties(db: Db) {
 
 #[tokio::test]
 async fn best_available_seats_parties_together_exactly_once_on_sqlite() {
-    best_available_parties(Db::Sqlite).await;
+    best_available_parties(&[&spawn(Db::Sqlite, 8).await], Db::Sqlite).await;
 }
 
 #[tokio::test]
 async fn best_available_seats_parties_together_exactly_once_on_mariadb() {
-    best_available_parties(Db::MariaDb).await;
+    best_available_parties(&[&spawn(Db::MariaDb, 8).await], Db::MariaDb).await;
 }
 
 #[tokio::test]
 async fn best_available_seats_parties_together_exactly_once_on_postgres() {
-    best_available_parties(Db::Postgres).await;
+    best_available_parties(&[&spawn(Db::Postgres, 8).await], Db::Postgres).await;
+}
+
+/// Two instances on one database and line, claiming by `claim`: their parties collide in
+/// the database, which gives every seat once either way.
+async fn two_instances(db: Db, claim: SeatClaimSetting) {
+    let a = spawn_beside(db, 8, claim, None).await;
+    let b = spawn_beside(db, 8, claim, Some(&a)).await;
+    best_available_parties(&[&a, &b], db).await;
+}
+
+#[tokio::test]
+async fn two_instances_skipping_locked_seats_seat_parties_exactly_once_on_mariadb() {
+    two_instances(Db::MariaDb, SeatClaimSetting::SkipLocked).await;
+}
+
+#[tokio::test]
+async fn two_instances_skipping_locked_seats_seat_parties_exactly_once_on_postgres() {
+    two_instances(Db::Postgres, SeatClaimSetting::SkipLocked).await;
+}
+
+#[tokio::test]
+async fn two_instances_claiming_conditionally_seat_parties_exactly_once_on_postgres() {
+    two_instances(Db::Postgres, SeatClaimSetting::Conditional).await;
 }
 
 async fn standing_area(db: Db) {

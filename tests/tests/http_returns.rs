@@ -56,6 +56,7 @@ async fn store_of(app: &TestApp) -> SeaOrmStore {
             max_connections: 4,
             connect_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(60),
+            seat_claim: frontrow_seaorm::SeatClaim::default(),
         },
     )
     .await

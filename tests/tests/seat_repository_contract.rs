@@ -459,29 +459,9 @@ async fn assert_hold_errors(c: &Ctx) {
     );
     let other = seat_ids(c, s2).await;
     hold(c, a, s2, other[0], t0()).await;
-    let n =
-        c.p.seats
-            .held_count_for_concert(a, d.concert.id, t0())
-            .await
-            .unwrap();
-    assert_eq!(n, u64::from(LIMIT) + 1);
-    assert_eq!(
-        c.p.seats
-            .held_count_for_concert(b, d.concert.id, t0())
-            .await
-            .unwrap(),
-        0
-    );
 
     // An expired hold frees the seat: the next hold takes it and expires the old one.
     let later = r.expires_at;
-    assert_eq!(
-        c.p.seats
-            .held_count_for_concert(a, d.concert.id, later)
-            .await
-            .unwrap(),
-        0
-    );
     let r2 = hold(c, b, s1, seats[0], later).await;
     assert_eq!(status_of(c, r.id).await, ReservationStatus::Expired);
     assert_eq!(status_of(c, r2.id).await, ReservationStatus::Held);

@@ -343,15 +343,6 @@ impl SeatRepository for InvalidatingSeats {
         Ok(r)
     }
 
-    async fn held_count_for_concert(
-        &self,
-        user: UserId,
-        concert: ConcertId,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.inner.held_count_for_concert(user, concert, now).await
-    }
-
     async fn extend(
         &self,
         req: frontrow_domain::model::ExtendRequest,

@@ -79,6 +79,17 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub connect_timeout_ms: u64,
     pub acquire_timeout_ms: u64,
+    pub seat_claim: SeatClaimSetting,
+}
+
+/// How an order claims its seats (`database.seat_claim`); see `frontrow_seaorm::SeatClaim`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SeatClaimSetting {
+    /// A conditional update over the order's free seats (waits for a concurrent claim).
+    Conditional,
+    /// `FOR UPDATE SKIP LOCKED` first (refused at once when a seat is being claimed).
+    SkipLocked,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -133,6 +133,8 @@ pub static SETTINGS: &[Setting] = &[
     s("database.max_connections", v("16"), "pool size").at_least(1),
     s("database.connect_timeout_ms", v("3000"), "bounded wait for a new connection"),
     s("database.acquire_timeout_ms", v("5000"), "bounded wait for a pooled connection"),
+    s("database.seat_claim", v("conditional"), "conditional | skip-locked: how an order claims its seats")
+        .doc("`conditional`: one conditional update over the order's free seats (a seat another order is claiming is waited for); `skip-locked`: `SELECT … FOR UPDATE SKIP LOCKED` first, refused at once instead (PostgreSQL, MariaDB/MySQL; SQLite claims conditionally). Compared in [Current figures](../performance/figures.md#the-box-office-at-a-stadium)"),
     s("redis.url", UNSET, "redis://host:port; unset = in-memory queue (one instance)")
         .doc("`redis://host:6379`; unset = in-memory queue (one instance only)"),
     s("redis.key_prefix", v("frontrow:"), "prefix of every Redis key"),

@@ -96,7 +96,6 @@ fn state(m: Mocks) -> (web::Data<AppState>, web::Data<Auth>, String) {
     let boxoffice = frontrow_domain::boxoffice::BoxOffice::new(
         catalog.clone(),
         Arc::new(m.orders),
-        Arc::new(MockSeatRepository::new()),
         room.clone(),
         clock.clone(),
         frontrow_domain::boxoffice::OrderPolicy::default(),
@@ -310,6 +309,9 @@ async fn payment_errors_map_to_their_statuses() {
         m.orders
             .expect_order()
             .returning(|id| Ok(Some(order_of_one(id))));
+        m.orders
+            .expect_order_head()
+            .returning(|id| Ok(Some(order_of_one(id).head())));
         let mut slot = Some(err);
         m.orders
             .expect_pay()

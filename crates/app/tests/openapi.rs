@@ -52,7 +52,6 @@ async fn served_doc() -> Value {
         boxoffice: frontrow_domain::boxoffice::BoxOffice::new(
             catalog.clone(),
             Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
-            Arc::new(MockSeatRepository::new()),
             room.clone(),
             clock.clone(),
             frontrow_domain::boxoffice::OrderPolicy::default(),
@@ -62,7 +61,6 @@ async fn served_doc() -> Value {
             frontrow_domain::boxoffice::BoxOffice::new(
                 catalog,
                 Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
-                Arc::new(MockSeatRepository::new()),
                 room.clone(),
                 clock.clone(),
                 frontrow_domain::boxoffice::OrderPolicy::default(),

@@ -60,7 +60,6 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
         boxoffice: frontrow_domain::boxoffice::BoxOffice::new(
             catalog.clone(),
             Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
-            Arc::new(MockSeatRepository::new()),
             room.clone(),
             clock.clone(),
             frontrow_domain::boxoffice::OrderPolicy::default(),
@@ -70,7 +69,6 @@ async fn unknown_schedule_ids_grow_the_read_cache_by_nothing() {
             frontrow_domain::boxoffice::BoxOffice::new(
                 catalog,
                 Arc::new(frontrow_domain::boxoffice::port::MockOrderRepository::new()),
-                Arc::new(MockSeatRepository::new()),
                 room.clone(),
                 clock.clone(),
                 frontrow_domain::boxoffice::OrderPolicy::default(),

@@ -457,6 +457,9 @@ mod tests {
             .expect_order()
             .returning(|_| Ok(Some(stored_order(&[5]))));
         orders
+            .expect_order_head()
+            .returning(|_| Ok(Some(stored_order(&[5]).head())));
+        orders
             .expect_pay()
             .withf(|req: &PayOrder| req.order_id == OrderId(1) && req.idempotency_key == "k1")
             .times(1)

@@ -196,17 +196,6 @@ pub trait SeatRepository: Send + Sync + 'static {
     /// - `Unavailable` when the database cannot be reached.
     async fn extend(&self, req: ExtendRequest) -> Result<Reservation, ExtendError>;
 
-    /// How many unexpired `HELD` reservations `user` has across the concert's schedules.
-    ///
-    /// # Errors
-    /// `StoreError` when the database cannot be reached.
-    async fn held_count_for_concert(
-        &self,
-        user: UserId,
-        concert: ConcertId,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
-
     /// Frees up to `limit` seats whose hold expired at or before `now`: each such
     /// reservation becomes `EXPIRED` and its seat `AVAILABLE`, each seat under the same
     /// optimistic lock as `hold`. Returns how many were freed.

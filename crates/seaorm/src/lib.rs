@@ -23,4 +23,4 @@ mod users;
 mod waitlist;
 mod wallets;
 
-pub use store::{DbOptions, PoolStats, SeaOrmStore, StorePorts};
+pub use store::{DbOptions, PoolStats, SeaOrmStore, SeatClaim, StorePorts};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use frontrow_domain::boxoffice::model::{
-    AreaAvailability, Availability, CategoryAvailability, NewPresaleCodes, Order, OrderReceipt,
+    AreaAvailability, Availability, CategoryAvailability, NewPresaleCodes, Order, OrderHead, OrderReceipt,
     OrderStatus, PayOrder, PlaceOrder, PresaleCode, SeatPosition, StandingPosition, VenueSeat,
 };
 use frontrow_domain::boxoffice::port::{
@@ -22,10 +22,10 @@ use frontrow_domain::model::{
     ConcertId, OrderId, ReservationStatus, ScheduleId, SeatId, SeatStatus, UserId,
 };
 use frontrow_domain::returns::model::RefundKind;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::convert::{at, money, ms};
@@ -34,7 +34,7 @@ use crate::entity::{
     standing_area, ticket, wallet,
 };
 use crate::errors::{Fail, is_unique_violation, retrying, store_err};
-use crate::store::SeaOrmStore;
+use crate::store::{SeaOrmStore, SeatClaim};
 use crate::wallets::read_balance;
 
 const HELD: &str = OrderStatus::Held.as_str();
@@ -59,71 +59,80 @@ pub(crate) fn claimable(now: i64) -> Condition {
         )
 }
 
-/// The fan's live and paid tickets of the schedule at `now`.
-async fn tickets_of_fan(
+/// What a fan's new order is checked against, read under the fan's lock.
+struct FanAllowance {
+    /// The fan's live and paid tickets of the schedule.
+    tickets: u64,
+    /// The schedule's show is cancelled.
+    cancelled: bool,
+}
+
+/// The fan's live and paid tickets of the schedule at `now`, and whether the show is
+/// cancelled: two statements (the counts, then the standing lines of live orders).
+async fn fan_allowance(
     conn: &impl ConnectionTrait,
     user: i64,
     schedule: i64,
     now: i64,
-) -> Result<u64, DbErr> {
-    let seats = reservation::Entity::find()
-        .filter(reservation::Column::UserId.eq(user))
-        .filter(reservation::Column::ScheduleId.eq(schedule))
-        .filter(reservation::Column::LiveSeatId.is_not_null())
-        .filter(
-            Condition::any()
-                .add(reservation::Column::Status.eq(ReservationStatus::Confirmed.as_str()))
-                .add(reservation::Column::ExpiresAt.gt(now)),
-        )
-        .count(conn)
-        .await?;
-    let live: Vec<i64> = order::Entity::find()
-        .select_only()
-        .column(order::Column::Id)
-        .filter(order::Column::UserId.eq(user))
-        .filter(order::Column::ScheduleId.eq(schedule))
-        .filter(
-            Condition::any().add(order::Column::Status.eq(PAID)).add(
-                Condition::all()
-                    .add(order::Column::Status.eq(HELD))
-                    .add(order::Column::ExpiresAt.gt(now)),
-            ),
-        )
-        .into_tuple()
-        .all(conn)
-        .await?;
-    let mut standing = 0u64;
-    for ids in live.chunks(IN_CHUNK) {
-        let lines = order_standing::Entity::find()
-            .filter(order_standing::Column::OrderId.is_in(ids.iter().copied()))
-            .all(conn)
-            .await?;
-        standing += lines
-            .iter()
-            .map(|l| u64::try_from(l.quantity).unwrap_or(0))
-            .sum::<u64>();
-    }
+) -> Result<FanAllowance, DbErr> {
     // A returned standing ticket gives its place back to the fan's allowance (a returned
     // seat already does: its reservation is no longer live). The order stays PAID, so
-    // its standing line still counts the ticket above.
-    let returned = refund::Entity::find()
-        .filter(refund::Column::UserId.eq(user))
-        .filter(refund::Column::ScheduleId.eq(schedule))
-        .filter(refund::Column::Kind.eq(RefundKind::Return.as_str()))
-        .filter(
-            refund::Column::TicketId.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(ticket::Column::Id)
-                    .from(ticket::Entity)
-                    .and_where(ticket::Column::UserId.eq(user))
-                    .and_where(ticket::Column::ScheduleId.eq(schedule))
-                    .and_where(ticket::Column::AreaId.is_not_null())
-                    .to_owned(),
-            ),
-        )
-        .count(conn)
-        .await?;
-    Ok(seats + standing.saturating_sub(returned))
+    // its standing line still counts the ticket below.
+    let sql = format!(
+        "SELECT \
+           (SELECT COUNT(*) FROM reservations WHERE user_id = ? AND schedule_id = ? \
+             AND live_seat_id IS NOT NULL AND (status = '{confirmed}' OR expires_at > ?)) AS seats, \
+           (SELECT COUNT(*) FROM refunds WHERE user_id = ? AND schedule_id = ? \
+             AND kind = '{ret}' AND ticket_id IN (SELECT id FROM tickets \
+               WHERE user_id = ? AND schedule_id = ? AND area_id IS NOT NULL)) AS returned, \
+           (SELECT COUNT(*) FROM schedule_cancellations WHERE schedule_id = ?) AS cancelled",
+        confirmed = ReservationStatus::Confirmed.as_str(),
+        ret = RefundKind::Return.as_str(),
+    );
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(crate::convert::raw(
+            backend,
+            &sql,
+            vec![
+                user.into(),
+                schedule.into(),
+                now.into(),
+                user.into(),
+                schedule.into(),
+                user.into(),
+                schedule.into(),
+                schedule.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("a fan's ticket counts".into()))?;
+    let count = |col: &str| -> Result<u64, DbErr> {
+        let n: i64 = row.try_get("", col)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    let (seats, returned, cancelled) = (count("seats")?, count("returned")?, count("cancelled")?);
+    let sql = format!(
+        "SELECT l.quantity AS quantity FROM order_standing l JOIN orders o ON o.id = l.order_id \
+         WHERE o.user_id = ? AND o.schedule_id = ? \
+           AND (o.status = '{PAID}' OR (o.status = '{HELD}' AND o.expires_at > ?))"
+    );
+    let mut standing = 0u64;
+    for row in conn
+        .query_all_raw(crate::convert::raw(
+            backend,
+            &sql,
+            vec![user.into(), schedule.into(), now.into()],
+        ))
+        .await?
+    {
+        let q: i32 = row.try_get("", "quantity")?;
+        standing += u64::try_from(q).unwrap_or(0);
+    }
+    Ok(FanAllowance {
+        tickets: seats + standing.saturating_sub(returned),
+        cancelled: cancelled > 0,
+    })
 }
 
 /// The order's held reservations as `(id, seat_id)`, read without locks: the changes
@@ -401,11 +410,12 @@ impl SeaOrmStore {
             .filter(wallet::Column::UserId.eq(user))
             .exec(&txn)
             .await?;
-        if crate::waitlist::is_cancelled(&txn, schedule).await? {
+        let allowance = fan_allowance(&txn, user, schedule, now).await?;
+        if allowance.cancelled {
             txn.rollback().await?;
             return Err(Fail::Domain(PlaceError::ScheduleCancelled));
         }
-        let already = tickets_of_fan(&txn, user, schedule, now).await?;
+        let already = allowance.tickets;
         if already + wanted > u64::from(req.max_per_fan) {
             txn.rollback().await?;
             return Err(Fail::Domain(PlaceError::FanLimit {
@@ -439,21 +449,43 @@ impl SeaOrmStore {
             return Err(Fail::Domain(PlaceError::SeatsNotOnSale(closed)));
         }
         // 3. Seats, ascending.
+        let skip_locked = self.seat_claim == SeatClaim::SkipLocked
+            && txn.get_database_backend() != DbBackend::Sqlite;
+        let mut free_unlocked = 0usize;
+        if skip_locked {
+            for chunk in ids.chunks(IN_CHUNK) {
+                free_unlocked += seat::Entity::find()
+                    .select_only()
+                    .column(seat::Column::Id)
+                    .filter(seat::Column::Id.is_in(chunk.iter().copied()))
+                    .filter(claimable(now))
+                    .order_by_asc(seat::Column::Id)
+                    .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                    .into_tuple::<i64>()
+                    .all(&txn)
+                    .await?
+                    .len();
+            }
+        }
         let mut claimed = 0u64;
-        for chunk in ids.chunks(IN_CHUNK) {
-            claimed += seat::Entity::update_many()
-                .col_expr(seat::Column::Status, Expr::value(SeatStatus::Held.as_str()))
-                .col_expr(
-                    seat::Column::Version,
-                    Expr::col(seat::Column::Version).add(1),
-                )
-                .col_expr(seat::Column::HeldBy, Expr::value(Some(user)))
-                .col_expr(seat::Column::HeldUntil, Expr::value(Some(expires)))
-                .filter(seat::Column::Id.is_in(chunk.iter().copied()))
-                .filter(claimable(now))
-                .exec(&txn)
-                .await?
-                .rows_affected;
+        // Under SKIP LOCKED a seat taken or being claimed refuses the order without a
+        // wait (none is claimed; the answer below names the seats seen taken).
+        if !skip_locked || free_unlocked == ids.len() {
+            for chunk in ids.chunks(IN_CHUNK) {
+                claimed += seat::Entity::update_many()
+                    .col_expr(seat::Column::Status, Expr::value(SeatStatus::Held.as_str()))
+                    .col_expr(
+                        seat::Column::Version,
+                        Expr::col(seat::Column::Version).add(1),
+                    )
+                    .col_expr(seat::Column::HeldBy, Expr::value(Some(user)))
+                    .col_expr(seat::Column::HeldUntil, Expr::value(Some(expires)))
+                    .filter(seat::Column::Id.is_in(chunk.iter().copied()))
+                    .filter(claimable(now))
+                    .exec(&txn)
+                    .await?
+                    .rows_affected;
+            }
         }
         if claimed != u64::try_from(ids.len()).unwrap_or(u64::MAX) {
             txn.rollback().await?;
@@ -945,7 +977,7 @@ impl SeaOrmStore {
             .order_by_asc(order_standing::Column::AreaId)
             .all(&txn)
             .await?;
-        for l in lines {
+        for l in &lines {
             let q = i64::from(l.quantity);
             standing_area::Entity::update_many()
                 .col_expr(
@@ -961,7 +993,7 @@ impl SeaOrmStore {
                 .await?;
         }
         // Every position becomes a ticket in this same transaction.
-        crate::tickets::issue(&txn, &o, &seats, now).await?;
+        crate::tickets::issue(&txn, &o, &seats, &lines, now).await?;
         crate::waitlist::offer_paid(&txn, &o, now).await?;
         ledger_entry::Entity::insert(ledger_entry::ActiveModel {
             user_id: Set(o.user_id),
@@ -1092,6 +1124,23 @@ impl OrderRepository for SeaOrmStore {
             return Ok(None);
         };
         self.load_order(o).await.map(Some).map_err(store_err)
+    }
+
+    async fn order_head(&self, id: OrderId) -> Result<Option<OrderHead>, StoreError> {
+        let Some(o) = order::Entity::find_by_id(id.0)
+            .one(&self.db)
+            .await
+            .map_err(store_err)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(OrderHead {
+            id: OrderId(o.id),
+            user_id: UserId(o.user_id),
+            concert_id: ConcertId(o.concert_id),
+            status: order_status(&o.status).map_err(store_err)?,
+            offer: o.waitlist_entry_id.is_some(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(user = user.0), err)]

@@ -432,23 +432,6 @@ impl SeatRepository for SeaOrmStore {
         retrying!(self.try_extend(&req).await)
     }
 
-    #[tracing::instrument(skip_all, fields(user = user.0, concert = concert.0), err)]
-    async fn held_count_for_concert(
-        &self,
-        user: UserId,
-        concert: ConcertId,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        reservation::Entity::find()
-            .filter(reservation::Column::UserId.eq(user.0))
-            .filter(reservation::Column::ConcertId.eq(concert.0))
-            .filter(reservation::Column::Status.eq(HELD))
-            .filter(reservation::Column::ExpiresAt.gt(ms(now)))
-            .count(&self.db)
-            .await
-            .map_err(store_err)
-    }
-
     #[tracing::instrument(skip_all, fields(limit), err)]
     async fn release_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
         let now = ms(now);
@@ -509,28 +492,12 @@ impl SeatRepository for SeaOrmStore {
             held = SeatStatus::Held.as_str(),
             held_r = HELD,
         );
-        let backend = self.db.get_database_backend();
-        let sql = if backend == DbBackend::Postgres {
-            let mut n = 0;
-            sql.chars()
-                .map(|c| {
-                    if c == '?' {
-                        n += 1;
-                        format!("${n}")
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        } else {
-            sql
-        };
         let row = self
             .db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [
+            .query_one_raw(crate::convert::raw(
+                self.db.get_database_backend(),
+                &sql,
+                vec![
                     concert.0.into(),
                     concert.0.into(),
                     now.into(),

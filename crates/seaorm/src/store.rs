@@ -27,6 +27,22 @@ pub struct DbOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
     pub acquire_timeout: Duration,
+    pub seat_claim: SeatClaim,
+}
+
+/// How an order claims its seats. Both are all-or-nothing and leave the database the
+/// judge (the unique live-seat index stands behind either).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SeatClaim {
+    /// One conditional `UPDATE … WHERE <free>` over the order's seats: a seat another
+    /// transaction is claiming is waited for, then judged on what that one committed.
+    #[default]
+    Conditional,
+    /// First `SELECT … FOR UPDATE SKIP LOCKED` over the order's free seats: a seat another
+    /// transaction is claiming is not waited for, the order is refused at once (and
+    /// best-available plans again). PostgreSQL and MariaDB/MySQL; SQLite, which locks the
+    /// whole database for a write, claims conditionally either way.
+    SkipLocked,
 }
 
 /// A snapshot of the connection pool.
@@ -55,6 +71,7 @@ pub struct StorePorts {
 #[derive(Clone, Debug)]
 pub struct SeaOrmStore {
     pub(crate) db: DatabaseConnection,
+    pub(crate) seat_claim: SeatClaim,
 }
 
 /// How long a SQLite connection waits for the write lock before giving up.
@@ -91,7 +108,10 @@ impl SeaOrmStore {
         let db = Database::connect(co)
             .await
             .context("cannot connect to the database")?;
-        Ok(SeaOrmStore { db })
+        Ok(SeaOrmStore {
+            db,
+            seat_claim: opts.seat_claim,
+        })
     }
 
     /// Applies every pending migration.

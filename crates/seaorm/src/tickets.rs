@@ -44,11 +44,12 @@ fn corrupt(what: String) -> DbErr {
 }
 
 /// Writes one ticket per seat and per standing place of `o`, inside the paying
-/// transaction (`seats`: the order's seat ids).
+/// transaction (`seats`: the order's seat ids, `lines`: its standing lines).
 pub(crate) async fn issue(
     conn: &impl ConnectionTrait,
     o: &order::Model,
     seats: &[i64],
+    lines: &[order_standing::Model],
     now: i64,
 ) -> Result<(), DbErr> {
     let mut rows = Vec::new();
@@ -80,11 +81,6 @@ pub(crate) async fn issue(
             rows.push(row(Some(s.id), None, s.label, s.category));
         }
     }
-    let lines = order_standing::Entity::find()
-        .filter(order_standing::Column::OrderId.eq(o.id))
-        .order_by_asc(order_standing::Column::Id)
-        .all(conn)
-        .await?;
     for l in lines {
         let a = standing_area::Entity::find_by_id(l.area_id)
             .one(conn)

@@ -41,6 +41,7 @@ async fn store_with_a_hold() -> (SeaOrmStore, StorePorts, Reservation, TempDb) {
         max_connections: 4,
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
+        seat_claim: frontrow_seaorm::SeatClaim::default(),
     };
     let store = SeaOrmStore::connect(&format!("sqlite:{}", path.display()), &opts)
         .await

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use frontrow_domain::boxoffice::model::{
-    AreaAvailability, Availability, NewPresaleCodes, Order, OrderReceipt, PayOrder, PlaceOrder,
+    AreaAvailability, Availability, NewPresaleCodes, Order, OrderHead, OrderReceipt, PayOrder, PlaceOrder,
     PresaleCode, VenueSeat,
 };
 use frontrow_domain::boxoffice::port::{
@@ -66,6 +66,10 @@ impl OrderRepository for InvalidatingOrders {
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.inner.order(id).await
+    }
+
+    async fn order_head(&self, id: OrderId) -> Result<Option<OrderHead>, StoreError> {
+        self.inner.order_head(id).await
     }
 
     async fn orders_of(&self, user: UserId, limit: u64) -> Result<Vec<Order>, StoreError> {

@@ -20,7 +20,7 @@ use frontrow_domain::queue::QueueSettings;
 use frontrow_domain::waiting_room::WaitingRoom;
 use frontrow_memory::MemoryQueue;
 use frontrow_redis::RedisQueue;
-use frontrow_seaorm::{DbOptions, SeaOrmStore, StorePorts};
+use frontrow_seaorm::{DbOptions, SeaOrmStore, SeatClaim, StorePorts};
 use secrecy::ExposeSecret;
 
 use super::probes::probes;
@@ -34,7 +34,7 @@ use crate::guard::pow::PowGate;
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::passkeys::Passkeys;
-use crate::settings::Settings;
+use crate::settings::{SeatClaimSetting, Settings};
 use crate::telemetry;
 use frontrow_domain::boxoffice::port::OrderRepository;
 
@@ -44,6 +44,10 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<SeaOrmStore> {
         max_connections: settings.database.max_connections,
         connect_timeout: Duration::from_millis(settings.database.connect_timeout_ms),
         acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+        seat_claim: match settings.database.seat_claim {
+            SeatClaimSetting::Conditional => SeatClaim::Conditional,
+            SeatClaimSetting::SkipLocked => SeatClaim::SkipLocked,
+        },
     };
     SeaOrmStore::connect(settings.database.url.expose_secret(), &opts)
         .await
@@ -269,7 +273,6 @@ fn app_state(
     let boxoffice = BoxOffice::new(
         ports.catalog.clone(),
         orders,
-        ports.seats.clone(),
         room.clone(),
         clock.clone(),
         settings.order_policy(),

@@ -17,7 +17,7 @@ use self::port::{OrderChangeError, OrderPayError, OrderRepository, PlaceError};
 use crate::booking::MAX_IDEMPOTENCY_KEY_LEN;
 use crate::error::StoreError;
 use crate::model::{OrderId, ScheduleId, SeatId, UserId};
-use crate::ports::{CatalogRepository, Clock, SeatRepository};
+use crate::ports::{CatalogRepository, Clock};
 use crate::seating::Ask;
 use crate::waiting_room::{GateError, WaitingRoom};
 
@@ -255,7 +255,6 @@ pub const MAX_ORDERS_LISTED: u64 = 200;
 pub struct BoxOffice {
     catalog: Arc<dyn CatalogRepository>,
     orders: Arc<dyn OrderRepository>,
-    seats: Arc<dyn SeatRepository>,
     room: WaitingRoom,
     clock: Arc<dyn Clock>,
     policy: OrderPolicy,
@@ -320,7 +319,6 @@ impl BoxOffice {
     pub fn new(
         catalog: Arc<dyn CatalogRepository>,
         orders: Arc<dyn OrderRepository>,
-        seats: Arc<dyn SeatRepository>,
         room: WaitingRoom,
         clock: Arc<dyn Clock>,
         policy: OrderPolicy,
@@ -328,7 +326,6 @@ impl BoxOffice {
         BoxOffice {
             catalog,
             orders,
-            seats,
             room,
             clock,
             policy,
@@ -554,7 +551,10 @@ impl BoxOffice {
                 max: MAX_IDEMPOTENCY_KEY_LEN,
             },
         )?;
-        let order = self.order(user, id).await?;
+        let order = match self.orders.order_head(id).await? {
+            Some(o) if o.user_id == user => o,
+            _ => return Err(OrderError::NotFound),
+        };
         // A paid order is only replayed or refused: no admission needed (the payment
         // may have freed the slot already). A waiting-list offer is the fan's turn
         // already: paying it needs no queue token.
@@ -568,7 +568,7 @@ impl BoxOffice {
             {
                 Ok(t) => Some(t),
                 Err(gate @ (GateError::Expired | GateError::Waiting)) => {
-                    match self.orders.order(id).await? {
+                    match self.orders.order_head(id).await? {
                         Some(o) if o.status == model::OrderStatus::Paid => None,
                         _ => return Err(gate.into()),
                     }
@@ -587,18 +587,11 @@ impl BoxOffice {
             .await?;
         if let (false, Some(ticket)) = (receipt.replayed, ticket) {
             let now = self.clock.now();
-            let left = async {
-                let holds = self
-                    .seats
-                    .held_count_for_concert(user, order.concert_id, now)
-                    .await?;
-                let orders = self
-                    .orders
-                    .live_orders_for_concert(user, order.concert_id, now)
-                    .await?;
-                Ok::<u64, StoreError>(holds + orders)
-            }
-            .await;
+            // Every hold is an order's (a one-seat hold is an order of one).
+            let left = self
+                .orders
+                .live_orders_for_concert(user, order.concert_id, now)
+                .await;
             match left {
                 Ok(0) => {
                     if let Err(e) = self.room.complete(&ticket.token).await {

@@ -71,6 +71,18 @@ pub struct StandingPosition {
     pub price: Money,
 }
 
+/// An order without its positions: whose it is, for which concert, in which state (what
+/// paying needs to know before it asks the line; one read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderHead {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub concert_id: ConcertId,
+    pub status: OrderStatus,
+    /// A waiting-list offer: the fan's turn already, paid without a queue token.
+    pub offer: bool,
+}
+
 /// A party's order: held together, paid once, with one expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
@@ -102,6 +114,17 @@ pub struct Order {
 }
 
 impl Order {
+    /// The order without its positions.
+    pub fn head(&self) -> OrderHead {
+        OrderHead {
+            id: self.id,
+            user_id: self.user_id,
+            concert_id: self.concert_id,
+            status: self.status,
+            offer: self.offer,
+        }
+    }
+
     /// The status as of `now`: a held order past its expiry reads as expired even
     /// before the sweeper has written that down.
     pub fn status_at(&self, now: DateTime<Utc>) -> OrderStatus {

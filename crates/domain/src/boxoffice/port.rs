@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::model::{
-    Availability, NewPresaleCodes, Order, OrderReceipt, OrderStatus, PayOrder, PlaceOrder,
+    Availability, NewPresaleCodes, Order, OrderHead, OrderReceipt, OrderStatus, PayOrder, PlaceOrder,
     PresaleCode, VenueSeat,
 };
 use crate::error::StoreError;
@@ -155,6 +155,13 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the database cannot be reached or a row is corrupt.
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// The order's owner, concert, status and whether it is a waiting-list offer, without
+    /// its positions; `None` when unknown.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached or a row is corrupt.
+    async fn order_head(&self, id: OrderId) -> Result<Option<OrderHead>, StoreError>;
 
     /// The fan's orders, newest first, at most `limit`.
     ///

@@ -9,7 +9,7 @@ use super::model::{OrderStatus, VenueSeat};
 use super::port::MockOrderRepository;
 use super::*;
 use crate::model::{ConcertId, Money, Schedule};
-use crate::ports::{MockCatalogRepository, MockClock, MockQueue, MockSeatRepository};
+use crate::ports::{MockCatalogRepository, MockClock, MockQueue};
 use crate::queue::{Ticket, TicketStatus};
 
 const TOKEN: &str = "1.1.7.0123456789abcdef0123456789abcdef";
@@ -28,7 +28,7 @@ pub(crate) fn office(orders: MockOrderRepository) -> BoxOffice {
 
 fn office_with(orders: MockOrderRepository, policy: OrderPolicy) -> BoxOffice {
     let queue = admitting(TicketStatus::Active, Some(admitted_until()));
-    build(orders, MockSeatRepository::new(), queue, policy)
+    build(orders, queue, policy)
 }
 
 /// A queue whose gate finds every token `status`, admitted until `active_until`.
@@ -44,12 +44,7 @@ fn admitting(status: TicketStatus, active_until: Option<DateTime<Utc>>) -> MockQ
     queue
 }
 
-fn build(
-    orders: MockOrderRepository,
-    seats: MockSeatRepository,
-    queue: MockQueue,
-    policy: OrderPolicy,
-) -> BoxOffice {
+fn build(orders: MockOrderRepository, queue: MockQueue, policy: OrderPolicy) -> BoxOffice {
     let mut catalog = MockCatalogRepository::new();
     catalog.expect_get_schedule().returning(|id| {
         Ok((id == ScheduleId(10)).then(|| Schedule {
@@ -66,7 +61,6 @@ fn build(
     BoxOffice::new(
         catalog,
         Arc::new(orders),
-        Arc::new(seats),
         room,
         clock,
         policy,
@@ -351,8 +345,8 @@ async fn a_waiting_list_offer_is_paid_without_a_queue_token_and_nothing_else_is(
     for offer in [true, false] {
         let mut orders = MockOrderRepository::new();
         orders
-            .expect_order()
-            .returning(move |_| Ok(Some(held_order(offer))));
+            .expect_order_head()
+            .returning(move |_| Ok(Some(held_order(offer).head())));
         orders.expect_pay().returning(|req| {
             Ok(model::OrderReceipt {
                 order_id: req.order_id,
@@ -839,12 +833,7 @@ async fn without_an_admission_end_a_hold_lasts_its_ttl() {
         Ok(order_of(&req))
     });
     let queue = admitting(TicketStatus::Active, None);
-    let office = build(
-        orders,
-        MockSeatRepository::new(),
-        queue,
-        OrderPolicy::default(),
-    );
+    let office = build(orders, queue, OrderPolicy::default());
     let o = office
         .place(UserId(7), Some(TOKEN), picked(None))
         .await
@@ -873,27 +862,38 @@ fn receipt_of(req: &PayOrder) -> model::OrderReceipt {
 }
 
 #[tokio::test]
-async fn paying_frees_the_slot_only_when_no_hold_or_order_is_left() {
-    for (holds, live, freed) in [(0, 0, true), (1, 0, false), (0, 1, false), (2, 2, false)] {
+async fn paying_frees_the_slot_only_when_no_order_is_left() {
+    for (live, freed) in [(0, true), (1, false), (2, false)] {
         let mut orders = MockOrderRepository::new();
-        orders.expect_order().returning(|_| Ok(Some(fans_order())));
+        orders
+            .expect_order_head()
+            .returning(|_| Ok(Some(fans_order().head())));
         orders.expect_pay().returning(|req| Ok(receipt_of(&req)));
         orders
             .expect_live_orders_for_concert()
             .returning(move |_, _, _| Ok(live));
-        let mut seats = MockSeatRepository::new();
-        seats
-            .expect_held_count_for_concert()
-            .returning(move |_, _, _| Ok(holds));
         let mut queue = admitting(TicketStatus::Active, Some(admitted_until()));
         queue
             .expect_leave()
             .times(usize::from(freed))
             .returning(|_, _| Ok(()));
-        let office = build(orders, seats, queue, OrderPolicy::default());
+        let office = build(orders, queue, OrderPolicy::default());
         let paid = office.pay(UserId(7), Some(TOKEN), OrderId(1), "k").await;
-        assert!(paid.is_ok(), "{holds} + {live}: {paid:?}");
+        assert!(paid.is_ok(), "{live} live: {paid:?}");
     }
+}
+
+#[tokio::test]
+async fn another_fans_order_cannot_be_paid() {
+    let mut orders = MockOrderRepository::new();
+    orders
+        .expect_order_head()
+        .returning(|_| Ok(Some(fans_order().head())));
+    orders.expect_pay().never();
+    let got = office(orders)
+        .pay(UserId(8), Some(TOKEN), OrderId(1), "k")
+        .await;
+    assert!(matches!(got, Err(OrderError::NotFound)), "{got:?}");
 }
 
 #[tokio::test]
@@ -903,14 +903,14 @@ async fn an_expired_admission_pays_nothing_new_and_replays_what_a_retry_paid() {
     for paid_meanwhile in [true, false] {
         let reads = Mutex::new(0);
         let mut orders = MockOrderRepository::new();
-        orders.expect_order().returning(move |_| {
+        orders.expect_order_head().returning(move |_| {
             let mut n = reads.lock().unwrap();
             *n += 1;
             let mut o = fans_order();
             if paid_meanwhile && *n > 1 {
                 o.status = OrderStatus::Paid;
             }
-            Ok(Some(o))
+            Ok(Some(o.head()))
         });
         orders
             .expect_pay()
@@ -922,12 +922,7 @@ async fn an_expired_admission_pays_nothing_new_and_replays_what_a_retry_paid() {
                 })
             });
         let queue = admitting(TicketStatus::Expired, None);
-        let office = build(
-            orders,
-            MockSeatRepository::new(),
-            queue,
-            OrderPolicy::default(),
-        );
+        let office = build(orders, queue, OrderPolicy::default());
         let got = office.pay(UserId(7), Some(TOKEN), OrderId(1), "k").await;
         if paid_meanwhile {
             assert!(got.is_ok_and(|r| r.replayed));

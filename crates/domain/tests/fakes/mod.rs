@@ -140,12 +140,11 @@ impl CatalogRepository for FakeCatalog {
     }
 }
 
-/// Reservations by id, the seats left per concert, and the holds a user still has.
+/// Reservations by id and the seats left per concert.
 #[derive(Default)]
 pub struct FakeSeats {
     pub reservations: Mutex<HashMap<ReservationId, Reservation>>,
     pub counts: Mutex<HashMap<ConcertId, SeatCounts>>,
-    pub held_left: Mutex<u64>,
     /// Every `reservation` read, in order.
     pub reads: Mutex<Vec<ReservationId>>,
     /// A status the read reservation takes right after the first read (a concurrent
@@ -201,15 +200,6 @@ impl SeatRepository for FakeSeats {
 
     async fn extend(&self, _req: ExtendRequest) -> Result<Reservation, ExtendError> {
         unused("extend")
-    }
-
-    async fn held_count_for_concert(
-        &self,
-        _user: UserId,
-        _concert: ConcertId,
-        _now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        Ok(*self.held_left.lock().unwrap())
     }
 
     async fn release_expired(&self, _now: DateTime<Utc>, _limit: u64) -> Result<u64, StoreError> {
