@@ -27,8 +27,8 @@ use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Response;
-use secrecy::ExposeSecret;
 use sea_orm::ConnectionTrait;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 const PARTIES: usize = 500;
@@ -181,18 +181,20 @@ async fn best_available_parties(apps: &[&TestApp], db: Db) {
     let fans = admitted_fans(app, concert, PARTIES).await;
     let mut rng = StdRng::seed_from_u64(21);
     let sizes: Vec<u32> = (0..PARTIES).map(|_| rng.random_range(1..=6)).collect();
-    let answers = join_all(fans.iter().zip(&sizes).enumerate().map(|(i, (fan, size))| async move {
-        let res = order(
-            apps[i % apps.len()],
-            fan,
-            &json!({ "schedule_id": schedule,
+    let answers = join_all(fans.iter().zip(&sizes).enumerate().map(
+        |(i, (fan, size))| async move {
+            let res = order(
+                apps[i % apps.len()],
+                fan,
+                &json!({ "schedule_id": schedule,
                      "best_available": { "count": size, "strict": true } }),
-        )
-        .await;
-        let status = res.status().as_u16();
-        let body: Value = res.json().await.unwrap();
-        (status, body)
-    }))
+            )
+            .await;
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap();
+            (status, body)
+        },
+    ))
     .await;
 
     let mut sold: HashSet<i64> = HashSet::new();

@@ -72,9 +72,17 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {
-        let pg = raw(DbBackend::Postgres, "a = ? AND b = ?", vec![1i64.into(), 2i64.into()]);
+        let pg = raw(
+            DbBackend::Postgres,
+            "a = ? AND b = ?",
+            vec![1i64.into(), 2i64.into()],
+        );
         assert_eq!(pg.sql, "a = $1 AND b = $2");
-        let my = raw(DbBackend::MySql, "a = ? AND b = ?", vec![1i64.into(), 2i64.into()]);
+        let my = raw(
+            DbBackend::MySql,
+            "a = ? AND b = ?",
+            vec![1i64.into(), 2i64.into()],
+        );
         assert_eq!(my.sql, "a = ? AND b = ?");
     }
 }

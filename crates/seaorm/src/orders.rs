@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use frontrow_domain::boxoffice::model::{
-    AreaAvailability, Availability, CategoryAvailability, NewPresaleCodes, Order, OrderHead, OrderReceipt,
-    OrderStatus, PayOrder, PlaceOrder, PresaleCode, SeatPosition, StandingPosition, VenueSeat,
+    AreaAvailability, Availability, CategoryAvailability, NewPresaleCodes, Order, OrderHead,
+    OrderReceipt, OrderStatus, PayOrder, PlaceOrder, PresaleCode, SeatPosition, StandingPosition,
+    VenueSeat,
 };
 use frontrow_domain::boxoffice::port::{
     OrderChangeError, OrderPayError, OrderRepository, PlaceError, PresaleError,
@@ -30,8 +31,8 @@ use sea_orm::{
 
 use crate::convert::{at, money, ms};
 use crate::entity::{
-    ledger_entry, order, order_payment, order_standing, refund, reservation, schedule, seat,
-    standing_area, ticket, wallet,
+    ledger_entry, order, order_payment, order_standing, reservation, schedule, seat, standing_area,
+    wallet,
 };
 use crate::errors::{Fail, is_unique_violation, retrying, store_err};
 use crate::store::{SeaOrmStore, SeatClaim};

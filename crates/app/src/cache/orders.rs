@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use frontrow_domain::boxoffice::model::{
-    AreaAvailability, Availability, NewPresaleCodes, Order, OrderHead, OrderReceipt, PayOrder, PlaceOrder,
-    PresaleCode, VenueSeat,
+    AreaAvailability, Availability, NewPresaleCodes, Order, OrderHead, OrderReceipt, PayOrder,
+    PlaceOrder, PresaleCode, VenueSeat,
 };
 use frontrow_domain::boxoffice::port::{
     OrderChangeError, OrderPayError, OrderRepository, PlaceError, PresaleError,

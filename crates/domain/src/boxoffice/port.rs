@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::model::{
-    Availability, NewPresaleCodes, Order, OrderHead, OrderReceipt, OrderStatus, PayOrder, PlaceOrder,
-    PresaleCode, VenueSeat,
+    Availability, NewPresaleCodes, Order, OrderHead, OrderReceipt, OrderStatus, PayOrder,
+    PlaceOrder, PresaleCode, VenueSeat,
 };
 use crate::error::StoreError;
 use crate::model::{ConcertId, Money, OrderId, ScheduleId, SeatId, UserId};

@@ -58,13 +58,7 @@ fn build(orders: MockOrderRepository, queue: MockQueue, policy: OrderPolicy) -> 
     let clock: Arc<dyn Clock> = Arc::new(clock);
     let catalog: Arc<dyn CatalogRepository> = Arc::new(catalog);
     let room = WaitingRoom::new(Arc::new(queue), catalog.clone(), clock.clone());
-    BoxOffice::new(
-        catalog,
-        Arc::new(orders),
-        room,
-        clock,
-        policy,
-    )
+    BoxOffice::new(catalog, Arc::new(orders), room, clock, policy)
 }
 
 pub(crate) fn order_of(req: &PlaceOrder) -> Order {
