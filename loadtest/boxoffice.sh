@@ -10,8 +10,13 @@
 #
 # usage: loadtest/boxoffice.sh [--dbs "postgres mariadb sqlite"] [--parties 2500]
 #                              [--standing 500] [--allow-split] [--perf] [--pool 32]
-# Each run also records where the machine's CPU went while it ran (seconds of CPU of the
-# server, of the benchmark client, and of everything else — the database, mostly).
+#                              [--claim conditional|skip-locked] [--instances 1]
+# --claim sets database.seat_claim; --instances N > 1 runs N instances on one database and
+# one Redis line (orders and payments spread over them in turn), so their seat planners
+# collide in the database as they would in production.
+# Each run also records where the machine's CPU went from the first order to the last
+# payment (seconds of CPU of the servers, of the benchmark client, and of everything
+# else — the database, mostly).
 # --perf samples the server's CPU (perf record, 499 Hz, call graphs) during each run and
 # writes where the time goes beside the report: <UTC>-boxoffice-<db>.perf.txt (the top
 # symbols, self time) — the profile behind a missed target.
@@ -20,7 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=(); PERF=0; POOL=32
+DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=(); PERF=0; POOL=32; CLAIM=conditional; INSTANCES=1
 CMDLINE="loadtest/boxoffice.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,17 +35,16 @@ while [ $# -gt 0 ]; do
     --allow-split) SPLIT=(--allow-split); shift ;;
     --perf) PERF=1; shift ;;
     --pool) POOL=$2; shift 2 ;;
+    --claim) CLAIM=$2; shift 2 ;;
+    --instances) INSTANCES=$2; shift 2 ;;
     *) echo "boxoffice.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 log() { echo "[boxoffice.sh $(date +%T)] $*" >&2; }
-# CPU ticks of a process (with its reaped children), and of the whole machine (busy).
-proc_cpu() { awk '{print $14+$15+$16+$17}' "/proc/$1/stat"; }
-all_cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8; exit}' /proc/stat; }
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
-services_up mariadb postgres
+if [ "$INSTANCES" -gt 1 ]; then services_up redis mariadb postgres; else services_up mariadb postgres; fi
 log "building release binaries"
 cargo build -q --release -p frontrow-app -p frontrow-crowd
 BIN="$CARGO_TARGET_DIR/release/frontrow"
@@ -48,9 +52,10 @@ BOX="$CARGO_TARGET_DIR/release/boxoffice"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$HERE/results/$STAMP-boxoffice"
 WORK=$(mktemp -d /tmp/frontrow-boxoffice.XXXXXX)
-SERVER_PID=""
+SERVER_PID=""; OTHER_PIDS=()
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  for p in "${OTHER_PIDS[@]+"${OTHER_PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
   services_down || true
   rm -rf "$WORK"
 }
@@ -78,32 +83,52 @@ for db in $DBS; do
     sqlite) URL="sqlite://$WORK/$name.db?mode=rwc" ;;
     *) echo "boxoffice.sh: unknown database $db" >&2; exit 2 ;;
   esac
-  PORT=$(free_port)
   ADMIN_KEY="boxoffice-admin-$(date +%s)"
-  env RUST_LOG=warn \
-    FRONTROW__HTTP__BIND="127.0.0.1:$PORT" \
-    FRONTROW__DATABASE__URL="$URL" \
-    FRONTROW__DATABASE__MAX_CONNECTIONS="$POOL" \
-    FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
-    FRONTROW__AUTH__JWT_SECRET="boxoffice-jwt-secret-0123456789" \
-    FRONTROW__LIMITS__ENABLED=false \
-    FRONTROW__QUEUE__TICK_INTERVAL_MS=50 \
-    FRONTROW__HTTP__CLIENT_REQUEST_TIMEOUT_MS=60000 \
-    "$BIN" serve >"$WORK/$db.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  PREFIX="box$(date +%s%N):"
+  # start_instance LOG: one server on a free port, its pid in STARTED_PID, port in STARTED_PORT.
+  start_instance() {
+    STARTED_PORT=$(free_port)
+    local redis=()
+    if [ "$INSTANCES" -gt 1 ]; then
+      redis=(FRONTROW__REDIS__URL="$FRONTROW_TEST_REDIS_URL" FRONTROW__REDIS__KEY_PREFIX="$PREFIX")
+    fi
+    env RUST_LOG=warn \
+      FRONTROW__HTTP__BIND="127.0.0.1:$STARTED_PORT" \
+      FRONTROW__DATABASE__URL="$URL" \
+      FRONTROW__DATABASE__MAX_CONNECTIONS="$POOL" \
+      FRONTROW__DATABASE__SEAT_CLAIM="$CLAIM" \
+      FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" \
+      FRONTROW__AUTH__JWT_SECRET="boxoffice-jwt-secret-0123456789" \
+      FRONTROW__LIMITS__ENABLED=false \
+      FRONTROW__QUEUE__TICK_INTERVAL_MS=50 \
+      FRONTROW__HTTP__CLIENT_REQUEST_TIMEOUT_MS=60000 \
+      "${redis[@]+"${redis[@]}"}" \
+      "$BIN" serve >"$1" 2>&1 &
+    STARTED_PID=$!
+    for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$STARTED_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  }
+  start_instance "$WORK/$db.log"
+  SERVER_PID=$STARTED_PID; PORT=$STARTED_PORT
+  ALSO=()
+  for k in $(seq 2 "$INSTANCES"); do
+    start_instance "$WORK/$db.$k.log"
+    OTHER_PIDS+=("$STARTED_PID"); ALSO+=("http://127.0.0.1:$STARTED_PORT")
+  done
   log "$db: running $PARTIES parties + $STANDING standing orders"
-  PERF_PID=""
+  PERF_PID=""; PAUSE=()
   if [ "$PERF" = 1 ]; then
-    perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/$db.perf.data" 2>/dev/null &
+    # The profile covers the timed phase only (not the fans' sign-up and admission):
+    # perf attaches when the client says it is ready, during its pause.
+    PAUSE=(--ready-file "$WORK/$db.ready" --pause-ms 3000)
+    ( while [ ! -e "$WORK/$db.ready" ]; do sleep 0.1; done
+      exec perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/$db.perf.data" 2>/dev/null ) &
     PERF_PID=$!
   fi
-  SERVER_CPU0=$(proc_cpu "$SERVER_PID"); ALL_CPU0=$(all_cpu)
-  TIMEFORMAT='%U %S'
-  { time "$BOX" --base "http://127.0.0.1:$PORT" --admin-key "$ADMIN_KEY" --parties "$PARTIES" \
-      --standing-orders "$STANDING" "${SPLIT[@]+"${SPLIT[@]}"}" --out "$WORK/$db.json" \
-      >/dev/null 2>"$WORK/$db.client.log" || rc=1; } 2>"$WORK/$db.client.time"
-  echo "$(proc_cpu "$SERVER_PID") $SERVER_CPU0 $(all_cpu) $ALL_CPU0 $(cat "$WORK/$db.client.time")" >"$WORK/$db.cpu"
+  "$BOX" --base "http://127.0.0.1:$PORT" --admin-key "$ADMIN_KEY" --parties "$PARTIES" \
+    ${ALSO[0]+--also "$(IFS=,; echo "${ALSO[*]}")"} \
+    --cpu-of "$(IFS=,; echo "$SERVER_PID${OTHER_PIDS[0]+,${OTHER_PIDS[*]}}")" "${PAUSE[@]+"${PAUSE[@]}"}" \
+    --standing-orders "$STANDING" "${SPLIT[@]+"${SPLIT[@]}"}" --out "$WORK/$db.json" \
+    >/dev/null 2>"$WORK/$db.client.log" || rc=1
   if [ -n "$PERF_PID" ]; then
     kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
     {
@@ -119,12 +144,13 @@ for db in $DBS; do
     } >"$OUT-$db.perf.txt"
     log "$db: profile in $OUT-$db.perf.txt"
   fi
-  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+  kill "$SERVER_PID" "${OTHER_PIDS[@]+"${OTHER_PIDS[@]}"}"; wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""; OTHER_PIDS=()
 done
 
-python3 - "$WORK" "$OUT" "$PGBENCH_TPS" "$CMDLINE" "$DBS" "$POOL" <<'PY'
+python3 - "$WORK" "$OUT" "$PGBENCH_TPS" "$CMDLINE" "$DBS" "$POOL" "$CLAIM" "$INSTANCES" <<'PY'
 import json, os, subprocess, sys, datetime
-work, out, tps, cmd, dbs, pool = sys.argv[1:7]
+work, out, tps, cmd, dbs, pool, claim, instances = sys.argv[1:9]
 commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
 dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
 mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "?")
@@ -132,13 +158,6 @@ runs = {}
 for db in dbs.split():
     p = os.path.join(work, db + ".json")
     runs[db] = json.load(open(p)) if os.path.exists(p) else None
-    c = os.path.join(work, db + ".cpu")
-    if runs[db] is not None and os.path.exists(c):
-        hz = os.sysconf("SC_CLK_TCK")
-        s1, s0, a1, a0, cu, cs = open(c).read().split()
-        server, machine, client = (int(s1) - int(s0)) / hz, (int(a1) - int(a0)) / hz, float(cu) + float(cs)
-        runs[db]["cpu_s"] = {"server": server, "client": client,
-                             "rest": max(machine - server - client, 0.0), "machine": machine}
 doc = {"commit": commit, "dirty": bool(dirty), "cores": os.cpu_count(), "mem_kib": mem,
        "command": cmd, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
        "pgbench_tps": float(tps) if tps else None, "runs": runs}
@@ -148,7 +167,9 @@ L = [f"# Box office benchmark {os.path.basename(out)}", "",
      f"- machine: {os.cpu_count()} cores, {int(mem)//1024} MiB; client, server and database share it",
      f"- command: `{cmd}`", f"- date: {doc['date']}",
      f"- same-run baseline: pgbench (TPC-B-like, scale 10, 16 clients, 10 s) on the same PostgreSQL: **{tps} tps**",
-     f"- one release instance per database, in-memory queue, rate limits off, pool of {pool} connections",
+     (f"- one release instance per database, in-memory queue" if instances == "1" else
+      f"- {instances} release instances per database on one Redis line, orders and payments in turn") +
+     f", rate limits off, pool of {pool} connections (each), seat claim `{claim}`",
      "", "| | " + " | ".join(dbs.split()) + " |", "|---|" + "---|" * len(dbs.split())]
 def row(label, f):
     cells = []
@@ -170,7 +191,7 @@ row("share of 409", lambda r: f"{100*r['share_409']:.3f} %")
 row("order answers", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r['order_statuses'].items())))
 row("payment answers", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r['payment_statuses'].items())))
 row("lone seats left (reported / on the map)", lambda r: f"{r['lone_seats_reported']} / {r['lone_seats_on_map']}")
-row("CPU s while it ran: server / client / rest (the database, mostly)", lambda r: "{server:.1f} / {client:.1f} / {rest:.1f}".format(**r['cpu_s']))
+row("CPU s, first order → last payment: server / client / rest (the database, mostly)", lambda r: "{server:.1f} / {client:.1f} / {rest:.1f}".format(**r['cpu_s']))
 row("double-sold seats", lambda r: str(r['double_sold']))
 row("failed requests", lambda r: str(r['failures']))
 row("target: ≥ 99.5 % sold within 5 s", lambda r: "met" if r['targets']['sold_out_within_5_s'] else "**missed**")

@@ -26,9 +26,24 @@ use tokio::time::Instant;
 
 #[derive(Parser, Debug, Clone)]
 struct Args {
-    /// The frontrow under test.
+    /// The frontrow under test: its first instance prepares the sale and the fans; every
+    /// further instance (`--also`) shares its database and line and takes its turn at
+    /// the orders and payments.
     #[arg(long)]
     base: String,
+    /// Further instances, comma-separated base URLs.
+    #[arg(long, value_delimiter = ',')]
+    also: Vec<String>,
+    /// Server processes whose CPU time is counted over the timed phase (first order to
+    /// last payment), beside this client's and the whole machine's (Linux `/proc`).
+    #[arg(long, value_delimiter = ',')]
+    cpu_of: Vec<u32>,
+    /// After the fans are prepared, write this file and wait this long before the timed
+    /// phase (a profiler attaches then).
+    #[arg(long)]
+    ready_file: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
     #[arg(long)]
     admin_key: String,
     #[arg(long, default_value_t = 2_500)]
@@ -194,6 +209,62 @@ struct Outcome {
     lone: u64,
 }
 
+/// CPU seconds spent so far by the servers, this client and the whole machine (busy).
+#[derive(Debug, Clone, Copy)]
+struct CpuSample {
+    servers: f64,
+    client: f64,
+    machine: f64,
+}
+
+impl CpuSample {
+    /// `None` where `/proc` cannot be read (not Linux, or a server gone).
+    fn take(servers: &[u32]) -> Option<CpuSample> {
+        // Clock ticks (USER_HZ): 100 on every Linux this runs on.
+        const HZ: f64 = 100.0;
+        let of = |pid: &str| -> Option<f64> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the command's closing parenthesis; utime is field 14 overall.
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<f64> = rest
+                .split_whitespace()
+                .skip(11)
+                .take(4)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (f.len() == 4).then(|| f.iter().sum::<f64>() / HZ)
+        };
+        let mut total = 0.0;
+        for pid in servers {
+            total += of(&pid.to_string())?;
+        }
+        let line = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu: Vec<f64> = line
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // user, nice, system, irq, softirq (not idle, not iowait).
+        let busy = [0usize, 1, 2, 5, 6].iter().filter_map(|i| cpu.get(*i)).sum::<f64>() / HZ;
+        Some(CpuSample {
+            servers: total,
+            client: of("self")?,
+            machine: busy,
+        })
+    }
+
+    /// What was spent between `before` and this sample, as JSON.
+    fn since(&self, before: &CpuSample) -> Value {
+        let servers = self.servers - before.servers;
+        let client = self.client - before.client;
+        let machine = self.machine - before.machine;
+        json!({ "server": servers, "client": client, "machine": machine,
+                "rest": (machine - servers - client).max(0.0) })
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = Client::builder()
         .pool_max_idle_per_host(4_096)
@@ -250,6 +321,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let barrier = Arc::new(Barrier::new(n + 1));
     let mut tasks = Vec::with_capacity(n);
+    let instances: Vec<String> = std::iter::once(base.clone())
+        .chain(args.also.iter().cloned())
+        .collect();
     for (i, fan) in fans.into_iter().enumerate() {
         let body = if i < args.parties {
             json!({ "schedule_id": schedule,
@@ -258,7 +332,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             json!({ "schedule_id": schedule,
                     "standing": [{ "area": "Field", "quantity": standing[i - args.parties] }] })
         };
-        let (client, base, barrier) = (client.clone(), base.clone(), barrier.clone());
+        let base = instances[i % instances.len()].clone();
+        let (client, barrier) = (client.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let t0 = Instant::now();
@@ -303,6 +378,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             (out, t0)
         }));
     }
+    if let Some(f) = &args.ready_file {
+        std::fs::write(f, b"ready\n")?;
+    }
+    tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
+    let cpu0 = CpuSample::take(&args.cpu_of);
     barrier.wait().await;
     let start = Instant::now();
     let mut order_h = Histogram::<u64>::new(3)?;
@@ -380,6 +460,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let cpu = cpu0.zip(CpuSample::take(&args.cpu_of)).map(|(a, b)| b.since(&a));
     let total_seats = (SECTIONS.len() * ROWS) as u64 * u64::from(SEATS_PER_ROW);
     let refused = statuses.get(&409).copied().unwrap_or(0);
     let share_409 = refused as f64 / n as f64;
@@ -415,6 +496,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "failures": failures,
         "first_order_to_last_payment_s": wall.as_secs_f64(),
         "tickets_per_s": seats_per_s,
+        "cpu_s": cpu,
         "order_ms": { "p50": millis(&order_h, 0.5), "p99": millis(&order_h, 0.99), "max": millis(&order_h, 1.0) },
         "payment_ms": { "p50": millis(&pay_h, 0.5), "p99": millis(&pay_h, 0.99), "max": millis(&pay_h, 1.0) },
         "targets": {
