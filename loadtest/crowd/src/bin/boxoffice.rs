@@ -38,6 +38,10 @@ struct Args {
     /// last payment), beside this client's and the whole machine's (Linux `/proc`).
     #[arg(long, value_delimiter = ',')]
     cpu_of: Vec<u32>,
+    /// The database's processes: every process of this user id (PostgreSQL's backends,
+    /// MariaDB's server), counted like the servers.
+    #[arg(long)]
+    cpu_of_uid: Option<u32>,
     /// After the fans are prepared, write this file and wait this long before the timed
     /// phase (a profiler attaches then).
     #[arg(long)]
@@ -214,12 +218,13 @@ struct Outcome {
 struct CpuSample {
     servers: f64,
     client: f64,
+    database: Option<f64>,
     machine: f64,
 }
 
 impl CpuSample {
     /// `None` where `/proc` cannot be read (not Linux, or a server gone).
-    fn take(servers: &[u32]) -> Option<CpuSample> {
+    fn take(servers: &[u32], db_uid: Option<u32>) -> Option<CpuSample> {
         // Clock ticks (USER_HZ): 100 on every Linux this runs on.
         const HZ: f64 = 100.0;
         let of = |pid: &str| -> Option<f64> {
@@ -248,9 +253,32 @@ impl CpuSample {
             .collect();
         // user, nice, system, irq, softirq (not idle, not iowait).
         let busy = [0usize, 1, 2, 5, 6].iter().filter_map(|i| cpu.get(*i)).sum::<f64>() / HZ;
+        // A process of the database's user (its status file names the real uid first).
+        let database = db_uid.map(|uid| {
+            let mut sum = 0.0;
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                    continue;
+                }
+                let owned = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|st| {
+                        st.lines()
+                            .find_map(|l| l.strip_prefix("Uid:"))
+                            .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+                    })
+                    == Some(uid);
+                if owned {
+                    sum += of(&pid).unwrap_or(0.0);
+                }
+            }
+            sum
+        });
         Some(CpuSample {
             servers: total,
             client: of("self")?,
+            database,
             machine: busy,
         })
     }
@@ -260,8 +288,9 @@ impl CpuSample {
         let servers = self.servers - before.servers;
         let client = self.client - before.client;
         let machine = self.machine - before.machine;
-        json!({ "server": servers, "client": client, "machine": machine,
-                "rest": (machine - servers - client).max(0.0) })
+        let database = self.database.zip(before.database).map(|(a, b)| a - b);
+        json!({ "server": servers, "client": client, "machine": machine, "database": database,
+                "rest": (machine - servers - client - database.unwrap_or(0.0)).max(0.0) })
     }
 }
 
@@ -382,7 +411,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::write(f, b"ready\n")?;
     }
     tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
-    let cpu0 = CpuSample::take(&args.cpu_of);
+    let cpu0 = CpuSample::take(&args.cpu_of, args.cpu_of_uid);
     barrier.wait().await;
     let start = Instant::now();
     let mut order_h = Histogram::<u64>::new(3)?;
@@ -460,7 +489,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let cpu = cpu0.zip(CpuSample::take(&args.cpu_of)).map(|(a, b)| b.since(&a));
+    let cpu = cpu0
+        .zip(CpuSample::take(&args.cpu_of, args.cpu_of_uid))
+        .map(|(a, b)| b.since(&a));
     let total_seats = (SECTIONS.len() * ROWS) as u64 * u64::from(SEATS_PER_ROW);
     let refused = statuses.get(&409).copied().unwrap_or(0);
     let share_409 = refused as f64 / n as f64;
