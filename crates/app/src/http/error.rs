@@ -533,6 +533,16 @@ impl From<OrderError> for ApiError {
                 "No seats left together",
                 format!("{detail}; nothing was held"),
             ),
+            OrderError::Contended { .. } => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "seats-contended",
+                    "Seats contended",
+                    format!("{detail}; nothing was held, seats are left: try again"),
+                );
+                e.retry_after = Some(1);
+                e
+            }
             OrderError::AreaFull { .. } => ApiError::new(
                 StatusCode::CONFLICT,
                 "standing-area-full",
@@ -692,5 +702,25 @@ impl From<crate::guard::identity::IdentityError> for ApiError {
                 a
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sold_out_is_a_conflict_and_contended_seats_a_retry() {
+        let gone = ApiError::from(OrderError::NoSeatsLeft { count: 4 });
+        assert_eq!(
+            (gone.status, gone.slug, gone.retry_after),
+            (StatusCode::CONFLICT, "no-seats-left", None)
+        );
+        let busy = ApiError::from(OrderError::Contended { count: 4 });
+        assert_eq!(
+            (busy.status, busy.slug, busy.retry_after),
+            (StatusCode::SERVICE_UNAVAILABLE, "seats-contended", Some(1))
+        );
+        assert!(busy.detail.contains("try again"), "{}", busy.detail);
     }
 }

@@ -88,6 +88,11 @@ pub enum OrderError {
     /// No block of `count` seats (or split, if allowed) is left for the party.
     #[error("no {count} seats left together matching the request")]
     NoSeatsLeft { count: u32 },
+    /// Blocks for the party are left, but other parties (on other instances) kept
+    /// claiming them first until the request's time was up: worth retrying, unlike
+    /// `NoSeatsLeft`.
+    #[error("other parties kept claiming the seats left for {count} first")]
+    Contended { count: u32 },
     #[error("no standing area {0:?} in this schedule")]
     AreaNotFound(String),
     #[error("standing area {area:?} has {available} places left")]
@@ -240,8 +245,11 @@ fn check_presale(new: &model::NewPresaleCodes, generate: u32) -> Result<(), Orde
     Ok(())
 }
 
-/// How long a best-available request keeps trying before it answers.
-const PLAN_DEADLINE: StdDuration = StdDuration::from_secs(5);
+/// How long a best-available request keeps trying before it answers: `NoSeatsLeft` only
+/// from a fresh snapshot with nothing in flight, `Contended` when blocks were still left.
+/// Measured with two instances on one database (`loadtest/boxoffice.sh --instances 2`):
+/// at 5 s a sixth of the parties were refused while seats were left.
+const PLAN_DEADLINE: StdDuration = StdDuration::from_secs(10);
 /// How long a request waits for other requests' claims to settle before planning again.
 const PENDING_WAIT: StdDuration = StdDuration::from_millis(5);
 /// How long a request waits for another request's snapshot.
@@ -455,7 +463,12 @@ impl BoxOffice {
             };
             let Some(pick) = pick else {
                 if Instant::now() >= deadline {
-                    return Err(OrderError::NoSeatsLeft { count: best.count });
+                    // Only a fresh snapshot with no claim in flight may say nothing is left.
+                    return Err(if fresh && pending == 0 {
+                        OrderError::NoSeatsLeft { count: best.count }
+                    } else {
+                        OrderError::Contended { count: best.count }
+                    });
                 }
                 if pending > 0 {
                     // Another party's claim may yet fail and free its seats.
@@ -480,12 +493,15 @@ impl BoxOffice {
                     p.settle(&pick.seats, true);
                     return Ok(order);
                 }
-                Err(PlaceError::SeatsTaken(lost)) if Instant::now() < deadline => {
+                Err(PlaceError::SeatsTaken(lost)) => {
                     p.settle(&pick.seats, false);
                     p.mark_taken(&lost);
                     // Someone else (another instance, or a stale snapshot) got there
                     // first: read the store again before long.
                     p.expire();
+                    if Instant::now() >= deadline {
+                        return Err(OrderError::Contended { count: best.count });
+                    }
                 }
                 Err(e) => {
                     p.settle(&pick.seats, false);

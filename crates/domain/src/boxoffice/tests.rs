@@ -182,6 +182,23 @@ async fn best_available_plans_again_after_losing_a_claim() {
 }
 
 #[tokio::test]
+async fn claims_lost_until_the_deadline_are_contended_not_sold_out() {
+    // Another instance wins every claim, and the store's snapshot never shows its seats
+    // taken: blocks are always left, so the answer is "try again", never "no seats".
+    let mut orders = MockOrderRepository::new();
+    orders.expect_venue().returning(|_| Ok(Some(one_row(8))));
+    orders.expect_taken_seats().returning(|_, _| Ok(vec![]));
+    orders
+        .expect_place()
+        .returning(|req| Err(PlaceError::SeatsTaken(req.seats.clone())));
+    let got = office(orders).place(UserId(7), Some(TOKEN), best(2)).await;
+    assert!(
+        matches!(got, Err(OrderError::Contended { count: 2 })),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
 async fn no_block_left_is_409_only_after_a_fresh_snapshot() {
     let mut orders = MockOrderRepository::new();
     orders.expect_venue().returning(|_| Ok(Some(one_row(4))));

@@ -252,7 +252,11 @@ impl CpuSample {
             .filter_map(|x| x.parse().ok())
             .collect();
         // user, nice, system, irq, softirq (not idle, not iowait).
-        let busy = [0usize, 1, 2, 5, 6].iter().filter_map(|i| cpu.get(*i)).sum::<f64>() / HZ;
+        let busy = [0usize, 1, 2, 5, 6]
+            .iter()
+            .filter_map(|i| cpu.get(*i))
+            .sum::<f64>()
+            / HZ;
         // A process of the database's user (its status file names the real uid first).
         let database = db_uid.map(|uid| {
             let mut sum = 0.0;
