@@ -166,6 +166,39 @@ test("standing places are ordered by quantity, and the console shows the layout,
   for (const p of [page, ops]) assert.deepEqual(scriptErrors(p), []);
 });
 
+test("the console shows the concert chosen last even when the one chosen before answers late", async () => {
+  const first = await hallConcert("Late Answers Night");
+  const second = await hallConcert("Chosen Last Night");
+  await openSale(first.id, { maxActive: 7 });
+  await openSale(second.id, { maxActive: 3 });
+  const ops = await newPage(browser);
+  // The server's own answers about the first concert, held back 1.5 s on their way.
+  let late = 0;
+  await ops.route(new RegExp(`/api/v1/(admin/)?concerts/${first.id}/(queue-policy|schedules)$`), async (route) => {
+    const response = await route.fetch();
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.fulfill({ response });
+    late += 1;
+  });
+  await ops.goto(`${BASE}/admin#concert=${first.id}`);
+  await ops.fill("#admin-key", ADMIN);
+  await ops.click("#key-btn");
+  await ops.waitForSelector("#console:not([hidden])");
+  await ops.selectOption("#concert", String(second.id));
+  const date = String(second.schedules[0].id);
+  await until(ops, (d) => document.getElementById("layout-date").value === d, date);
+  // Every late answer delivered (the first concert's dates may be asked for after its
+  // policy arrives: one more delay), then nothing of the first concert may be shown.
+  for (let i = 0; i < 40 && late < 1; i++) await ops.waitForTimeout(100);
+  assert.ok(late >= 1, "the first concert's answers were delivered");
+  await ops.waitForTimeout(2000);
+  assert.equal(await ops.inputValue("#concert"), String(second.id));
+  assert.deepEqual(await ops.$$eval("#layout-date option", (os) => os.map((o) => o.value)), [date]);
+  assert.deepEqual(await ops.$$eval("#gate-date option", (os) => os.map((o) => o.value)), [date]);
+  assert.equal(await ops.inputValue("#max-active"), "3");
+  assert.deepEqual(scriptErrors(ops), []);
+});
+
 test("on a 390x844 phone a fan picks two seats on the map, goes back, and finds the hold listed and cancellable", async () => {
   const c = await hallConcert("Phone Night");
   await openSale(c.id);

@@ -61,12 +61,16 @@ function render() {
 
 const schedule = () => Number($("gate-date").value);
 
+// False, painting nothing, when the console moved to another concert meanwhile.
 async function loadDates() {
-  const { data } = await call("GET", `/concerts/${G.concert}/schedules`);
+  const id = G.concert;
+  const { data } = await call("GET", `/concerts/${id}/schedules`);
+  if (id !== G.concert) return false;
   const sel = $("gate-date"), had = sel.value;
   sel.textContent = "";
   for (const s of data) sel.append(el("option", { value: String(s.id), text: `${when(s.starts_at)} (#${s.id})` }));
   if (had && data.some((s) => String(s.id) === had)) sel.value = had;
+  return true;
 }
 
 function figures(s) {
@@ -159,6 +163,9 @@ document.addEventListener("console:concert", async (ev) => {
   G.key = ev.detail.key;
   render();
   clearInterval(G.timer);
-  try { await loadDates(); await refresh(true); } catch (e) { note(e.message); }
+  const id = G.concert;
+  try { if (await loadDates()) await refresh(true); } catch (e) { note(e.message); }
+  if (id !== G.concert) return;
+  clearInterval(G.timer);
   G.timer = setInterval(() => { if (!document.hidden && !$("console").hidden) refresh(); }, REFRESH_MS);
 });

@@ -87,10 +87,12 @@ async function choose(id) {
   S.conflicts = null;
   clearError();
   try {
-    await loadPolicy();
-    await loadDates();
+    // A later choice (the operator picked another concert while these answers were on
+    // their way) wins: a stale answer must not paint the other concert's policy or dates.
+    if (!(await loadPolicy(id)) || !(await loadDates(id))) return;
     await sample();
   } catch (e) { fail(e); return; }
+  if (S.concert !== id) return;
   clearInterval(S.timer);
   S.timer = setInterval(sample, 1000);
 }
@@ -102,10 +104,14 @@ function toLocalInput(iso) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-async function loadPolicy() {
-  const { data, headers } = await admin("GET", `/concerts/${S.concert}/queue-policy`);
+// Both loaders answer false, painting nothing, when the operator chose another concert
+// while the answer was on its way.
+async function loadPolicy(id = S.concert) {
+  const { data, headers } = await admin("GET", `/concerts/${id}/queue-policy`);
+  if (id !== S.concert) return false;
   S.policyTag = headers.get("ETag");
   renderPolicy(data);
+  return true;
 }
 
 function renderPolicy(p) {
@@ -207,14 +213,16 @@ async function sample() {
 }
 
 // ---------- one date's layout and its sales per category and standing area ----------
-async function loadDates() {
-  const { data } = await call("GET", `/concerts/${S.concert}/schedules`);
+async function loadDates(id = S.concert) {
+  const { data } = await call("GET", `/concerts/${id}/schedules`);
+  if (id !== S.concert) return false;
   const sel = $("layout-date"), had = sel.value;
   sel.textContent = "";
   for (const s of data) sel.append(el("option", { value: String(s.id), text: when(s.starts_at) }));
   if (had && data.some((s) => String(s.id) === had)) sel.value = had;
   S.cells = null; S.layoutOf = null;
   await presale.show(Number(sel.value));
+  return true;
 }
 
 async function drawLayout() {
