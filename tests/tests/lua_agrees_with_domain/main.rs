@@ -11,6 +11,7 @@ mod counters;
 mod draw;
 mod gcra;
 mod life;
+mod sweep;
 
 use chrono::{DateTime, TimeZone, Utc};
 use frontrow_domain::lifecycle::LineLife;
