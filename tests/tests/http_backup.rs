@@ -1,4 +1,5 @@
-//! A database backup taken while a sale runs (`pg_dump`, one consistent snapshot)
+//! A database backup taken while a sale runs (`pg_dump -Fc` on PostgreSQL,
+//! `mariadb-dump --single-transaction` on MariaDB: one consistent snapshot each)
 //! restores into a store that holds together: every seat sold has its buyer's payment,
 //! nobody paid twice, nothing sold after the snapshot appears, everything paid before it
 //! does; an instance started on the restored database serves it at once.
@@ -47,6 +48,59 @@ fn run(tool: &str, args: &[&str]) {
     );
 }
 
+/// `mariadb-dump` or `mariadb` with the connection of `url` (a `mysql://` URL), the
+/// database last; `stdin`/`stdout` redirected to `file` when given.
+fn run_mariadb(tool: &str, url: &str, extra: &[&str], stdin: Option<&str>, stdout: Option<&str>) {
+    let u = reqwest::Url::parse(url).expect("a MariaDB URL");
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(format!("--host={}", u.host_str().unwrap_or("127.0.0.1")))
+        .arg(format!("--port={}", u.port().unwrap_or(3306)))
+        .arg(format!("--user={}", u.username()))
+        .arg("--protocol=TCP");
+    if let Some(p) = u.password() {
+        cmd.arg(format!("--password={p}"));
+    }
+    cmd.args(extra).arg(u.path().trim_start_matches('/'));
+    if let Some(f) = stdin {
+        cmd.stdin(std::fs::File::open(f).expect("the dump"));
+    }
+    if let Some(f) = stdout {
+        cmd.stdout(std::fs::File::create(f).expect("the dump file"));
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} cannot run ({e}): MariaDB's client tools are needed"));
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Takes one consistent snapshot of the database at `url` into `file`.
+fn dump(db: Db, url: &str, file: &str) {
+    match db {
+        Db::Postgres => run("pg_dump", &["-Fc", "-f", file, "-d", url]),
+        Db::MariaDb => run_mariadb(
+            "mariadb-dump",
+            url,
+            &["--single-transaction", "--routines", "--triggers"],
+            None,
+            Some(file),
+        ),
+        Db::Sqlite => unreachable!("SQLite is backed up by copying its file"),
+    }
+}
+
+/// Restores `file` into the (new, empty) database at `url`.
+fn restore(db: Db, url: &str, file: &str) {
+    match db {
+        Db::Postgres => run("pg_restore", &["--no-owner", "-d", url, file]),
+        Db::MariaDb => run_mariadb("mariadb", url, &[], Some(file), None),
+        Db::Sqlite => unreachable!("SQLite is backed up by copying its file"),
+    }
+}
+
 async fn sold_and_charged(
     app: &TestApp,
     schedule: i64,
@@ -76,10 +130,19 @@ async fn sold_and_charged(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_a_sale_restores_a_consistent_store_on_redis_and_postgres() {
+    backup_during_a_sale(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_a_sale_restores_a_consistent_store_on_redis_and_mariadb() {
+    backup_during_a_sale(Db::MariaDb).await;
+}
+
+async fn backup_during_a_sale(db: Db) {
     let redis = required_env("FRONTROW_TEST_REDIS_URL", "a Redis server");
-    let db_url = fresh_database_url(Db::Postgres).await;
+    let db_url = fresh_database_url(db).await;
     let app = spawn_app_with(AppOptions {
-        db: Db::Postgres,
+        db,
         redis: Some(redis.clone()),
         database_url: Some(db_url.clone()),
         ..AppOptions::default()
@@ -134,7 +197,7 @@ async fn a_backup_taken_during_a_sale_restores_a_consistent_store_on_redis_and_p
         }
         let before = paid.load(Ordering::SeqCst);
         let (url, file) = (db_url.clone(), dump.display().to_string());
-        tokio::task::spawn_blocking(move || run("pg_dump", &["-Fc", "-f", &file, "-d", &url]))
+        tokio::task::spawn_blocking(move || self::dump(db, &url, &file))
             .await
             .unwrap();
         before
@@ -142,12 +205,12 @@ async fn a_backup_taken_during_a_sale_restores_a_consistent_store_on_redis_and_p
     let (_, paid_before_dump) = tokio::join!(buying, backup);
 
     // Restore into a new database and serve it from a new instance.
-    let restored = fresh_database_url(Db::Postgres).await;
+    let restored = fresh_database_url(db).await;
     let file = dump.display().to_string();
-    run("pg_restore", &["--no-owner", "-d", &restored, &file]);
+    restore(db, &restored, &file);
     let _ = std::fs::remove_file(&dump);
     let after = spawn_app_with(AppOptions {
-        db: Db::Postgres,
+        db,
         redis: Some(redis),
         database_url: Some(restored),
         ..AppOptions::default()
