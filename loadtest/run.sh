@@ -91,7 +91,8 @@ case "$PROFILE" in
   release) log "building release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
            (cd "$ROOT" && cargo build --release -q -p frontrow-app -p frontrow-crowd) ;;
   debug)   log "building debug (CARGO_TARGET_DIR=$CARGO_TARGET_DIR; a smoke run measures no speed)"
-           (cd "$ROOT" && cargo build -q -p frontrow-app -p frontrow-crowd) ;;
+           # FRONTROW_PREBUILT=1: the full tier's workspace build made these binaries.
+           [ -n "${FRONTROW_PREBUILT:-}" ] || (cd "$ROOT" && cargo build -q -p frontrow-app -p frontrow-crowd) ;;
   *) echo "run.sh: LOADTEST_PROFILE must be release or debug" >&2; exit 2 ;;
 esac
 BIN="$CARGO_TARGET_DIR/$PROFILE/frontrow"

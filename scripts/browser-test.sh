@@ -19,7 +19,9 @@ if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/n
    || [ ! -d tests/browser/node_modules/jsqr ] || [ ! -d tests/browser/node_modules/pngjs ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi
-cargo build -q -p frontrow-app
+# FRONTROW_PREBUILT=1 (the full tier, after its workspace build): the binary is current, and
+# building this one package would rebuild some thirty crates with other features.
+[ -n "${FRONTROW_PREBUILT:-}" ] || cargo build -q -p frontrow-app
 BIN="$CARGO_TARGET_DIR/debug/frontrow"
 
 DIR=$(mktemp -d /tmp/frontrow-browser.XXXXXX)

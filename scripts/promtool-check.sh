@@ -16,7 +16,9 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt-get install -y -qq prometheus >/dev/null 2>&1 ||
     { apt-get update -qq >/dev/null && apt-get install -y -qq prometheus >/dev/null; }
 fi
-cargo build -q -p frontrow-app
+# FRONTROW_PREBUILT=1 (the full tier, after its workspace build): the binary is current, and
+# building this one package would rebuild some thirty crates with other features.
+[ -n "${FRONTROW_PREBUILT:-}" ] || cargo build -q -p frontrow-app
 BIN="$CARGO_TARGET_DIR/debug/frontrow"
 
 DIR=$(mktemp -d /tmp/frontrow-promtool.XXXXXX)
