@@ -13,6 +13,11 @@ provenance_md() {
   cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   mem=$(awk '/MemTotal/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
   echo "- commit: \`$commit\`"
+  # A run of these scripts against binaries built from another commit (a before/after
+  # comparison: FRONTROW_PREBUILT=1 CARGO_TARGET_DIR=<its target dir>) says so.
+  if [ -n "${FRONTROW_BINARY_COMMIT:-}" ]; then
+    echo "- binaries: built from \`$FRONTROW_BINARY_COMMIT\` (prebuilt in ${CARGO_TARGET_DIR:-target}), run by the scripts of the commit above"
+  fi
   echo "- machine: $(nproc) cores ($cpu), $mem RAM"
   echo "- command: \`$*\`"
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -89,7 +89,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PROFILE=${LOADTEST_PROFILE:-$([ "$SMOKE" = 1 ] && echo debug || echo release)}
 case "$PROFILE" in
   release) log "building release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-           (cd "$ROOT" && cargo build --release -q -p frontrow-app -p frontrow-crowd) ;;
+           # FRONTROW_PREBUILT=1: the binaries there are used as they are (e.g. an older
+           # commit's, for a before/after run; FRONTROW_BINARY_COMMIT names it in the report).
+           [ -n "${FRONTROW_PREBUILT:-}" ] || (cd "$ROOT" && cargo build --release -q -p frontrow-app -p frontrow-crowd) ;;
   debug)   log "building debug (CARGO_TARGET_DIR=$CARGO_TARGET_DIR; a smoke run measures no speed)"
            # FRONTROW_PREBUILT=1: the full tier's workspace build made these binaries.
            [ -n "${FRONTROW_PREBUILT:-}" ] || (cd "$ROOT" && cargo build -q -p frontrow-app -p frontrow-crowd) ;;
@@ -218,7 +220,7 @@ new_concert() { # title rows seats_per_row price -> "concert_id schedule_id"
 }
 
 cat >"$RAW/meta.json" <<EOF
-{"mode":"$MODE","build":"$PROFILE","db":"$DB","started_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","git":"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (with uncommitted changes)')","command":"${LT_COMMAND//\"/ }",
+{"mode":"$MODE","build":"$PROFILE","db":"$DB","started_at":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","git":"$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$ROOT" && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && echo ' (with uncommitted changes)')${FRONTROW_BINARY_COMMIT:+; binaries built from $FRONTROW_BINARY_COMMIT (prebuilt)}","command":"${LT_COMMAND//\"/ }",
  "nproc":$(nproc),"cpu":"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//;s/"/ /g')",
  "mem_total_kb":$(awk '/MemTotal/{print $2}' /proc/meminfo),"k6":"$("$K6" version | head -1 | cut -d' ' -f1-2)",
  "wrk":"-t$WRK_T -c$WRK_C -d$WRK_D","wrk_rounds":$WRK_ROUNDS,"queue_vus":$Q_VUS,"profile":"$RAMP_UP up / $STEADY steady / $RAMP_DOWN down",

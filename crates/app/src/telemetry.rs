@@ -43,6 +43,7 @@ pub const RATE_LIMITED: &str = "frontrow_rate_limited_total";
 /// orders the sweeper ended.
 pub const ORDERS: &str = "frontrow_orders_total";
 pub const ORDER_CONFLICTS: &str = "frontrow_order_conflicts_total";
+pub const ORDERS_CONTENDED: &str = "frontrow_orders_contended_total";
 pub const ORDER_PAYMENTS: &str = "frontrow_order_payments_total";
 pub const ORDERS_EXPIRED: &str = "frontrow_orders_expired_total";
 /// Failed fetches of the identity provider's keys (JWKS).
@@ -53,7 +54,7 @@ pub const RELEASE_RETRIES: &str = "frontrow_admission_release_retries_total";
 pub const RELEASES_PENDING: &str = "frontrow_admission_releases_pending";
 
 /// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
-pub const METRICS: [&str; 25] = [
+pub const METRICS: [&str; 26] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     QUEUE_WAITING,
@@ -74,6 +75,7 @@ pub const METRICS: [&str; 25] = [
     RATE_LIMITED,
     ORDERS,
     ORDER_CONFLICTS,
+    ORDERS_CONTENDED,
     ORDER_PAYMENTS,
     ORDERS_EXPIRED,
     JWKS_FETCH_ERRORS,
@@ -146,6 +148,10 @@ pub fn describe(name: &str) -> Option<(Kind, &'static str)> {
         ),
         ORDERS => (Counter, "Orders held."),
         ORDER_CONFLICTS => (Counter, "Orders refused for want of seats or places."),
+        ORDERS_CONTENDED => (
+            Counter,
+            "Best-available orders answered 503 seats-contended: every claim lost to other parties until the deadline while seats were left.",
+        ),
         ORDER_PAYMENTS => (Counter, "Orders paid."),
         ORDERS_EXPIRED => (
             Counter,
@@ -189,6 +195,7 @@ fn register_all() {
         REDIS_CONNECTS,
         ORDERS,
         ORDER_CONFLICTS,
+        ORDERS_CONTENDED,
         ORDER_PAYMENTS,
         ORDERS_EXPIRED,
         JWKS_FETCH_ERRORS,

@@ -329,6 +329,7 @@ async fn every_metric_family_has_help_and_type_and_the_pools_partition() {
         "frontrow_holds_total",
         "frontrow_payments_total",
         "frontrow_orders_total",
+        "frontrow_orders_contended_total",
         "frontrow_jwks_fetch_errors_total",
         "frontrow_redis_connects_total",
         "frontrow_rate_limited_total",

@@ -13,7 +13,9 @@ use super::responses::{
     BadRequest, Conflict, Forbidden, Gone, JsonBodyProblems, NotFound, PaymentRequired,
     Unauthorized, Unavailable, Unprocessable,
 };
-use crate::telemetry::{ORDER_CONFLICTS, ORDER_PAYMENTS, ORDERS, PAYMENT_REPLAYS};
+use crate::telemetry::{
+    ORDER_CONFLICTS, ORDER_PAYMENTS, ORDERS, ORDERS_CONTENDED, PAYMENT_REPLAYS,
+};
 
 /// Holds everything a party asks for — picked seats or best-available seats together,
 /// and standing places — in one transaction with one expiry, or nothing (409 naming what
@@ -57,6 +59,8 @@ pub async fn place_order(
                     | OrderError::AreaFull { .. }
             ) {
                 metrics::counter!(ORDER_CONFLICTS).increment(1);
+            } else if matches!(e, OrderError::Contended { .. }) {
+                metrics::counter!(ORDERS_CONTENDED).increment(1);
             }
             Err(e.into())
         }
