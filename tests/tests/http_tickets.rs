@@ -580,6 +580,136 @@ async fn the_doors(db: Db) {
     app.stop().await;
 }
 
+/// Devices uploading batches of the same tickets at once, while a gate scans them online:
+/// every ticket admitted exactly once, every other scan `already_redeemed`; a nonce twice
+/// in one batch is recorded once and answered `replayed` the second time.
+async fn batches_at_once(db: Db) {
+    let app = spawn(db).await;
+    let (_, schedule, _, t) = small_sale(&app).await;
+    let key = gate_key(&app, schedule).await;
+    let codes: Vec<String> = t
+        .iter()
+        .map(|x| x["code"].as_str().unwrap().to_owned())
+        .collect();
+    let upload = |device: usize| {
+        let scans: Vec<Value> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({
+                    "code": c, "gate": format!("D{device}"), "device": format!("dev-{device}"),
+                    "nonce": format!("b{device}-{i}"), "scanned_at": Utc::now(),
+                })
+            })
+            .collect();
+        let (app, key) = (&app, &key);
+        async move { batch(app, key, &scans).await }
+    };
+    let online = codes.iter().enumerate().map(|(i, c)| {
+        let (app, key) = (&app, &key);
+        async move { scan(app, key, c, "Online", &format!("s-{i}")).await }
+    });
+    let (uploads, singles) = tokio::join!(
+        futures::future::join_all((0..4).map(upload)),
+        futures::future::join_all(online)
+    );
+    let mut answers: Vec<Value> = singles;
+    for u in &uploads {
+        answers.extend(u["results"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(answers.len(), 5 * codes.len());
+    for ticket in &t {
+        let of_it: Vec<&str> = answers
+            .iter()
+            .filter(|a| a["ticket_id"] == ticket["id"])
+            .map(result)
+            .collect();
+        assert_eq!(of_it.len(), 5, "{answers:?}");
+        assert_eq!(
+            of_it.iter().filter(|r| **r == "admitted").count(),
+            1,
+            "ticket {}: {of_it:?}",
+            ticket["id"]
+        );
+        assert!(
+            of_it
+                .iter()
+                .all(|r| *r == "admitted" || *r == "already_redeemed"),
+            "{of_it:?}"
+        );
+    }
+    // A device sends its batch again while the first upload is still on its way: the
+    // scans are recorded once, the other answer replays them.
+    let (first, again) = tokio::join!(upload(7), upload(7));
+    let recorded = first["recorded"].as_u64().unwrap() + again["recorded"].as_u64().unwrap();
+    assert_eq!(recorded, codes.len() as u64, "{first} {again}");
+    for (x, y) in first["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(again["results"].as_array().unwrap())
+    {
+        assert_eq!(result(x), "already_redeemed");
+        assert_eq!((&x["nonce"], result(x)), (&y["nonce"], result(y)));
+        assert_ne!(x["replayed"], y["replayed"], "{x} {y}");
+    }
+    // One nonce twice in one batch.
+    let twice = json!({
+        "code": codes[0], "gate": "D9", "device": "dev-9", "nonce": "twice",
+        "scanned_at": Utc::now(),
+    });
+    let up = batch(&app, &key, &[twice.clone(), twice]).await;
+    assert_eq!(up["recorded"], 1, "{up}");
+    let (a, b) = (&up["results"][0], &up["results"][1]);
+    assert_eq!(
+        (&a["replayed"], &b["replayed"]),
+        (&json!(false), &json!(true))
+    );
+    assert_eq!(result(a), "already_redeemed");
+    assert_eq!(
+        (&a["nonce"], &a["scanned_at"]),
+        (&b["nonce"], &b["scanned_at"])
+    );
+    let stats: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/admin/schedules/{schedule}/checkins")))
+        .header("X-Admin-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["admitted"], codes.len());
+    let recorded: u64 = stats["per_gate_minute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["admitted"].as_u64().unwrap() + m["refused"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        recorded,
+        6 * codes.len() as u64 + 1,
+        "every nonce recorded once"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn batches_uploaded_at_once_admit_each_ticket_once_on_sqlite() {
+    batches_at_once(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn batches_uploaded_at_once_admit_each_ticket_once_on_mariadb() {
+    batches_at_once(Db::MariaDb).await;
+}
+
+#[tokio::test]
+async fn batches_uploaded_at_once_admit_each_ticket_once_on_postgres() {
+    batches_at_once(Db::Postgres).await;
+}
+
 #[tokio::test]
 async fn second_scans_nonces_revocations_and_duplicates_on_sqlite() {
     the_doors(Db::Sqlite).await;

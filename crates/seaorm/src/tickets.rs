@@ -293,103 +293,71 @@ impl SeaOrmStore {
             .transpose()
     }
 
+    /// The check-ins stored under these nonces, by nonce (replayed).
+    async fn by_nonces(&self, nonces: &[&str]) -> Result<HashMap<String, Checkin>, DbErr> {
+        let mut found = HashMap::new();
+        for chunk in nonces.chunks(500) {
+            let rows = checkin::Entity::find()
+                .filter(checkin::Column::Nonce.is_in(chunk.iter().copied()))
+                .all(&self.db)
+                .await?;
+            for row in rows {
+                let c = to_checkin(row, true)?;
+                found.insert(c.nonce.clone(), c);
+            }
+        }
+        Ok(found)
+    }
+
     /// One attempt; `None` when it lost a race and should look again.
     async fn try_record(&self, new: &NewCheckin) -> Result<Option<Checkin>, Fail<StoreError>> {
         if let Some(c) = self.by_nonce(&new.scan.nonce).await? {
             return Ok(Some(c));
         }
-        let scanned_at = ms(new.scan.scanned_at);
         let txn = self.begin_write().await?;
-        let (result, reason, ticket_id, first) = match &new.decision {
-            Decision::Refuse {
-                result,
-                reason,
-                ticket,
-            } => (*result, *reason, *ticket, None),
-            Decision::Admit { ticket, generation } => {
-                let took = ticket::Entity::update_many()
-                    .col_expr(ticket::Column::AdmittedAt, Expr::value(Some(scanned_at)))
-                    .col_expr(
-                        ticket::Column::AdmittedGate,
-                        Expr::value(Some(new.scan.gate.clone())),
-                    )
-                    .filter(ticket::Column::Id.eq(ticket.0))
-                    .filter(ticket::Column::ScheduleId.eq(new.schedule_id.0))
-                    .filter(ticket::Column::AdmittedAt.is_null())
-                    .filter(ticket::Column::RevokedAt.is_null())
-                    .filter(ticket::Column::Generation.eq(i64::from(*generation)))
-                    .exec(&txn)
-                    .await?
-                    .rows_affected;
-                if took == 1 {
-                    (CheckResult::Admitted, None, Some(*ticket), None)
-                } else {
-                    let row = ticket::Entity::find_by_id(ticket.0)
-                        .filter(ticket::Column::ScheduleId.eq(new.schedule_id.0))
-                        .one(&txn)
-                        .await?;
-                    let stored = match row {
-                        Some(t) => Some(to_ticket(t, 0)?),
-                        None => None,
-                    };
-                    let Some((result, reason)) =
-                        rules::stored_refusal(stored.as_ref(), *generation)
-                    else {
-                        txn.rollback().await?;
-                        return Ok(None);
-                    };
-                    let first = stored.and_then(|t| t.admitted);
-                    (result, reason, Some(*ticket), first)
-                }
+        match record_in(&txn, new).await? {
+            Some(c) => {
+                txn.commit().await?;
+                Ok(Some(c))
             }
-        };
-        let duplicate = rules::is_duplicate(new.scan.offline_result, result);
-        let row = checkin::ActiveModel {
-            nonce: Set(new.scan.nonce.clone()),
-            schedule_id: Set(new.schedule_id.0),
-            ticket_id: Set(ticket_id.map(|t| t.0)),
-            admits_ticket_id: Set((result == CheckResult::Admitted)
-                .then_some(ticket_id.map(|t| t.0))
-                .flatten()),
-            gate: Set(new.scan.gate.clone()),
-            device: Set(new.scan.device.clone()),
-            scanned_at: Set(scanned_at),
-            received_at: Set(ms(new.received_at)),
-            result: Set(result.as_str().to_owned()),
-            reason: Set(reason.map(|r| r.as_str().to_owned())),
-            first_at: Set(first.as_ref().map(|f| ms(f.at))),
-            first_gate: Set(first.as_ref().map(|f| f.gate.clone())),
-            duplicate: Set(duplicate),
-            offline_result: Set(new.scan.offline_result.map(|r| r.as_str().to_owned())),
-            ..Default::default()
-        };
-        let inserted = checkin::Entity::insert(row.clone()).exec(&txn).await;
-        let id = match inserted {
-            Ok(r) => r.last_insert_id,
-            Err(e) if is_unique_violation(&e) => {
-                // The same nonce committed meanwhile: answer its record.
+            None => {
+                txn.rollback().await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// One attempt at a whole batch in one transaction; `None` when a scan lost a race
+    /// (a concurrent scan of its ticket or nonce committed meanwhile): nothing of the
+    /// batch is kept then.
+    async fn try_record_batch(
+        &self,
+        batch: &[NewCheckin],
+    ) -> Result<Option<Vec<Checkin>>, Fail<StoreError>> {
+        let nonces: Vec<&str> = batch.iter().map(|n| n.scan.nonce.as_str()).collect();
+        let stored = self.by_nonces(&nonces).await?;
+        let txn = self.begin_write().await?;
+        let mut out: Vec<Checkin> = Vec::with_capacity(batch.len());
+        // Nonces recorded earlier in this batch: where their record is in `out`.
+        let mut fresh: HashMap<&str, usize> = HashMap::new();
+        for new in batch {
+            let nonce = new.scan.nonce.as_str();
+            if let Some(c) = stored.get(nonce) {
+                out.push(c.clone());
+            } else if let Some(&i) = fresh.get(nonce) {
+                let mut again = out[i].clone();
+                again.replayed = true;
+                out.push(again);
+            } else if let Some(c) = record_in(&txn, new).await? {
+                fresh.insert(nonce, out.len());
+                out.push(c);
+            } else {
                 txn.rollback().await?;
                 return Ok(None);
             }
-            Err(e) => return Err(e.into()),
-        };
+        }
         txn.commit().await?;
-        Ok(Some(Checkin {
-            id,
-            nonce: new.scan.nonce.clone(),
-            schedule_id: new.schedule_id,
-            ticket_id,
-            gate: new.scan.gate.clone(),
-            device: new.scan.device.clone(),
-            scanned_at: at(scanned_at)?,
-            received_at: at(ms(new.received_at))?,
-            result,
-            reason,
-            first,
-            duplicate,
-            offline_result: new.scan.offline_result,
-            replayed: false,
-        }))
+        Ok(Some(out))
     }
 
     async fn try_record_checkin(&self, new: &NewCheckin) -> Result<Checkin, Fail<StoreError>> {
@@ -526,6 +494,33 @@ impl TicketRepository for SeaOrmStore {
     #[tracing::instrument(skip_all, fields(nonce = %new.scan.nonce), err)]
     async fn record_checkin(&self, new: NewCheckin) -> Result<Checkin, StoreError> {
         retrying!(self.try_record_checkin(&new).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(scans = batch.len()), err)]
+    async fn record_checkins(&self, batch: Vec<NewCheckin>) -> Result<Vec<Checkin>, StoreError> {
+        if let Some(done) = retrying!(self.try_record_batch(&batch).await)? {
+            return Ok(done);
+        }
+        // A race lost inside the batch: one scan at a time, each looking again.
+        let mut out = Vec::with_capacity(batch.len());
+        for new in batch {
+            out.push(retrying!(self.try_record_checkin(&new).await)?);
+        }
+        Ok(out)
+    }
+
+    async fn tickets(&self, ids: &[TicketId]) -> Result<Vec<Ticket>, StoreError> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            rows.extend(
+                ticket::Entity::find()
+                    .filter(ticket::Column::Id.is_in(chunk.iter().map(|t| t.0)))
+                    .all(&self.db)
+                    .await
+                    .map_err(store_err)?,
+            );
+        }
+        self.load_tickets(rows).await.map_err(store_err)
     }
 
     async fn create_gate_key(
@@ -736,4 +731,100 @@ impl TicketRepository for SeaOrmStore {
             duplicates,
         })
     }
+}
+
+/// One check-in inside the caller's write transaction (see
+/// `TicketRepository::record_checkin`); `None` when it lost a race (a concurrent scan of
+/// the ticket or of the nonce committed meanwhile): the caller rolls back and looks again.
+async fn record_in<C: ConnectionTrait>(
+    txn: &C,
+    new: &NewCheckin,
+) -> Result<Option<Checkin>, Fail<StoreError>> {
+    let scanned_at = ms(new.scan.scanned_at);
+    let (result, reason, ticket_id, first) = match &new.decision {
+        Decision::Refuse {
+            result,
+            reason,
+            ticket,
+        } => (*result, *reason, *ticket, None),
+        Decision::Admit { ticket, generation } => {
+            let took = ticket::Entity::update_many()
+                .col_expr(ticket::Column::AdmittedAt, Expr::value(Some(scanned_at)))
+                .col_expr(
+                    ticket::Column::AdmittedGate,
+                    Expr::value(Some(new.scan.gate.clone())),
+                )
+                .filter(ticket::Column::Id.eq(ticket.0))
+                .filter(ticket::Column::ScheduleId.eq(new.schedule_id.0))
+                .filter(ticket::Column::AdmittedAt.is_null())
+                .filter(ticket::Column::RevokedAt.is_null())
+                .filter(ticket::Column::Generation.eq(i64::from(*generation)))
+                .exec(txn)
+                .await?
+                .rows_affected;
+            if took == 1 {
+                (CheckResult::Admitted, None, Some(*ticket), None)
+            } else {
+                let row = ticket::Entity::find_by_id(ticket.0)
+                    .filter(ticket::Column::ScheduleId.eq(new.schedule_id.0))
+                    .one(txn)
+                    .await?;
+                let stored = match row {
+                    Some(t) => Some(to_ticket(t, 0)?),
+                    None => None,
+                };
+                let Some((result, reason)) = rules::stored_refusal(stored.as_ref(), *generation)
+                else {
+                    return Ok(None);
+                };
+                let first = stored.and_then(|t| t.admitted);
+                (result, reason, Some(*ticket), first)
+            }
+        }
+    };
+    let duplicate = rules::is_duplicate(new.scan.offline_result, result);
+    let row = checkin::ActiveModel {
+        nonce: Set(new.scan.nonce.clone()),
+        schedule_id: Set(new.schedule_id.0),
+        ticket_id: Set(ticket_id.map(|t| t.0)),
+        admits_ticket_id: Set((result == CheckResult::Admitted)
+            .then_some(ticket_id.map(|t| t.0))
+            .flatten()),
+        gate: Set(new.scan.gate.clone()),
+        device: Set(new.scan.device.clone()),
+        scanned_at: Set(scanned_at),
+        received_at: Set(ms(new.received_at)),
+        result: Set(result.as_str().to_owned()),
+        reason: Set(reason.map(|r| r.as_str().to_owned())),
+        first_at: Set(first.as_ref().map(|f| ms(f.at))),
+        first_gate: Set(first.as_ref().map(|f| f.gate.clone())),
+        duplicate: Set(duplicate),
+        offline_result: Set(new.scan.offline_result.map(|r| r.as_str().to_owned())),
+        ..Default::default()
+    };
+    let inserted = checkin::Entity::insert(row.clone()).exec(txn).await;
+    let id = match inserted {
+        Ok(r) => r.last_insert_id,
+        Err(e) if is_unique_violation(&e) => {
+            // The same nonce committed meanwhile: the caller rolls back and looks again.
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Some(Checkin {
+        id,
+        nonce: new.scan.nonce.clone(),
+        schedule_id: new.schedule_id,
+        ticket_id,
+        gate: new.scan.gate.clone(),
+        device: new.scan.device.clone(),
+        scanned_at: at(scanned_at)?,
+        received_at: at(ms(new.received_at))?,
+        result,
+        reason,
+        first,
+        duplicate,
+        offline_result: new.scan.offline_result,
+        replayed: false,
+    }))
 }

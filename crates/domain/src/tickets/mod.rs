@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 use self::code::Claims;
 use self::keys::{HolderKey, KeySet, PublicKey, TicketSigner};
 use self::model::{
-    AdmittedTo, CheckResult, CheckinOutcome, CheckinStats, GateKey, Revocation, Scan, Ticket,
-    TicketId,
+    AdmittedTo, CheckResult, Checkin, CheckinOutcome, CheckinStats, GateKey, Revocation, Scan,
+    Ticket, TicketId,
 };
 use self::port::{BindError, Decision, NewCheckin, RevokeTarget, TicketRepository};
 use self::rules::{Gate, Precheck};
@@ -239,11 +239,15 @@ impl Tickets {
     pub async fn checkin(&self, gate_key: &str, scan: Scan) -> Result<CheckinOutcome, TicketError> {
         check_scan(None, &scan)?;
         let key = self.gate(gate_key).await?;
-        self.record(key.schedule_id, scan).await
+        let new = self.decide(key.schedule_id, scan, self.clock.now());
+        let checkin = self.repo.record_checkin(new).await?;
+        let mut out = self.outcomes(vec![checkin]).await?;
+        Ok(out.remove(0))
     }
 
-    /// Checks a batch of scans in (uploaded by a device back online), in order; a nonce
-    /// seen before answers its stored record.
+    /// Checks a batch of scans in (uploaded by a device back online), in order, in one
+    /// store call (`TicketRepository::record_checkins`); a nonce seen before answers its
+    /// stored record.
     pub async fn checkin_batch(
         &self,
         gate_key: &str,
@@ -258,20 +262,18 @@ impl Tickets {
             check_scan(Some(i), s)?;
         }
         let key = self.gate(gate_key).await?;
-        let mut out = Vec::with_capacity(scans.len());
-        for s in scans {
-            out.push(self.record(key.schedule_id, s).await?);
-        }
-        Ok(out)
+        let now = self.clock.now();
+        let news = scans
+            .into_iter()
+            .map(|s| self.decide(key.schedule_id, s, now))
+            .collect();
+        let checkins = self.repo.record_checkins(news).await?;
+        self.outcomes(checkins).await
     }
 
-    async fn record(
-        &self,
-        schedule: ScheduleId,
-        scan: Scan,
-    ) -> Result<CheckinOutcome, TicketError> {
-        let now = self.clock.now();
-        // Online the store is the revocation list: `stored_refusal` reads the ticket.
+    /// What the gate's rules say of `scan` at `schedule`, received at `now`. Online the
+    /// store is the revocation list: `stored_refusal` reads the ticket.
+    fn decide(&self, schedule: ScheduleId, scan: Scan, now: DateTime<Utc>) -> NewCheckin {
         let pre = rules::precheck(
             &scan.code,
             Gate {
@@ -297,23 +299,45 @@ impl Tickets {
                 ticket: claims.map(|c| c.ticket),
             },
         };
-        let checkin = self
-            .repo
-            .record_checkin(NewCheckin {
-                scan,
-                schedule_id: schedule,
-                received_at: now,
-                decision,
-            })
-            .await?;
-        let ticket = match (checkin.result, checkin.ticket_id) {
-            (CheckResult::Admitted, Some(id)) => self.repo.ticket(id).await?.map(|t| AdmittedTo {
-                label: t.label,
-                category: t.category,
-            }),
-            _ => None,
+        NewCheckin {
+            scan,
+            schedule_id: schedule,
+            received_at: now,
+            decision,
+        }
+    }
+
+    /// The gate's answers: each check-in, and for an admission what it admits to (the
+    /// admitted tickets read in one call).
+    async fn outcomes(&self, checkins: Vec<Checkin>) -> Result<Vec<CheckinOutcome>, TicketError> {
+        let admitted: Vec<TicketId> = checkins
+            .iter()
+            .filter(|c| c.result == CheckResult::Admitted)
+            .filter_map(|c| c.ticket_id)
+            .collect();
+        let tickets: HashMap<TicketId, Ticket> = if admitted.is_empty() {
+            HashMap::new()
+        } else {
+            self.repo
+                .tickets(&admitted)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t))
+                .collect()
         };
-        Ok(CheckinOutcome { checkin, ticket })
+        Ok(checkins
+            .into_iter()
+            .map(|checkin| {
+                let ticket = match (checkin.result, checkin.ticket_id) {
+                    (CheckResult::Admitted, Some(id)) => tickets.get(&id).map(|t| AdmittedTo {
+                        label: t.label.clone(),
+                        category: t.category.clone(),
+                    }),
+                    _ => None,
+                };
+                CheckinOutcome { checkin, ticket }
+            })
+            .collect())
     }
 
     /// The offline kit of the schedule; with `since` (a previous kit's `generated_at`)

@@ -72,6 +72,12 @@ pub trait TicketRepository: Send + Sync + 'static {
     /// `StoreError` when the database cannot be reached or a row is corrupt.
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
 
+    /// The tickets of `ids` that exist, in no particular order.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached or a row is corrupt.
+    async fn tickets(&self, ids: &[TicketId]) -> Result<Vec<Ticket>, StoreError>;
+
     /// Records a check-in, once per nonce. In one transaction: the check-in is inserted
     /// under its unique nonce (a nonce stored before returns that record unchanged,
     /// `replayed = true`); for `Decision::Admit` the ticket's first admission is taken
@@ -83,6 +89,17 @@ pub trait TicketRepository: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the database cannot be reached.
     async fn record_checkin(&self, new: NewCheckin) -> Result<Checkin, StoreError>;
+
+    /// Records a batch of check-ins in their order, each as `record_checkin` does (a
+    /// later scan of a ticket sees the earlier ones; a nonce twice in the batch is
+    /// recorded once and answered `replayed` the second time). An adapter should
+    /// commit the batch at once where it can (one transaction), and fall back to one
+    /// check-in at a time when a concurrent scan of the same ticket or nonce got in
+    /// between.
+    ///
+    /// # Errors
+    /// `StoreError` when the database cannot be reached.
+    async fn record_checkins(&self, batch: Vec<NewCheckin>) -> Result<Vec<Checkin>, StoreError>;
 
     /// Stores a gate key of `schedule` by its hash; `None` for an unknown schedule.
     ///
