@@ -124,6 +124,16 @@ impl SeaOrmStore {
             .context("migrating up failed")
     }
 
+    /// Applies the next `steps` pending migrations.
+    ///
+    /// # Errors
+    /// When a migration fails.
+    pub async fn migrate_up_by(&self, steps: u32) -> anyhow::Result<()> {
+        Migrator::up(&self.db, Some(steps))
+            .await
+            .context("migrating up failed")
+    }
+
     /// Rolls back `steps` migrations (all when `None`).
     ///
     /// # Errors
