@@ -111,6 +111,19 @@ async fn gate_key(app: &TestApp, schedule: i64) -> String {
     v["key"].as_str().unwrap().to_owned()
 }
 
+/// The schedule's check-in figures, as the console reads them.
+async fn checkin_stats(app: &TestApp, schedule: i64) -> Value {
+    app.client
+        .get(app.url(&format!("/api/v1/admin/schedules/{schedule}/checkins")))
+        .header("X-Admin-Key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn scan_raw(app: &TestApp, key: &str, code: &str, gate: &str, nonce: &str) -> Response {
     app.client
         .post(app.url("/api/v1/checkins"))
@@ -354,16 +367,7 @@ async fn ten_thousand_codes(db: Db) {
             "no {r}: {by_result:?}"
         );
     }
-    let stats: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/admin/schedules/{schedule}/checkins")))
-        .header("X-Admin-Key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = checkin_stats(&app, schedule).await;
     assert_eq!(stats["admitted"], VALID);
     assert_eq!(stats["not_scanned"], 0);
     let per_minute: u64 = stats["per_gate_minute"]
@@ -537,16 +541,7 @@ async fn the_doors(db: Db) {
     let again = batch(&app, &key, &stored_scans(&b)).await;
     assert_eq!(again["recorded"], 0);
     assert_eq!(again["results"][0]["replayed"], true);
-    let stats: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/admin/schedules/{schedule}/checkins")))
-        .header("X-Admin-Key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = checkin_stats(&app, schedule).await;
     let dups = stats["duplicates"].as_array().unwrap();
     assert_eq!(dups.len(), 1, "{stats}");
     assert_eq!(dups[0]["ticket_id"], t[3]["id"]);
@@ -670,16 +665,7 @@ async fn batches_at_once(db: Db) {
         (&a["nonce"], &a["scanned_at"]),
         (&b["nonce"], &b["scanned_at"])
     );
-    let stats: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/admin/schedules/{schedule}/checkins")))
-        .header("X-Admin-Key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = checkin_stats(&app, schedule).await;
     assert_eq!(stats["admitted"], codes.len());
     let recorded: u64 = stats["per_gate_minute"]
         .as_array()
