@@ -146,6 +146,12 @@ pub struct Args {
     /// count is printed in the verdict as allowed.
     #[arg(long)]
     pub allow_429: bool,
+    /// A request that fails on the wire (connection refused or cut, not a timeout) is
+    /// sent to the next instance, as an edge proxy retries on another upstream while an
+    /// instance restarts; each such move is counted and printed in the verdict as
+    /// allowed. A request that fails on every instance is still a transport error.
+    #[arg(long)]
+    pub failover: bool,
     /// Seed of the random choices (behaviours, jitter).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -108,6 +108,9 @@ pub struct Outcome {
     /// Wall clock at `recv`, ms since the epoch (for the admission-notice delay).
     pub recv_wall_ms: i64,
     pub result: Result<Answer, String>,
+    /// Times the request moved to another instance after failing on the wire
+    /// (`--failover`).
+    pub failovers: u32,
 }
 
 #[derive(Debug)]
@@ -154,6 +157,8 @@ pub struct Wire {
     jwt: EncodingKey,
     timeout: Duration,
     pub sse_client: Client,
+    /// Move a request that failed on the wire to the next instance.
+    failover: bool,
 }
 
 pub fn wall_ms() -> i64 {
@@ -231,7 +236,21 @@ impl Wire {
             jwt: EncodingKey::from_secret(jwt_secret.as_bytes()),
             timeout,
             sse_client,
+            failover: false,
         })
+    }
+
+    /// Moves a request that fails on the wire (refused or cut, not timed out) to the
+    /// next instance, each instance tried once.
+    pub fn with_failover(mut self, on: bool) -> Self {
+        self.failover = on;
+        self
+    }
+
+    /// The lane of the same source address on the `k`-th next instance.
+    fn next_target(&self, lane: usize, k: usize) -> usize {
+        let t = self.targets;
+        lane - lane % t + (lane % t + k) % t
     }
 
     /// A fresh HS256 access token for `user`, as the server's `Auth::issue` makes them.
@@ -256,25 +275,21 @@ impl Wire {
         arg: Arg,
         tx: mpsc::UnboundedSender<Outcome>,
     ) {
-        let l = &self.lanes[lane];
-        let _permit = l.permits.clone().acquire_owned().await;
         let sent = Instant::now();
-        let req = match (action, arg) {
-            (Action::Enter, Arg::User(user)) => match self.access_token(user) {
-                Ok(jwt) => Ok(l.client.post(&*l.enter_url).bearer_auth(jwt)),
-                Err(e) => Err(e),
-            },
-            (Action::Leave | Action::Release, Arg::Token(t)) => {
-                Ok(l.client.delete(&*l.leave_url).header("x-queue-token", t))
+        let tries = if self.failover { self.targets } else { 1 };
+        let mut failovers = 0;
+        let mut result = Err("no instance".to_owned());
+        for k in 0..tries {
+            result = self.attempt(self.next_target(lane, k), action, &arg).await;
+            match &result {
+                Err(kind) if kind == "connect" || kind == "request" => {
+                    if k + 1 < tries {
+                        failovers += 1;
+                    }
+                }
+                _ => break,
             }
-            (Action::Event, _) => Err("events are not requests".to_owned()),
-            (_, Arg::Token(t)) => Ok(l.client.get(&*l.status_url).header("x-queue-token", t)),
-            (_, Arg::User(_)) => Err("a token request without a token".to_owned()),
-        };
-        let result = match req {
-            Ok(req) => send(req).await,
-            Err(e) => Err(e),
-        };
+        }
         let recv = Instant::now();
         let _ = tx.send(Outcome {
             fan,
@@ -291,7 +306,35 @@ impl Wire {
                     None
                 },
             }),
+            failovers,
         });
+    }
+
+    /// One try of a request on `lane`.
+    async fn attempt(
+        &self,
+        lane: usize,
+        action: Action,
+        arg: &Arg,
+    ) -> Result<(u16, Option<u64>, Vec<u8>), String> {
+        let l = &self.lanes[lane];
+        let _permit = l.permits.clone().acquire_owned().await;
+        let req = match (action, arg) {
+            (Action::Enter, Arg::User(user)) => match self.access_token(*user) {
+                Ok(jwt) => Ok(l.client.post(&*l.enter_url).bearer_auth(jwt)),
+                Err(e) => Err(e),
+            },
+            (Action::Leave | Action::Release, Arg::Token(t)) => {
+                Ok(l.client.delete(&*l.leave_url).header("x-queue-token", t))
+            }
+            (Action::Event, _) => Err("events are not requests".to_owned()),
+            (_, Arg::Token(t)) => Ok(l.client.get(&*l.status_url).header("x-queue-token", t)),
+            (_, Arg::User(_)) => Err("a token request without a token".to_owned()),
+        };
+        match req {
+            Ok(req) => send(req).await,
+            Err(e) => Err(e),
+        }
     }
 
     /// Follows a fan's SSE stream until it says ACTIVE or EXPIRED, ends, or `stop` fires.

@@ -141,14 +141,17 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let rss_before = probe::rss_bytes(&args.server_pids);
 
-    let wire = Arc::new(Wire::new(
-        &args.targets,
-        args.concert,
-        args.connections,
-        args.source_addrs,
-        Duration::from_millis(args.timeout_ms),
-        &args.jwt_secret,
-    )?);
+    let wire = Arc::new(
+        Wire::new(
+            &args.targets,
+            args.concert,
+            args.connections,
+            args.source_addrs,
+            Duration::from_millis(args.timeout_ms),
+            &args.jwt_secret,
+        )?
+        .with_failover(args.failover),
+    );
     let mut sim = Sim::new(args.clone(), wire, policy.active_ttl_seconds)?;
     let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let (stop_tx, stop_rx) = watch::channel(false);

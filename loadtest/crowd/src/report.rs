@@ -99,6 +99,8 @@ pub struct Report {
     pub unavailable_503_429: u64,
     pub answers: BTreeMap<String, u64>,
     pub transport_errors: BTreeMap<String, u64>,
+    /// Requests moved to another instance after failing on the wire (`--failover`).
+    pub failovers: u64,
     /// Fans of `fans` that never got a place (enter never answered with one).
     pub never_entered: u64,
     /// Requests answered or failed, and of them the ones that were faults (5xx, 503,
@@ -246,6 +248,7 @@ impl Report {
             unavailable_503_429: t.unavailable,
             answers: t.codes.clone(),
             transport_errors: t.transport_errors.clone(),
+            failovers: t.failovers,
             never_entered: u64::from(args.fans).saturating_sub(t.entered + t.entered_existing),
             requests: t.codes.values().sum::<u64>() + t.transport_errors.values().sum::<u64>(),
             faulty_requests: t.server_errors
@@ -312,6 +315,12 @@ impl Report {
         check(self.never_entered, "fans who never got a place");
         check(self.failed, "fans given up after 20 failed tries");
         let mut allowed = Vec::new();
+        if args.failover {
+            allowed.push(format!(
+                "{} requests moved to another instance after failing on the wire (--failover)",
+                self.failovers
+            ));
+        }
         for (n, code, allow, flag) in [
             (s503, 503, args.allow_503, "--allow-503"),
             (s429, 429, args.allow_429, "--allow-429"),
@@ -444,6 +453,10 @@ impl Report {
                 self.unavailable_503_429,
                 self.transport_errors.values().sum::<u64>()
             ),
+        );
+        row(
+            "requests moved to another instance after failing on the wire (--failover)",
+            self.failovers.to_string(),
         );
         row(
             "faulty requests (5xx, 429, transport errors)",

@@ -138,6 +138,8 @@ pub struct Tally {
     /// `"<endpoint> <code>"` → answers.
     pub codes: BTreeMap<String, u64>,
     pub transport_errors: BTreeMap<String, u64>,
+    /// Requests moved to another instance after failing on the wire (`--failover`).
+    pub failovers: u64,
     pub entered: u64,
     pub entered_existing: u64,
     pub status_answers: u64,
@@ -193,6 +195,7 @@ impl Tally {
             front_streams: 0,
             codes: BTreeMap::new(),
             transport_errors: BTreeMap::new(),
+            failovers: 0,
             entered: 0,
             entered_existing: 0,
             status_answers: 0,
@@ -502,6 +505,7 @@ impl Sim {
 
     fn on_outcome(&mut self, o: Outcome) {
         self.in_flight -= 1;
+        self.tally.failovers += u64::from(o.failovers);
         let answer = match &o.result {
             Ok(a) => a,
             Err(kind) => {

@@ -231,7 +231,26 @@ fn start_room(bug: Bug) -> String {
 
 /// A small crowd against a room with `bug`; the exit code and the report.
 fn crowd(bug: Bug, extra: &[&str]) -> (i32, Value) {
-    let url = start_room(bug);
+    crowd_on(bug, false, extra)
+}
+
+/// An address nothing listens on: every connection to it is refused.
+fn dead_instance() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+/// A small crowd against a room with `bug`, and beside it an instance that is down
+/// when `one_down`; the exit code and the report.
+fn crowd_on(bug: Bug, one_down: bool, extra: &[&str]) -> (i32, Value) {
+    let room = start_room(bug);
+    let url = if one_down {
+        format!("{room},{}", dead_instance())
+    } else {
+        room
+    };
     let out = std::env::temp_dir().join(format!(
         "frontrow-crowd-{bug:?}-{}.json",
         std::process::id()
@@ -328,5 +347,33 @@ fn a_room_that_refuses_fans_fails_for_503s_and_for_the_fans_left_out_even_when_5
             .unwrap()
             .ends_with("× 503 (--allow-503)"),
         "{allowed:?}"
+    );
+}
+
+#[test]
+fn an_instance_down_fails_the_run_unless_requests_may_move_to_another() {
+    // Half the requests go to an address nothing listens on: transport errors.
+    let (code, report) = crowd_on(Bug::None, true, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        failed_checks(&report)
+            .iter()
+            .any(|c| c.starts_with("transport errors")),
+        "{:?}",
+        failed_checks(&report)
+    );
+    // With --failover they move to the room that is up, and the verdict says how many.
+    let (code, report) = crowd_on(Bug::None, true, &["--failover"]);
+    assert_eq!(failed_checks(&report), Vec::<String>::new());
+    assert_eq!(code, 0);
+    let moved = report["failovers"].as_u64().unwrap();
+    assert!(moved > 0);
+    assert!(
+        report["allowed"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{moved} requests moved to another instance")),
+        "{}",
+        report["allowed"]
     );
 }
