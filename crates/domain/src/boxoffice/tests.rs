@@ -181,21 +181,54 @@ async fn best_available_plans_again_after_losing_a_claim() {
     );
 }
 
-#[tokio::test]
-async fn claims_lost_until_the_deadline_are_contended_not_sold_out() {
-    // Another instance wins every claim, and the store's snapshot never shows its seats
-    // taken: blocks are always left, so the answer is "try again", never "no seats".
+/// A store where another instance wins every claim and whose snapshot never shows its
+/// seats taken, counting the claims made.
+fn always_lost(claims: Arc<Mutex<u32>>) -> MockOrderRepository {
     let mut orders = MockOrderRepository::new();
     orders.expect_venue().returning(|_| Ok(Some(one_row(8))));
     orders.expect_taken_seats().returning(|_, _| Ok(vec![]));
+    orders.expect_place().returning(move |req| {
+        *claims.lock().unwrap() += 1;
+        Err(PlaceError::SeatsTaken(req.seats.clone()))
+    });
     orders
-        .expect_place()
-        .returning(|req| Err(PlaceError::SeatsTaken(req.seats.clone())));
-    let got = office(orders).place(UserId(7), Some(TOKEN), best(2)).await;
+}
+
+#[tokio::test]
+async fn claims_lost_until_the_deadline_are_contended_not_sold_out() {
+    // Blocks are always left, so the answer is "try again", never "no seats". A short
+    // deadline instead of the box office's ten seconds: the answer is the same.
+    let claims = Arc::new(Mutex::new(0));
+    let office =
+        office(always_lost(claims.clone())).with_plan_deadline(StdDuration::from_millis(50));
+    let got = office.place(UserId(7), Some(TOKEN), best(2)).await;
     assert!(
         matches!(got, Err(OrderError::Contended { count: 2 })),
         "{got:?}"
     );
+    assert!(*claims.lock().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn a_claim_lost_past_the_deadline_is_answered_contended_without_another_try() {
+    // With no time left, the first lost claim is the answer: one claim, not a retry.
+    let claims = Arc::new(Mutex::new(0));
+    let office = office(always_lost(claims.clone())).with_plan_deadline(StdDuration::ZERO);
+    let got = office.place(UserId(7), Some(TOKEN), best(2)).await;
+    assert!(
+        matches!(got, Err(OrderError::Contended { count: 2 })),
+        "{got:?}"
+    );
+    assert_eq!(*claims.lock().unwrap(), 1);
+}
+
+#[test]
+fn the_box_office_keeps_trying_for_ten_seconds_unless_told_otherwise() {
+    let office = office(MockOrderRepository::new());
+    assert_eq!(office.plan_deadline, StdDuration::from_secs(10));
+    assert_eq!(PLAN_DEADLINE, StdDuration::from_secs(10));
+    let office = office.with_plan_deadline(StdDuration::from_millis(3));
+    assert_eq!(office.plan_deadline, StdDuration::from_millis(3));
 }
 
 #[tokio::test]
