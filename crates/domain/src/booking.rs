@@ -558,6 +558,72 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn cancelling_a_held_reservation_cancels_its_order_of_one() {
+        let mut orders = MockOrderRepository::new();
+        orders
+            .expect_order()
+            .returning(|_| Ok(Some(stored_order(&[5]))));
+        orders
+            .expect_cancel()
+            .withf(|u, o, at| *u == UserId(7) && *o == OrderId(1) && *at == now())
+            .times(1)
+            .returning(|_, _, _| {
+                let mut o = stored_order(&[5]);
+                o.status = OrderStatus::Cancelled;
+                Ok(o)
+            });
+        let r = booking(seats_with(reservation(Some(1))), orders)
+            .cancel(UserId(7), ReservationId(3))
+            .await
+            .unwrap();
+        assert_eq!(r.id, ReservationId(3));
+    }
+
+    #[tokio::test]
+    async fn cancelling_a_lapsed_hold_is_refused_as_not_held_without_reaching_the_store() {
+        // The order still reads held in the store, but its hold ran out a minute ago.
+        let mut orders = MockOrderRepository::new();
+        orders.expect_order().returning(|_| {
+            let mut o = stored_order(&[5]);
+            o.expires_at = now() - Duration::minutes(1);
+            Ok(Some(o))
+        });
+        orders.expect_cancel().never();
+        let mut r = reservation(Some(1));
+        r.expires_at = now() - Duration::minutes(1);
+        let e = booking(seats_with(r), orders)
+            .cancel(UserId(7), ReservationId(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BookingError::NotHeld {
+                    status: ReservationStatus::Expired
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn extending_a_reservation_extends_its_order_of_one_by_the_policys_extension() {
+        let mut orders = MockOrderRepository::new();
+        orders
+            .expect_order()
+            .returning(|_| Ok(Some(stored_order(&[5]))));
+        orders
+            .expect_extend()
+            .withf(|u, o, by, _| *u == UserId(7) && *o == OrderId(1) && *by == Duration::minutes(5))
+            .times(1)
+            .returning(|_, _, _, _| Ok(stored_order(&[5])));
+        let b = booking(seats_with(reservation(Some(1))), orders);
+        assert_eq!(b.hold_extension(), Duration::minutes(5));
+        let r = b.extend(UserId(7), ReservationId(3)).await.unwrap();
+        assert_eq!(r.id, ReservationId(3));
+    }
+
     #[test]
     fn an_orders_refusals_keep_the_reservation_names() {
         let cases: Vec<(OrderError, Expect)> = vec![

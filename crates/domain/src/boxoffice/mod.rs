@@ -248,8 +248,9 @@ fn check_presale(new: &model::NewPresaleCodes, generate: u32) -> Result<(), Orde
 /// How long a best-available request keeps trying before it answers: `NoSeatsLeft` only
 /// from a fresh snapshot with nothing in flight, `Contended` when blocks were still left.
 /// Measured with two instances on one database (`loadtest/boxoffice.sh --instances 2`):
-/// at 5 s a sixth of the parties were refused while seats were left.
-const PLAN_DEADLINE: StdDuration = StdDuration::from_secs(10);
+/// at 5 s a sixth of the parties were refused while seats were left. The box office's
+/// default; [`BoxOffice::with_plan_deadline`] sets another.
+pub const PLAN_DEADLINE: StdDuration = StdDuration::from_secs(10);
 /// How long a request waits for other requests' claims to settle before planning again.
 const PENDING_WAIT: StdDuration = StdDuration::from_millis(5);
 /// How long a request waits for another request's snapshot.
@@ -266,6 +267,8 @@ pub struct BoxOffice {
     room: WaitingRoom,
     clock: Arc<dyn Clock>,
     policy: OrderPolicy,
+    /// How long a best-available request keeps trying ([`PLAN_DEADLINE`] unless set).
+    plan_deadline: StdDuration,
     planners: Planners,
     /// Held while a venue is read into a planner.
     loading: Arc<tokio::sync::Mutex<()>>,
@@ -337,9 +340,19 @@ impl BoxOffice {
             room,
             clock,
             policy,
+            plan_deadline: PLAN_DEADLINE,
             planners: Planners::default(),
             loading: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// The same box office, with best-available requests answering after `deadline`
+    /// of losing claims or finding nothing instead of [`PLAN_DEADLINE`] (a test's
+    /// short one: the deadline is measured on the monotonic clock, not the [`Clock`]
+    /// port, whose time a test may hold still).
+    pub fn with_plan_deadline(mut self, deadline: StdDuration) -> Self {
+        self.plan_deadline = deadline;
+        self
     }
 
     /// The box office's limits.
@@ -449,7 +462,7 @@ impl BoxOffice {
             opened_sections: code.map(|c| c.sections.clone()).unwrap_or_default(),
         };
         let started = Instant::now();
-        let deadline = started + PLAN_DEADLINE;
+        let deadline = started + self.plan_deadline;
         loop {
             if lock(&plan).begin_refresh(SNAPSHOT_TTL)
                 && let Err(e) = self.refresh(&plan, req.schedule_id).await

@@ -181,21 +181,131 @@ async fn best_available_plans_again_after_losing_a_claim() {
     );
 }
 
-#[tokio::test]
-async fn claims_lost_until_the_deadline_are_contended_not_sold_out() {
-    // Another instance wins every claim, and the store's snapshot never shows its seats
-    // taken: blocks are always left, so the answer is "try again", never "no seats".
+/// A store where another instance wins every claim and whose snapshot never shows its
+/// seats taken, counting the claims made; a claim past the `most` expected fails the
+/// test at once (a request that should have answered keeps claiming).
+fn always_lost(claims: Arc<Mutex<u32>>, most: u32) -> MockOrderRepository {
     let mut orders = MockOrderRepository::new();
     orders.expect_venue().returning(|_| Ok(Some(one_row(8))));
     orders.expect_taken_seats().returning(|_, _| Ok(vec![]));
+    orders.expect_place().returning(move |req| {
+        let mut n = claims.lock().unwrap();
+        *n += 1;
+        assert!(*n <= most, "claim {n} of at most {most}");
+        Err(PlaceError::SeatsTaken(req.seats.clone()))
+    });
     orders
-        .expect_place()
-        .returning(|req| Err(PlaceError::SeatsTaken(req.seats.clone())));
-    let got = office(orders).place(UserId(7), Some(TOKEN), best(2)).await;
+}
+
+#[tokio::test]
+async fn claims_lost_until_the_deadline_are_contended_not_sold_out() {
+    // Blocks are always left, so the answer is "try again", never "no seats". A short
+    // deadline instead of the box office's ten seconds: the answer is the same.
+    let claims = Arc::new(Mutex::new(0));
+    let office = office(always_lost(claims.clone(), u32::MAX))
+        .with_plan_deadline(StdDuration::from_millis(50));
+    let got = office.place(UserId(7), Some(TOKEN), best(2)).await;
     assert!(
         matches!(got, Err(OrderError::Contended { count: 2 })),
         "{got:?}"
     );
+    assert!(*claims.lock().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn a_claim_lost_past_the_deadline_is_answered_contended_without_another_try() {
+    // With no time left, the first lost claim is the answer: one claim, not a retry.
+    let claims = Arc::new(Mutex::new(0));
+    let office = office(always_lost(claims.clone(), 1)).with_plan_deadline(StdDuration::ZERO);
+    let got = office.place(UserId(7), Some(TOKEN), best(2)).await;
+    assert!(
+        matches!(got, Err(OrderError::Contended { count: 2 })),
+        "{got:?}"
+    );
+    assert_eq!(*claims.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn with_no_time_left_a_fresh_snapshot_with_nothing_in_flight_is_sold_out() {
+    // Seat 1 of four is taken: no block of three, read from the store by this request,
+    // and no claim of this instance in flight that could free one.
+    let mut orders = MockOrderRepository::new();
+    orders.expect_venue().returning(|_| Ok(Some(one_row(4))));
+    orders
+        .expect_taken_seats()
+        .times(1)
+        .returning(|_, _| Ok(vec![SeatId(1)]));
+    orders.expect_place().never();
+    let e = office(orders)
+        .with_plan_deadline(StdDuration::ZERO)
+        .place(UserId(7), Some(TOKEN), best(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OrderError::NoSeatsLeft { count: 3 }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_time_left_seats_in_a_claim_in_flight_are_contended_even_on_a_fresh_snapshot() {
+    // Party A is at the store with both seats of a row of two. A cancelled order makes
+    // the planner read the store again, so party B plans on a snapshot of its own
+    // (fresh) and finds only A's pending seats: with no time left to wait for A's claim,
+    // B is told to retry, not that the seats are gone.
+    let (at_store, a_is_at_store) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let reads = Arc::new(Mutex::new(0));
+    let counted = reads.clone();
+    let mut orders = MockOrderRepository::new();
+    orders.expect_venue().returning(|_| Ok(Some(one_row(2))));
+    orders.expect_taken_seats().returning(move |_, _| {
+        *counted.lock().unwrap() += 1;
+        Ok(vec![])
+    });
+    orders.expect_place().times(1).returning(move |req| {
+        at_store.send(()).unwrap();
+        released
+            .lock()
+            .unwrap()
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap();
+        Ok(order_of(&req))
+    });
+    orders
+        .expect_cancel()
+        .times(1)
+        .returning(|_, _, _| Ok(held_order(false)));
+    let office = office(orders);
+    let mut a = {
+        let office = office.clone();
+        tokio::spawn(async move { office.place(UserId(7), Some(TOKEN), best(2)).await })
+    };
+    let at_store = tokio::task::spawn_blocking(move || a_is_at_store.recv());
+    tokio::select! {
+        reached = at_store => reached.unwrap().unwrap(),
+        answered = &mut a => panic!("A answered without reaching the store: {answered:?}"),
+    }
+    office.cancel(UserId(1), OrderId(1)).await.unwrap();
+    let b = office
+        .clone()
+        .with_plan_deadline(StdDuration::ZERO)
+        .place(UserId(7), Some(TOKEN), best(2))
+        .await;
+    release.send(()).unwrap();
+    assert!(
+        matches!(b, Err(OrderError::Contended { count: 2 })),
+        "{b:?}"
+    );
+    assert_eq!(*reads.lock().unwrap(), 2, "B read the store itself");
+    assert!(a.await.unwrap().is_ok());
+}
+
+#[test]
+fn the_box_office_keeps_trying_for_ten_seconds_unless_told_otherwise() {
+    let office = office(MockOrderRepository::new());
+    assert_eq!(office.plan_deadline, StdDuration::from_secs(10));
+    assert_eq!(PLAN_DEADLINE, StdDuration::from_secs(10));
+    let office = office.with_plan_deadline(StdDuration::from_millis(3));
+    assert_eq!(office.plan_deadline, StdDuration::from_millis(3));
 }
 
 #[tokio::test]

@@ -120,6 +120,44 @@ fn each_refusal_has_its_answer() {
 }
 
 #[test]
+fn the_validity_window_stretches_by_exactly_the_clock_skew() {
+    // Skew 2 min: valid from `now + 2 min` admits, a second later does not; valid until
+    // `now - 2 min` has expired (the end is exclusive), a second later has not.
+    let (s, keys) = setup();
+    let skew = Duration::minutes(2);
+    let check = |c: Claims| result(&rules::precheck(&s.sign(c), gate(&keys), |_| None)).0;
+    let mut from = claims(1);
+    from.valid_from = (now() + skew).timestamp();
+    assert_eq!(check(from.clone()), CheckResult::Admitted);
+    from.valid_from += 1;
+    assert_eq!(check(from), CheckResult::NotValidYet);
+    let mut until = claims(1);
+    until.valid_until = (now() - skew).timestamp();
+    assert_eq!(check(until.clone()), CheckResult::Expired);
+    until.valid_until += 1;
+    assert_eq!(check(until), CheckResult::Admitted);
+}
+
+#[test]
+fn a_genuine_codes_ticket_is_known_even_when_refused_and_a_forgerys_is_not() {
+    let (s, keys) = setup();
+    let admissible = rules::precheck(&s.sign(claims(41)), gate(&keys), |_| None);
+    assert_eq!(admissible.claims().map(|c| c.ticket), Some(TicketId(41)));
+    let mut other = claims(42);
+    other.schedule = ScheduleId(8);
+    let wrong = rules::precheck(&s.sign(other), gate(&keys), |_| None);
+    assert_eq!(result(&wrong).0, CheckResult::WrongSchedule);
+    assert_eq!(wrong.claims().map(|c| c.ticket), Some(TicketId(42)));
+    let stranger = TicketSigner::from_secret(&[1; 32]);
+    let forged = rules::precheck(&stranger.sign(claims(43)), gate(&keys), |_| None);
+    assert_eq!(forged.claims(), None);
+    assert_eq!(
+        rules::precheck("not a code!", gate(&keys), |_| None).claims(),
+        None
+    );
+}
+
+#[test]
 fn a_code_signed_by_another_key_under_a_published_kid_is_a_bad_signature() {
     let (s, keys) = setup();
     let forger = TicketSigner::from_secret(&[2; 32]);
@@ -321,6 +359,15 @@ fn checkins_are_counted_per_gate_and_minute() {
     );
     assert_eq!((m[1].admitted, m[1].refused), (0, 1));
     assert_eq!((m[2].gate.as_str(), m[2].refused), ("B", 1));
+    // Each bucket is named by the start of its minute.
+    assert_eq!(m[0].minute, t);
+    assert_eq!(m[1].minute, t + Duration::seconds(60));
+    let late = rules::per_gate_minute(vec![(
+        "C",
+        t + Duration::seconds(61),
+        CheckResult::Admitted,
+    )]);
+    assert_eq!(late[0].minute, t + Duration::seconds(60));
 }
 
 #[test]
