@@ -141,7 +141,7 @@ run_setup() { # setup
     wait_ready "$port" "$WORK/$setup-$i.log" || { echo 1 >"$WORK/$setup.rc"; kill "${pids[@]}" 2>/dev/null; return; }
   done
   log "$setup: $CONCERTS concerts of $FANS fans and $SEATS seats on ${targets[*]}"
-  [ "$QUICK" = 1 ] && extra=(--max-extra-keys 0 --settle-ms 0)
+  [ "$QUICK" = 1 ] && extra=(--max-extra-keys 0 --settle-ms 0 --concert-timeout-s 30)
   "$SEASON" --targets "$(IFS=,; echo "${targets[*]}")" --admin-key "$ADMIN_KEY" \
     --jwt-secret "$JWT_SECRET" --redis "$nodes" --key-prefix "$prefix" \
     --server-pids "$(IFS=,; echo "${pids[*]}")" \
