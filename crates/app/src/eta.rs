@@ -91,8 +91,10 @@ impl MeasuredEtas {
                 if let Some((at, eta)) = self.notes.remove(ticket.token.as_str()).await {
                     let error = at.elapsed().as_secs_f64() - eta as f64;
                     // Per concert: a token is signed, so only real concerts label it.
-                    metrics::histogram!(QUEUE_ETA_ERROR, "concert" => ticket.concert_id.0.to_string())
-                        .record(error);
+                    crate::telemetry::with_concert_metrics(|| {
+                        metrics::histogram!(QUEUE_ETA_ERROR, "concert" => ticket.concert_id.0.to_string())
+                            .record(error);
+                    });
                 }
             }
             // Nothing more to measure: the wait ended without an admission.

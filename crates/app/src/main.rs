@@ -8,7 +8,9 @@ use frontrow_app::startup::{connect_store, load_demo};
 use frontrow_app::{Application, Settings, telemetry};
 
 /// mimalloc instead of glibc malloc: measured under wrk on the status endpoint, glibc's
-/// malloc/free took about 15 % of the server's CPU.
+/// malloc/free took about 15 % of the server's CPU. The `system-allocator` feature keeps
+/// the system's malloc, for heap profilers that intercept it (heaptrack, valgrind).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

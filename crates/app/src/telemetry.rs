@@ -7,10 +7,22 @@
 //! process already shows it: the unlabelled counters, the pool gauges, the rate-limit
 //! refusals by class and key. Families labelled by what traffic brings (route and
 //! status, concert) get their first series with their first event.
+//!
+//! The families labelled by concert ([`CONCERT_METRICS`]) live in a recorder of their own
+//! (record them inside [`with_concert_metrics`]) whose series are dropped once nothing
+//! updated them for [`CONCERT_SERIES_IDLE`]: a retired line is no longer ticked, so its
+//! series go, on every instance, and a process serving sales for years keeps those of the
+//! live lines only. `/metrics` renders both recorders ([`render`]). Both recorders'
+//! histogram samples are folded into buckets by [`run_upkeep`], which the app runs every
+//! few seconds: the recorder keeps every sample until then.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use metrics_util::MetricKindMask;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -81,6 +93,26 @@ pub const METRICS: [&str; 26] = [
     JWKS_FETCH_ERRORS,
     RELEASE_RETRIES,
     RELEASES_PENDING,
+];
+
+/// The families labelled by concert: kept in their own recorder, see the module's doc.
+pub const CONCERT_METRICS: [&str; 6] = [
+    QUEUE_WAITING,
+    QUEUE_ACTIVE,
+    QUEUE_ADMITTED,
+    QUEUE_EXPIRED,
+    QUEUE_ADMIT_RATE,
+    QUEUE_ETA_ERROR,
+];
+
+/// A concert's series not updated for this long are dropped (the ticker refreshes a live
+/// line's every second; a retired line's are never refreshed again).
+pub const CONCERT_SERIES_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// The buckets of `frontrow_queue_eta_error_seconds`, in seconds.
+const ETA_ERROR_BUCKETS: [f64; 16] = [
+    -600.0, -300.0, -120.0, -60.0, -30.0, -10.0, -5.0, -1.0, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0,
+    300.0, 600.0,
 ];
 
 /// What a metric is: its type and its `# HELP` text.
@@ -180,10 +212,15 @@ fn register_all() {
         let Some((kind, help)) = describe(name) else {
             continue;
         };
-        match kind {
+        let describe = || match kind {
             Kind::Counter => metrics::describe_counter!(name, help),
             Kind::Gauge => metrics::describe_gauge!(name, help),
             Kind::Histogram => metrics::describe_histogram!(name, help),
+        };
+        if CONCERT_METRICS.contains(&name) {
+            with_concert_metrics(describe);
+        } else {
+            describe();
         }
     }
     for name in [
@@ -280,15 +317,6 @@ pub fn metrics_handle() -> PrometheusHandle {
                         5.0,
                     ],
                 )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(QUEUE_ETA_ERROR.to_owned()),
-                        &[
-                            -600.0, -300.0, -120.0, -60.0, -30.0, -10.0, -5.0, -1.0, 1.0, 5.0,
-                            10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-                        ],
-                    )
-                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             match builder.install_recorder() {
                 Ok(h) => {
@@ -301,4 +329,110 @@ pub fn metrics_handle() -> PrometheusHandle {
             }
         })
         .clone()
+}
+
+/// A recorder for the families labelled by concert whose series are dropped once idle
+/// for `idle`.
+fn concert_recorder(idle: Duration) -> PrometheusRecorder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(QUEUE_ETA_ERROR.to_owned()),
+            &ETA_ERROR_BUCKETS,
+        )
+        .unwrap_or_else(|_| PrometheusBuilder::new())
+        .idle_timeout(MetricKindMask::ALL, Some(idle))
+        .build_recorder()
+}
+
+/// The process-wide recorder of the families labelled by concert.
+fn concert_metrics() -> &'static PrometheusRecorder {
+    static RECORDER: OnceLock<PrometheusRecorder> = OnceLock::new();
+    RECORDER.get_or_init(|| concert_recorder(CONCERT_SERIES_IDLE))
+}
+
+/// Runs `f` with the recorder of the families labelled by concert: every
+/// [`CONCERT_METRICS`] series must be recorded inside it.
+pub fn with_concert_metrics<T>(f: impl FnOnce() -> T) -> T {
+    metrics::with_local_recorder(concert_metrics(), f)
+}
+
+/// `/metrics`: the process recorder's families, then the per-concert ones (rendering
+/// also drops the per-concert series idle for [`CONCERT_SERIES_IDLE`]).
+pub fn render(handle: &PrometheusHandle) -> String {
+    let mut text = handle.render();
+    text.push_str(&concert_metrics().handle().render());
+    text
+}
+
+/// Folds every histogram's samples into its buckets and drops the per-concert series
+/// idle for [`CONCERT_SERIES_IDLE`]; the app runs it every few seconds (without it, a
+/// process nobody scrapes keeps 8 bytes per request and every concert's series).
+pub fn run_upkeep(handle: &PrometheusHandle) {
+    handle.run_upkeep();
+    // Rendering is what drops idle series; the text itself is not needed here.
+    drop(concert_metrics().handle().render());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_concerts_series_go_once_idle_and_the_live_ones_stay() {
+        let recorder = concert_recorder(Duration::from_millis(300));
+        let handle = recorder.handle();
+        let set = |concert: &str, value: f64| {
+            metrics::with_local_recorder(&recorder, || {
+                metrics::gauge!(QUEUE_WAITING, "concert" => concert.to_owned()).set(value);
+                metrics::histogram!(QUEUE_ETA_ERROR, "concert" => concert.to_owned()).record(value);
+            });
+        };
+        set("1", 5.0);
+        set("2", 7.0);
+        let text = handle.render();
+        for c in ["1", "2"] {
+            let label = format!(r#"concert="{c}""#);
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("frontrow_queue_waiting{") && l.contains(&label)),
+                "{text}"
+            );
+            assert!(
+                text.lines().any(|l| {
+                    l.starts_with("frontrow_queue_eta_error_seconds_bucket{") && l.contains(&label)
+                }),
+                "{text}"
+            );
+        }
+        // Concert 2 is still ticked; concert 1 retired and is not.
+        for _ in 0..6 {
+            std::thread::sleep(Duration::from_millis(100));
+            set("2", 8.0);
+        }
+        let text = handle.render();
+        assert!(!text.contains(r#"concert="1""#), "{text}");
+        assert!(
+            text.contains(r#"frontrow_queue_waiting{concert="2"} 8"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn metrics_renders_the_concert_families_once_each() {
+        let handle = metrics_handle();
+        with_concert_metrics(|| {
+            metrics::gauge!(QUEUE_ACTIVE, "concert" => "424242").set(3.0);
+        });
+        let text = render(&handle);
+        let types: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE frontrow_queue_active "))
+            .collect();
+        assert_eq!(types, ["# TYPE frontrow_queue_active gauge"], "{text}");
+        assert!(
+            text.contains(r#"frontrow_queue_active{concert="424242"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains("# HELP frontrow_queue_active "), "{text}");
+    }
 }

@@ -60,6 +60,25 @@ impl RedisQueue {
         self.inner.flush_all().await
     }
 
+    /// The concerts this instance holds state for: a line (view, heartbeats, signers)
+    /// or a registration in the global set. A retired line leaves neither, on every
+    /// instance (only a bounded note of how it ended, see [`RedisQueue::retired_notes`]).
+    pub fn concerts_held(&self) -> Vec<ConcertId> {
+        let mut held: Vec<ConcertId> = crate::read(&self.inner.concerts)
+            .keys()
+            .copied()
+            .chain(crate::lock(&self.inner.registered).iter().copied())
+            .collect();
+        held.sort();
+        held.dedup();
+        held
+    }
+
+    /// How many retired lines this instance keeps a note of (bounded).
+    pub fn retired_notes(&self) -> usize {
+        crate::lock(&self.inner.retired).len()
+    }
+
     /// How many times this instance rebuilt a view from a snapshot (`snapshot.lua`)
     /// rather than following the stream (`sync.lua`).
     pub fn snapshots_read(&self) -> u64 {

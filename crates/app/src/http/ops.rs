@@ -73,7 +73,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(crate::telemetry::render(&state.metrics))
 }
 
 /// Marks the API's app when `/metrics` is served on its own listener: the public one

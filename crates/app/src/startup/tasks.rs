@@ -1,7 +1,7 @@
 //! The background tasks of a running instance, each a loop that ends when the
 //! application's `CancellationToken` is cancelled: the admission ticker, the draw
-//! keeper, the hold sweeper, the rate limits' housekeeping and the stop of the separate
-//! metrics server.
+//! keeper, the hold sweeper, the rate limits' housekeeping, the metrics recorder's upkeep
+//! and the stop of the separate metrics server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use frontrow_domain::model::ConcertId;
 use frontrow_domain::ports::Ports;
 use frontrow_domain::queue::TickReport;
 use frontrow_domain::waiting_room::WaitingRoom;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +57,11 @@ pub fn spawn(
             cancel.clone(),
         )),
     ];
+    tasks.push(tokio::spawn(metrics_upkeep(
+        crate::telemetry::metrics_handle(),
+        METRICS_UPKEEP,
+        cancel.clone(),
+    )));
     if let Some(server) = metrics {
         tasks.push(tokio::spawn(serve_until_cancelled(server, cancel.clone())));
     }
@@ -76,6 +82,24 @@ async fn serve_until_cancelled(server: Server, cancel: CancellationToken) {
     cancel.cancelled().await;
     handle.stop(true).await;
     let _ = serving.await;
+}
+
+/// How often the recorder's histogram samples are folded into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Folds the samples every histogram gathered since the last upkeep (or scrape) into its
+/// buckets and drops the per-concert series idle for long, every `every` (see
+/// `telemetry::run_upkeep`). The recorder keeps each sample (8 bytes) until then: without
+/// this a process nobody scrapes would keep one per request, for good.
+async fn metrics_upkeep(handle: PrometheusHandle, every: Duration, cancel: CancellationToken) {
+    let mut interval = ticks(every);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        crate::telemetry::run_upkeep(&handle);
+    }
 }
 
 /// A tick every `every` (a late tick delays the next, never bunches), until `cancel`.
@@ -118,11 +142,13 @@ async fn record_queue_gauges(room: &WaitingRoom, reports: &[(ConcertId, TickRepo
             continue;
         };
         let c = concert.to_string();
-        metrics::gauge!(QUEUE_WAITING, "concert" => c.clone()).set(s.waiting as f64);
-        metrics::gauge!(QUEUE_ACTIVE, "concert" => c.clone()).set(s.active as f64);
-        metrics::gauge!(QUEUE_ADMIT_RATE, "concert" => c.clone()).set(s.admit_rate);
-        metrics::counter!(QUEUE_ADMITTED, "concert" => c.clone()).absolute(s.admitted_total);
-        metrics::counter!(QUEUE_EXPIRED, "concert" => c).absolute(s.expired_total);
+        crate::telemetry::with_concert_metrics(|| {
+            metrics::gauge!(QUEUE_WAITING, "concert" => c.clone()).set(s.waiting as f64);
+            metrics::gauge!(QUEUE_ACTIVE, "concert" => c.clone()).set(s.active as f64);
+            metrics::gauge!(QUEUE_ADMIT_RATE, "concert" => c.clone()).set(s.admit_rate);
+            metrics::counter!(QUEUE_ADMITTED, "concert" => c.clone()).absolute(s.admitted_total);
+            metrics::counter!(QUEUE_EXPIRED, "concert" => c).absolute(s.expired_total);
+        });
     }
 }
 

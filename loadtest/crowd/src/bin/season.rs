@@ -3,9 +3,12 @@
 //! admitted, hold a seat each and pay, every other fan polls until the line answers
 //! `SOLD_OUT` (or leaves once admitted), then the driver waits for the line to retire
 //! (a buyer's token turns from `EXPIRED` to `SOLD_OUT`) and checks that late pollers read
-//! `SOLD_OUT`. After each concert it records Redis `used_memory` and key count (summed
-//! over `--redis` nodes) and the instances' RSS (`--server-pids`); the retained bytes per
-//! finished concert are the least-squares slope over the second half of the season.
+//! `SOLD_OUT`. After each concert it records Redis `used_memory` and the keys under the
+//! instances' prefix (summed over `--redis` nodes) and each instance's RSS
+//! (`--server-pids`); the retained bytes per finished concert are the least-squares
+//! slope over the second half of the season. Any lost place, late poller not reading
+//! `SOLD_OUT`, unsold seat, unexpected answer or key bound exceeded is printed as a
+//! `season: FAILED: …` line and the exit status is 1.
 //!
 //! usage: season --targets http://127.0.0.1:8080[,…] --admin-key K --jwt-secret S \
 //!          --redis redis://…[,…] --server-pids 1,2 --concerts 100 --out season.json
@@ -50,12 +53,21 @@ struct Args {
     seats: usize,
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Quiet time after each concert before the instances' RSS is sampled (three samples
+    /// 200 ms apart, the smallest kept): what a concert's requests hold only while they
+    /// run is not counted as retained.
+    #[arg(long, default_value_t = 1_000)]
+    settle_ms: u64,
     /// Give up on one concert after this long.
     #[arg(long, default_value_t = 120)]
     concert_timeout_s: u64,
     /// Fail when the Redis keys retained per finished concert exceed this.
     #[arg(long)]
     max_redis_keys_per_concert: Option<f64>,
+    /// Fail when, after any concert, more keys than one per finished concert (the
+    /// retired lines' `life` hashes) plus this many are under the prefix.
+    #[arg(long)]
+    max_extra_keys: Option<u64>,
     #[arg(long)]
     out: String,
 }
@@ -171,8 +183,12 @@ struct Row {
     /// Keys of the retired line left in Redis (its `life`).
     keys_left: u64,
     redis_used_memory: u64,
+    /// Keys under the instances' prefix (summed over the nodes): what the app keeps in
+    /// Redis, whatever else shares the server.
     redis_keys: u64,
+    /// RSS of all instances, and of each.
     rss: u64,
+    rss_each: Vec<u64>,
 }
 
 fn main() -> ExitCode {
@@ -222,8 +238,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     for n in 1..=args.concerts {
         let mut row = concert(&api, &args, &buyers, n).await?;
         row.redis_used_memory = redis_sum(&nodes, "used_memory").await?;
-        row.redis_keys = redis_keys(&nodes).await?;
-        row.rss = rss_bytes(&pids);
+        row.redis_keys = prefixed_keys(&nodes, &format!("{}*", args.key_prefix)).await?;
+        tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
+        row.rss_each = pids.iter().map(|&p| rss_bytes(&[p])).collect();
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for (i, &p) in pids.iter().enumerate() {
+                row.rss_each[i] = row.rss_each[i].min(rss_bytes(&[p]));
+            }
+        }
+        row.rss = row.rss_each.iter().sum();
         eprintln!(
             "concert {n}: {:.1} s, sold {}, redis {} B / {} keys, rss {} B",
             row.seconds, row.sold, row.redis_used_memory, row.redis_keys, row.rss
@@ -232,6 +256,24 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             baseline = Some(row.clone());
         }
         rows.push(row);
+    }
+    // Requests each instance answered over the season (its `http_requests_total`), read
+    // once at the end: the report gives them per concert.
+    let mut requests = Vec::new();
+    for target in &api.targets {
+        let text = api
+            .client
+            .get(format!("{target}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let total: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("http_requests_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        requests.push(total as u64);
     }
     let half: Vec<&Row> = rows.iter().skip(rows.len() / 2).collect();
     let slope = |f: &dyn Fn(&Row) -> u64| {
@@ -258,7 +300,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         "retained_redis_keys_per_concert": keys_per,
         "retained_rss_bytes_per_concert_all_instances": rss_per,
         "retained_rss_bytes_per_concert_per_instance": rss_per / pids.len().max(1) as f64,
+        "retained_rss_bytes_per_concert_each_instance": (0..pids.len())
+            .map(|i| slope(&|r| r.rss_each.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<f64>>(),
         "unexpected_answers": errors, "retried_503_429": api.retried.load(Ordering::Relaxed),
+        "requests_per_instance": requests,
         "lost_places": lost, "late_pollers_not_sold_out": late, "unsold_seats": unsold,
         "rows": rows,
     });
@@ -270,13 +316,40 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         args.concerts,
         pids.len()
     );
-    let keys_ok = args
-        .max_redis_keys_per_concert
-        .is_none_or(|max| keys_per <= max);
-    if !keys_ok {
-        eprintln!("{keys_per:.2} Redis keys retained per concert: above the bound");
+    let mut failures = Vec::new();
+    if let Some(max) = args.max_redis_keys_per_concert
+        && keys_per > max
+    {
+        failures.push(format!(
+            "{keys_per:.2} Redis keys retained per finished concert (bound {max})"
+        ));
     }
-    Ok(errors == 0 && lost == 0 && late == 0 && unsold == 0 && keys_ok)
+    if let Some(extra) = args.max_extra_keys {
+        for r in &rows {
+            if r.redis_keys > r.concert as u64 + extra {
+                failures.push(format!(
+                    "after concert {}: {} keys under the prefix, more than one per finished concert + {extra}",
+                    r.concert, r.redis_keys
+                ));
+            }
+        }
+    }
+    if errors > 0 {
+        failures.push(format!("{errors} unexpected answers"));
+    }
+    if lost > 0 {
+        failures.push(format!("{lost} fans lost their place"));
+    }
+    if late > 0 {
+        failures.push(format!("{late} late pollers did not read SOLD_OUT"));
+    }
+    if unsold > 0 {
+        failures.push(format!("{unsold} seats not sold"));
+    }
+    for f in &failures {
+        eprintln!("season: FAILED: {f}");
+    }
+    Ok(failures.is_empty())
 }
 
 /// The buyers, one per seat, made once and reused for every concert, wallets topped up.
@@ -287,11 +360,13 @@ async fn make_buyers(api: &Arc<Api>, seats: usize, concerts: usize) -> anyhow::R
             let api = api.clone();
             async move {
                 let name = format!("season-{}-{i}", std::process::id());
+                let user = json!({
+                    "name": name,
+                    "email": format!("{name}@season.test"),
+                    "password": "season-load-test",
+                });
                 let (s, v) = api
-                    .call(|c, b| {
-                        c.post(format!("{b}/api/v1/users"))
-                            .json(&json!({ "name": name }))
-                    })
+                    .call(|c, b| c.post(format!("{b}/api/v1/users")).json(&user))
                     .await?;
                 let token = v["access_token"]
                     .as_str()
@@ -411,17 +486,29 @@ async fn concert(api: &Arc<Api>, args: &Args, buyers: &[String], n: usize) -> an
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The line retires: a buyer's token (EXPIRED since the payment) reads SOLD_OUT.
+    // The line retires: a buyer's token (EXPIRED since the payment) reads SOLD_OUT, on
+    // every instance (each learns it at its next read of the line; until then its view
+    // may still answer the buyer EXPIRED).
     let probe = fans[0].token.clone();
-    loop {
-        if Instant::now() > deadline {
-            bail!("concert {n}: the line did not retire");
+    for target in &api.targets {
+        loop {
+            if Instant::now() > deadline {
+                bail!("concert {n}: the line did not retire (as {target} tells)");
+            }
+            let v = api
+                .client
+                .get(format!("{target}/api/v1/queue/status"))
+                .header("X-Queue-Token", &probe)
+                .send()
+                .await?
+                .json::<Value>()
+                .await
+                .unwrap_or(Value::Null);
+            if v["status"] == "SOLD_OUT" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (_, v) = status(api, &probe).await?;
-        if v["status"] == "SOLD_OUT" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Retiring unlinks the users hash's buckets in batches after the line reads retired:
     // wait until only the line's `life` key is left.
@@ -440,6 +527,7 @@ async fn concert(api: &Arc<Api>, args: &Args, buyers: &[String], n: usize) -> an
     for fan in fans.iter().step_by((fans.len() / 20).max(1)) {
         let (s, v) = status(api, &fan.token).await?;
         if s != 200 || v["status"] != "SOLD_OUT" {
+            eprintln!("concert {n}: a late poller read {s} {v}");
             row.late_not_sold_out += 1;
         }
     }
@@ -556,8 +644,12 @@ async fn redis_sum(nodes: &[String], name: &str) -> anyhow::Result<u64> {
 
 /// Keys of one concert's line (its hash tag), on every node.
 async fn line_keys(nodes: &[String], prefix: &str, concert: i64) -> anyhow::Result<u64> {
+    prefixed_keys(nodes, &format!("{prefix}{{concert:{concert}}}:*")).await
+}
+
+/// Keys matching `pattern` on every node.
+async fn prefixed_keys(nodes: &[String], pattern: &str) -> anyhow::Result<u64> {
     let mut total = 0;
-    let pattern = format!("{prefix}{{concert:{concert}}}:*");
     for node in nodes {
         let client = redis::Client::open(node.as_str())?;
         let mut con = client.get_multiplexed_async_connection().await?;
@@ -566,7 +658,7 @@ async fn line_keys(nodes: &[String], prefix: &str, concert: i64) -> anyhow::Resu
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(10_000)
                 .query_async(&mut con)
@@ -577,16 +669,6 @@ async fn line_keys(nodes: &[String], prefix: &str, concert: i64) -> anyhow::Resu
             }
             cursor = next;
         }
-    }
-    Ok(total)
-}
-
-async fn redis_keys(nodes: &[String]) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for node in nodes {
-        let client = redis::Client::open(node.as_str())?;
-        let mut con = client.get_multiplexed_async_connection().await?;
-        total += redis::cmd("DBSIZE").query_async::<u64>(&mut con).await?;
     }
     Ok(total)
 }
