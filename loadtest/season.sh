@@ -69,6 +69,8 @@ if [ ${#want[@]} -gt 0 ]; then
 else
   log "using the servers exported by the caller"
 fi
+# FRONTROW_PREBUILT=1 (the full tier, after its workspace build): the binaries are current.
+[ -z "${FRONTROW_PREBUILT:-}" ] || BUILD=0
 if [ "$BUILD" = 1 ]; then
   log "building $PROFILE binaries"
   if [ "$PROFILE" = release ]; then
