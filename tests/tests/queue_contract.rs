@@ -826,6 +826,29 @@ async fn assert_pre_queued_fans_who_poll_stay_and_idle_ones_leave(q: &dyn Queue)
     );
 }
 
+/// An instance that read a line before anyone entered it (its ticker does, every tick)
+/// knows the first entrant's token at once, however soon after the entry it is asked:
+/// that entry started the line's first incarnation, which its read could not know.
+async fn assert_the_first_entrant_is_known_by_an_instance_that_read_the_empty_line(
+    first: &dyn Queue,
+    second: &dyn Queue,
+) {
+    for n in 0..10 {
+        let concert = ConcertId(9_100 + n);
+        second
+            .tick(concert, at(0))
+            .await
+            .expect("a tick of an empty line");
+        let entered = first.enter(concert, UserId(1), at(1)).await.expect("enter");
+        let ticket = second
+            .status(&entered.ticket.token, at(2))
+            .await
+            .unwrap_or_else(|e| panic!("line {n}: the first entrant's token: {e:?}"));
+        assert_eq!(ticket.status, TicketStatus::Waiting, "line {n}");
+        assert_eq!(ticket.position, Some(1), "line {n}");
+    }
+}
+
 macro_rules! queue_contract {
     ($adapter:ident) => {
         mod $adapter {
@@ -859,6 +882,15 @@ macro_rules! queue_contract {
             async fn concurrent_double_entries_yield_one_token_per_user() {
                 let h = super::$adapter();
                 assert_concurrent_double_entries_yield_one_token_per_user(h.first.clone()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_first_entrant_is_known_by_an_instance_that_read_the_empty_line() {
+                let h = super::$adapter();
+                assert_the_first_entrant_is_known_by_an_instance_that_read_the_empty_line(
+                    h.first.as_ref(),
+                    h.second.as_ref(),
+                )
+                .await;
             }
             case!(
                 unknown_tokens_are_rejected,

@@ -134,3 +134,52 @@ async fn retired_lines_leave_nothing_on_either_instance_on_redis_cluster() {
     });
     assert_retired_lines_leave_nothing_on_either_instance(a, b).await;
 }
+
+/// An instance in background mode that read a line before anyone entered it (its ticker
+/// does, every tick) knows the first entrant's token at once, however soon after the
+/// entry it is asked: that entry started the line's first incarnation, which its read
+/// could not know (the fan was told 401 `unknown queue token` for one recheck interval).
+async fn assert_the_first_entrant_is_known_at_once(a: RedisQueue, b: RedisQueue) {
+    let t0 = Utc.timestamp_millis_opt(1_900_000_000_000).unwrap();
+    for n in 0..10 {
+        let concert = ConcertId(9_300 + n);
+        b.tick(concert, t0).await.expect("a tick of an empty line");
+        let entered = a.enter(concert, UserId(1), t0).await.expect("enter");
+        let ticket = b
+            .status(&entered.ticket.token, t0)
+            .await
+            .unwrap_or_else(|e| panic!("line {n}: the first entrant's token: {e:?}"));
+        assert_eq!(ticket.position, Some(1), "line {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_entrant_is_known_at_once_by_an_instance_that_read_the_empty_line_on_redis() {
+    let test = TestRedis::new();
+    let (a, b) = pair(|| {
+        RedisQueue::connect(
+            &test.url,
+            &test.prefix,
+            contract_settings(),
+            Duration::from_secs(5),
+        )
+        .expect("valid redis url")
+    });
+    assert_the_first_entrant_is_known_at_once(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_entrant_is_known_at_once_by_an_instance_that_read_the_empty_line_on_redis_cluster()
+ {
+    let test = TestRedis::on_cluster();
+    let (a, b) = pair(|| {
+        RedisQueue::connect_cluster(
+            &test.nodes,
+            &test.prefix,
+            contract_settings(),
+            Duration::from_secs(5),
+        )
+        .expect("valid redis urls")
+    });
+    assert_the_first_entrant_is_known_at_once(a, b).await;
+}

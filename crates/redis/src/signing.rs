@@ -58,8 +58,11 @@ impl Inner {
     }
 
     /// `verify`, but a token that fails against a view read more than one background
-    /// interval ago gets one more try after a fresh read: the line may have started (or
-    /// started over) since. Forged tokens thus cost at most one read per interval.
+    /// interval ago gets one more try after a fresh read: the line may have started over
+    /// since. Forged tokens thus cost at most one read per interval. A view read before
+    /// the line's first entrant (epoch 0: its ticker reads every line it knows) cannot
+    /// judge any token, however recent the read: it always gets the fresh read (callers
+    /// at once share it), or the first fans in would be told their token is unknown.
     pub(crate) async fn verify_current(
         &self,
         line: &Line,
@@ -68,9 +71,10 @@ impl Inner {
         match self.verify(line, token) {
             Ok(epoch) => Ok(epoch),
             Err(e) => {
-                let stale = read(&line.view)
-                    .synced
-                    .is_none_or(|at| at.elapsed() >= RECHECK);
+                let stale = {
+                    let v = read(&line.view);
+                    v.epoch == 0 || v.synced.is_none_or(|at| at.elapsed() >= RECHECK)
+                };
                 if !stale {
                     return Err(e);
                 }
