@@ -177,3 +177,32 @@ fn the_check_names_what_would_break_an_older_instance() {
     assert!(found[1].contains("seats.label no longer takes NULL"));
     assert!(found[2].contains("added seats.row NOT NULL without a default"));
 }
+
+/// Instances started together on a database nobody migrated yet: each applies the
+/// pending migrations at start, one at a time under the database's lock, and every one
+/// of them starts (two applying one step at once failed with "column already exists").
+async fn started_together(db: frontrow_tests::app::Db, backend: Backend) {
+    let url = frontrow_tests::app::fresh_database_url(db).await;
+    let opts = frontrow_tests::db::test_options(backend);
+    let stores = futures::future::join_all((0..4).map(|_| SeaOrmStore::connect(&url, &opts)))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .expect("connect");
+    let migrated = futures::future::join_all(stores.iter().map(SeaOrmStore::migrate_up)).await;
+    for (i, m) in migrated.iter().enumerate() {
+        assert!(m.is_ok(), "instance {i}: {m:?}");
+    }
+    let status = stores[0].migrate_status().await.unwrap();
+    assert!(status.iter().all(|(_, applied)| *applied), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_started_together_migrate_one_at_a_time_on_mariadb() {
+    started_together(frontrow_tests::app::Db::MariaDb, Backend::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_started_together_migrate_one_at_a_time_on_postgres() {
+    started_together(frontrow_tests::app::Db::Postgres, Backend::Postgres).await;
+}

@@ -15,8 +15,8 @@ use frontrow_domain::tickets::port::TicketRepository;
 use frontrow_migration::{MigrationStatus, Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::errors::store_err;
@@ -72,7 +72,18 @@ pub struct StorePorts {
 pub struct SeaOrmStore {
     pub(crate) db: DatabaseConnection,
     pub(crate) seat_claim: SeatClaim,
+    /// Where the pool connects, and how patiently: the migration lock opens a
+    /// connection of its own there.
+    url: String,
+    connect_timeout: Duration,
 }
+
+/// The PostgreSQL advisory lock (and the MariaDB/MySQL named lock) one migrating
+/// instance holds at a time.
+const MIGRATION_LOCK_KEY: i64 = 0x6672_6f6e_7472_6f77; // "frontrow"
+const MIGRATION_LOCK_NAME: &str = "frontrow_migrations";
+/// How long an instance waits for another instance's migrations (MariaDB's lock wait).
+const MIGRATION_LOCK_WAIT_SECONDS: u32 = 600;
 
 /// How long a SQLite connection waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -90,7 +101,7 @@ impl SeaOrmStore {
         } else {
             url.to_owned()
         };
-        let mut co = ConnectOptions::new(url);
+        let mut co = ConnectOptions::new(url.clone());
         co.max_connections(opts.max_connections)
             .min_connections(0)
             .connect_timeout(opts.connect_timeout)
@@ -111,17 +122,69 @@ impl SeaOrmStore {
         Ok(SeaOrmStore {
             db,
             seat_claim: opts.seat_claim,
+            url,
+            connect_timeout: opts.connect_timeout,
         })
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration. Instances started together take turns: on
+    /// PostgreSQL and MariaDB/MySQL the one migrating holds a lock of the database (on a
+    /// connection of its own) and the others wait for it, then find the steps applied
+    /// (two applying one step at once failed: "column already exists"). SQLite serves one
+    /// instance.
     ///
     /// # Errors
-    /// When a migration fails.
+    /// When a migration fails or the lock cannot be had.
     pub async fn migrate_up(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.db, None)
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::Sqlite {
+            return Migrator::up(&self.db, None)
+                .await
+                .context("migrating up failed");
+        }
+        let mut co = ConnectOptions::new(self.url.clone());
+        co.max_connections(1)
+            .min_connections(1)
+            .connect_timeout(self.connect_timeout)
+            .sqlx_logging(false);
+        let lock_db = Database::connect(co)
             .await
-            .context("migrating up failed")
+            .context("cannot connect for the migration lock")?;
+        // A transaction keeps the lock's statements on the one connection.
+        let held = lock_db.begin().await.context("the migration lock")?;
+        let (take, give_back) = match backend {
+            DbBackend::Postgres => (
+                format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"),
+                None,
+            ),
+            _ => (
+                format!("SELECT GET_LOCK('{MIGRATION_LOCK_NAME}', {MIGRATION_LOCK_WAIT_SECONDS})"),
+                Some(format!("SELECT RELEASE_LOCK('{MIGRATION_LOCK_NAME}')")),
+            ),
+        };
+        let row = held
+            .query_one_raw(Statement::from_string(backend, take))
+            .await
+            .context("waiting for another instance's migrations")?;
+        if backend != DbBackend::Postgres {
+            let got: Option<i64> = row
+                .as_ref()
+                .map(|r| r.try_get_by_index::<Option<i64>>(0))
+                .transpose()
+                .context("the migration lock's answer")?
+                .flatten();
+            anyhow::ensure!(
+                got == Some(1),
+                "another instance held the migration lock for {MIGRATION_LOCK_WAIT_SECONDS} s"
+            );
+        }
+        let migrated = Migrator::up(&self.db, None).await;
+        if let Some(sql) = give_back {
+            let _ = held.execute_unprepared(&sql).await;
+        }
+        let _ = held.commit().await;
+        let _ = lock_db.close().await;
+        migrated.context("migrating up failed")
     }
 
     /// Applies the next `steps` pending migrations.
