@@ -275,12 +275,12 @@ impl Wire {
         arg: Arg,
         tx: mpsc::UnboundedSender<Outcome>,
     ) {
-        let sent = Instant::now();
         let tries = if self.failover { self.targets } else { 1 };
         let mut failovers = 0;
+        let mut sent = Instant::now();
         let mut result = Err("no instance".to_owned());
         for k in 0..tries {
-            result = self.attempt(self.next_target(lane, k), action, &arg).await;
+            (sent, result) = self.attempt(self.next_target(lane, k), action, &arg).await;
             match &result {
                 Err(kind) if kind == "connect" || kind == "request" => {
                     if k + 1 < tries {
@@ -310,15 +310,17 @@ impl Wire {
         });
     }
 
-    /// One try of a request on `lane`.
+    /// One try of a request on `lane`: when it left (after it got a connection slot),
+    /// and what came back.
     async fn attempt(
         &self,
         lane: usize,
         action: Action,
         arg: &Arg,
-    ) -> Result<(u16, Option<u64>, Vec<u8>), String> {
+    ) -> (Instant, Result<(u16, Option<u64>, Vec<u8>), String>) {
         let l = &self.lanes[lane];
         let _permit = l.permits.clone().acquire_owned().await;
+        let sent = Instant::now();
         let req = match (action, arg) {
             (Action::Enter, Arg::User(user)) => match self.access_token(*user) {
                 Ok(jwt) => Ok(l.client.post(&*l.enter_url).bearer_auth(jwt)),
@@ -331,10 +333,11 @@ impl Wire {
             (_, Arg::Token(t)) => Ok(l.client.get(&*l.status_url).header("x-queue-token", t)),
             (_, Arg::User(_)) => Err("a token request without a token".to_owned()),
         };
-        match req {
+        let result = match req {
             Ok(req) => send(req).await,
             Err(e) => Err(e),
-        }
+        };
+        (sent, result)
     }
 
     /// Follows a fan's SSE stream until it says ACTIVE or EXPIRED, ends, or `stop` fires.
