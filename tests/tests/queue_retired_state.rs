@@ -105,10 +105,9 @@ fn pair(connect: impl Fn() -> RedisQueue) -> (RedisQueue, RedisQueue) {
     (sync(connect()), sync(connect()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retired_lines_leave_nothing_on_either_instance_on_redis() {
-    let test = TestRedis::new();
-    let (a, b) = pair(|| {
+/// Two background-mode instances on `test`'s Redis and prefix.
+fn pair_on_redis(test: &TestRedis) -> (RedisQueue, RedisQueue) {
+    pair(|| {
         RedisQueue::connect(
             &test.url,
             &test.prefix,
@@ -116,14 +115,12 @@ async fn retired_lines_leave_nothing_on_either_instance_on_redis() {
             Duration::from_secs(5),
         )
         .expect("valid redis url")
-    });
-    assert_retired_lines_leave_nothing_on_either_instance(a, b).await;
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retired_lines_leave_nothing_on_either_instance_on_redis_cluster() {
-    let test = TestRedis::on_cluster();
-    let (a, b) = pair(|| {
+/// Two background-mode instances on `test`'s Cluster and prefix.
+fn pair_on_cluster(test: &TestRedis) -> (RedisQueue, RedisQueue) {
+    pair(|| {
         RedisQueue::connect_cluster(
             &test.nodes,
             &test.prefix,
@@ -131,7 +128,20 @@ async fn retired_lines_leave_nothing_on_either_instance_on_redis_cluster() {
             Duration::from_secs(5),
         )
         .expect("valid redis urls")
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_lines_leave_nothing_on_either_instance_on_redis() {
+    let test = TestRedis::new();
+    let (a, b) = pair_on_redis(&test);
+    assert_retired_lines_leave_nothing_on_either_instance(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retired_lines_leave_nothing_on_either_instance_on_redis_cluster() {
+    let test = TestRedis::on_cluster();
+    let (a, b) = pair_on_cluster(&test);
     assert_retired_lines_leave_nothing_on_either_instance(a, b).await;
 }
 
@@ -156,15 +166,7 @@ async fn assert_the_first_entrant_is_known_at_once(a: RedisQueue, b: RedisQueue)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_entrant_is_known_at_once_by_an_instance_that_read_the_empty_line_on_redis() {
     let test = TestRedis::new();
-    let (a, b) = pair(|| {
-        RedisQueue::connect(
-            &test.url,
-            &test.prefix,
-            contract_settings(),
-            Duration::from_secs(5),
-        )
-        .expect("valid redis url")
-    });
+    let (a, b) = pair_on_redis(&test);
     assert_the_first_entrant_is_known_at_once(a, b).await;
 }
 
@@ -172,14 +174,6 @@ async fn the_first_entrant_is_known_at_once_by_an_instance_that_read_the_empty_l
 async fn the_first_entrant_is_known_at_once_by_an_instance_that_read_the_empty_line_on_redis_cluster()
  {
     let test = TestRedis::on_cluster();
-    let (a, b) = pair(|| {
-        RedisQueue::connect_cluster(
-            &test.nodes,
-            &test.prefix,
-            contract_settings(),
-            Duration::from_secs(5),
-        )
-        .expect("valid redis urls")
-    });
+    let (a, b) = pair_on_cluster(&test);
     assert_the_first_entrant_is_known_at_once(a, b).await;
 }
