@@ -11,6 +11,7 @@
 # usage: loadtest/boxoffice.sh [--dbs "postgres mariadb sqlite"] [--parties 2500]
 #                              [--standing 500] [--allow-split] [--perf] [--pool 32]
 #                              [--claim conditional|skip-locked] [--instances 1]
+#                              [--statements]
 # --claim sets database.seat_claim; --instances N > 1 runs N instances on one database and
 # one Redis line (orders and payments spread over them in turn), so their seat planners
 # collide in the database as they would in production.
@@ -20,12 +21,15 @@
 # --perf samples the server's CPU (perf record, 499 Hz, call graphs) during each run and
 # writes where the time goes beside the report: <UTC>-boxoffice-<db>.perf.txt (the top
 # symbols, self time) — the profile behind a missed target.
+# --statements loads pg_stat_statements into PostgreSQL and writes, beside the report,
+# <UTC>-boxoffice-postgres.statements.txt: every statement of the timed phase with its
+# calls, total and mean execution time, and rows (the database's side of the profile).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=(); PERF=0; POOL=32; CLAIM=conditional; INSTANCES=1
+DBS="postgres mariadb sqlite"; PARTIES=2500; STANDING=500; SPLIT=(); PERF=0; POOL=32; CLAIM=conditional; INSTANCES=1; STATEMENTS=0
 CMDLINE="loadtest/boxoffice.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,6 +41,7 @@ while [ $# -gt 0 ]; do
     --pool) POOL=$2; shift 2 ;;
     --claim) CLAIM=$2; shift 2 ;;
     --instances) INSTANCES=$2; shift 2 ;;
+    --statements) STATEMENTS=1; shift ;;
     *) echo "boxoffice.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -44,6 +49,9 @@ log() { echo "[boxoffice.sh $(date +%T)] $*" >&2; }
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
+if [ "$STATEMENTS" = 1 ]; then
+  export SERVICES_PG_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+fi
 if [ "$INSTANCES" -gt 1 ]; then services_up redis mariadb postgres; else services_up mariadb postgres; fi
 log "building release binaries"
 cargo build -q --release -p frontrow-app -p frontrow-crowd
@@ -129,6 +137,15 @@ for db in $DBS; do
       exec perf record -q -F 499 -g -p "$SERVER_PID" -o "$WORK/$db.perf.data" 2>/dev/null ) &
     PERF_PID=$!
   fi
+  STMT_PID=""
+  if [ "$STATEMENTS" = 1 ] && [ "$db" = postgres ]; then
+    # Counted from the client's ready signal: the timed phase only.
+    PAUSE=(--ready-file "$WORK/$db.ready" --pause-ms 3000)
+    ( while [ ! -e "$WORK/$db.ready" ]; do sleep 0.1; done
+      psql -q "$URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "SELECT pg_stat_statements_reset()" >/dev/null ) &
+    STMT_PID=$!
+  fi
   "$BOX" --base "http://127.0.0.1:$PORT" --admin-key "$ADMIN_KEY" --parties "$PARTIES" \
     ${ALSO[0]+--also "$(IFS=,; echo "${ALSO[*]}")"} \
     --cpu-of "$(IFS=,; echo "$SERVER_PID${OTHER_PIDS[0]+,${OTHER_PIDS[*]}}")" "${PAUSE[@]+"${PAUSE[@]}"}" \
@@ -149,6 +166,16 @@ for db in $DBS; do
         grep -E '^ +[0-9]' | sed -E 's/ +/ /g' || true
     } >"$OUT-$db.perf.txt"
     log "$db: profile in $OUT-$db.perf.txt"
+  fi
+  if [ -n "$STMT_PID" ]; then
+    wait "$STMT_PID" || true
+    {
+      echo "# the database's side: postgres, $PARTIES parties + $STANDING standing orders (pg_stat_statements, timed phase)"
+      echo "# commit $(git rev-parse HEAD), $(date -u +%FT%TZ), command: $CMDLINE"
+      psql -q "$URL" -c "SELECT sum(calls) AS statements, round(sum(total_exec_time)::numeric, 0) AS total_ms FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'"
+      psql -q "$URL" -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 40"
+    } >"$OUT-$db.statements.txt"
+    log "$db: statements in $OUT-$db.statements.txt"
   fi
   kill "$SERVER_PID" "${OTHER_PIDS[@]+"${OTHER_PIDS[@]}"}"; wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""; OTHER_PIDS=()

@@ -130,7 +130,7 @@ start_postgres() {
   local d="$SERVICES_DIR/postgres"
   mkdir -p "$d"; chmod 755 "$SERVICES_DIR"; chown -R postgres "$d"
   su postgres -c "$PG_BIN/initdb -D $d/data -A trust -U postgres" >"$d/initdb.log" 2>&1
-  su postgres -c "$PG_BIN/pg_ctl -D $d/data -l $d/log -w -o '-p $PG_PORT -k $d -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=off -c synchronous_commit=off' start" >/dev/null
+  su postgres -c "$PG_BIN/pg_ctl -D $d/data -l $d/log -w -o '-p $PG_PORT -k $d -c listen_addresses=127.0.0.1 -c max_connections=1000 -c fsync=off -c synchronous_commit=off ${SERVICES_PG_OPTS:-}' start" >/dev/null
   export FRONTROW_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT"
   echo "services: postgres on $PG_PORT" >&2
 }

@@ -833,3 +833,86 @@ async fn a_top_up_retried_with_one_key_credits_once_on_mariadb() {
 async fn a_top_up_retried_with_one_key_credits_once_on_postgres() {
     keyed_top_up(Db::Postgres).await;
 }
+
+/// A hold that ended unseen: its seat reads free, yet its expired reservation still holds
+/// the seat's live index — what a claim meets when a hold expires between an order's read
+/// of its seats and its claim. The next order takes the seat all the same (its attempt
+/// meets the unique index, and the next one ends the stale reservation first).
+async fn a_hold_expired_unseen(db: Db) {
+    let app = spawn(db, 8).await;
+    let (concert, schedule) = create_hall(&app).await;
+    let fans = admitted_fans(&app, concert, 2).await;
+    let map = app.seats(schedule).await;
+    let seat = map[0]["id"].as_i64().unwrap();
+    let body = json!({ "schedule_id": schedule, "seats": [seat] });
+    let first = order(&app, &fans[0], &body).await;
+    assert_eq!(
+        first.status().as_u16(),
+        201,
+        "{}",
+        first.text().await.unwrap()
+    );
+    let conn = sea_orm::Database::connect(app.settings.database.url.expose_secret())
+        .await
+        .unwrap();
+    for sql in [
+        format!(
+            "UPDATE orders SET expires_at = 1 WHERE id IN (SELECT order_id FROM reservations WHERE seat_id = {seat})"
+        ),
+        format!("UPDATE reservations SET expires_at = 1 WHERE seat_id = {seat}"),
+        format!(
+            "UPDATE seats SET status = 'AVAILABLE', held_by = NULL, held_until = NULL WHERE id = {seat}"
+        ),
+    ] {
+        conn.execute_unprepared(&sql).await.unwrap();
+    }
+    let second = order(&app, &fans[1], &body).await;
+    assert_eq!(
+        second.status().as_u16(),
+        201,
+        "{}: {}",
+        db.name(),
+        second.text().await.unwrap()
+    );
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            format!(
+                "SELECT status, live_seat_id FROM reservations WHERE seat_id = {seat} ORDER BY id"
+            ),
+        ))
+        .await
+        .unwrap();
+    let got: Vec<(String, Option<i64>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "status").unwrap(),
+                r.try_get::<Option<i64>>("", "live_seat_id").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("EXPIRED".to_owned(), None),
+            ("HELD".to_owned(), Some(seat))
+        ],
+        "{}",
+        db.name()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hold_expired_unseen_gives_its_seat_to_the_next_order_on_sqlite() {
+    a_hold_expired_unseen(Db::Sqlite).await;
+}
+#[tokio::test]
+async fn a_hold_expired_unseen_gives_its_seat_to_the_next_order_on_mariadb() {
+    a_hold_expired_unseen(Db::MariaDb).await;
+}
+#[tokio::test]
+async fn a_hold_expired_unseen_gives_its_seat_to_the_next_order_on_postgres() {
+    a_hold_expired_unseen(Db::Postgres).await;
+}

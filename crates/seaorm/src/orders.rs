@@ -69,13 +69,21 @@ struct FanAllowance {
 }
 
 /// The fan's live and paid tickets of the schedule at `now`, and whether the show is
-/// cancelled: two statements (the counts, then the standing lines of live orders).
+/// cancelled: one statement (seats, standing places, returned standing places, the
+/// show's cancellation).
 async fn fan_allowance(
     conn: &impl ConnectionTrait,
     user: i64,
     schedule: i64,
     now: i64,
 ) -> Result<FanAllowance, DbErr> {
+    let backend = conn.get_database_backend();
+    // SUM of an integer is a DECIMAL on MariaDB/MySQL: read back as a 64-bit integer.
+    let int = match backend {
+        DbBackend::MySql => "SIGNED",
+        DbBackend::Postgres => "BIGINT",
+        _ => "INTEGER", // SQLite
+    };
     // A returned standing ticket gives its place back to the fan's allowance (a returned
     // seat already does: its reservation is no longer live). The order stays PAID, so
     // its standing line still counts the ticket below.
@@ -83,6 +91,9 @@ async fn fan_allowance(
         "SELECT \
            (SELECT COUNT(*) FROM reservations WHERE user_id = ? AND schedule_id = ? \
              AND live_seat_id IS NOT NULL AND (status = '{confirmed}' OR expires_at > ?)) AS seats, \
+           (SELECT CAST(COALESCE(SUM(l.quantity), 0) AS {int}) FROM order_standing l \
+             JOIN orders o ON o.id = l.order_id WHERE o.user_id = ? AND o.schedule_id = ? \
+             AND (o.status = '{PAID}' OR (o.status = '{HELD}' AND o.expires_at > ?))) AS standing, \
            (SELECT COUNT(*) FROM refunds WHERE user_id = ? AND schedule_id = ? \
              AND kind = '{ret}' AND ticket_id IN (SELECT id FROM tickets \
                WHERE user_id = ? AND schedule_id = ? AND area_id IS NOT NULL)) AS returned, \
@@ -90,12 +101,14 @@ async fn fan_allowance(
         confirmed = ReservationStatus::Confirmed.as_str(),
         ret = RefundKind::Return.as_str(),
     );
-    let backend = conn.get_database_backend();
     let row = conn
         .query_one_raw(crate::convert::raw(
             backend,
             &sql,
             vec![
+                user.into(),
+                schedule.into(),
+                now.into(),
                 user.into(),
                 schedule.into(),
                 now.into(),
@@ -112,24 +125,12 @@ async fn fan_allowance(
         let n: i64 = row.try_get("", col)?;
         Ok(u64::try_from(n).unwrap_or(0))
     };
-    let (seats, returned, cancelled) = (count("seats")?, count("returned")?, count("cancelled")?);
-    let sql = format!(
-        "SELECT l.quantity AS quantity FROM order_standing l JOIN orders o ON o.id = l.order_id \
-         WHERE o.user_id = ? AND o.schedule_id = ? \
-           AND (o.status = '{PAID}' OR (o.status = '{HELD}' AND o.expires_at > ?))"
+    let (seats, standing, returned, cancelled) = (
+        count("seats")?,
+        count("standing")?,
+        count("returned")?,
+        count("cancelled")?,
     );
-    let mut standing = 0u64;
-    for row in conn
-        .query_all_raw(crate::convert::raw(
-            backend,
-            &sql,
-            vec![user.into(), schedule.into(), now.into()],
-        ))
-        .await?
-    {
-        let q: i32 = row.try_get("", "quantity")?;
-        standing += u64::try_from(q).unwrap_or(0);
-    }
     Ok(FanAllowance {
         tickets: seats + standing.saturating_sub(returned),
         cancelled: cancelled > 0,
@@ -150,6 +151,41 @@ async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<(i
         .into_tuple()
         .all(conn)
         .await
+}
+
+/// A held seat of an order, as its payment needs it.
+pub(crate) struct HeldSeat {
+    pub(crate) reservation_id: i64,
+    pub(crate) seat_id: i64,
+    pub(crate) label: String,
+    pub(crate) category: String,
+}
+
+/// The order's held reservations with their seats' labels and categories (for the
+/// tickets), by seat id; read without locks, like [`held_of_order`].
+async fn held_seats_of_order(
+    conn: &impl ConnectionTrait,
+    order: i64,
+) -> Result<Vec<HeldSeat>, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT r.id AS id, r.seat_id AS seat_id, s.label AS label, s.category AS category \
+         FROM reservations r JOIN seats s ON s.id = r.seat_id \
+         WHERE r.order_id = ? AND r.status = '{held}' ORDER BY r.seat_id",
+        held = ReservationStatus::Held.as_str()
+    );
+    conn.query_all_raw(crate::convert::raw(backend, &sql, vec![order.into()]))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(HeldSeat {
+                reservation_id: r.try_get("", "id")?,
+                seat_id: r.try_get("", "seat_id")?,
+                label: r.try_get("", "label")?,
+                category: r.try_get("", "category")?,
+            })
+        })
+        .collect()
 }
 
 /// Makes seats free to buy: available, no holder, no offer (the caller's filters say
@@ -220,6 +256,21 @@ pub(crate) async fn end_order(
     if q.exec(conn).await?.rows_affected == 0 {
         return Ok(false);
     }
+    let lines = order_standing::Entity::find()
+        .filter(order_standing::Column::OrderId.eq(o.id))
+        .order_by_asc(order_standing::Column::AreaId)
+        .all(conn)
+        .await?;
+    // One lock order with placing (code → seats → areas): the code first.
+    if let Some(code) = o.presale_code_id {
+        // Every seat of the order counts, whatever became of its reservation since.
+        let seats = reservation::Entity::find()
+            .filter(reservation::Column::OrderId.eq(o.id))
+            .count(conn)
+            .await?;
+        let standing: i64 = lines.iter().map(|l| i64::from(l.quantity)).sum();
+        crate::presale::give_back(conn, code, standing + i64::try_from(seats).unwrap_or(0)).await?;
+    }
     let held = held_of_order(conn, o.id).await?;
     let seats: Vec<i64> = held.iter().map(|(_, s)| *s).collect();
     let ids: Vec<i64> = held.iter().map(|(r, _)| *r).collect();
@@ -239,14 +290,7 @@ pub(crate) async fn end_order(
             .exec(conn)
             .await?;
     }
-    let lines = order_standing::Entity::find()
-        .filter(order_standing::Column::OrderId.eq(o.id))
-        .order_by_asc(order_standing::Column::AreaId)
-        .all(conn)
-        .await?;
-    let mut tickets: i64 = 0;
-    for l in lines {
-        tickets += i64::from(l.quantity);
+    for l in &lines {
         standing_area::Entity::update_many()
             .col_expr(
                 standing_area::Column::Held,
@@ -256,19 +300,40 @@ pub(crate) async fn end_order(
             .exec(conn)
             .await?;
     }
-    if let Some(code) = o.presale_code_id {
-        // Every seat of the order counts, whatever became of its reservation since.
-        let seats = reservation::Entity::find()
-            .filter(reservation::Column::OrderId.eq(o.id))
-            .count(conn)
-            .await?;
-        tickets += i64::try_from(seats).unwrap_or(0);
-        crate::presale::give_back(conn, code, tickets).await?;
-    }
     if o.waitlist_entry_id.is_some() {
         crate::waitlist::offer_ended(conn, o, to, now).await?;
     }
     Ok(true)
+}
+
+/// Takes `q` places of `area` if held + sold stays within its capacity (one conditional
+/// update: the database refuses an overfull area, not the code); expired holds of a full
+/// area are ended first and the update tried once more. False when the area is full.
+async fn take_area(
+    conn: &impl ConnectionTrait,
+    area: i64,
+    q: i64,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let take = || {
+        standing_area::Entity::update_many()
+            .col_expr(
+                standing_area::Column::Held,
+                Expr::col(standing_area::Column::Held).add(q),
+            )
+            .filter(standing_area::Column::Id.eq(area))
+            .filter(
+                Expr::col(standing_area::Column::Held)
+                    .add(Expr::col(standing_area::Column::Sold))
+                    .add(q)
+                    .lte(Expr::col(standing_area::Column::Capacity)),
+            )
+    };
+    let mut got = take().exec(conn).await?.rows_affected;
+    if got == 0 && expire_area_holds(conn, area, now).await? > 0 {
+        got = take().exec(conn).await?.rows_affected;
+    }
+    Ok(got > 0)
 }
 
 /// Ends the expired held orders with places in `area` (so a full area's expired holds
@@ -369,7 +434,15 @@ impl SeaOrmStore {
         })
     }
 
-    async fn try_place_order(&self, req: &PlaceOrder) -> Result<Order, Fail<PlaceError>> {
+    /// One attempt at an order. `sweep`: end the expired holds' reservations of the
+    /// claimed seats first; otherwise that happens only when a seat was seen held before
+    /// the claim (a hold that ends between that read and the claim makes the reservations'
+    /// insert hit the unique live-seat index: the caller then tries again sweeping).
+    async fn try_place_order(
+        &self,
+        req: &PlaceOrder,
+        sweep: bool,
+    ) -> Result<Order, Fail<PlaceError>> {
         let now = ms(req.now);
         let expires = ms(req.expires_at);
         let user = req.user_id.0;
@@ -513,7 +586,10 @@ impl SeaOrmStore {
             }
             return Err(Fail::Domain(PlaceError::SeatsTaken(taken)));
         }
-        if !ids.is_empty() {
+        let seen_held = found
+            .iter()
+            .any(|s| s.status != SeatStatus::Available.as_str());
+        if sweep || seen_held {
             // Expired holds taken over: their reservations end first (the unique
             // live-seat index would refuse the new ones otherwise).
             let mut stale: Vec<i64> = Vec::new();
@@ -532,7 +608,7 @@ impl SeaOrmStore {
             }
             end_reservations(&txn, &stale, ReservationStatus::Expired).await?;
         }
-        // 4. Standing areas, by name.
+        // 4. Standing areas, by name: read here, taken last (below).
         let mut standing = req.standing.clone();
         standing.sort();
         let mut lines = Vec::with_capacity(standing.len());
@@ -549,36 +625,6 @@ impl SeaOrmStore {
             if area.hidden && !opens(&area.category, &area.name) {
                 txn.rollback().await?;
                 return Err(Fail::Domain(PlaceError::AreaNotOnSale(name.clone())));
-            }
-            let q = i64::from(*qty);
-            let take = || {
-                standing_area::Entity::update_many()
-                    .col_expr(
-                        standing_area::Column::Held,
-                        Expr::col(standing_area::Column::Held).add(q),
-                    )
-                    .filter(standing_area::Column::Id.eq(area.id))
-                    .filter(
-                        Expr::col(standing_area::Column::Held)
-                            .add(Expr::col(standing_area::Column::Sold))
-                            .add(q)
-                            .lte(Expr::col(standing_area::Column::Capacity)),
-                    )
-            };
-            let mut got = take().exec(&txn).await?.rows_affected;
-            if got == 0 && expire_area_holds(&txn, area.id, now).await? > 0 {
-                got = take().exec(&txn).await?.rows_affected;
-            }
-            if got == 0 {
-                let a = standing_area::Entity::find_by_id(area.id).one(&txn).await?;
-                txn.rollback().await?;
-                let available = a.map_or(0, |a| {
-                    u64::try_from(a.capacity - a.held - a.sold).unwrap_or(0)
-                });
-                return Err(Fail::Domain(PlaceError::AreaFull {
-                    area: name.clone(),
-                    available,
-                }));
             }
             lines.push((area, *qty));
         }
@@ -642,6 +688,24 @@ impl SeaOrmStore {
             })
             .exec(&txn)
             .await?;
+        }
+        // 6. The areas' places, last: an area's row is every standing fan's, so its
+        //    lock is held for this statement and the commit only (ascending area id;
+        //    the rows above are this order's own, nobody else's to wait for).
+        let mut by_id: Vec<&(standing_area::Model, u32)> = lines.iter().collect();
+        by_id.sort_by_key(|(a, _)| a.id);
+        for (area, qty) in by_id {
+            if !take_area(&txn, area.id, i64::from(*qty), now).await? {
+                let a = standing_area::Entity::find_by_id(area.id).one(&txn).await?;
+                txn.rollback().await?;
+                let available = a.map_or(0, |a| {
+                    u64::try_from(a.capacity - a.held - a.sold).unwrap_or(0)
+                });
+                return Err(Fail::Domain(PlaceError::AreaFull {
+                    area: area.name.clone(),
+                    available,
+                }));
+            }
         }
         txn.commit().await?;
         // The answer from what this transaction wrote (no second read).
@@ -845,8 +909,14 @@ impl SeaOrmStore {
     }
 
     async fn try_pay_order(&self, req: &PayOrder) -> Result<OrderReceipt, Fail<OrderPayError>> {
-        for _ in 0..5 {
-            if let Some(r) = self.replay_order(req).await? {
+        for attempt in 0..5 {
+            // The first attempt goes straight to the order: a held order's payment
+            // writes its key under a unique index (per fan, and one payment per order),
+            // so a key already used elsewhere fails that insert, and the next attempt
+            // replays or refuses it here; a paid order is replayed by the attempt.
+            if attempt > 0
+                && let Some(r) = self.replay_order(req).await?
+            {
                 return Ok(r);
             }
             if let Some(r) = self.pay_order_once(req).await? {
@@ -883,21 +953,8 @@ impl SeaOrmStore {
         }
         let txn = self.begin_write().await?;
         // The wallet first (the allowance's lock), the seats, then the order.
-        let debited = wallet::Entity::update_many()
-            .col_expr(
-                wallet::Column::Balance,
-                Expr::col(wallet::Column::Balance).sub(o.total),
-            )
-            .col_expr(
-                wallet::Column::Version,
-                Expr::col(wallet::Column::Version).add(1),
-            )
-            .filter(wallet::Column::UserId.eq(o.user_id))
-            .filter(wallet::Column::Balance.gte(o.total))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if debited == 0 {
+        let debited = crate::wallets::debit(&txn, o.user_id, o.total).await?;
+        let Some(balance) = debited else {
             let balance = read_balance(&txn, o.user_id).await?.unwrap_or(0);
             txn.rollback().await?;
             // A concurrent payment of this very order may have spent the balance:
@@ -913,10 +970,9 @@ impl SeaOrmStore {
                 balance: money(balance)?,
                 amount: money(o.total)?,
             }));
-        }
-        let balance = read_balance(&txn, o.user_id).await?.unwrap_or(0);
-        let held = held_of_order(&txn, o.id).await?;
-        let seats: Vec<i64> = held.iter().map(|(_, s)| *s).collect();
+        };
+        let held = held_seats_of_order(&txn, o.id).await?;
+        let seats: Vec<i64> = held.iter().map(|h| h.seat_id).collect();
         let mut sold = 0;
         for chunk in seats.chunks(IN_CHUNK) {
             sold += seat::Entity::update_many()
@@ -968,7 +1024,7 @@ impl SeaOrmStore {
                     reservation::Column::Version,
                     Expr::col(reservation::Column::Version).add(1),
                 )
-                .filter(reservation::Column::Id.is_in(chunk.iter().map(|(r, _)| *r)))
+                .filter(reservation::Column::Id.is_in(chunk.iter().map(|h| h.reservation_id)))
                 .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
                 .exec(&txn)
                 .await?;
@@ -978,23 +1034,8 @@ impl SeaOrmStore {
             .order_by_asc(order_standing::Column::AreaId)
             .all(&txn)
             .await?;
-        for l in &lines {
-            let q = i64::from(l.quantity);
-            standing_area::Entity::update_many()
-                .col_expr(
-                    standing_area::Column::Held,
-                    Expr::col(standing_area::Column::Held).sub(q),
-                )
-                .col_expr(
-                    standing_area::Column::Sold,
-                    Expr::col(standing_area::Column::Sold).add(q),
-                )
-                .filter(standing_area::Column::Id.eq(l.area_id))
-                .exec(&txn)
-                .await?;
-        }
         // Every position becomes a ticket in this same transaction.
-        crate::tickets::issue(&txn, &o, &seats, &lines, now).await?;
+        crate::tickets::issue(&txn, &o, &held, &lines, now).await?;
         crate::waitlist::offer_paid(&txn, &o, now).await?;
         ledger_entry::Entity::insert(ledger_entry::ActiveModel {
             user_id: Set(o.user_id),
@@ -1025,6 +1066,22 @@ impl SeaOrmStore {
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
+        }
+        // The areas' rows last (every standing fan's): locked for this and the commit.
+        for l in &lines {
+            let q = i64::from(l.quantity);
+            standing_area::Entity::update_many()
+                .col_expr(
+                    standing_area::Column::Held,
+                    Expr::col(standing_area::Column::Held).sub(q),
+                )
+                .col_expr(
+                    standing_area::Column::Sold,
+                    Expr::col(standing_area::Column::Sold).add(q),
+                )
+                .filter(standing_area::Column::Id.eq(l.area_id))
+                .exec(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok(Some(OrderReceipt {
@@ -1112,7 +1169,12 @@ impl OrderRepository for SeaOrmStore {
 
     #[tracing::instrument(skip_all, fields(user = req.user_id.0, schedule = req.schedule_id.0, seats = req.seats.len()))]
     async fn place(&self, req: PlaceOrder) -> Result<Order, PlaceError> {
-        retrying!(self.try_place_order(&req).await)
+        retrying!(match self.try_place_order(&req, false).await {
+            // A hold that expired between the seats' read and their claim: its
+            // reservation still held the seat's live index. Again, ending it first.
+            Err(Fail::Db(e)) if is_unique_violation(&e) => self.try_place_order(&req, true).await,
+            other => other,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(order = id.0), err)]

@@ -26,10 +26,11 @@ use sea_orm::{
 
 use crate::convert::{at, ms};
 use crate::entity::{
-    checkin, gate_key, order, order_standing, schedule, seat, standing_area, ticket,
-    ticket_binding, ticket_policy, ticket_revocation,
+    checkin, gate_key, order, order_standing, schedule, standing_area, ticket, ticket_binding,
+    ticket_policy, ticket_revocation,
 };
 use crate::errors::{Fail, is_unique_violation, retrying, store_err};
+use crate::orders::HeldSeat;
 use crate::store::SeaOrmStore;
 
 /// Rows per multi-row insert and per `IN (…)` list.
@@ -44,11 +45,11 @@ fn corrupt(what: String) -> DbErr {
 }
 
 /// Writes one ticket per seat and per standing place of `o`, inside the paying
-/// transaction (`seats`: the order's seat ids, `lines`: its standing lines).
+/// transaction (`seats`: the order's held seats, `lines`: its standing lines).
 pub(crate) async fn issue(
     conn: &impl ConnectionTrait,
     o: &order::Model,
-    seats: &[i64],
+    seats: &[HeldSeat],
     lines: &[order_standing::Model],
     now: i64,
 ) -> Result<(), DbErr> {
@@ -71,15 +72,13 @@ pub(crate) async fn issue(
             ..Default::default()
         }
     };
-    for chunk in seats.chunks(CHUNK) {
-        let found = seat::Entity::find()
-            .filter(seat::Column::Id.is_in(chunk.iter().copied()))
-            .order_by_asc(seat::Column::Id)
-            .all(conn)
-            .await?;
-        for s in found {
-            rows.push(row(Some(s.id), None, s.label, s.category));
-        }
+    for s in seats {
+        rows.push(row(
+            Some(s.seat_id),
+            None,
+            s.label.clone(),
+            s.category.clone(),
+        ));
     }
     for l in lines {
         let a = standing_area::Entity::find_by_id(l.area_id)

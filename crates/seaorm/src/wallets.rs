@@ -27,6 +27,48 @@ pub(crate) async fn read_balance(
         .map(|w| w.balance))
 }
 
+/// Takes `amount` from the user's wallet if the balance covers it (one conditional
+/// update; the schema's check keeps it from going below zero whatever the code does):
+/// the balance after, or `None` when it did not cover the amount. PostgreSQL and SQLite
+/// say the new balance in the same statement; MariaDB/MySQL read it back under the lock
+/// just taken.
+pub(crate) async fn debit(
+    conn: &impl ConnectionTrait,
+    user: i64,
+    amount: i64,
+) -> Result<Option<i64>, DbErr> {
+    let backend = conn.get_database_backend();
+    if backend.support_returning() {
+        let row = conn
+            .query_one_raw(crate::convert::raw(
+                backend,
+                "UPDATE wallets SET balance = balance - ?, version = version + 1 \
+                 WHERE user_id = ? AND balance >= ? RETURNING balance",
+                vec![amount.into(), user.into(), amount.into()],
+            ))
+            .await?;
+        return row.map(|r| r.try_get::<i64>("", "balance")).transpose();
+    }
+    let debited = wallet::Entity::update_many()
+        .col_expr(
+            wallet::Column::Balance,
+            Expr::col(wallet::Column::Balance).sub(amount),
+        )
+        .col_expr(
+            wallet::Column::Version,
+            Expr::col(wallet::Column::Version).add(1),
+        )
+        .filter(wallet::Column::UserId.eq(user))
+        .filter(wallet::Column::Balance.gte(amount))
+        .exec(conn)
+        .await?
+        .rows_affected;
+    if debited == 0 {
+        return Ok(None);
+    }
+    read_balance(conn, user).await
+}
+
 /// What a charge with an idempotency key found or did.
 enum Keyed {
     Charged(Money),

@@ -6,6 +6,7 @@ pub mod model;
 pub mod planner;
 pub mod port;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -16,7 +17,7 @@ use self::planner::{Filter, Planners, SNAPSHOT_TTL, SeatPlan, lock};
 use self::port::{OrderChangeError, OrderPayError, OrderRepository, PlaceError};
 use crate::booking::MAX_IDEMPOTENCY_KEY_LEN;
 use crate::error::StoreError;
-use crate::model::{OrderId, ScheduleId, SeatId, UserId};
+use crate::model::{ConcertId, OrderId, ScheduleId, SeatId, UserId};
 use crate::ports::{CatalogRepository, Clock};
 use crate::seating::Ask;
 use crate::waiting_room::{GateError, WaitingRoom};
@@ -272,7 +273,13 @@ pub struct BoxOffice {
     planners: Planners,
     /// Held while a venue is read into a planner.
     loading: Arc<tokio::sync::Mutex<()>>,
+    /// The concert of each schedule ordered from here: a schedule never changes
+    /// concert, so one read per schedule (bounded: emptied when full).
+    concerts: Arc<std::sync::Mutex<HashMap<ScheduleId, ConcertId>>>,
 }
+
+/// The most schedules [`BoxOffice`] remembers the concert of before starting afresh.
+const MAX_REMEMBERED_SCHEDULES: usize = 4_096;
 
 fn check_ask(ask: &OrderAsk, max: u32) -> Result<u32, OrderError> {
     if ask.seats.is_empty() && ask.best_available.is_none() && ask.standing.is_empty() {
@@ -343,6 +350,7 @@ impl BoxOffice {
             plan_deadline: PLAN_DEADLINE,
             planners: Planners::default(),
             loading: Arc::new(tokio::sync::Mutex::new(())),
+            concerts: Arc::default(),
         }
     }
 
@@ -369,15 +377,8 @@ impl BoxOffice {
         ask: OrderAsk,
     ) -> Result<Order, OrderError> {
         check_ask(&ask, self.policy.max_tickets_per_order)?;
-        let sched = self
-            .catalog
-            .get_schedule(ask.schedule_id)
-            .await?
-            .ok_or(OrderError::ScheduleNotFound)?;
-        let ticket = self
-            .room
-            .authorize(queue_token, user, sched.concert_id)
-            .await?;
+        let concert_id = self.concert_of(ask.schedule_id).await?;
+        let ticket = self.room.authorize(queue_token, user, concert_id).await?;
         let now = self.clock.now();
         // The code first: its openings steer best-available.
         let code = match &ask.presale_code {
@@ -392,7 +393,7 @@ impl BoxOffice {
         seats.sort_unstable();
         let req = PlaceOrder {
             user_id: user,
-            concert_id: sched.concert_id,
+            concert_id,
             schedule_id: ask.schedule_id,
             seats,
             standing: ask.standing.clone(),
@@ -408,6 +409,25 @@ impl BoxOffice {
             None => Ok(self.orders.place(req).await?),
             Some(best) => self.place_best(req, best, code.as_ref()).await,
         }
+    }
+
+    /// The concert of `schedule`, read from the catalog on first use.
+    async fn concert_of(&self, schedule: ScheduleId) -> Result<ConcertId, OrderError> {
+        let known = |c: &HashMap<ScheduleId, ConcertId>| c.get(&schedule).copied();
+        if let Some(c) = known(&lock_map(&self.concerts)) {
+            return Ok(c);
+        }
+        let sched = self
+            .catalog
+            .get_schedule(schedule)
+            .await?
+            .ok_or(OrderError::ScheduleNotFound)?;
+        let mut concerts = lock_map(&self.concerts);
+        if concerts.len() >= MAX_REMEMBERED_SCHEDULES {
+            concerts.clear();
+        }
+        concerts.insert(schedule, sched.concert_id);
+        Ok(sched.concert_id)
     }
 
     /// The planner of `schedule`, read from the store on first use.
@@ -687,3 +707,11 @@ impl BoxOffice {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// Locks the schedules' concerts; a poisoned lock still holds valid entries (each is
+/// written whole).
+fn lock_map(
+    m: &std::sync::Mutex<HashMap<ScheduleId, ConcertId>>,
+) -> std::sync::MutexGuard<'_, HashMap<ScheduleId, ConcertId>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
