@@ -4,7 +4,7 @@
 //! - Redis-side time of one tick admitting 10,000 (`INFO commandstats`, evalsha usec);
 //! - Redis commands per status answer in background mode (`INFO commandstats` calls).
 //!
-//! `cargo run --release -p frontrow-redis --example line_costs -- redis://127.0.0.1:6379 [fans]`
+//! `cargo run --release -p frontrow-redis --example line_costs -- redis://127.0.0.1:6379 [fans] [enter-only]`
 //! Prints a Markdown table. Uses its own key prefix and deletes it at the end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -110,6 +110,9 @@ async fn main() {
         .next()
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let fans: u64 = args.next().map_or(200_000, |s| s.parse().unwrap());
+    // `enter-only`: stop after the enters (loadtest/aof_cost.sh compares persistence
+    // settings on the line's busiest write).
+    let enter_only = args.next().as_deref() == Some("enter-only");
     let prefix = format!("frontrow-costs:{}:", uuid::Uuid::new_v4().simple());
     let settings = QueueSettings::default();
     let q = Arc::new(
@@ -160,6 +163,10 @@ async fn main() {
         fans as f64 / took.as_secs_f64(),
         took.as_secs_f64()
     );
+
+    if enter_only {
+        return;
+    }
 
     // 2. commands per status answer, background mode
     tokio::time::sleep(Duration::from_millis(200)).await;
