@@ -233,3 +233,240 @@ async fn backup_during_a_sale(db: Db) {
     after.stop().await;
     app.stop().await;
 }
+
+/// The queue status of `token`: its state and position (0 when not waiting).
+async fn standing(app: &TestApp, token: &str) -> (String, u64) {
+    let res = app.queue_status(token).await;
+    let code = res.status();
+    let v: Value = res
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("status answered {code} without JSON: {e}"));
+    assert_eq!(code, 200, "status of a fan in line: {v}");
+    (
+        v["status"].as_str().unwrap_or_default().to_owned(),
+        v["position"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Polls `token` until ACTIVE (the fan's place in line kept by Redis).
+async fn until_active(app: &TestApp, token: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while standing(app, token).await.0 != "ACTIVE" {
+        assert!(std::time::Instant::now() < deadline, "never admitted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Holds seat `seat` for `fan` and pays it once.
+async fn buy(
+    app: &TestApp,
+    fan: &frontrow_tests::app::TestUser,
+    token: &str,
+    schedule: i64,
+    seat: i64,
+    key: &str,
+) {
+    let res = app.hold(fan, Some(token), schedule, seat).await;
+    assert_eq!(res.status(), 201, "hold: {}", res.text().await.unwrap());
+    let held: Value = res.json().await.unwrap();
+    let res = app
+        .pay(fan, Some(token), held["id"].as_i64().unwrap(), Some(key))
+        .await;
+    assert_eq!(res.status(), 200, "payment: {}", res.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_while_the_line_goes_on_keeps_every_place_and_sells_nothing_twice_on_postgres() {
+    restore_while_the_line_goes_on(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_while_the_line_goes_on_keeps_every_place_and_sells_nothing_twice_on_mariadb() {
+    restore_while_the_line_goes_on(Db::MariaDb).await;
+}
+
+/// The book's procedure for a restore during a sale (docs/src/operator/season.md): twelve
+/// fans in one line (two admitted at a time), four buy, the backup is taken, three more
+/// buy (lost by the restore), the line is paused, the dump restored into a new database
+/// and served by a new instance on the same line (the old one stops), the line resumed.
+/// Every fan still in line keeps their place (known to the new instance, positions in
+/// entry order, admitted in that order); the three whose purchase the restore undid find
+/// their seats free and buy again; in the end every seat is sold once and every fan
+/// charged once.
+async fn restore_while_the_line_goes_on(db: Db) {
+    const N: usize = 12;
+    let redis = required_env("FRONTROW_TEST_REDIS_URL", "a Redis server");
+    let db_url = fresh_database_url(db).await;
+    let app = spawn_app_with(AppOptions {
+        db,
+        redis: Some(redis.clone()),
+        database_url: Some(db_url.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    let concert = app.create_concert(1, N as u32, PRICE).await;
+    let policy = |paused: bool| json!({"max_active": 2, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": paused});
+    assert_eq!(
+        app.set_policy(concert.id, &policy(false)).await.status(),
+        200
+    );
+    let mut fans = Vec::new();
+    let mut tokens = Vec::new();
+    for i in 0..N {
+        let fan = app.create_user(&format!("fan{i}")).await;
+        assert_eq!(app.charge(&fan, BALANCE).await.status(), 200);
+        let res = app.enter_queue(&fan, concert.id).await;
+        assert!(res.status().is_success(), "enter: {}", res.status());
+        let v: Value = res.json().await.unwrap();
+        tokens.push(v["token"].as_str().unwrap().to_owned());
+        fans.push(fan);
+    }
+    let seat = |i: usize| concert.seats[i].0;
+    for i in 0..4 {
+        until_active(&app, &tokens[i]).await;
+        buy(
+            &app,
+            &fans[i],
+            &tokens[i],
+            concert.schedule_id,
+            seat(i),
+            &format!("k{i}"),
+        )
+        .await;
+    }
+    let dump_file = std::env::temp_dir().join(format!(
+        "frontrow-restore-{}.dump",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let file = dump_file.display().to_string();
+    {
+        let (url, file) = (db_url.clone(), file.clone());
+        tokio::task::spawn_blocking(move || dump(db, &url, &file))
+            .await
+            .unwrap();
+    }
+    for i in 4..7 {
+        until_active(&app, &tokens[i]).await;
+        buy(
+            &app,
+            &fans[i],
+            &tokens[i],
+            concert.schedule_id,
+            seat(i),
+            &format!("k{i}"),
+        )
+        .await;
+    }
+    // Pause, restore into a new database, serve it on the same line, stop the old instance.
+    assert_eq!(
+        app.set_policy(concert.id, &policy(true)).await.status(),
+        200
+    );
+    let before: Vec<(String, u64)> = {
+        let mut v = Vec::new();
+        for t in &tokens[7..] {
+            v.push(standing(&app, t).await);
+        }
+        v
+    };
+    let restored = fresh_database_url(db).await;
+    restore(db, &restored, &file);
+    let _ = std::fs::remove_file(&dump_file);
+    let prefix = app.settings.redis.key_prefix.clone();
+    let after = spawn_app_with(AppOptions {
+        db,
+        redis: Some(redis),
+        database_url: Some(restored),
+        tweak: Box::new(move |s| s.redis.key_prefix = prefix),
+    })
+    .await;
+    app.stop().await;
+
+    // The line is Redis's: every fan still in line is known, where they were.
+    let mut kept = Vec::new();
+    for t in &tokens[7..] {
+        kept.push(standing(&after, t).await);
+    }
+    assert_eq!(kept, before, "places after the restore");
+    let waiting: Vec<u64> = kept
+        .iter()
+        .filter(|(s, _)| s == "WAITING")
+        .map(|(_, p)| *p)
+        .collect();
+    assert!(
+        waiting.windows(2).all(|w| w[0] < w[1]),
+        "positions in entry order: {kept:?}"
+    );
+    // The restore undid the last three purchases: their seats are free, their wallets whole.
+    let map = after.seats(concert.schedule_id).await;
+    let status_of = |id: i64| {
+        map.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    for i in 0..N {
+        let want = if i < 4 { "SOLD" } else { "AVAILABLE" };
+        assert_eq!(
+            status_of(seat(i)),
+            want,
+            "seat of fan {i} after the restore"
+        );
+    }
+    for i in 4..7 {
+        assert_eq!(
+            after.balance(&fans[i]).await,
+            BALANCE,
+            "fan {i} after the restore"
+        );
+    }
+
+    // Resumed: the fans in line are admitted in entry order and buy; the three buy again.
+    assert_eq!(
+        after.set_policy(concert.id, &policy(false)).await.status(),
+        200
+    );
+    for i in 7..N {
+        until_active(&after, &tokens[i]).await;
+        for (j, t) in tokens.iter().enumerate().skip(i + 2) {
+            assert_ne!(
+                standing(&after, t).await.0,
+                "ACTIVE",
+                "fan {j} admitted before fan {i}"
+            );
+        }
+        buy(
+            &after,
+            &fans[i],
+            &tokens[i],
+            concert.schedule_id,
+            seat(i),
+            &format!("k{i}"),
+        )
+        .await;
+    }
+    for i in 4..7 {
+        let token = after
+            .admitted(&fans[i], concert.id, Duration::from_secs(60))
+            .await;
+        buy(
+            &after,
+            &fans[i],
+            &token,
+            concert.schedule_id,
+            seat(i),
+            &format!("again{i}"),
+        )
+        .await;
+    }
+    let (sold, charged) = sold_and_charged(&after, concert.schedule_id, &fans).await;
+    assert_eq!(
+        (sold, charged),
+        (N, N),
+        "every seat sold once, every fan charged once"
+    );
+    after.stop().await;
+}
