@@ -128,6 +128,21 @@ async fn sold_and_charged(
     (sold, charged)
 }
 
+/// An instance on a fresh database of `db` and the test Redis: the instance, the
+/// database's URL and Redis's.
+async fn instance_on_a_fresh_database(db: Db) -> (TestApp, String, String) {
+    let redis = required_env("FRONTROW_TEST_REDIS_URL", "a Redis server");
+    let db_url = fresh_database_url(db).await;
+    let app = spawn_app_with(AppOptions {
+        db,
+        redis: Some(redis.clone()),
+        database_url: Some(db_url.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    (app, db_url, redis)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_a_sale_restores_a_consistent_store_on_redis_and_postgres() {
     backup_during_a_sale(Db::Postgres).await;
@@ -139,15 +154,7 @@ async fn a_backup_taken_during_a_sale_restores_a_consistent_store_on_redis_and_m
 }
 
 async fn backup_during_a_sale(db: Db) {
-    let redis = required_env("FRONTROW_TEST_REDIS_URL", "a Redis server");
-    let db_url = fresh_database_url(db).await;
-    let app = spawn_app_with(AppOptions {
-        db,
-        redis: Some(redis.clone()),
-        database_url: Some(db_url.clone()),
-        ..AppOptions::default()
-    })
-    .await;
+    let (app, db_url, redis) = instance_on_a_fresh_database(db).await;
     let concert = app.create_concert(1, FANS as u32, PRICE).await;
     let policy = json!({"max_active": 100, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": false});
     assert_eq!(app.set_policy(concert.id, &policy).await.status(), 200);
@@ -296,15 +303,7 @@ async fn a_restore_while_the_line_goes_on_keeps_every_place_and_sells_nothing_tw
 /// charged once.
 async fn restore_while_the_line_goes_on(db: Db) {
     const N: usize = 12;
-    let redis = required_env("FRONTROW_TEST_REDIS_URL", "a Redis server");
-    let db_url = fresh_database_url(db).await;
-    let app = spawn_app_with(AppOptions {
-        db,
-        redis: Some(redis.clone()),
-        database_url: Some(db_url.clone()),
-        ..AppOptions::default()
-    })
-    .await;
+    let (app, db_url, redis) = instance_on_a_fresh_database(db).await;
     let concert = app.create_concert(1, N as u32, PRICE).await;
     let policy = |paused: bool| json!({"max_active": 2, "admit_per_second": 1000, "active_ttl_seconds": 600, "paused": paused});
     assert_eq!(
@@ -416,9 +415,9 @@ async fn restore_while_the_line_goes_on(db: Db) {
             "seat of fan {i} after the restore"
         );
     }
-    for i in 4..7 {
+    for (i, fan) in fans.iter().enumerate().take(7).skip(4) {
         assert_eq!(
-            after.balance(&fans[i]).await,
+            after.balance(fan).await,
             BALANCE,
             "fan {i} after the restore"
         );
@@ -448,13 +447,13 @@ async fn restore_while_the_line_goes_on(db: Db) {
         )
         .await;
     }
-    for i in 4..7 {
+    for (i, fan) in fans.iter().enumerate().take(7).skip(4) {
         let token = after
-            .admitted(&fans[i], concert.id, Duration::from_secs(60))
+            .admitted(fan, concert.id, Duration::from_secs(60))
             .await;
         buy(
             &after,
-            &fans[i],
+            fan,
             &token,
             concert.schedule_id,
             seat(i),

@@ -530,11 +530,11 @@ pub fn update_rate_var(previous_var: f64, rate: f64, admitted: u64, elapsed_seco
 pub const MIN_POLL_MS: u64 = 500;
 pub const MAX_POLL_MS: u64 = 20_000;
 
-/// How long a fan should wait before polling again: short near the front (the fan must
-/// see its admission quickly), long far back (a million fans far back then cost
+/// How long a fan should wait before polling again at `now`: short near the front (the
+/// fan must see its admission quickly), long far back (a million fans far back then cost
 /// little), and never more than a quarter of the idle timeout (a live fan is never
 /// dropped for idleness).
-pub fn poll_after_ms(ticket: &Ticket, idle_timeout_seconds: u64) -> u64 {
+pub fn poll_after_ms(ticket: &Ticket, idle_timeout_seconds: u64, now: DateTime<Utc>) -> u64 {
     let ceiling = (idle_timeout_seconds.saturating_mul(1000) / 4).clamp(MIN_POLL_MS, MAX_POLL_MS);
     match (ticket.status, ticket.eta_seconds) {
         // A quarter of the time left, so the fan checks about four times on the way.
@@ -544,7 +544,7 @@ pub fn poll_after_ms(ticket: &Ticket, idle_timeout_seconds: u64) -> u64 {
         // Before the opening: until it, then promptly (the draw places the fan).
         (TicketStatus::PreQueue, _) => match ticket.opens_at {
             Some(at) => {
-                let left = (at - chrono::Utc::now()).num_milliseconds().max(0) as u64;
+                let left = (at - now).num_milliseconds().max(0) as u64;
                 (left / 2).clamp(MIN_POLL_MS, ceiling)
             }
             None => MIN_POLL_MS,
@@ -681,16 +681,16 @@ mod tests {
             inventory: None,
             eta_range: None,
         };
-        assert_eq!(poll_after_ms(&t, 60), MIN_POLL_MS);
+        assert_eq!(poll_after_ms(&t, 60, DateTime::UNIX_EPOCH), MIN_POLL_MS);
         t.eta_seconds = Some(10_000);
         assert_eq!(
-            poll_after_ms(&t, 60),
+            poll_after_ms(&t, 60, DateTime::UNIX_EPOCH),
             15_000,
             "a quarter of the idle timeout"
         );
-        assert_eq!(poll_after_ms(&t, 600), MAX_POLL_MS);
+        assert_eq!(poll_after_ms(&t, 600, DateTime::UNIX_EPOCH), MAX_POLL_MS);
         t.eta_seconds = Some(8);
-        assert_eq!(poll_after_ms(&t, 60), 2_000);
+        assert_eq!(poll_after_ms(&t, 60, DateTime::UNIX_EPOCH), 2_000);
     }
 
     #[test]

@@ -426,6 +426,11 @@ mod polling {
         MAX_POLL_MS, MIN_POLL_MS, QueueToken, Ticket, TicketStatus, TokenKey, poll_after_ms,
     };
 
+    /// The instant the cadence is asked at (any fixed one: no wall clock).
+    fn now() -> chrono::DateTime<Utc> {
+        chrono::DateTime::from_timestamp(1_900_000_000, 0).expect("an instant")
+    }
+
     fn ticket(status: TicketStatus, eta_seconds: Option<u64>) -> Ticket {
         let token = QueueToken::issue(&TokenKey::derive(b"k"), ConcertId(1), 4, UserId(2));
         Ticket {
@@ -438,23 +443,23 @@ mod polling {
     #[test]
     fn a_fan_polls_four_times_on_the_way_within_a_quarter_of_the_idle_timeout() {
         let waiting = |eta| ticket(TicketStatus::Waiting, Some(eta));
-        assert_eq!(poll_after_ms(&waiting(1), 60), MIN_POLL_MS);
-        assert_eq!(poll_after_ms(&waiting(10), 60), 2_500);
-        assert_eq!(poll_after_ms(&waiting(100), 60), 15_000);
-        assert_eq!(poll_after_ms(&waiting(100), 8), 2_000);
-        assert_eq!(poll_after_ms(&waiting(100), 1), MIN_POLL_MS);
-        assert_eq!(poll_after_ms(&waiting(1_000), 3_600), MAX_POLL_MS);
+        assert_eq!(poll_after_ms(&waiting(1), 60, now()), MIN_POLL_MS);
+        assert_eq!(poll_after_ms(&waiting(10), 60, now()), 2_500);
+        assert_eq!(poll_after_ms(&waiting(100), 60, now()), 15_000);
+        assert_eq!(poll_after_ms(&waiting(100), 8, now()), 2_000);
+        assert_eq!(poll_after_ms(&waiting(100), 1, now()), MIN_POLL_MS);
+        assert_eq!(poll_after_ms(&waiting(1_000), 3_600, now()), MAX_POLL_MS);
         // Paused (no ETA): at most every 5 s, within the idle bound.
         let paused = ticket(TicketStatus::Waiting, None);
-        assert_eq!(poll_after_ms(&paused, 60), 5_000);
-        assert_eq!(poll_after_ms(&paused, 8), 2_000);
+        assert_eq!(poll_after_ms(&paused, 60, now()), 5_000);
+        assert_eq!(poll_after_ms(&paused, 8, now()), 2_000);
         for status in [
             TicketStatus::Active,
             TicketStatus::Expired,
             TicketStatus::SoldOut,
         ] {
-            assert_eq!(poll_after_ms(&ticket(status, None), 8), 2_000);
-            assert_eq!(poll_after_ms(&ticket(status, None), 60), 15_000);
+            assert_eq!(poll_after_ms(&ticket(status, None), 8, now()), 2_000);
+            assert_eq!(poll_after_ms(&ticket(status, None), 60, now()), 15_000);
         }
     }
 
@@ -464,12 +469,17 @@ mod polling {
             opens_at,
             ..ticket(TicketStatus::PreQueue, None)
         };
-        assert_eq!(poll_after_ms(&pre(None), 60), MIN_POLL_MS);
-        let opened = Some(Utc::now() - Duration::hours(1));
-        assert_eq!(poll_after_ms(&pre(opened), 60), MIN_POLL_MS);
+        assert_eq!(poll_after_ms(&pre(None), 60, now()), MIN_POLL_MS);
+        let opened = Some(now() - Duration::hours(1));
+        assert_eq!(poll_after_ms(&pre(opened), 60, now()), MIN_POLL_MS);
         // Far ahead of the opening: as seldom as the idle bound allows.
-        let tomorrow = Some(Utc::now() + Duration::days(1));
-        assert_eq!(poll_after_ms(&pre(tomorrow), 60), 15_000);
+        let tomorrow = Some(now() + Duration::days(1));
+        assert_eq!(poll_after_ms(&pre(tomorrow), 60, now()), 15_000);
+        // In between: half the time left, so the fan checks twice as the opening nears.
+        let soon = Some(now() + Duration::seconds(10));
+        assert_eq!(poll_after_ms(&pre(soon), 60, now()), 5_000);
+        let sooner = Some(now() + Duration::seconds(3));
+        assert_eq!(poll_after_ms(&pre(sooner), 60, now()), 1_500);
     }
 }
 

@@ -340,7 +340,7 @@ impl TicketView {
     /// The answer for `t` in a waiting room whose idle timeout is `idle_timeout_seconds`.
     pub fn new(t: Ticket, idle_timeout_seconds: u64) -> Self {
         TicketView {
-            poll_after_ms: poll_after_ms(&t, idle_timeout_seconds),
+            poll_after_ms: poll_after_ms(&t, idle_timeout_seconds, chrono::Utc::now()),
             ahead: t.ahead(),
             token: t.token.to_string(),
             status: t.status.as_str(),

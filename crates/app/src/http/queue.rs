@@ -224,7 +224,7 @@ impl SseState {
                 // A quarter of the advised poll cadence: near the front that is the
                 // shortest poll (admission seen within a fraction of a second), far
                 // back a few seconds (a crowd of streams costs little).
-                let pause = (poll_after_ms(&last, idle) / 4).clamp(125, 5_000);
+                let pause = (poll_after_ms(&last, idle, chrono::Utc::now()) / 4).clamp(125, 5_000);
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 let now = match stream.state.room.status(&stream.token).await {
                     Ok(t) => t,
