@@ -138,8 +138,10 @@ pub struct Args {
     /// Exit 0 even when an invariant failed or a 5xx was answered.
     #[arg(long)]
     pub no_fail: bool,
-    /// 503 answers (load shedding, retried after Retry-After) do not fail the run; their
-    /// count is printed in the verdict as allowed.
+    /// 503 answers (load shedding, retried after Retry-After) and 408 answers (the
+    /// server's request timeout: it closed the connection before reading the request,
+    /// retried on a new one as a browser does) do not fail the run; their counts are
+    /// printed in the verdict as allowed.
     #[arg(long)]
     pub allow_503: bool,
     /// 429 answers (rate limits, retried after Retry-After) do not fail the run; their

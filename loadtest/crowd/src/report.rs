@@ -254,7 +254,7 @@ impl Report {
             faulty_requests: t.server_errors
                 + t.codes
                     .iter()
-                    .filter(|(k, _)| k.ends_with(" 429"))
+                    .filter(|(k, _)| k.ends_with(" 429") || k.ends_with(" 408"))
                     .map(|(_, v)| v)
                     .sum::<u64>()
                 + t.transport_errors.values().sum::<u64>(),
@@ -306,7 +306,7 @@ impl Report {
             self.expired_waiting,
             "places lost (EXPIRED or 401 while in line)",
         );
-        let (s503, s429) = (self.code(503), self.code(429));
+        let (s503, s429, s408) = (self.code(503), self.code(429), self.code(408));
         check(
             self.server_errors_5xx - s503,
             "5xx answers (other than 503)",
@@ -323,6 +323,7 @@ impl Report {
         }
         for (n, code, allow, flag) in [
             (s503, 503, args.allow_503, "--allow-503"),
+            (s408, 408, args.allow_503, "--allow-503"),
             (s429, 429, args.allow_429, "--allow-429"),
         ] {
             if allow {
@@ -446,7 +447,7 @@ impl Report {
             self.idle_kept.to_string(),
         );
         row(
-            "5xx (503 included) / 503+429 / transport errors",
+            "5xx (503 included) / 503+429+408 / transport errors",
             format!(
                 "{} / {} / {}",
                 self.server_errors_5xx,
@@ -459,7 +460,7 @@ impl Report {
             self.failovers.to_string(),
         );
         row(
-            "faulty requests (5xx, 429, transport errors)",
+            "faulty requests (5xx, 429, 408, transport errors)",
             format!(
                 "{} of {} ({})",
                 self.faulty_requests,

@@ -526,9 +526,17 @@ impl Sim {
         if answer.code >= 500 {
             self.tally.server_errors += 1;
         }
-        if answer.code == 503 || answer.code == 429 {
+        // 408: the server timed the connection out before a request arrived on it and
+        // closed it. Seen when the client's pool opened a connection that another one's
+        // answer made unneeded, left it unused past the server's first-request timeout
+        // (`http.client_request_timeout_ms`, 5 s), then sent a request on it: the 408
+        // was already waiting. Retried on a new connection, as a browser does, and
+        // counted in the verdict (allowed by --allow-503).
+        if matches!(answer.code, 503 | 429 | 408) {
             self.tally.unavailable += 1;
-            let after = answer.retry_after_ms.unwrap_or(1000);
+            let after = answer
+                .retry_after_ms
+                .unwrap_or(if answer.code == 408 { 0 } else { 1000 });
             self.retry(&o, after);
             return;
         }
