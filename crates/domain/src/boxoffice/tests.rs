@@ -1170,3 +1170,54 @@ async fn a_party_waits_for_a_claim_in_flight_that_may_yet_free_its_seats() {
     let b = b.await.unwrap();
     assert!(b.is_ok(), "{b:?}");
 }
+
+#[tokio::test]
+async fn each_schedules_concert_is_read_once_for_all_its_orders() {
+    let mut orders = MockOrderRepository::new();
+    orders.expect_place().returning(|req| {
+        assert_eq!(req.concert_id, ConcertId(1));
+        Ok(order_of(&req))
+    });
+    let mut catalog = MockCatalogRepository::new();
+    for schedule in [ScheduleId(10), ScheduleId(11)] {
+        catalog
+            .expect_get_schedule()
+            .withf(move |id| *id == schedule)
+            .times(1)
+            .returning(|id| {
+                Ok(Some(Schedule {
+                    id,
+                    concert_id: ConcertId(1),
+                    starts_at: now(),
+                }))
+            });
+    }
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(now);
+    let clock: Arc<dyn Clock> = Arc::new(clock);
+    let queue = admitting(TicketStatus::Active, Some(admitted_until()));
+    // The room reads no schedule here; its own catalog would say so.
+    let room = WaitingRoom::new(
+        Arc::new(queue),
+        Arc::new(MockCatalogRepository::new()),
+        clock.clone(),
+    );
+    let office = BoxOffice::new(
+        Arc::new(catalog),
+        Arc::new(orders),
+        room,
+        clock,
+        OrderPolicy::default(),
+    );
+    // Two schedules in turn: the second must not make the first one's concert forgotten.
+    for schedule in [10, 11, 10, 11, 10] {
+        let ask = OrderAsk {
+            schedule_id: ScheduleId(schedule),
+            seats: vec![SeatId(1)],
+            best_available: None,
+            standing: vec![],
+            presale_code: None,
+        };
+        office.place(UserId(7), Some(TOKEN), ask).await.unwrap();
+    }
+}
