@@ -58,8 +58,8 @@ NAME="migrate_$(date +%s)"
 psql -q "$FRONTROW_TEST_POSTGRES_URL/postgres" -c "CREATE DATABASE $NAME" >/dev/null
 URL="$FRONTROW_TEST_POSTGRES_URL/$NAME"
 ADMIN_KEY="migrate-admin-$(date +%s)"; PREFIX="migrate$(date +%s%N):"
-start() { # start BIN DIR LOG: one server (its own config directory) on a free port
-  local port; port=$(free_port)
+start() { # start BIN DIR LOG [PORT]: one server (its own config directory) on PORT or a free one
+  local port=${4:-$(free_port)}
   (cd "$2" && exec env RUST_LOG=warn \
     FRONTROW__HTTP__BIND="127.0.0.1:$port" FRONTROW__DATABASE__URL="$URL" \
     FRONTROW__REDIS__URL="$FRONTROW_TEST_REDIS_URL" FRONTROW__REDIS__KEY_PREFIX="$PREFIX" \
@@ -98,19 +98,7 @@ READS_PID=$!
 MIG_BEFORE=$(psql -At "$URL" -c "SELECT version FROM seaql_migrations ORDER BY version")
 log "newer instance ($(git rev-parse --short HEAD)) starts and migrates beside it"
 T0=$(date +%s.%N)
-PORT_SAVE=$NEW_PORT
-start_fixed() {
-  (exec env RUST_LOG=warn \
-    FRONTROW__HTTP__BIND="127.0.0.1:$PORT_SAVE" FRONTROW__DATABASE__URL="$URL" \
-    FRONTROW__REDIS__URL="$FRONTROW_TEST_REDIS_URL" FRONTROW__REDIS__KEY_PREFIX="$PREFIX" \
-    FRONTROW__AUTH__ADMIN_KEY="$ADMIN_KEY" FRONTROW__AUTH__JWT_SECRET="migrate-jwt-secret-0123456789abcdef" \
-    FRONTROW__LIMITS__ENABLED=false FRONTROW__QUEUE__TICK_INTERVAL_MS=50 \
-    FRONTROW__HTTP__CLIENT_REQUEST_TIMEOUT_MS=60000 "$NEW_BIN" serve >"$WORK/new.log" 2>&1) &
-  PIDS+=($!)
-  for _ in $(seq 1 600); do curl -fsS "$NEW_URL/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -fsS "$NEW_URL/readyz" >/dev/null || { echo "the newer server did not start:"; tail -20 "$WORK/new.log"; exit 1; }
-}
-start_fixed
+start "$NEW_BIN" "$ROOT" "$WORK/new.log" "$NEW_PORT"
 T1=$(date +%s.%N)
 MIG_AFTER=$(psql -At "$URL" -c "SELECT version FROM seaql_migrations ORDER BY version")
 MIGRATED=$(comm -13 <(echo "$MIG_BEFORE") <(echo "$MIG_AFTER") | paste -sd, - | sed 's/,/, /g')
