@@ -137,23 +137,8 @@ async fn fan_allowance(
     })
 }
 
-/// The order's held reservations as `(id, seat_id)`, read without locks: the changes
-/// that follow go by primary key, so MariaDB/MySQL take no gap locks on the secondary
-/// index (which made concurrent orders wait on each other's inserts).
-async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<(i64, i64)>, DbErr> {
-    reservation::Entity::find()
-        .select_only()
-        .column(reservation::Column::Id)
-        .column(reservation::Column::SeatId)
-        .filter(reservation::Column::OrderId.eq(order))
-        .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-        .order_by_asc(reservation::Column::SeatId)
-        .into_tuple()
-        .all(conn)
-        .await
-}
-
-/// A held seat of an order, as its payment needs it.
+/// A held seat of an order (its payment issues a ticket per seat with its label and
+/// category).
 pub(crate) struct HeldSeat {
     pub(crate) reservation_id: i64,
     pub(crate) seat_id: i64,
@@ -161,12 +146,10 @@ pub(crate) struct HeldSeat {
     pub(crate) category: String,
 }
 
-/// The order's held reservations with their seats' labels and categories (for the
-/// tickets), by seat id; read without locks, like [`held_of_order`].
-async fn held_seats_of_order(
-    conn: &impl ConnectionTrait,
-    order: i64,
-) -> Result<Vec<HeldSeat>, DbErr> {
+/// The order's held reservations with their seats, by seat id, read without locks: the
+/// changes that follow go by primary key, so MariaDB/MySQL take no gap locks on the
+/// secondary index (which made concurrent orders wait on each other's inserts).
+async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<HeldSeat>, DbErr> {
     let backend = conn.get_database_backend();
     let sql = format!(
         "SELECT r.id AS id, r.seat_id AS seat_id, s.label AS label, s.category AS category \
@@ -272,8 +255,8 @@ pub(crate) async fn end_order(
         crate::presale::give_back(conn, code, standing + i64::try_from(seats).unwrap_or(0)).await?;
     }
     let held = held_of_order(conn, o.id).await?;
-    let seats: Vec<i64> = held.iter().map(|(_, s)| *s).collect();
-    let ids: Vec<i64> = held.iter().map(|(r, _)| *r).collect();
+    let seats: Vec<i64> = held.iter().map(|h| h.seat_id).collect();
+    let ids: Vec<i64> = held.iter().map(|h| h.reservation_id).collect();
     let res_status = if to == OrderStatus::Cancelled {
         ReservationStatus::Cancelled
     } else {
@@ -839,7 +822,7 @@ impl SeaOrmStore {
             return Box::pin(self.try_extend_order(user, id, by, now)).await;
         }
         let held = held_of_order(&txn, o.id).await?;
-        let seats: Vec<i64> = held.iter().map(|(_, s)| *s).collect();
+        let seats: Vec<i64> = held.iter().map(|h| h.seat_id).collect();
         let mut moved = 0;
         for chunk in seats.chunks(IN_CHUNK) {
             moved += seat::Entity::update_many()
@@ -864,7 +847,7 @@ impl SeaOrmStore {
             reservation::Entity::update_many()
                 .col_expr(reservation::Column::ExpiresAt, Expr::value(until))
                 .col_expr(reservation::Column::ExtendedAt, Expr::value(Some(now)))
-                .filter(reservation::Column::Id.is_in(chunk.iter().map(|(r, _)| *r)))
+                .filter(reservation::Column::Id.is_in(chunk.iter().map(|h| h.reservation_id)))
                 .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
                 .exec(&txn)
                 .await?;
@@ -971,7 +954,7 @@ impl SeaOrmStore {
                 amount: money(o.total)?,
             }));
         };
-        let held = held_seats_of_order(&txn, o.id).await?;
+        let held = held_of_order(&txn, o.id).await?;
         let seats: Vec<i64> = held.iter().map(|h| h.seat_id).collect();
         let mut sold = 0;
         for chunk in seats.chunks(IN_CHUNK) {

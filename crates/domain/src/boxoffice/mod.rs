@@ -413,8 +413,7 @@ impl BoxOffice {
 
     /// The concert of `schedule`, read from the catalog on first use.
     async fn concert_of(&self, schedule: ScheduleId) -> Result<ConcertId, OrderError> {
-        let known = |c: &HashMap<ScheduleId, ConcertId>| c.get(&schedule).copied();
-        if let Some(c) = known(&lock_map(&self.concerts)) {
+        if let Some(c) = lock(&self.concerts).get(&schedule).copied() {
             return Ok(c);
         }
         let sched = self
@@ -422,7 +421,7 @@ impl BoxOffice {
             .get_schedule(schedule)
             .await?
             .ok_or(OrderError::ScheduleNotFound)?;
-        let mut concerts = lock_map(&self.concerts);
+        let mut concerts = lock(&self.concerts);
         if concerts.len() >= MAX_REMEMBERED_SCHEDULES {
             concerts.clear();
         }
@@ -707,11 +706,3 @@ impl BoxOffice {
 
 #[cfg(test)]
 pub(crate) mod tests;
-
-/// Locks the schedules' concerts; a poisoned lock still holds valid entries (each is
-/// written whole).
-fn lock_map(
-    m: &std::sync::Mutex<HashMap<ScheduleId, ConcertId>>,
-) -> std::sync::MutexGuard<'_, HashMap<ScheduleId, ConcertId>> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}

@@ -218,11 +218,10 @@ pub struct Planners {
     plans: Arc<Mutex<HashMap<ScheduleId, Arc<Mutex<SeatPlan>>>>>,
 }
 
-/// Locks a planner; a poisoned lock (a panic while planning) still holds valid data,
-/// since every change is a plain field write.
-pub fn lock(plan: &Mutex<SeatPlan>) -> MutexGuard<'_, SeatPlan> {
-    plan.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Locks a planner (or the box office's other small maps); a poisoned lock (a panic
+/// while it was held) still holds valid data, since every change is a plain field write.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Planners {
