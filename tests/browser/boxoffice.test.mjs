@@ -110,6 +110,9 @@ test("standing places are ordered by quantity, and the console shows the layout,
   const lines = await page.$$eval("#order-lines tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.deepEqual(lines, [["Floor, standing × 4", "Floor", "4 × €30.00"]]);
   await seeText(page, "#order-total", "€120.00");
+  // The amount to add is suggested once the wallet has answered; a click before that
+  // asks for an amount (the fifth full tier on f94dcb2 clicked first under load).
+  await seeValue(page, "#topup-amount", "120.00");
   await page.click("#topup-btn");
   await until(page, () => document.getElementById("balance").textContent === "€120.00");
   await page.click("#pay-btn");
