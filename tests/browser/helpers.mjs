@@ -146,13 +146,27 @@ export async function signUp(page, name, email = freshEmail()) {
   return email;
 }
 
-/** Signs a fan in on the concerts page and joins the line of `concertId`. */
+/**
+ * Signs a fan in on the concerts page and joins the line of `concertId`. Returns once the
+ * page shows the waiting room or, when the fan was admitted at once, the seats: on a fast
+ * answer the waiting room can be shown and left within one frame, which a wait for it
+ * alone can miss (the full tier of 6f3e92f did, on "the seat map recovers from 503").
+ */
 export async function join(page, name, concertId) {
   await page.goto(BASE + "/");
   await page.waitForSelector("#view-concerts:not([hidden])");
   await signUp(page, name);
   await page.click(`button[data-concert="${concertId}"]`);
-  await page.waitForSelector("#view-waiting:not([hidden])");
+  try {
+    await page.waitForSelector("#view-waiting:not([hidden]), #view-seats:not([hidden])");
+  } catch (e) {
+    const seen = await page.evaluate(() => ({
+      hash: location.hash,
+      views: [...document.querySelectorAll("[id^=view-]:not([hidden])")].map((v) => v.id),
+      error: document.getElementById("error")?.textContent,
+    })).catch(() => null);
+    throw new Error(`${name} did not reach the line of ${concertId}: the page showed ${JSON.stringify(seen)}`, { cause: e });
+  }
 }
 
 /**
