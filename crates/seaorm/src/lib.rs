@@ -14,6 +14,7 @@ pub mod entity;
 mod errors;
 mod orders;
 mod payments;
+mod place;
 mod presale;
 mod returns;
 mod seats;

@@ -22,20 +22,18 @@ use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{
     ConcertId, OrderId, ReservationStatus, ScheduleId, SeatId, SeatStatus, UserId,
 };
-use frontrow_domain::returns::model::RefundKind;
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::convert::{at, money, ms};
 use crate::entity::{
     ledger_entry, order, order_payment, order_standing, reservation, schedule, seat, standing_area,
-    wallet,
 };
 use crate::errors::{Fail, is_unique_violation, retrying, store_err};
-use crate::store::{SeaOrmStore, SeatClaim};
+use crate::store::SeaOrmStore;
 use crate::wallets::read_balance;
 
 const HELD: &str = OrderStatus::Held.as_str();
@@ -58,83 +56,6 @@ pub(crate) fn claimable(now: i64) -> Condition {
                 .add(seat::Column::HeldUntil.lte(now))
                 .add(seat::Column::OfferOrderId.is_null()),
         )
-}
-
-/// What a fan's new order is checked against, read under the fan's lock.
-struct FanAllowance {
-    /// The fan's live and paid tickets of the schedule.
-    tickets: u64,
-    /// The schedule's show is cancelled.
-    cancelled: bool,
-}
-
-/// The fan's live and paid tickets of the schedule at `now`, and whether the show is
-/// cancelled: one statement (seats, standing places, returned standing places, the
-/// show's cancellation).
-async fn fan_allowance(
-    conn: &impl ConnectionTrait,
-    user: i64,
-    schedule: i64,
-    now: i64,
-) -> Result<FanAllowance, DbErr> {
-    let backend = conn.get_database_backend();
-    // SUM of an integer is a DECIMAL on MariaDB/MySQL: read back as a 64-bit integer.
-    let int = match backend {
-        DbBackend::MySql => "SIGNED",
-        DbBackend::Postgres => "BIGINT",
-        _ => "INTEGER", // SQLite
-    };
-    // A returned standing ticket gives its place back to the fan's allowance (a returned
-    // seat already does: its reservation is no longer live). The order stays PAID, so
-    // its standing line still counts the ticket below.
-    let sql = format!(
-        "SELECT \
-           (SELECT COUNT(*) FROM reservations WHERE user_id = ? AND schedule_id = ? \
-             AND live_seat_id IS NOT NULL AND (status = '{confirmed}' OR expires_at > ?)) AS seats, \
-           (SELECT CAST(COALESCE(SUM(l.quantity), 0) AS {int}) FROM order_standing l \
-             JOIN orders o ON o.id = l.order_id WHERE o.user_id = ? AND o.schedule_id = ? \
-             AND (o.status = '{PAID}' OR (o.status = '{HELD}' AND o.expires_at > ?))) AS standing, \
-           (SELECT COUNT(*) FROM refunds WHERE user_id = ? AND schedule_id = ? \
-             AND kind = '{ret}' AND ticket_id IN (SELECT id FROM tickets \
-               WHERE user_id = ? AND schedule_id = ? AND area_id IS NOT NULL)) AS returned, \
-           (SELECT COUNT(*) FROM schedule_cancellations WHERE schedule_id = ?) AS cancelled",
-        confirmed = ReservationStatus::Confirmed.as_str(),
-        ret = RefundKind::Return.as_str(),
-    );
-    let row = conn
-        .query_one_raw(crate::convert::raw(
-            backend,
-            &sql,
-            vec![
-                user.into(),
-                schedule.into(),
-                now.into(),
-                user.into(),
-                schedule.into(),
-                now.into(),
-                user.into(),
-                schedule.into(),
-                user.into(),
-                schedule.into(),
-                schedule.into(),
-            ],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("a fan's ticket counts".into()))?;
-    let count = |col: &str| -> Result<u64, DbErr> {
-        let n: i64 = row.try_get("", col)?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    };
-    let (seats, standing, returned, cancelled) = (
-        count("seats")?,
-        count("standing")?,
-        count("returned")?,
-        count("cancelled")?,
-    );
-    Ok(FanAllowance {
-        tickets: seats + standing.saturating_sub(returned),
-        cancelled: cancelled > 0,
-    })
 }
 
 /// A held seat of an order (its payment issues a ticket per seat with its label and
@@ -189,7 +110,7 @@ pub(crate) fn free_seats() -> sea_orm::UpdateMany<seat::Entity> {
 }
 
 /// Ends an order's held reservations (by primary key): `to`, and no longer live.
-async fn end_reservations(
+pub(crate) async fn end_reservations(
     conn: &impl ConnectionTrait,
     ids: &[i64],
     to: ReservationStatus,
@@ -289,39 +210,13 @@ pub(crate) async fn end_order(
     Ok(true)
 }
 
-/// Takes `q` places of `area` if held + sold stays within its capacity (one conditional
-/// update: the database refuses an overfull area, not the code); expired holds of a full
-/// area are ended first and the update tried once more. False when the area is full.
-async fn take_area(
-    conn: &impl ConnectionTrait,
-    area: i64,
-    q: i64,
-    now: i64,
-) -> Result<bool, DbErr> {
-    let take = || {
-        standing_area::Entity::update_many()
-            .col_expr(
-                standing_area::Column::Held,
-                Expr::col(standing_area::Column::Held).add(q),
-            )
-            .filter(standing_area::Column::Id.eq(area))
-            .filter(
-                Expr::col(standing_area::Column::Held)
-                    .add(Expr::col(standing_area::Column::Sold))
-                    .add(q)
-                    .lte(Expr::col(standing_area::Column::Capacity)),
-            )
-    };
-    let mut got = take().exec(conn).await?.rows_affected;
-    if got == 0 && expire_area_holds(conn, area, now).await? > 0 {
-        got = take().exec(conn).await?.rows_affected;
-    }
-    Ok(got > 0)
-}
-
 /// Ends the expired held orders with places in `area` (so a full area's expired holds
 /// come back before a fan is told it is full).
-async fn expire_area_holds(conn: &impl ConnectionTrait, area: i64, now: i64) -> Result<u64, DbErr> {
+pub(crate) async fn expire_area_holds(
+    conn: &impl ConnectionTrait,
+    area: i64,
+    now: i64,
+) -> Result<u64, DbErr> {
     let ids: Vec<i64> = order_standing::Entity::find()
         .select_only()
         .column(order_standing::Column::OrderId)
@@ -421,324 +316,6 @@ impl SeaOrmStore {
     /// claimed seats first; otherwise that happens only when a seat was seen held before
     /// the claim (a hold that ends between that read and the claim makes the reservations'
     /// insert hit the unique live-seat index: the caller then tries again sweeping).
-    async fn try_place_order(
-        &self,
-        req: &PlaceOrder,
-        sweep: bool,
-    ) -> Result<Order, Fail<PlaceError>> {
-        let now = ms(req.now);
-        let expires = ms(req.expires_at);
-        let user = req.user_id.0;
-        let schedule = req.schedule_id.0;
-        let ids: Vec<i64> = req.seats.iter().map(|s| s.0).collect();
-
-        // Seats of another schedule or none at all: refused before any lock.
-        let mut found: Vec<seat::Model> = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IN_CHUNK) {
-            found.extend(
-                seat::Entity::find()
-                    .filter(seat::Column::Id.is_in(chunk.iter().copied()))
-                    .filter(seat::Column::ScheduleId.eq(schedule))
-                    .all(&self.db)
-                    .await?,
-            );
-        }
-        if found.len() != ids.len() {
-            let have: Vec<i64> = found.iter().map(|s| s.id).collect();
-            let missing = ids
-                .iter()
-                .filter(|i| !have.contains(i))
-                .map(|i| SeatId(*i))
-                .collect();
-            return Err(Fail::Domain(PlaceError::SeatsNotFound(missing)));
-        }
-        found.sort_by_key(|s| s.id);
-        let wanted: u64 = u64::try_from(ids.len()).unwrap_or(u64::MAX)
-            + req.standing.iter().map(|(_, q)| u64::from(*q)).sum::<u64>();
-
-        let txn = self.begin_write().await?;
-        // 1. The fan's allowance: the wallet row, locked by a write, serialises this
-        //    fan's orders; the count below then sees every other one.
-        wallet::Entity::update_many()
-            .col_expr(
-                wallet::Column::Version,
-                Expr::col(wallet::Column::Version).add(1),
-            )
-            .filter(wallet::Column::UserId.eq(user))
-            .exec(&txn)
-            .await?;
-        let allowance = fan_allowance(&txn, user, schedule, now).await?;
-        if allowance.cancelled {
-            txn.rollback().await?;
-            return Err(Fail::Domain(PlaceError::ScheduleCancelled));
-        }
-        let already = allowance.tickets;
-        if already + wanted > u64::from(req.max_per_fan) {
-            txn.rollback().await?;
-            return Err(Fail::Domain(PlaceError::FanLimit {
-                limit: req.max_per_fan,
-                already,
-            }));
-        }
-        // 2. The presale code: checked and counted after the fan's lock.
-        let code = match &req.presale_code {
-            None => None,
-            Some(c) => match crate::presale::take_code(&txn, schedule, c, user, wanted, now).await?
-            {
-                Ok(row) => Some(row),
-                Err(e) => {
-                    txn.rollback().await?;
-                    return Err(Fail::Domain(e));
-                }
-            },
-        };
-        let opens = |category: &str, section: &str| {
-            code.as_ref()
-                .is_some_and(|c| crate::presale::opens(c, category, section))
-        };
-        let closed: Vec<SeatId> = found
-            .iter()
-            .filter(|s| s.hidden && !opens(&s.category, &s.section))
-            .map(|s| SeatId(s.id))
-            .collect();
-        if !closed.is_empty() {
-            txn.rollback().await?;
-            return Err(Fail::Domain(PlaceError::SeatsNotOnSale(closed)));
-        }
-        // 3. Seats, ascending.
-        let skip_locked = self.seat_claim == SeatClaim::SkipLocked
-            && txn.get_database_backend() != DbBackend::Sqlite;
-        let mut free_unlocked = 0usize;
-        if skip_locked {
-            for chunk in ids.chunks(IN_CHUNK) {
-                free_unlocked += seat::Entity::find()
-                    .select_only()
-                    .column(seat::Column::Id)
-                    .filter(seat::Column::Id.is_in(chunk.iter().copied()))
-                    .filter(claimable(now))
-                    .order_by_asc(seat::Column::Id)
-                    .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                    .into_tuple::<i64>()
-                    .all(&txn)
-                    .await?
-                    .len();
-            }
-        }
-        let mut claimed = 0u64;
-        // Under SKIP LOCKED a seat taken or being claimed refuses the order without a
-        // wait (none is claimed; the answer below names the seats seen taken).
-        if !skip_locked || free_unlocked == ids.len() {
-            for chunk in ids.chunks(IN_CHUNK) {
-                claimed += seat::Entity::update_many()
-                    .col_expr(seat::Column::Status, Expr::value(SeatStatus::Held.as_str()))
-                    .col_expr(
-                        seat::Column::Version,
-                        Expr::col(seat::Column::Version).add(1),
-                    )
-                    .col_expr(seat::Column::HeldBy, Expr::value(Some(user)))
-                    .col_expr(seat::Column::HeldUntil, Expr::value(Some(expires)))
-                    .filter(seat::Column::Id.is_in(chunk.iter().copied()))
-                    .filter(claimable(now))
-                    .exec(&txn)
-                    .await?
-                    .rows_affected;
-            }
-        }
-        if claimed != u64::try_from(ids.len()).unwrap_or(u64::MAX) {
-            txn.rollback().await?;
-            let mut taken = Vec::new();
-            for chunk in ids.chunks(IN_CHUNK) {
-                let free: Vec<i64> = seat::Entity::find()
-                    .select_only()
-                    .column(seat::Column::Id)
-                    .filter(seat::Column::Id.is_in(chunk.iter().copied()))
-                    .filter(claimable(now))
-                    .into_tuple()
-                    .all(&self.db)
-                    .await?;
-                taken.extend(
-                    chunk
-                        .iter()
-                        .filter(|i| !free.contains(i))
-                        .map(|i| SeatId(*i)),
-                );
-            }
-            if taken.is_empty() {
-                // Lost to a claim that has since ended: every seat is free again.
-                taken = req.seats.clone();
-            }
-            return Err(Fail::Domain(PlaceError::SeatsTaken(taken)));
-        }
-        let seen_held = found
-            .iter()
-            .any(|s| s.status != SeatStatus::Available.as_str());
-        if sweep || seen_held {
-            // Expired holds taken over: their reservations end first (the unique
-            // live-seat index would refuse the new ones otherwise).
-            let mut stale: Vec<i64> = Vec::new();
-            for chunk in ids.chunks(IN_CHUNK) {
-                stale.extend(
-                    reservation::Entity::find()
-                        .select_only()
-                        .column(reservation::Column::Id)
-                        .filter(reservation::Column::LiveSeatId.is_in(chunk.iter().copied()))
-                        .filter(reservation::Column::Status.eq(ReservationStatus::Held.as_str()))
-                        .filter(reservation::Column::ExpiresAt.lte(now))
-                        .into_tuple::<i64>()
-                        .all(&txn)
-                        .await?,
-                );
-            }
-            end_reservations(&txn, &stale, ReservationStatus::Expired).await?;
-        }
-        // 4. Standing areas, by name: read here, taken last (below).
-        let mut standing = req.standing.clone();
-        standing.sort();
-        let mut lines = Vec::with_capacity(standing.len());
-        for (name, qty) in &standing {
-            let Some(area) = standing_area::Entity::find()
-                .filter(standing_area::Column::ScheduleId.eq(schedule))
-                .filter(standing_area::Column::Name.eq(name.as_str()))
-                .one(&txn)
-                .await?
-            else {
-                txn.rollback().await?;
-                return Err(Fail::Domain(PlaceError::AreaNotFound(name.clone())));
-            };
-            if area.hidden && !opens(&area.category, &area.name) {
-                txn.rollback().await?;
-                return Err(Fail::Domain(PlaceError::AreaNotOnSale(name.clone())));
-            }
-            lines.push((area, *qty));
-        }
-        // 5. The order, then its positions.
-        let total: i64 = found.iter().map(|s| s.price).sum::<i64>()
-            + lines
-                .iter()
-                .map(|(a, q)| a.price * i64::from(*q))
-                .sum::<i64>();
-        let order_id = order::Entity::insert(order::ActiveModel {
-            user_id: Set(user),
-            concert_id: Set(req.concert_id.0),
-            schedule_id: Set(schedule),
-            status: Set(HELD.to_owned()),
-            total: Set(total),
-            together: Set(req.together),
-            lone_seats_left: Set(i32::try_from(req.lone_seats_left).unwrap_or(i32::MAX)),
-            created_at: Set(now),
-            expires_at: Set(expires),
-            admitted_until: Set(ms(req.admitted_until)),
-            extended_at: Set(None),
-            paid_at: Set(None),
-            version: Set(0),
-            presale_code_id: Set(code.as_ref().map(|c| c.id)),
-            ..Default::default()
-        })
-        .exec(&txn)
-        .await?
-        .last_insert_id;
-        let rows: Vec<reservation::ActiveModel> = found
-            .iter()
-            .map(|s| reservation::ActiveModel {
-                user_id: Set(user),
-                concert_id: Set(req.concert_id.0),
-                schedule_id: Set(schedule),
-                seat_id: Set(s.id),
-                price: Set(s.price),
-                status: Set(ReservationStatus::Held.as_str().to_owned()),
-                version: Set(0),
-                created_at: Set(now),
-                expires_at: Set(expires),
-                paid_at: Set(None),
-                extended_at: Set(None),
-                order_id: Set(Some(order_id)),
-                live_seat_id: Set(Some(s.id)),
-                ..Default::default()
-            })
-            .collect();
-        for chunk in rows.chunks(IN_CHUNK / 5) {
-            reservation::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        for (area, qty) in &lines {
-            order_standing::Entity::insert(order_standing::ActiveModel {
-                order_id: Set(order_id),
-                area_id: Set(area.id),
-                quantity: Set(i32::try_from(*qty).unwrap_or(i32::MAX)),
-                price: Set(area.price),
-                ..Default::default()
-            })
-            .exec(&txn)
-            .await?;
-        }
-        // 6. The areas' places, last: an area's row is every standing fan's, so its
-        //    lock is held for this statement and the commit only (ascending area id;
-        //    the rows above are this order's own, nobody else's to wait for).
-        let mut by_id: Vec<&(standing_area::Model, u32)> = lines.iter().collect();
-        by_id.sort_by_key(|(a, _)| a.id);
-        for (area, qty) in by_id {
-            if !take_area(&txn, area.id, i64::from(*qty), now).await? {
-                let a = standing_area::Entity::find_by_id(area.id).one(&txn).await?;
-                txn.rollback().await?;
-                let available = a.map_or(0, |a| {
-                    u64::try_from(a.capacity - a.held - a.sold).unwrap_or(0)
-                });
-                return Err(Fail::Domain(PlaceError::AreaFull {
-                    area: area.name.clone(),
-                    available,
-                }));
-            }
-        }
-        txn.commit().await?;
-        // The answer from what this transaction wrote (no second read).
-        let seats = found
-            .iter()
-            .map(|s| {
-                Ok(SeatPosition {
-                    seat_id: SeatId(s.id),
-                    label: s.label.clone(),
-                    section: s.section.clone(),
-                    row: s.row_name(),
-                    number: u32::try_from(s.number).unwrap_or(0),
-                    category: s.category.clone(),
-                    price: money(s.price)?,
-                })
-            })
-            .collect::<Result<Vec<_>, DbErr>>()?;
-        let standing = lines
-            .iter()
-            .map(|(a, q)| {
-                Ok(StandingPosition {
-                    area: a.name.clone(),
-                    category: a.category.clone(),
-                    quantity: *q,
-                    price: money(a.price)?,
-                })
-            })
-            .collect::<Result<Vec<_>, DbErr>>()?;
-        Ok(Order {
-            id: OrderId(order_id),
-            user_id: req.user_id,
-            concert_id: req.concert_id,
-            schedule_id: req.schedule_id,
-            status: OrderStatus::Held,
-            total: money(total)?,
-            seats,
-            standing,
-            together: req.together,
-            lone_seats_left: req.lone_seats_left,
-            created_at: at(now)?,
-            expires_at: at(expires)?,
-            admitted_until: at(ms(req.admitted_until))?,
-            extended_at: None,
-            paid_at: None,
-            offer: false,
-            refunds: Vec::new(),
-            show_cancelled: false,
-        })
-    }
-
     async fn owned(&self, user: UserId, id: OrderId) -> Result<Option<order::Model>, DbErr> {
         Ok(order::Entity::find_by_id(id.0)
             .one(&self.db)
@@ -1152,12 +729,7 @@ impl OrderRepository for SeaOrmStore {
 
     #[tracing::instrument(skip_all, fields(user = req.user_id.0, schedule = req.schedule_id.0, seats = req.seats.len()))]
     async fn place(&self, req: PlaceOrder) -> Result<Order, PlaceError> {
-        retrying!(match self.try_place_order(&req, false).await {
-            // A hold that expired between the seats' read and their claim: its
-            // reservation still held the seat's live index. Again, ending it first.
-            Err(Fail::Db(e)) if is_unique_violation(&e) => self.try_place_order(&req, true).await,
-            other => other,
-        })
+        self.place_grouped(req).await
     }
 
     #[tracing::instrument(skip_all, fields(order = id.0), err)]

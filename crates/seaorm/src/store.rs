@@ -72,6 +72,8 @@ pub struct StorePorts {
 pub struct SeaOrmStore {
     pub(crate) db: DatabaseConnection,
     pub(crate) seat_claim: SeatClaim,
+    /// Orders waiting to be placed in a group (`place.rs`).
+    pub(crate) placing: std::sync::Arc<crate::place::PlaceQueue>,
     /// Where the pool connects, and how patiently: the migration lock opens a
     /// connection of its own there.
     url: String,
@@ -122,6 +124,7 @@ impl SeaOrmStore {
         Ok(SeaOrmStore {
             db,
             seat_claim: opts.seat_claim,
+            placing: crate::place::new_queue(),
             url,
             connect_timeout: opts.connect_timeout,
         })
