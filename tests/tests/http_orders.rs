@@ -248,8 +248,24 @@ async fn best_available_parties(apps: &[&TestApp], db: Db) {
             db.name()
         );
     }
+    // Parties arriving together were placed in groups (one transaction for several).
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let counter = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    let (groups, grouped) = (
+        counter("frontrow_order_groups_total"),
+        counter("frontrow_orders_grouped_total"),
+    );
+    assert!(
+        groups >= 1.0 && grouped > groups,
+        "orders arriving together were placed one transaction each: {grouped} orders in {groups} groups"
+    );
     println!(
-        "ORDERS {}: {} parties seated ({} seats), {} refused",
+        "ORDERS {}: {} parties seated ({} seats), {} refused, {grouped} orders placed in {groups} groups",
         db.name(),
         placed.len(),
         sold.len(),

@@ -43,6 +43,10 @@ pub const HOLDS_EXPIRED: &str = "frontrow_holds_expired_total";
 pub const DB_POOL: &str = "frontrow_db_pool_connections";
 /// The most connections the database pool opens.
 pub const DB_POOL_MAX: &str = "frontrow_db_pool_max";
+/// Transactions that placed orders, and the orders they placed: orders arriving together
+/// are placed in groups (their ratio is the mean group).
+pub const ORDER_GROUPS: &str = "frontrow_order_groups_total";
+pub const ORDERS_GROUPED: &str = "frontrow_orders_grouped_total";
 /// Redis connection slots (one per calling thread) by `state`, `open` or `closed`; the
 /// states partition the slots.
 pub const REDIS_POOL: &str = "frontrow_redis_pool_connections";
@@ -66,7 +70,7 @@ pub const RELEASE_RETRIES: &str = "frontrow_admission_release_retries_total";
 pub const RELEASES_PENDING: &str = "frontrow_admission_releases_pending";
 
 /// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
-pub const METRICS: [&str; 26] = [
+pub const METRICS: [&str; 28] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     QUEUE_WAITING,
@@ -81,6 +85,8 @@ pub const METRICS: [&str; 26] = [
     HOLDS_EXPIRED,
     DB_POOL,
     DB_POOL_MAX,
+    ORDER_GROUPS,
+    ORDERS_GROUPED,
     REDIS_POOL,
     REDIS_CONNECTS,
     QUEUE_ETA_ERROR,
@@ -162,6 +168,14 @@ pub fn describe(name: &str) -> Option<(Kind, &'static str)> {
             "Open database connections by state (idle, in_use); the states sum to the open connections.",
         ),
         DB_POOL_MAX => (Gauge, "The most connections the database pool opens."),
+        ORDER_GROUPS => (
+            Counter,
+            "Transactions that placed orders (orders arriving together are placed in one).",
+        ),
+        ORDERS_GROUPED => (
+            Counter,
+            "Orders placed by those transactions, refused ones included (over the groups: the mean group).",
+        ),
         REDIS_POOL => (
             Gauge,
             "Redis connection slots by state (open, closed); the states sum to the slots.",
@@ -230,6 +244,8 @@ fn register_all() {
         PAYMENT_REPLAYS,
         HOLDS_EXPIRED,
         REDIS_CONNECTS,
+        ORDER_GROUPS,
+        ORDERS_GROUPED,
         ORDERS,
         ORDER_CONFLICTS,
         ORDERS_CONTENDED,
@@ -270,6 +286,12 @@ pub fn record_db_pool(size: u32, idle: u32, max: u32) {
     metrics::gauge!(DB_POOL, "state" => "idle").set(f64::from(idle));
     metrics::gauge!(DB_POOL, "state" => "in_use").set(f64::from(size - idle));
     metrics::gauge!(DB_POOL_MAX).set(f64::from(max));
+}
+
+/// The order groups' counters: `groups` transactions placed `orders` orders.
+pub fn record_order_groups(groups: u64, orders: u64) {
+    metrics::counter!(ORDER_GROUPS).absolute(groups);
+    metrics::counter!(ORDERS_GROUPED).absolute(orders);
 }
 
 /// The Redis gauges: `slots` connection slots, `open` of them connected, `connects`

@@ -334,6 +334,8 @@ async fn every_metric_family_has_help_and_type_and_the_pools_partition() {
         "frontrow_redis_connects_total",
         "frontrow_rate_limited_total",
         "frontrow_db_pool_max",
+        "frontrow_order_groups_total",
+        "frontrow_orders_grouped_total",
         "http_requests_total",
         "http_request_duration_seconds",
     ] {

@@ -24,4 +24,5 @@ mod users;
 mod waitlist;
 mod wallets;
 
+pub use place::OrderGroups;
 pub use store::{DbOptions, PoolStats, SeaOrmStore, SeatClaim, StorePorts};

@@ -12,6 +12,7 @@
 //! (ascending); the orders and positions written after them are the group's own rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use frontrow_domain::boxoffice::model::{
@@ -36,10 +37,13 @@ use crate::errors::{MAX_ATTEMPTS, backoff, is_transient, is_unique_violation};
 use crate::orders::{claimable, end_reservations, expire_area_holds};
 use crate::store::{SeaOrmStore, SeatClaim};
 
-/// Groups placed at once (each on a connection of its own).
-pub(crate) const LEADERS: usize = 2;
+/// Groups placed at once (each on a connection of its own). Measured with
+/// `loadtest/boxoffice.sh` on PostgreSQL, 2 cores (first order → last payment): 2 leaders
+/// of 128 took 5.68 s, 4 of 64 5.00 s, 8 of 32 6.02 s (reports 20261205T153519Z and the
+/// two runs after it, in docs/src/figures.md).
+pub(crate) const LEADERS: usize = 4;
 /// The most orders in one group.
-pub(crate) const MAX_GROUP: usize = 128;
+pub(crate) const MAX_GROUP: usize = 64;
 /// Values per `IN (…)` list.
 const IN_CHUNK: usize = 500;
 
@@ -62,6 +66,9 @@ struct QueueState {
 #[derive(Default)]
 pub(crate) struct PlaceQueue {
     state: Mutex<QueueState>,
+    /// Groups placed, and the orders in them, since start.
+    groups: AtomicU64,
+    grouped: AtomicU64,
 }
 
 impl std::fmt::Debug for PlaceQueue {
@@ -155,7 +162,24 @@ struct Decided<'r> {
     wanted: u64,
 }
 
+/// How orders were grouped since the store started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderGroups {
+    /// Transactions that placed orders.
+    pub groups: u64,
+    /// Orders placed by them (refused ones included).
+    pub orders: u64,
+}
+
 impl SeaOrmStore {
+    /// How orders were grouped since the store started (see `place.rs`).
+    pub fn order_groups(&self) -> OrderGroups {
+        OrderGroups {
+            groups: self.placing.groups.load(Ordering::Relaxed),
+            orders: self.placing.grouped.load(Ordering::Relaxed),
+        }
+    }
+
     /// Places `req` with whatever orders are waiting beside it (see the module).
     pub(crate) async fn place_grouped(&self, req: PlaceOrder) -> Result<Order, PlaceError> {
         let (answer, answered) = oneshot::channel();
@@ -179,6 +203,10 @@ impl SeaOrmStore {
             retired: false,
         };
         while let Some(group) = self.placing.next_group() {
+            self.placing.groups.fetch_add(1, Ordering::Relaxed);
+            self.placing
+                .grouped
+                .fetch_add(group.len() as u64, Ordering::Relaxed);
             let reqs: Vec<&PlaceOrder> = group.iter().map(|j| &j.req).collect();
             let answers = self.place_group(&reqs).await;
             for (job, answer) in group.into_iter().zip(answers) {

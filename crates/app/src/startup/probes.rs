@@ -33,6 +33,8 @@ impl Probe for DatabaseProbe {
     fn record_metrics(&self) {
         let s = self.0.pool_stats();
         telemetry::record_db_pool(s.size, s.idle, s.max);
+        let g = self.0.order_groups();
+        telemetry::record_order_groups(g.groups, g.orders);
     }
 }
 

@@ -276,10 +276,17 @@ pub struct BoxOffice {
     /// The concert of each schedule ordered from here: a schedule never changes
     /// concert, so one read per schedule (bounded: emptied when full).
     concerts: Arc<std::sync::Mutex<HashMap<ScheduleId, ConcertId>>>,
+    /// The heads of the orders held from here and not yet paid or cancelled from here:
+    /// their payment needs no read of who and which concert (a head never changes but
+    /// for its status, which the store's payment judges anyway). Bounded: emptied when
+    /// full; an order paid through another instance is read there.
+    heads: Arc<std::sync::Mutex<HashMap<OrderId, model::OrderHead>>>,
 }
 
 /// The most schedules [`BoxOffice`] remembers the concert of before starting afresh.
 const MAX_REMEMBERED_SCHEDULES: usize = 4_096;
+/// The most held orders [`BoxOffice`] remembers the head of before starting afresh.
+const MAX_REMEMBERED_HEADS: usize = 65_536;
 
 fn check_ask(ask: &OrderAsk, max: u32) -> Result<u32, OrderError> {
     if ask.seats.is_empty() && ask.best_available.is_none() && ask.standing.is_empty() {
@@ -351,6 +358,7 @@ impl BoxOffice {
             planners: Planners::default(),
             loading: Arc::new(tokio::sync::Mutex::new(())),
             concerts: Arc::default(),
+            heads: Arc::default(),
         }
     }
 
@@ -405,10 +413,24 @@ impl BoxOffice {
             lone_seats_left: 0,
             presale_code: ask.presale_code.clone(),
         };
-        match &ask.best_available {
-            None => Ok(self.orders.place(req).await?),
-            Some(best) => self.place_best(req, best, code.as_ref()).await,
+        let order = match &ask.best_available {
+            None => self.orders.place(req).await?,
+            Some(best) => self.place_best(req, best, code.as_ref()).await?,
+        };
+        let mut heads = lock(&self.heads);
+        if heads.len() >= MAX_REMEMBERED_HEADS {
+            heads.clear();
         }
+        heads.insert(order.id, order.head());
+        Ok(order)
+    }
+
+    /// The head of order `id`: remembered when it was held here, else read.
+    async fn head(&self, id: OrderId) -> Result<Option<model::OrderHead>, OrderError> {
+        if let Some(h) = lock(&self.heads).get(&id).cloned() {
+            return Ok(Some(h));
+        }
+        Ok(self.orders.order_head(id).await?)
     }
 
     /// The concert of `schedule`, read from the catalog on first use.
@@ -567,6 +589,7 @@ impl BoxOffice {
     /// Cancels a held order: everything in it is free again at once.
     pub async fn cancel(&self, user: UserId, id: OrderId) -> Result<Order, OrderError> {
         let order = self.orders.cancel(user, id, self.clock.now()).await?;
+        lock(&self.heads).remove(&id);
         if let Some(p) = self.planners.get(order.schedule_id) {
             lock(&p).expire();
         }
@@ -599,7 +622,7 @@ impl BoxOffice {
                 max: MAX_IDEMPOTENCY_KEY_LEN,
             },
         )?;
-        let order = match self.orders.order_head(id).await? {
+        let order = match self.head(id).await? {
             Some(o) if o.user_id == user => o,
             _ => return Err(OrderError::NotFound),
         };
@@ -633,6 +656,7 @@ impl BoxOffice {
                 now: self.clock.now(),
             })
             .await?;
+        lock(&self.heads).remove(&id);
         if let (false, Some(ticket)) = (receipt.replayed, ticket) {
             let now = self.clock.now();
             // Every hold is an order's (a one-seat hold is an order of one).

@@ -1005,6 +1005,42 @@ async fn paying_frees_the_slot_only_when_no_order_is_left() {
 }
 
 #[tokio::test]
+async fn an_order_held_here_is_paid_without_reading_its_head_and_only_by_its_fan() {
+    let mut orders = MockOrderRepository::new();
+    orders
+        .expect_place()
+        .times(1)
+        .returning(|req| Ok(order_of(&req)));
+    // Read once: after the payment the head is forgotten, and a replay reads it.
+    orders.expect_order_head().times(1).returning(|_| {
+        Ok(Some(model::OrderHead {
+            status: OrderStatus::Paid,
+            ..fans_order().head()
+        }))
+    });
+    orders
+        .expect_pay()
+        .times(2)
+        .returning(|req| Ok(receipt_of(&req)));
+    orders
+        .expect_live_orders_for_concert()
+        .returning(|_, _, _| Ok(1));
+    let office = office(orders);
+    let mut ask = best(1);
+    ask.best_available = None;
+    ask.seats = vec![SeatId(3)];
+    let placed = office.place(UserId(7), Some(TOKEN), ask).await;
+    let id = placed.expect("held").id;
+    // Another fan is told the order does not exist, from the remembered head too.
+    let other = office.pay(UserId(8), Some(TOKEN), id, "k").await;
+    assert!(matches!(other, Err(OrderError::NotFound)), "{other:?}");
+    let paid = office.pay(UserId(7), Some(TOKEN), id, "k").await;
+    assert!(paid.is_ok(), "{paid:?}");
+    let again = office.pay(UserId(7), Some(TOKEN), id, "k").await;
+    assert!(again.is_ok(), "{again:?}");
+}
+
+#[tokio::test]
 async fn another_fans_order_cannot_be_paid() {
     let mut orders = MockOrderRepository::new();
     orders
