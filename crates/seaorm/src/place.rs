@@ -47,6 +47,11 @@ pub(crate) const MAX_GROUP: usize = 64;
 /// Values per `IN (…)` list.
 const IN_CHUNK: usize = 500;
 
+/// Why a group read its standing areas again, under their locks: what an unlocked read
+/// decided did not hold (another order took places between), or an order would have
+/// been refused `AreaFull` (a refusal is judged under the lock).
+const AREAS_AGAIN: &str = "standing areas to be read again under their locks";
+
 const HELD: &str = OrderStatus::Held.as_str();
 const PAID: &str = OrderStatus::Paid.as_str();
 
@@ -223,14 +228,18 @@ impl SeaOrmStore {
     #[tracing::instrument(skip_all, fields(orders = reqs.len()))]
     async fn place_group(&self, reqs: &[&PlaceOrder]) -> Vec<Result<Order, PlaceError>> {
         let mut sweep = false;
+        let mut lock_areas = false;
         let mut tries = 0;
         loop {
             tries += 1;
-            let e = match self.try_place_group(reqs, sweep).await {
+            let e = match self.try_place_group(reqs, sweep, lock_areas).await {
                 Ok(answers) => return answers,
                 Err(e) => e,
             };
-            if is_unique_violation(&e) && !sweep {
+            if !lock_areas && matches!(&e, DbErr::Custom(m) if m == AREAS_AGAIN) {
+                lock_areas = true;
+                tries -= 1;
+            } else if is_unique_violation(&e) && !sweep {
                 // A hold that expired between the seats' read and their claim: its
                 // reservation still held the seat's live index. Again, ending it first.
                 sweep = true;
@@ -257,6 +266,7 @@ impl SeaOrmStore {
         &self,
         reqs: &[&PlaceOrder],
         sweep: bool,
+        lock_areas: bool,
     ) -> Result<Vec<Result<Order, PlaceError>>, DbErr> {
         let mut out: Vec<Option<Result<Order, PlaceError>>> = reqs.iter().map(|_| None).collect();
         let now = reqs.iter().map(|r| ms(r.now)).max().unwrap_or(0);
@@ -432,10 +442,12 @@ impl SeaOrmStore {
             }
         }
 
-        // 5. Standing places: the areas' rows locked ascending, their places given in
-        //    order of arrival; a full area's expired holds are ended once, then looked at
-        //    again.
-        let taken_places = take_places(&txn, &live, &mut refused, now).await?;
+        // 5. Standing places, given in order of arrival: first from an unlocked read,
+        //    counted by the group's last statement (an area's row is every standing fan's:
+        //    locked for that statement and the commit only); when that read does not hold,
+        //    or an order would be refused, again with the areas' rows locked ascending
+        //    from here (a full area's expired holds are ended once, then looked at again).
+        let taken_places = take_places(&txn, &live, &mut refused, now, lock_areas).await?;
 
         // Codes of refused orders go back.
         for (k, d) in live.iter().enumerate() {
@@ -470,7 +482,14 @@ impl SeaOrmStore {
         let ids = insert_orders(&txn, &winners).await?;
         insert_positions(&txn, &winners, &ids).await?;
         for (area, q) in &taken_places {
-            count_places(&txn, *area, *q).await?;
+            if !count_places(&txn, *area, *q).await? {
+                txn.rollback().await?;
+                return Err(DbErr::Custom(if lock_areas {
+                    format!("standing area {area} would pass its capacity")
+                } else {
+                    AREAS_AGAIN.to_owned()
+                }));
+            }
         }
         // The answers before the commit: nothing can fail after it (a retry would
         // place the group twice).
@@ -644,14 +663,17 @@ async fn areas_by_name(
         .collect())
 }
 
-/// Gives the standing places of the orders not yet refused, in order of arrival, under
-/// the areas' row locks (ascending); an order that does not fit is refused `AreaFull`
-/// (after the full areas' expired holds were ended once). The places to count per area.
+/// Gives the standing places of the orders not yet refused, in order of arrival, from
+/// the areas' rows read unlocked, or with `lock` under their row locks (ascending); with
+/// `lock`, an order that does not fit is refused `AreaFull` (after the full areas'
+/// expired holds were ended once), without, the group is to be placed again with `lock`
+/// ([`AREAS_AGAIN`]). The places to count per area.
 async fn take_places(
     txn: &DatabaseTransaction,
     live: &[Decided<'_>],
     refused: &mut [Option<PlaceError>],
     now: i64,
+    lock: bool,
 ) -> Result<BTreeMap<i64, i64>, DbErr> {
     let ids: BTreeSet<i64> = live
         .iter()
@@ -662,7 +684,10 @@ async fn take_places(
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let locking = txn.get_database_backend() != DbBackend::Sqlite;
+    let sqlite = txn.get_database_backend() == DbBackend::Sqlite;
+    // SQLite's write transaction is the database's lock: its read is as good as a lock.
+    let lock = lock || sqlite;
+    let locking = lock && !sqlite;
     let read = || async {
         let mut q = standing_area::Entity::find()
             .filter(standing_area::Column::Id.is_in(ids.iter().copied()))
@@ -699,6 +724,9 @@ async fn take_places(
                     }
                 }
             }
+        }
+        if !full.is_empty() && !lock {
+            return Err(DbErr::Custom(AREAS_AGAIN.to_owned()));
         }
         if !full.is_empty() && !expired_once {
             expired_once = true;
@@ -932,9 +960,9 @@ async fn insert_positions(
     Ok(())
 }
 
-/// Counts `q` more held places in `area` — refused by the database if held + sold would
-/// pass its capacity (the group decided under the row's lock: only wrong code gets there).
-async fn count_places(txn: &DatabaseTransaction, area: i64, q: i64) -> Result<(), DbErr> {
+/// Counts `q` more held places in `area`; false, counting nothing, when held + sold would
+/// pass its capacity (the database refuses, not the code).
+async fn count_places(txn: &DatabaseTransaction, area: i64, q: i64) -> Result<bool, DbErr> {
     let n = standing_area::Entity::update_many()
         .col_expr(
             standing_area::Column::Held,
@@ -950,12 +978,7 @@ async fn count_places(txn: &DatabaseTransaction, area: i64, q: i64) -> Result<()
         .exec(txn)
         .await?
         .rows_affected;
-    if n == 0 {
-        return Err(DbErr::Custom(format!(
-            "standing area {area} would pass its capacity"
-        )));
-    }
-    Ok(())
+    Ok(n > 0)
 }
 
 /// The answer for a placed order, from what the group wrote (no second read).
