@@ -40,7 +40,7 @@ use crate::store::{SeaOrmStore, SeatClaim};
 /// Groups placed at once (each on a connection of its own). Measured with
 /// `loadtest/boxoffice.sh` on PostgreSQL, 2 cores (first order → last payment): 2 leaders
 /// of 128 took 5.68 s, 4 of 64 5.00 s, 8 of 32 6.02 s (reports 20261205T153519Z and the
-/// two runs after it, in docs/src/figures.md).
+/// two runs after it, in docs/src/performance/figures.md).
 pub(crate) const LEADERS: usize = 4;
 /// The most orders in one group.
 pub(crate) const MAX_GROUP: usize = 64;
