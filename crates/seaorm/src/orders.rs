@@ -92,6 +92,19 @@ async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<He
         .collect()
 }
 
+/// A seat of an order, at the `price` it was ordered at.
+pub(crate) fn seat_position(s: &seat::Model, price: i64) -> Result<SeatPosition, DbErr> {
+    Ok(SeatPosition {
+        seat_id: SeatId(s.id),
+        label: s.label.clone(),
+        section: s.section.clone(),
+        row: s.row_name(),
+        number: u32::try_from(s.number).unwrap_or(0),
+        category: s.category.clone(),
+        price: money(price)?,
+    })
+}
+
 /// Makes seats free to buy: available, no holder, no offer (the caller's filters say
 /// which).
 pub(crate) fn free_seats() -> sea_orm::UpdateMany<seat::Entity> {
@@ -262,15 +275,7 @@ impl SeaOrmStore {
             let s = seats_by_id.get(&r.seat_id).ok_or_else(|| {
                 DbErr::RecordNotFound(format!("seat {} of order {}", r.seat_id, o.id))
             })?;
-            seats.push(SeatPosition {
-                seat_id: SeatId(s.id),
-                label: s.label.clone(),
-                section: s.section.clone(),
-                row: s.row_name(),
-                number: u32::try_from(s.number).unwrap_or(0),
-                category: s.category.clone(),
-                price: money(r.price)?,
-            });
+            seats.push(seat_position(s, r.price)?);
         }
         let lines = order_standing::Entity::find()
             .filter(order_standing::Column::OrderId.eq(o.id))

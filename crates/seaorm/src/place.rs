@@ -15,9 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use frontrow_domain::boxoffice::model::{
-    Order, OrderStatus, PlaceOrder, SeatPosition, StandingPosition,
-};
+use frontrow_domain::boxoffice::model::{Order, OrderStatus, PlaceOrder, StandingPosition};
 use frontrow_domain::boxoffice::port::PlaceError;
 use frontrow_domain::error::StoreError;
 use frontrow_domain::model::{OrderId, ReservationStatus, SeatId, SeatStatus};
@@ -34,7 +32,7 @@ use crate::entity::{
     order, order_standing, presale_code, reservation, seat, standing_area, wallet,
 };
 use crate::errors::{MAX_ATTEMPTS, backoff, is_transient, is_unique_violation};
-use crate::orders::{claimable, end_reservations, expire_area_holds};
+use crate::orders::{claimable, end_reservations, expire_area_holds, seat_position};
 use crate::store::{SeaOrmStore, SeatClaim};
 
 /// Groups placed at once (each on a connection of its own). Measured with
@@ -987,17 +985,7 @@ fn placed(d: &Decided<'_>, id: i64) -> Result<Order, DbErr> {
     let seats = d
         .seats
         .iter()
-        .map(|s| {
-            Ok(SeatPosition {
-                seat_id: SeatId(s.id),
-                label: s.label.clone(),
-                section: s.section.clone(),
-                row: s.row_name(),
-                number: u32::try_from(s.number).unwrap_or(0),
-                category: s.category.clone(),
-                price: money(s.price)?,
-            })
-        })
+        .map(|s| seat_position(s, s.price))
         .collect::<Result<Vec<_>, DbErr>>()?;
     let standing = d
         .lines
@@ -1036,4 +1024,90 @@ fn placed(d: &Decided<'_>, id: i64) -> Result<Order, DbErr> {
 /// Shares the queue between a store's clones.
 pub(crate) fn new_queue() -> Arc<PlaceQueue> {
     Arc::new(PlaceQueue::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use frontrow_domain::model::{ConcertId, ScheduleId, UserId};
+
+    use super::*;
+
+    fn job(user: i64) -> (Job, oneshot::Receiver<Result<Order, PlaceError>>) {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let (answer, answered) = oneshot::channel();
+        let req = PlaceOrder {
+            user_id: UserId(user),
+            concert_id: ConcertId(1),
+            schedule_id: ScheduleId(1),
+            seats: vec![SeatId(user)],
+            standing: vec![],
+            now: at,
+            expires_at: at,
+            admitted_until: at,
+            max_per_fan: 8,
+            together: true,
+            lone_seats_left: 0,
+            presale_code: None,
+        };
+        (Job { req, answer }, answered)
+    }
+
+    fn users(group: &[Job]) -> Vec<i64> {
+        group.iter().map(|j| j.req.user_id.0).collect()
+    }
+
+    #[test]
+    fn a_group_takes_one_order_per_fan_in_arrival_order_and_the_rest_wait() {
+        let q = PlaceQueue::default();
+        let mut answers = Vec::new();
+        let mut leads = 0;
+        for user in [1, 2, 1, 3, 2, 1] {
+            let (j, a) = job(user);
+            leads += usize::from(q.push(j));
+            answers.push(a);
+        }
+        // The first pushes start leaders, up to the limit.
+        assert_eq!(leads, LEADERS.min(6));
+        assert_eq!(users(&q.next_group().unwrap()), [1, 2, 3]);
+        // A fan's second order waits for the next group, and keeps its place.
+        assert_eq!(users(&q.next_group().unwrap()), [1, 2]);
+        assert_eq!(users(&q.next_group().unwrap()), [1]);
+        // An empty queue retires the leader that looked, in the same step.
+        let before = q.lock().leaders;
+        assert!(q.next_group().is_none());
+        assert_eq!(q.lock().leaders, before - 1);
+    }
+
+    #[test]
+    fn a_group_holds_at_most_max_group_orders() {
+        let q = PlaceQueue::default();
+        let mut answers = Vec::new();
+        for user in 0..(MAX_GROUP as i64 + 5) {
+            let (j, a) = job(user);
+            q.push(j);
+            answers.push(a);
+        }
+        assert_eq!(q.next_group().unwrap().len(), MAX_GROUP);
+        assert_eq!(q.next_group().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn a_leader_is_started_again_once_one_retired() {
+        let q = PlaceQueue::default();
+        let mut answers = Vec::new();
+        for user in 0..LEADERS as i64 {
+            let (j, a) = job(user);
+            assert!(q.push(j), "leader {user} started");
+            answers.push(a);
+        }
+        let (j, a) = job(100);
+        assert!(!q.push(j), "no more than LEADERS at once");
+        answers.push(a);
+        while q.next_group().is_some() {}
+        // The leader that found the queue empty retired: the next order starts one.
+        let (j, a) = job(101);
+        assert!(q.push(j));
+        answers.push(a);
+    }
 }
