@@ -129,94 +129,139 @@ pub enum Kind {
     Histogram,
 }
 
+/// The type and help text of every name in [`METRICS`], in its order.
+const HELP: [(&str, Kind, &str); 28] = [
+    (
+        HTTP_REQUESTS,
+        Kind::Counter,
+        "HTTP requests answered, by route, method and status.",
+    ),
+    (
+        HTTP_DURATION,
+        Kind::Histogram,
+        "Time to answer an HTTP request, by route, method and status.",
+    ),
+    (
+        QUEUE_WAITING,
+        Kind::Gauge,
+        "Fans waiting in a concert's line.",
+    ),
+    (
+        QUEUE_ACTIVE,
+        Kind::Gauge,
+        "Fans admitted and still active, by concert.",
+    ),
+    (
+        QUEUE_ADMITTED,
+        Kind::Counter,
+        "Fans admitted from a concert's line.",
+    ),
+    (
+        QUEUE_EXPIRED,
+        Kind::Counter,
+        "Places in a concert's line dropped for idleness or expiry.",
+    ),
+    (
+        QUEUE_ADMIT_RATE,
+        Kind::Gauge,
+        "Fans admitted per second, by concert (its policy's rate).",
+    ),
+    (HOLDS, Kind::Counter, "Seats held (POST /reservations)."),
+    (
+        HOLD_CONFLICTS,
+        Kind::Counter,
+        "Holds refused because the seat was taken.",
+    ),
+    (PAYMENTS, Kind::Counter, "Reservations paid."),
+    (
+        PAYMENT_REPLAYS,
+        Kind::Counter,
+        "Payments answered again from their idempotency key.",
+    ),
+    (
+        HOLDS_EXPIRED,
+        Kind::Counter,
+        "Seat holds released by the sweeper after they expired.",
+    ),
+    (
+        DB_POOL,
+        Kind::Gauge,
+        "Open database connections by state (idle, in_use); the states sum to the open connections.",
+    ),
+    (
+        DB_POOL_MAX,
+        Kind::Gauge,
+        "The most connections the database pool opens.",
+    ),
+    (
+        ORDER_GROUPS,
+        Kind::Counter,
+        "Transactions that placed orders (orders arriving together are placed in one).",
+    ),
+    (
+        ORDERS_GROUPED,
+        Kind::Counter,
+        "Orders placed by those transactions, refused ones included (over the groups: the mean group).",
+    ),
+    (
+        REDIS_POOL,
+        Kind::Gauge,
+        "Redis connection slots by state (open, closed); the states sum to the slots.",
+    ),
+    (
+        REDIS_CONNECTS,
+        Kind::Counter,
+        "Redis connections opened since start (reconnects included).",
+    ),
+    (
+        QUEUE_ETA_ERROR,
+        Kind::Histogram,
+        "Actual minus predicted wait of admitted fans, in seconds.",
+    ),
+    (
+        RATE_LIMITED,
+        Kind::Counter,
+        "Requests refused by a rate limit, by class and key (address or user).",
+    ),
+    (ORDERS, Kind::Counter, "Orders held."),
+    (
+        ORDER_CONFLICTS,
+        Kind::Counter,
+        "Orders refused for want of seats or places.",
+    ),
+    (
+        ORDERS_CONTENDED,
+        Kind::Counter,
+        "Best-available orders answered 503 seats-contended: every claim lost to other parties until the deadline while seats were left.",
+    ),
+    (ORDER_PAYMENTS, Kind::Counter, "Orders paid."),
+    (
+        ORDERS_EXPIRED,
+        Kind::Counter,
+        "Held orders ended by the sweeper after they expired.",
+    ),
+    (
+        JWKS_FETCH_ERRORS,
+        Kind::Counter,
+        "Failed fetches of the identity provider's keys (JWKS).",
+    ),
+    (
+        RELEASE_RETRIES,
+        Kind::Counter,
+        "Admission releases after a payment tried again because the queue was unavailable.",
+    ),
+    (
+        RELEASES_PENDING,
+        Kind::Gauge,
+        "Admission releases after a payment still waiting for the queue.",
+    ),
+];
+
 /// The type and help text of every name in [`METRICS`].
 pub fn describe(name: &str) -> Option<(Kind, &'static str)> {
-    use Kind::{Counter, Gauge, Histogram};
-    Some(match name {
-        HTTP_REQUESTS => (
-            Counter,
-            "HTTP requests answered, by route, method and status.",
-        ),
-        HTTP_DURATION => (
-            Histogram,
-            "Time to answer an HTTP request, by route, method and status.",
-        ),
-        QUEUE_WAITING => (Gauge, "Fans waiting in a concert's line."),
-        QUEUE_ACTIVE => (Gauge, "Fans admitted and still active, by concert."),
-        QUEUE_ADMITTED => (Counter, "Fans admitted from a concert's line."),
-        QUEUE_EXPIRED => (
-            Counter,
-            "Places in a concert's line dropped for idleness or expiry.",
-        ),
-        QUEUE_ADMIT_RATE => (
-            Gauge,
-            "Fans admitted per second, by concert (its policy's rate).",
-        ),
-        HOLDS => (Counter, "Seats held (POST /reservations)."),
-        HOLD_CONFLICTS => (Counter, "Holds refused because the seat was taken."),
-        PAYMENTS => (Counter, "Reservations paid."),
-        PAYMENT_REPLAYS => (
-            Counter,
-            "Payments answered again from their idempotency key.",
-        ),
-        HOLDS_EXPIRED => (
-            Counter,
-            "Seat holds released by the sweeper after they expired.",
-        ),
-        DB_POOL => (
-            Gauge,
-            "Open database connections by state (idle, in_use); the states sum to the open connections.",
-        ),
-        DB_POOL_MAX => (Gauge, "The most connections the database pool opens."),
-        ORDER_GROUPS => (
-            Counter,
-            "Transactions that placed orders (orders arriving together are placed in one).",
-        ),
-        ORDERS_GROUPED => (
-            Counter,
-            "Orders placed by those transactions, refused ones included (over the groups: the mean group).",
-        ),
-        REDIS_POOL => (
-            Gauge,
-            "Redis connection slots by state (open, closed); the states sum to the slots.",
-        ),
-        REDIS_CONNECTS => (
-            Counter,
-            "Redis connections opened since start (reconnects included).",
-        ),
-        QUEUE_ETA_ERROR => (
-            Histogram,
-            "Actual minus predicted wait of admitted fans, in seconds.",
-        ),
-        RATE_LIMITED => (
-            Counter,
-            "Requests refused by a rate limit, by class and key (address or user).",
-        ),
-        ORDERS => (Counter, "Orders held."),
-        ORDER_CONFLICTS => (Counter, "Orders refused for want of seats or places."),
-        ORDERS_CONTENDED => (
-            Counter,
-            "Best-available orders answered 503 seats-contended: every claim lost to other parties until the deadline while seats were left.",
-        ),
-        ORDER_PAYMENTS => (Counter, "Orders paid."),
-        ORDERS_EXPIRED => (
-            Counter,
-            "Held orders ended by the sweeper after they expired.",
-        ),
-        JWKS_FETCH_ERRORS => (
-            Counter,
-            "Failed fetches of the identity provider's keys (JWKS).",
-        ),
-        RELEASE_RETRIES => (
-            Counter,
-            "Admission releases after a payment tried again because the queue was unavailable.",
-        ),
-        RELEASES_PENDING => (
-            Gauge,
-            "Admission releases after a payment still waiting for the queue.",
-        ),
-        _ => return None,
-    })
+    HELP.iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, kind, help)| (*kind, *help))
 }
 
 /// Describes every family to the installed recorder and registers the series that exist
