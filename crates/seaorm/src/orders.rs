@@ -24,8 +24,8 @@ use frontrow_domain::model::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::convert::{at, money, ms};
@@ -90,6 +90,63 @@ async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<He
             })
         })
         .collect()
+}
+
+/// The order's held seats (as [`held_of_order`]) and its standing lines (by area), in
+/// one statement: what paying it confirms and tickets.
+async fn positions_of_order(
+    conn: &impl ConnectionTrait,
+    order: i64,
+) -> Result<(Vec<HeldSeat>, Vec<order_standing::Model>), DbErr> {
+    let backend = conn.get_database_backend();
+    // One integer type for both halves of the union, read back as a 64-bit integer.
+    let int = match backend {
+        DbBackend::MySql => "SIGNED",
+        DbBackend::Postgres => "BIGINT",
+        _ => "INTEGER", // SQLite
+    };
+    let sql = format!(
+        "SELECT CAST(0 AS {int}) AS kind, r.id AS id, r.seat_id AS ref_id, s.label AS label, \
+           s.category AS category, CAST(0 AS {int}) AS quantity, CAST(0 AS {int}) AS price \
+         FROM reservations r JOIN seats s ON s.id = r.seat_id \
+         WHERE r.order_id = ? AND r.status = '{held}' \
+         UNION ALL \
+         SELECT CAST(1 AS {int}), l.id, l.area_id, '', '', CAST(l.quantity AS {int}), \
+           CAST(l.price AS {int}) FROM order_standing l WHERE l.order_id = ? \
+         ORDER BY kind, ref_id",
+        held = ReservationStatus::Held.as_str()
+    );
+    let (mut seats, mut lines) = (Vec::new(), Vec::new());
+    for r in conn
+        .query_all_raw(crate::convert::raw(
+            backend,
+            &sql,
+            vec![order.into(), order.into()],
+        ))
+        .await?
+    {
+        let kind: i64 = r.try_get("", "kind")?;
+        let (id, ref_id): (i64, i64) = (r.try_get("", "id")?, r.try_get("", "ref_id")?);
+        if kind == 0 {
+            seats.push(HeldSeat {
+                reservation_id: id,
+                seat_id: ref_id,
+                label: r.try_get("", "label")?,
+                category: r.try_get("", "category")?,
+            });
+        } else {
+            let quantity: i64 = r.try_get("", "quantity")?;
+            lines.push(order_standing::Model {
+                id,
+                order_id: order,
+                area_id: ref_id,
+                quantity: i32::try_from(quantity)
+                    .map_err(|_| DbErr::Type(format!("corrupt row: quantity {quantity}")))?,
+                price: r.try_get("", "price")?,
+            });
+        }
+    }
+    Ok((seats, lines))
 }
 
 /// A seat of an order, at the `price` it was ordered at.
@@ -536,7 +593,7 @@ impl SeaOrmStore {
                 amount: money(o.total)?,
             }));
         };
-        let held = held_of_order(&txn, o.id).await?;
+        let (held, lines) = positions_of_order(&txn, o.id).await?;
         let seats: Vec<i64> = held.iter().map(|h| h.seat_id).collect();
         let mut sold = 0;
         for chunk in seats.chunks(IN_CHUNK) {
@@ -594,11 +651,6 @@ impl SeaOrmStore {
                 .exec(&txn)
                 .await?;
         }
-        let lines = order_standing::Entity::find()
-            .filter(order_standing::Column::OrderId.eq(o.id))
-            .order_by_asc(order_standing::Column::AreaId)
-            .all(&txn)
-            .await?;
         // Every position becomes a ticket in this same transaction.
         crate::tickets::issue(&txn, &o, &held, &lines, now).await?;
         crate::waitlist::offer_paid(&txn, &o, now).await?;
