@@ -2,8 +2,9 @@
 //! path for SQLite, MySQL/MariaDB and PostgreSQL (the URL picks the backend).
 //!
 //! Every seat, reservation and wallet change is a conditional `UPDATE … WHERE version = ?`
-//! (or `balance >= ?`) inside a short transaction whose first statement is that write:
-//! no table locks, no `SELECT … FOR UPDATE`, and on SQLite no read-to-write lock upgrade.
+//! (or `status …`, `balance >= ?`) inside a short transaction: no table locks; row locks
+//! (`SELECT … FOR UPDATE`) only where a group of orders decides under them (`place.rs`);
+//! on SQLite every write transaction starts `IMMEDIATE`, so no read-to-write upgrade.
 
 mod cancel;
 mod catalog;

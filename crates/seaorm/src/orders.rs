@@ -1,10 +1,10 @@
-//! `OrderRepository`: a party's order held, paid, cancelled, extended or expired, each
-//! in one short transaction taking its locks in one order — the fan's wallet row (the
-//! allowance), seats ascending, standing areas by name, the order, its positions — so
-//! concurrent parties never deadlock each other for long (a deadlock the database breaks
-//! anyway is retried). Seats change hands by a conditional `UPDATE … WHERE status …`;
-//! the unique `reservations.live_seat_id` makes a second live hold of a seat fail even
-//! if that condition were wrong.
+//! `OrderRepository`: a party's order held (in a group, `place.rs`), paid, cancelled,
+//! extended or expired, each in one short transaction taking its locks in one order —
+//! the fans' wallet rows (the allowance), presale codes, seats ascending, the order, its
+//! positions, the standing areas last — so concurrent parties never deadlock each other
+//! for long (a deadlock the database breaks anyway is retried). Seats change hands by a
+//! conditional `UPDATE … WHERE status …`; the unique `reservations.live_seat_id` makes a
+//! second live hold of a seat fail even if that condition were wrong.
 
 use std::collections::HashMap;
 
