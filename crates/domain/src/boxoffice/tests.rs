@@ -1007,10 +1007,12 @@ async fn paying_frees_the_slot_only_when_no_order_is_left() {
 #[tokio::test]
 async fn an_order_held_here_is_paid_without_reading_its_head_and_only_by_its_fan() {
     let mut orders = MockOrderRepository::new();
-    orders
-        .expect_place()
-        .times(1)
-        .returning(|req| Ok(order_of(&req)));
+    orders.expect_place().times(2).returning(|req| {
+        Ok(Order {
+            id: OrderId(req.seats[0].0),
+            ..order_of(&req)
+        })
+    });
     // Read once: after the payment the head is forgotten, and a replay reads it.
     orders.expect_order_head().times(1).returning(|_| {
         Ok(Some(model::OrderHead {
@@ -1029,8 +1031,12 @@ async fn an_order_held_here_is_paid_without_reading_its_head_and_only_by_its_fan
     let mut ask = best(1);
     ask.best_available = None;
     ask.seats = vec![SeatId(3)];
-    let placed = office.place(UserId(7), Some(TOKEN), ask).await;
+    let placed = office.place(UserId(7), Some(TOKEN), ask.clone()).await;
     let id = placed.expect("held").id;
+    // A second order held after it: both heads are remembered, not only the last.
+    ask.seats = vec![SeatId(4)];
+    let second = office.place(UserId(7), Some(TOKEN), ask).await;
+    assert_eq!(second.expect("held").id, OrderId(4));
     // Another fan is told the order does not exist, from the remembered head too.
     let other = office.pay(UserId(8), Some(TOKEN), id, "k").await;
     assert!(matches!(other, Err(OrderError::NotFound)), "{other:?}");
