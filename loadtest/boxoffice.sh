@@ -68,7 +68,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # Same-run baseline: pgbench (TPC-B-like, 16 clients) on the very PostgreSQL.
 PGURL="$FRONTROW_TEST_POSTGRES_URL"

@@ -53,7 +53,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 NAME="migrate_$(date +%s)"
 psql -q "$FRONTROW_TEST_POSTGRES_URL/postgres" -c "CREATE DATABASE $NAME" >/dev/null
 URL="$FRONTROW_TEST_POSTGRES_URL/$NAME"

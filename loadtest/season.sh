@@ -93,7 +93,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 ADMIN_KEY=season-admin-key-0123456789
 JWT_SECRET=season-jwt-secret-0123456789
 

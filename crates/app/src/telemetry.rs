@@ -69,37 +69,17 @@ pub const JWKS_FETCH_ERRORS: &str = "frontrow_jwks_fetch_errors_total";
 pub const RELEASE_RETRIES: &str = "frontrow_admission_release_retries_total";
 pub const RELEASES_PENDING: &str = "frontrow_admission_releases_pending";
 
-/// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`).
-pub const METRICS: [&str; 28] = [
-    HTTP_REQUESTS,
-    HTTP_DURATION,
-    QUEUE_WAITING,
-    QUEUE_ACTIVE,
-    QUEUE_ADMITTED,
-    QUEUE_EXPIRED,
-    QUEUE_ADMIT_RATE,
-    HOLDS,
-    HOLD_CONFLICTS,
-    PAYMENTS,
-    PAYMENT_REPLAYS,
-    HOLDS_EXPIRED,
-    DB_POOL,
-    DB_POOL_MAX,
-    ORDER_GROUPS,
-    ORDERS_GROUPED,
-    REDIS_POOL,
-    REDIS_CONNECTS,
-    QUEUE_ETA_ERROR,
-    RATE_LIMITED,
-    ORDERS,
-    ORDER_CONFLICTS,
-    ORDERS_CONTENDED,
-    ORDER_PAYMENTS,
-    ORDERS_EXPIRED,
-    JWKS_FETCH_ERRORS,
-    RELEASE_RETRIES,
-    RELEASES_PENDING,
-];
+/// Every metric the app registers (a histogram also exposes `_bucket`, `_sum`, `_count`):
+/// the names of the table of help texts, in its order.
+pub const METRICS: [&str; HELP.len()] = {
+    let mut names = [""; HELP.len()];
+    let mut i = 0;
+    while i < HELP.len() {
+        names[i] = HELP[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// The families labelled by concert: kept in their own recorder, see the module's doc.
 pub const CONCERT_METRICS: [&str; 6] = [
@@ -129,7 +109,7 @@ pub enum Kind {
     Histogram,
 }
 
-/// The type and help text of every name in [`METRICS`], in its order.
+/// Every metric the app registers, with its type and help text.
 const HELP: [(&str, Kind, &str); 28] = [
     (
         HTTP_REQUESTS,

@@ -67,33 +67,10 @@ pub(crate) struct HeldSeat {
     pub(crate) category: String,
 }
 
-/// The order's held reservations with their seats, by seat id, read without locks: the
-/// changes that follow go by primary key, so MariaDB/MySQL take no gap locks on the
-/// secondary index (which made concurrent orders wait on each other's inserts).
-async fn held_of_order(conn: &impl ConnectionTrait, order: i64) -> Result<Vec<HeldSeat>, DbErr> {
-    let backend = conn.get_database_backend();
-    let sql = format!(
-        "SELECT r.id AS id, r.seat_id AS seat_id, s.label AS label, s.category AS category \
-         FROM reservations r JOIN seats s ON s.id = r.seat_id \
-         WHERE r.order_id = ? AND r.status = '{held}' ORDER BY r.seat_id",
-        held = ReservationStatus::Held.as_str()
-    );
-    conn.query_all_raw(crate::convert::raw(backend, &sql, vec![order.into()]))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(HeldSeat {
-                reservation_id: r.try_get("", "id")?,
-                seat_id: r.try_get("", "seat_id")?,
-                label: r.try_get("", "label")?,
-                category: r.try_get("", "category")?,
-            })
-        })
-        .collect()
-}
-
-/// The order's held seats (as [`held_of_order`]) and its standing lines (by area), in
-/// one statement: what paying it confirms and tickets.
+/// The order's held reservations with their seats (by seat id) and its standing lines
+/// (by area), in one statement, read without locks: the changes that follow go by primary
+/// key, so MariaDB/MySQL take no gap locks on the secondary index (which made concurrent
+/// orders wait on each other's inserts).
 async fn positions_of_order(
     conn: &impl ConnectionTrait,
     order: i64,
@@ -230,11 +207,7 @@ pub(crate) async fn end_order(
     if q.exec(conn).await?.rows_affected == 0 {
         return Ok(false);
     }
-    let lines = order_standing::Entity::find()
-        .filter(order_standing::Column::OrderId.eq(o.id))
-        .order_by_asc(order_standing::Column::AreaId)
-        .all(conn)
-        .await?;
+    let (held, lines) = positions_of_order(conn, o.id).await?;
     // One lock order with placing (code → seats → areas): the code first.
     if let Some(code) = o.presale_code_id {
         // Every seat of the order counts, whatever became of its reservation since.
@@ -245,7 +218,6 @@ pub(crate) async fn end_order(
         let standing: i64 = lines.iter().map(|l| i64::from(l.quantity)).sum();
         crate::presale::give_back(conn, code, standing + i64::try_from(seats).unwrap_or(0)).await?;
     }
-    let held = held_of_order(conn, o.id).await?;
     let seats: Vec<i64> = held.iter().map(|h| h.seat_id).collect();
     let ids: Vec<i64> = held.iter().map(|h| h.reservation_id).collect();
     let res_status = if to == OrderStatus::Cancelled {
@@ -460,7 +432,7 @@ impl SeaOrmStore {
             txn.rollback().await?;
             return Box::pin(self.try_extend_order(user, id, by, now)).await;
         }
-        let held = held_of_order(&txn, o.id).await?;
+        let (held, _) = positions_of_order(&txn, o.id).await?;
         let seats: Vec<i64> = held.iter().map(|h| h.seat_id).collect();
         let mut moved = 0;
         for chunk in seats.chunks(IN_CHUNK) {

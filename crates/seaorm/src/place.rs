@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use frontrow_domain::boxoffice::model::{Order, OrderStatus, PlaceOrder, StandingPosition};
 use frontrow_domain::boxoffice::port::PlaceError;
@@ -1019,11 +1019,6 @@ fn placed(d: &Decided<'_>, id: i64) -> Result<Order, DbErr> {
         refunds: Vec::new(),
         show_cancelled: false,
     })
-}
-
-/// Shares the queue between a store's clones.
-pub(crate) fn new_queue() -> Arc<PlaceQueue> {
-    Arc::new(PlaceQueue::default())
 }
 
 #[cfg(test)]

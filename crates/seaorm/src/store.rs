@@ -124,7 +124,7 @@ impl SeaOrmStore {
         Ok(SeaOrmStore {
             db,
             seat_claim: opts.seat_claim,
-            placing: crate::place::new_queue(),
+            placing: std::sync::Arc::default(),
             url,
             connect_timeout: opts.connect_timeout,
         })
